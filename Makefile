@@ -1,0 +1,35 @@
+# One entry point for everything: each target creates .venv and installs the project first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install test lint demo check clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## test: the whole test suite
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+## lint: ruff and mypy
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+## demo: migrate, seed a demo tenant/user/projects, then serve on 127.0.0.1:8000
+demo: $(STAMP)
+	$(BIN)/sv migrate:deploy
+	$(BIN)/sv seed
+	$(BIN)/sv serve
+
+check: test lint
+
+clean:
+	rm -rf $(VENV) data reports .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,1 @@
+"""Extension host: plugin manifests, discovery, lifecycle, routing and the `sv` command line."""

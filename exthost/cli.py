@@ -1,0 +1,77 @@
+"""The `sv` command line: one click group; state is built lazily so `sv --help` stays instant."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+
+def _settings(**overrides: Any) -> Any:
+    from legacy_core.settings import Settings
+
+    return Settings(**{key: value for key, value in overrides.items() if value is not None})
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Sovereign: run legacy and plugin code side by side and prove they behave the same."""
+
+
+@main.command("migrate:deploy")
+@click.option("--database-url", default=None, help="Database to migrate; DATABASE_URL by default.")
+def migrate_deploy_command(database_url: str | None) -> None:
+    """Apply every pending core migration to the database."""
+    from legacy_core.db import make_engine
+    from legacy_core.migrate import current_revision, head_revision, upgrade
+
+    settings = _settings(DATABASE_URL=database_url)
+    engine = make_engine(settings.DATABASE_URL)
+    try:
+        before = current_revision(engine)
+        try:
+            upgrade(engine)
+        except Exception as exc:
+            raise click.ClickException(
+                f"migration failed on {engine.url.render_as_string(hide_password=True)!r}: {exc}; "
+                f"the database stays at revision {current_revision(engine)!r}"
+            ) from exc
+        after = current_revision(engine)
+        if before == after:
+            click.echo(f"database already at {after} (head {head_revision(engine)})")
+        else:
+            click.echo(f"migrated {before or '<empty>'} -> {after}")
+    finally:
+        engine.dispose()
+
+
+@main.command("seed")
+def seed_command() -> None:
+    """Create the demo tenant, user and projects (idempotent)."""
+    from legacy_core.app import build_services
+    from legacy_core.seed import seed_demo
+
+    services = build_services(_settings())
+    try:
+        result = seed_demo(services)
+    finally:
+        services.engine.dispose()
+    state = "created" if result.created else "already present"
+    click.echo(
+        f"demo user {result.user_email} / {result.password} ({state}); projects: {', '.join(result.project_ids)}"
+    )
+
+
+@main.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int, help="TCP port to listen on.")
+@click.option("--reload/--no-reload", default=False, help="Restart when source files change (development).")
+def serve_command(host: str, port: int, reload: bool) -> None:
+    """Serve the platform with werkzeug's development server."""
+    from werkzeug.serving import run_simple
+
+    from legacy_core.app import create_server
+
+    server = create_server(_settings())
+    click.echo(f"serving on http://{host}:{port}/ (Ctrl+C stops)")
+    run_simple(host, port, server.app, use_reloader=reload, threaded=True)

@@ -1,0 +1,73 @@
+"""Project access rules: who may see or change a project, by membership role and project scope."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from legacy_core.auth import CurrentUser
+from legacy_core.errors import ApiError, FeatureDisabled
+from legacy_core.models import Project, ProjectMember
+from legacy_core.settings import Settings
+
+ROLE_RANK = {"viewer": 1, "editor": 2, "owner": 3}
+ROLES = tuple(ROLE_RANK)
+PROJECT_TYPES = ("blog", "papertrail")
+SCOPES = ("private", "org", "public")
+
+
+@dataclass(frozen=True)
+class ProjectAccess:
+    project: Project
+    role: str | None  # the member's role; None for a non-member reading an org/public project
+
+    @property
+    def effective_role(self) -> str:
+        return self.role or "viewer"
+
+
+def effective_role(db: Session, project: Project, user: CurrentUser) -> str | None:
+    """The user's role on the project, counting the implicit viewer of org and public projects."""
+    role = db.scalar(
+        select(ProjectMember.role).where(ProjectMember.project_id == project.id, ProjectMember.user_id == user.id)
+    )
+    if role is not None:
+        return role
+    if project.scope in ("org", "public") and project.tenant_id == user.tenant_id:
+        return "viewer"
+    return None
+
+
+def require_project(
+    db: Session,
+    user: CurrentUser,
+    project_id: str | None,
+    minimum: str = "viewer",
+    *,
+    project_type: str | None = None,
+    settings: Settings | None = None,
+) -> ProjectAccess:
+    """The project with the caller's access checked: 400 missing id, 404 not found, 403 forbidden.
+
+    With `project_type`, a project of another type is "not found", and a disabled type is a bare 404.
+    """
+    if project_type is not None and settings is not None and not settings.project_type_enabled(project_type):
+        raise FeatureDisabled(project_type)
+    if project_id is None or not project_id.strip():
+        raise ApiError(400, "Missing project id")
+    project = db.get(Project, project_id)
+    if project is None or project.tenant_id != user.tenant_id:
+        raise ApiError(404, "Project not found")
+    if project_type is not None and project.type != project_type:
+        raise ApiError(404, "Project not found")
+    if settings is not None and not settings.project_type_enabled(project.type):
+        raise FeatureDisabled(project.type)
+    member_role = db.scalar(
+        select(ProjectMember.role).where(ProjectMember.project_id == project.id, ProjectMember.user_id == user.id)
+    )
+    role = effective_role(db, project, user)
+    if role is None or ROLE_RANK[role] < ROLE_RANK[minimum]:
+        raise ApiError(403, "Forbidden")
+    return ProjectAccess(project=project, role=member_role)

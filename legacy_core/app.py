@@ -1,0 +1,159 @@
+"""The app factory: `create_server(settings)` builds one self-contained legacy platform instance."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from pathlib import Path
+from typing import NamedTuple
+
+from flask import Flask, g, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response
+
+from legacy_core.auth import Auth
+from legacy_core.clock import Clock, IdGenerator, RandomIds, SystemClock
+from legacy_core.db import make_engine, make_session_factory, transaction
+from legacy_core.errors import ApiError, FeatureDisabled
+from legacy_core.requestctx import EXTENSION_KEY
+from legacy_core.services import Services, Tenancy
+from legacy_core.settings import Settings
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+REQUEST_ID_HEADER = "X-Request-Id"
+
+
+class Server(NamedTuple):
+    """What `create_server` returns: the WSGI app and the services it was built on."""
+
+    app: Flask
+    services: Services
+
+
+def build_services(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    ids: IdGenerator | None = None,
+    argon2_memory_kib: int = 65536,
+    name: str = "legacy",
+) -> Services:
+    """Services for one instance; each call makes its own engine, so instances never share a database handle."""
+    clock = clock or SystemClock()
+    ids = ids or RandomIds()
+    engine = make_engine(settings.DATABASE_URL)
+    logger = logging.getLogger(f"sovereign.{name}")
+    logger.setLevel(settings.LOG_LEVEL.upper())
+    return Services(
+        settings=settings,
+        engine=engine,
+        session_factory=make_session_factory(engine),
+        logger=logging.LoggerAdapter(logger, {"instance": name}),
+        auth=Auth(clock, ids, settings.AUTH_SESSION_TTL_HOURS, argon2_memory_kib),
+        tenancy=Tenancy(settings.TENANT_DEFAULT, clock),
+        clock=clock,
+        ids=ids,
+    )
+
+
+def create_server(
+    settings: Settings | None = None,
+    *,
+    services: Services | None = None,
+    clock: Clock | None = None,
+    ids: IdGenerator | None = None,
+    argon2_memory_kib: int = 65536,
+) -> Server:
+    """Build the legacy platform: a Flask WSGI app plus its services, from explicit settings."""
+    if services is None:
+        services = build_services(settings or Settings(), clock=clock, ids=ids, argon2_memory_kib=argon2_memory_kib)
+    settings = services.settings
+    app = Flask(
+        "legacy_core", template_folder=str(PACKAGE_DIR / "templates"), static_folder=str(PACKAGE_DIR / "static")
+    )
+    app.config.update(SECRET_KEY=settings.SECRET_KEY, JSON_SORT_KEYS=False, MAX_CONTENT_LENGTH=None)
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions[EXTENSION_KEY] = services
+    _install_request_hooks(app, services)
+    _install_error_handlers(app, services)
+
+    from legacy_core.blog.routes import make_blog_blueprint
+    from legacy_core.openapi import make_openapi_blueprint
+    from legacy_core.papertrail.routes import make_papertrail_blueprint
+    from legacy_core.routes.accounts import make_accounts_blueprint
+    from legacy_core.routes.projects import make_projects_blueprint
+    from legacy_core.web.pages import make_web_blueprint
+
+    app.register_blueprint(make_accounts_blueprint())
+    app.register_blueprint(make_projects_blueprint())
+    app.register_blueprint(make_papertrail_blueprint())
+    app.register_blueprint(make_blog_blueprint())
+    app.register_blueprint(make_openapi_blueprint())
+    app.register_blueprint(make_web_blueprint())
+
+    @app.get("/health")
+    def health() -> Response:
+        return jsonify({"ok": True})
+
+    return Server(app, services)
+
+
+def _install_request_hooks(app: Flask, services: Services) -> None:
+    cookie_name = services.settings.AUTH_SESSION_COOKIE_NAME
+
+    @app.before_request
+    def _load_user() -> None:
+        g.request_id = request.headers.get(REQUEST_ID_HEADER) or services.ids.new("req")
+        token = request.cookies.get(cookie_name)
+        g.sv_user = None
+        if token:
+            with transaction(services.session_factory) as db:
+                g.sv_user = services.auth.resolve(db, token)
+
+    @app.after_request
+    def _tag_response(response: Response) -> Response:
+        response.headers.setdefault(REQUEST_ID_HEADER, g.get("request_id", ""))
+        return response
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api") or request.path == "/openapi.json"
+
+
+def _install_error_handlers(app: Flask, services: Services) -> None:
+    @app.errorhandler(ApiError)
+    def _api_error(error: ApiError) -> Response | tuple[str, int]:
+        if isinstance(error, FeatureDisabled):
+            return Response(status=404)
+        if _wants_json() or request.is_json:
+            response = jsonify(error.body())
+            response.status_code = error.status
+            return response
+        return render_template("error.html", status=error.status, message=error.message), error.status
+
+    @app.errorhandler(HTTPException)
+    def _http_error(error: HTTPException) -> Response | tuple[str, int]:
+        status = error.code or 500
+        message = {404: "Not found", 405: "Method not allowed", 413: "Payload too large"}.get(status, error.name)
+        if _wants_json():
+            response = jsonify({"error": message})
+            response.status_code = status
+            if status == 405 and error.get_response().headers.get("Allow"):
+                response.headers["Allow"] = error.get_response().headers["Allow"]
+            return response
+        return render_template("error.html", status=status, message=message), status
+
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception) -> Response | tuple[str, int]:
+        services.logger.error(
+            "unhandled error on %s %s (request %s): %s",
+            request.method,
+            request.path,
+            g.get("request_id"),
+            "".join(traceback.format_exception(error)),
+        )
+        if _wants_json():
+            response = jsonify({"error": "Internal server error", "requestId": g.get("request_id")})
+            response.status_code = 500
+            return response
+        return render_template("error.html", status=500, message="Internal server error"), 500

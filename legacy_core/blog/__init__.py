@@ -1,0 +1,1 @@
+"""Blog: Markdown posts with YAML front matter kept in a git repository."""

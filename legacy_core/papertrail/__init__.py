@@ -1,0 +1,1 @@
+"""PaperTrail: the evidence-mapping board of a project (nodes, labelled edges, tags, comments, attachments)."""

@@ -1,0 +1,1 @@
+"""Core route modules of the legacy monolith: accounts and projects."""

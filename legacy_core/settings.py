@@ -1,0 +1,66 @@
+"""Settings of the legacy monolith: one object, built once, passed explicitly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATA_DIR = Path("data")
+
+
+class Settings(BaseSettings):
+    """Every setting of the platform with its default and help; environment and `.env` override them."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True)
+
+    DATABASE_URL: str = Field(
+        default=f"sqlite:///{DEFAULT_DATA_DIR / 'sovereign.db'}",
+        description="SQLAlchemy URL of the shared database; a SQLite file under data/ by default.",
+    )
+    DATA_DIR: Path = Field(default=DEFAULT_DATA_DIR, description="Root folder for files the platform keeps.")
+    PLUGINS_DIR: Path = Field(default=Path("plugins"), description="Folder scanned for plugins/<name>/plugin.json.")
+    SECRET_KEY: str = Field(default="dev-only-secret-change-me", description="Flask secret key (flash messages).")
+    AUTH_SESSION_COOKIE_NAME: str = Field(default="svg_session", description="Name of the session cookie.")
+    AUTH_SESSION_TTL_HOURS: int = Field(default=720, ge=1, description="Lifetime of a login session in hours.")
+    AUTH_COOKIE_SECURE: bool = Field(default=False, description="Mark the session cookie Secure (HTTPS only).")
+    FT_PROJECT_TYPE_BLOG: bool = Field(default=True, description="Feature toggle: blog projects exist.")
+    FT_PROJECT_TYPE_PAPERTRAIL: bool = Field(default=True, description="Feature toggle: PaperTrail projects exist.")
+    PAPERTRAIL_DATA_ROOT: Path | None = Field(
+        default=None, description="Folder of PaperTrail uploads; DATA_DIR/papertrail when unset."
+    )
+    PAPERTRAIL_UPLOAD_MAX_BYTES: int = Field(
+        default=10 * 1024 * 1024, ge=1, description="Largest attachment accepted by an upload, in bytes."
+    )
+    PAPERTRAIL_IMPORT_MAX_BYTES: int = Field(
+        default=50 * 1024 * 1024, ge=1, description="Largest board bundle accepted by an import, in bytes."
+    )
+    BLOG_DATA_ROOT: Path | None = Field(
+        default=None, description="Folder of the blog working clones; DATA_DIR/blog when unset."
+    )
+    TENANT_DEFAULT: str = Field(default="tenant-0", description="Tenant used when a request names none.")
+    LOG_LEVEL: str = Field(default="INFO", description="Level of the platform logger.")
+
+    @field_validator("DATABASE_URL")
+    @classmethod
+    def _url_has_scheme(cls, value: str) -> str:
+        if "://" not in value:
+            raise ValueError(
+                f"DATABASE_URL {value!r} is not a URL; use e.g. 'sqlite:///data/sovereign.db' "
+                "or 'postgresql+psycopg://user@127.0.0.1:5432/db'"
+            )
+        return value
+
+    @property
+    def papertrail_root(self) -> Path:
+        return self.PAPERTRAIL_DATA_ROOT or self.DATA_DIR / "papertrail"
+
+    @property
+    def blog_root(self) -> Path:
+        return self.BLOG_DATA_ROOT or self.DATA_DIR / "blog"
+
+    def project_type_enabled(self, project_type: str) -> bool:
+        """Whether the feature toggle of a project type is on."""
+        toggles = {"blog": self.FT_PROJECT_TYPE_BLOG, "papertrail": self.FT_PROJECT_TYPE_PAPERTRAIL}
+        return toggles.get(project_type, False)

@@ -1,0 +1,1 @@
+"""Alembic environment and the core revisions of the shared legacy schema."""
