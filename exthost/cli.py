@@ -8,9 +8,16 @@ import click
 
 
 def _settings(**overrides: Any) -> Any:
+    """Settings from defaults, `.env` and the environment; a bad value is a usage error naming the setting."""
+    from pydantic import ValidationError
+
     from legacy_core.settings import Settings
 
-    return Settings(**{key: value for key, value in overrides.items() if value is not None})
+    try:
+        return Settings(**{key: value for key, value in overrides.items() if value is not None})
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False))
+        raise click.UsageError(f"invalid settings: {problems}") from exc
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

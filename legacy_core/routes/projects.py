@@ -193,7 +193,7 @@ def make_projects_blueprint() -> Blueprint:
         services = get_services()
         user = require_user()
         with transaction(services.session_factory) as db:
-            access = require_project(db, user, project_id, "viewer")
+            access = require_project(db, user, project_id, "viewer", settings=services.settings)
             return json_response({"project": project_json(access.project, access.effective_role)})
 
     @bp.patch("/api/projects/<project_id>")
@@ -201,7 +201,7 @@ def make_projects_blueprint() -> Blueprint:
         services = get_services()
         user = require_user()
         with transaction(services.session_factory) as db:
-            access = require_project(db, user, project_id, "owner")
+            access = require_project(db, user, project_id, "owner", settings=services.settings)
             body = parse(UpdateProjectBody, json_object())
             project = access.project
             if body.name is not None:
@@ -218,7 +218,7 @@ def make_projects_blueprint() -> Blueprint:
         services = get_services()
         user = require_user()
         with transaction(services.session_factory) as db:
-            access = require_project(db, user, project_id, "owner")
+            access = require_project(db, user, project_id, "owner", settings=services.settings)
             db.delete(access.project)
         remove_project_files(services.settings, project_id)
         return no_content()
@@ -228,7 +228,7 @@ def make_projects_blueprint() -> Blueprint:
         services = get_services()
         user = require_user()
         with transaction(services.session_factory) as db:
-            require_project(db, user, project_id, "viewer")
+            require_project(db, user, project_id, "viewer", settings=services.settings)
             return json_response({"members": _members(db, project_id)})
 
     @bp.post("/api/projects/<project_id>/shares")
@@ -236,7 +236,7 @@ def make_projects_blueprint() -> Blueprint:
         services = get_services()
         user = require_user()
         with transaction(services.session_factory) as db:
-            require_project(db, user, project_id, "owner")
+            require_project(db, user, project_id, "owner", settings=services.settings)
             body = parse(ShareBody, json_object())
             invitee = services.auth.find_user(db, body.email)
             if invitee is None or invitee.tenant_id != user.tenant_id:
@@ -264,7 +264,7 @@ def make_projects_blueprint() -> Blueprint:
         services = get_services()
         user = require_user()
         with transaction(services.session_factory) as db:
-            require_project(db, user, project_id, "owner")
+            require_project(db, user, project_id, "owner", settings=services.settings)
             member = _member(db, project_id, member_id)
             body = parse(ShareUpdateBody, json_object())
             if member.role == "owner" and body.role != "owner" and _owner_count(db, project_id) <= 1:
@@ -279,7 +279,7 @@ def make_projects_blueprint() -> Blueprint:
         services = get_services()
         user = require_user()
         with transaction(services.session_factory) as db:
-            require_project(db, user, project_id, "owner")
+            require_project(db, user, project_id, "owner", settings=services.settings)
             member = _member(db, project_id, member_id)
             if member.role == "owner" and _owner_count(db, project_id) <= 1:
                 raise ApiError(409, "A project needs at least one owner")

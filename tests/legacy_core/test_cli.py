@@ -1,0 +1,79 @@
+"""The `sv` commands of the foundation: migrate:deploy, seed and their errors."""
+
+from __future__ import annotations
+
+from click.testing import CliRunner
+from sqlalchemy import func, select
+
+from exthost.cli import main
+from legacy_core import Settings
+from legacy_core.app import build_services
+from legacy_core.migrate import current_revision, head_revision
+from legacy_core.models import Project, User
+
+
+def _env(tmp_path) -> dict[str, str]:
+    return {"DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}", "DATA_DIR": str(tmp_path / "data")}
+
+
+def test_help_lists_commands():
+    result = CliRunner().invoke(main, ["--help"])
+    assert result.exit_code == 0
+    for name in ("migrate:deploy", "seed", "serve"):
+        assert name in result.output
+
+
+def test_migrate_deploy_then_seed_is_idempotent(tmp_path):
+    runner = CliRunner()
+    env = _env(tmp_path)
+    first = runner.invoke(main, ["migrate:deploy"], env=env)
+    assert first.exit_code == 0, first.output
+    assert "migrated <empty> ->" in first.output
+    again = runner.invoke(main, ["migrate:deploy"], env=env)
+    assert "already at" in again.output
+    for _ in range(2):
+        seeded = runner.invoke(main, ["seed"], env=env)
+        assert seeded.exit_code == 0, seeded.output
+    assert "already present" in seeded.output
+    services = build_services(Settings(_env_file=None, **env))
+    try:
+        assert current_revision(services.engine) == head_revision(services.engine)
+        with services.session_factory() as db:
+            assert db.scalar(select(func.count()).select_from(User)) == 1
+            assert sorted(db.scalars(select(Project.type))) == ["blog", "papertrail"]
+    finally:
+        services.engine.dispose()
+
+
+def test_seeded_demo_user_can_log_in(tmp_path):
+    runner = CliRunner()
+    env = _env(tmp_path)
+    runner.invoke(main, ["migrate:deploy"], env=env)
+    runner.invoke(main, ["seed"], env=env)
+    from legacy_core import create_server
+    from legacy_core.seed import DEMO_EMAIL, DEMO_PASSWORD
+
+    server = create_server(Settings(_env_file=None, **env))
+    try:
+        client = server.app.test_client()
+        response = client.post("/login", json={"email": DEMO_EMAIL, "password": DEMO_PASSWORD})
+        assert response.status_code == 200
+        assert "platform:admin" in response.get_json()["user"]["roles"]
+        assert len(client.get("/api/projects").get_json()["projects"]) == 2
+    finally:
+        server.services.engine.dispose()
+
+
+def test_migrate_deploy_failure_is_a_clear_error_not_a_traceback(tmp_path):
+    (tmp_path / "not-a-dir").write_text("x")
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'not-a-dir' / 'x.db'}"}
+    result = CliRunner().invoke(main, ["migrate:deploy"], env=env)
+    assert result.exit_code != 0
+    assert "Traceback" not in result.output
+
+
+def test_bad_database_url_setting_is_explained(tmp_path):
+    result = CliRunner().invoke(main, ["migrate:deploy"], env={"DATABASE_URL": "just-a-file.db"})
+    assert result.exit_code != 0
+    assert "is not a URL" in result.output
+    assert "Traceback" not in result.output

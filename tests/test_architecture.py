@@ -1,0 +1,56 @@
+"""Import rules of docs/architecture.md, checked by parsing every module."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+FORBIDDEN = {
+    "legacy_core": ("exthost", "plugins", "parity_tests"),
+    "migrations": ("exthost", "plugins", "parity_tests"),
+    "plugins": ("legacy_core", "parity_tests"),
+}
+
+
+def imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def violations(package: str) -> list[str]:
+    found = []
+    for path in sorted((ROOT / package).rglob("*.py")):
+        for name in imported_modules(path):
+            top = name.split(".")[0]
+            if top in FORBIDDEN[package]:
+                found.append(f"{path.relative_to(ROOT)} imports {name}")
+    return found
+
+
+@pytest.mark.parametrize("package", sorted(FORBIDDEN))
+def test_architecture_import_rules_hold(package):
+    assert violations(package) == []
+
+
+def test_architecture_checker_catches_a_forbidden_import(tmp_path):
+    module = tmp_path / "bad.py"
+    module.write_text("from legacy_core.models import Project\nimport exthost.cli\n")
+    assert imported_modules(module) == {"legacy_core.models", "exthost.cli"}
+
+
+def test_legacy_core_public_surface_is_sorted_and_exported():
+    import legacy_core
+
+    assert legacy_core.__all__ == sorted(legacy_core.__all__)
+    for name in legacy_core.__all__:
+        assert hasattr(legacy_core, name)
