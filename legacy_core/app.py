@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import traceback
+import uuid
 from pathlib import Path
 from typing import NamedTuple
 
@@ -103,7 +104,9 @@ def _install_request_hooks(app: Flask, services: Services) -> None:
 
     @app.before_request
     def _load_user() -> None:
-        g.request_id = request.headers.get(REQUEST_ID_HEADER) or services.ids.new("req")
+        # Request ids come from uuid4, not the id service: the harness pins that one, and request ids must not
+        # consume its sequence.
+        g.request_id = request.headers.get(REQUEST_ID_HEADER) or f"req_{uuid.uuid4().hex}"
         token = request.cookies.get(cookie_name)
         g.sv_user = None
         if token:
