@@ -127,6 +127,25 @@ def remove_project_files(settings: Settings, project_id: str) -> None:
             shutil.rmtree(folder, ignore_errors=True)
 
 
+def visible_projects(db: Session, user: CurrentUser, settings: Settings) -> list[dict[str, Any]]:
+    """The user's projects (member of, or org/public in the tenant) of enabled types, newest first, as JSON objects."""
+    rows = db.execute(
+        select(Project, ProjectMember.role)
+        .outerjoin(
+            ProjectMember,
+            (ProjectMember.project_id == Project.id) & (ProjectMember.user_id == user.id),
+        )
+        .where(
+            Project.tenant_id == user.tenant_id,
+            or_(ProjectMember.id.is_not(None), Project.scope.in_(("org", "public"))),
+        )
+        .order_by(Project.created_at.desc(), Project.id)
+    ).all()
+    return [
+        project_json(project, role or "viewer") for project, role in rows if settings.project_type_enabled(project.type)
+    ]
+
+
 def make_projects_blueprint() -> Blueprint:
     bp = Blueprint("projects", __name__)
 
@@ -169,23 +188,7 @@ def make_projects_blueprint() -> Blueprint:
         services = get_services()
         user = require_user()
         with transaction(services.session_factory) as db:
-            rows = db.execute(
-                select(Project, ProjectMember.role)
-                .outerjoin(
-                    ProjectMember,
-                    (ProjectMember.project_id == Project.id) & (ProjectMember.user_id == user.id),
-                )
-                .where(
-                    Project.tenant_id == user.tenant_id,
-                    or_(ProjectMember.id.is_not(None), Project.scope.in_(("org", "public"))),
-                )
-                .order_by(Project.created_at.desc(), Project.id)
-            ).all()
-            projects = [
-                project_json(project, role or "viewer")
-                for project, role in rows
-                if services.settings.project_type_enabled(project.type)
-            ]
+            projects = visible_projects(db, user, services.settings)
         return json_response({"projects": projects})
 
     @bp.get("/api/projects/<project_id>")
@@ -310,4 +313,12 @@ def role_at_least(role: str | None, minimum: str) -> bool:
     return role is not None and ROLE_RANK[role] >= ROLE_RANK[minimum]
 
 
-__all__ = ["CurrentUser", "make_projects_blueprint", "project_json", "remove_project_files", "slugify"]
+__all__ = [
+    "CurrentUser",
+    "make_projects_blueprint",
+    "project_json",
+    "project_url",
+    "remove_project_files",
+    "slugify",
+    "visible_projects",
+]
