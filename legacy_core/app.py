@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from flask import Flask, g, jsonify, render_template, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.wrappers import Response
 
 from legacy_core.auth import Auth
@@ -112,6 +112,12 @@ def _install_request_hooks(app: Flask, services: Services) -> None:
         if token:
             with transaction(services.session_factory) as db:
                 g.sv_user = services.auth.resolve(db, token)
+
+    @app.before_request
+    def _refuse_nul_in_path() -> None:
+        # PostgreSQL cannot compare text with NUL in it (it raises), so an id holding one matches nothing.
+        if any(isinstance(value, str) and "\x00" in value for value in (request.view_args or {}).values()):
+            raise NotFound()
 
     @app.after_request
     def _tag_response(response: Response) -> Response:

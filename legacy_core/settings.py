@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     BLOG_DATA_ROOT: Path | None = Field(
         default=None, description="Folder of the blog working clones; DATA_DIR/blog when unset."
     )
+    BLOG_NETWORK_REMOTES: bool = Field(
+        default=True,
+        description="Accept network blog remotes (https, ssh, git); off allows local repositories only.",
+    )
     TENANT_DEFAULT: str = Field(default="tenant-0", description="Tenant used when a request names none.")
     LOG_LEVEL: str = Field(default="INFO", description="Level of the platform logger.")
 

@@ -142,6 +142,12 @@ def make_blog_blueprint() -> Blueprint:
                 "Invalid request",
                 details=[{"field": "repoUrl", "message": "a local repository inside the platform's data folder"}],
             )
+        if local is None and not settings.BLOG_NETWORK_REMOTES:
+            raise ApiError(
+                400,
+                "Invalid request",
+                details=[{"field": "repoUrl", "message": "network remotes are disabled here (BLOG_NETWORK_REMOTES)"}],
+            )
         root = settings.blog_root / project_id
         with project_lock(root):
             try:

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from legacy_core.clock import isoformat
@@ -135,10 +136,19 @@ def find_board(db: Session, project_id: str) -> PtBoard | None:
 def ensure_board(db: Session, project: Project, new_id: Callable[[], str], now: datetime) -> PtBoard:
     """The project's board, created (titled after the project) when it has none yet."""
     board = find_board(db, project.id)
-    if board is None:
-        board = PtBoard(id=new_id(), project_id=project.id, title=project.name[:160], created_at=now, updated_at=now)
-        db.add(board)
-        db.flush()
+    if board is not None:
+        return board
+    try:
+        # A savepoint, so two first reads racing each other cost the loser only this insert, not its request.
+        with db.begin_nested():
+            board = PtBoard(
+                id=new_id(), project_id=project.id, title=project.name[:160], created_at=now, updated_at=now
+            )
+            db.add(board)
+    except IntegrityError:
+        board = find_board(db, project.id)
+        if board is None:
+            raise
     return board
 
 

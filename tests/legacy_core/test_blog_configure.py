@@ -198,3 +198,16 @@ def test_blog_routes_answer_a_bare_404_when_the_feature_is_off(settings_factory,
     ]:
         response = off_client.open(url, method=method, json=configure_body(gitremote))
         assert (response.status_code, response.get_data()) == (404, b""), (method, url)
+
+
+@pytest.mark.parametrize("url", ["https://git.example.test/blog.git", "ssh://git@example.test/blog.git"])
+def test_configure_refuses_network_remote_when_disabled(api, server, gitremote, url):
+    assert server.services.settings.BLOG_NETWORK_REMOTES is False  # the test settings keep git off the network
+    owner, project_id = _blog_project(api)
+    response = owner.patch(f"/api/projects/{project_id}/configure", json=configure_body(gitremote, repoUrl=url))
+    assert response.status_code == 400
+    assert response.get_json()["details"] == [
+        {"field": "repoUrl", "message": "network remotes are disabled here (BLOG_NETWORK_REMOTES)"}
+    ]
+    assert _stored(server, project_id) is None
+    assert _leftovers(server, project_id) == []

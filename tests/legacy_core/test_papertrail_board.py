@@ -270,3 +270,30 @@ def test_board_disabled_feature_is_a_bare_404(
             assert response.status_code == 404
             assert response.data == b""
         assert client.post(board_url(project_id), json={"nodes": []}).status_code == 404
+
+
+def test_ensure_board_survives_a_concurrent_first_read(api, server, monkeypatch):
+    from sqlalchemy import func, select
+
+    from legacy_core.models import Project, PtBoard
+    from legacy_core.papertrail import board as board_module
+
+    owner = api.user()
+    project_id = api.project(owner, "papertrail")
+    winner = owner.get(f"/api/projects/{project_id}/papertrail/board").get_json()["board"]["id"]
+    # the losing request looked before the winner committed: its first lookup saw no board
+    real_find = board_module.find_board
+    calls = []
+
+    def stale_first_lookup(db, pid):
+        calls.append(pid)
+        return None if len(calls) == 1 else real_find(db, pid)
+
+    monkeypatch.setattr(board_module, "find_board", stale_first_lookup)
+    with server.services.session_factory() as db:
+        project = db.get(Project, project_id)
+        board = board_module.ensure_board(db, project, lambda: "b_loser", server.services.clock.now())
+        db.commit()
+        assert board.id == winner
+        assert db.scalar(select(func.count()).select_from(PtBoard)) == 1
+    assert len(calls) == 2  # the stale lookup, then the one after the refused insert
