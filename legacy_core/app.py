@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from flask import Flask, g, jsonify, render_template, request
-from werkzeug.exceptions import HTTPException, NotFound
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from legacy_core.auth import Auth
@@ -115,9 +115,9 @@ def _install_request_hooks(app: Flask, services: Services) -> None:
 
     @app.before_request
     def _refuse_nul_in_path() -> None:
-        # PostgreSQL cannot compare text with NUL in it (it raises), so an id holding one matches nothing.
+        # No id or file name may hold a NUL byte, and PostgreSQL raises on one instead of matching nothing.
         if any(isinstance(value, str) and "\x00" in value for value in (request.view_args or {}).values()):
-            raise NotFound()
+            raise ApiError(400, "The path contains a NUL character")
 
     @app.after_request
     def _tag_response(response: Response) -> Response:

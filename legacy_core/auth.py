@@ -12,6 +12,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from legacy_core.clock import Clock, IdGenerator
+from legacy_core.db import insert_unless_taken
+from legacy_core.errors import EmailTaken
 from legacy_core.models import AuthSession, User, UserRole
 
 PLATFORM_ADMIN = "platform:admin"
@@ -62,16 +64,18 @@ class Auth:
     def create_user(
         self, db: Session, *, email: str, password: str, name: str, tenant_id: str, roles: set[str]
     ) -> User:
-        user = User(
-            id=self.ids.new("u"),
-            tenant_id=tenant_id,
-            email=email.strip().lower(),
-            name=name,
-            password_hash=self.hash_password(password),
-            created_at=self.clock.now(),
-        )
-        db.add(user)
-        db.flush()
+        normalized_email = email.strip().lower()
+        values: dict[str, object] = {
+            "id": self.ids.new("u"),
+            "tenant_id": tenant_id,
+            "email": normalized_email,
+            "name": name,
+            "password_hash": self.hash_password(password),
+            "created_at": self.clock.now(),
+        }
+        if not insert_unless_taken(db, User, values):
+            raise EmailTaken(normalized_email)
+        user = db.get_one(User, values["id"])
         for role in sorted(roles | {PLATFORM_USER}):
             db.add(UserRole(user_id=user.id, role=role))
         db.flush()

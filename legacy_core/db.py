@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, insert, inspect
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
@@ -55,3 +57,22 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def insert_unless_taken(db: Session, model: type[Base], values: Mapping[str, Any]) -> bool:
+    """Insert one row unless a unique key of it is taken; True when the row was inserted.
+
+    Concurrent requests racing for the same unique value (a slug, an email, a project's one board) must lose with a
+    clear answer, not a 500 from an IntegrityError. `ON CONFLICT DO NOTHING` settles the race inside the database
+    and, unlike a savepoint, keeps the caller's transaction whole on every dialect.
+    """
+    dialect = db.get_bind().dialect.name
+    if dialect == "postgresql":
+        statement: Any = postgresql_insert(model).values(**values).on_conflict_do_nothing()
+    elif dialect == "sqlite":
+        statement = sqlite_insert(model).values(**values).on_conflict_do_nothing()
+    else:  # other databases: a plain insert, so a lost race is an IntegrityError
+        statement = insert(model).values(**values)
+    # RETURNING, not rowcount: an ORM-level execute does not report a trustworthy rowcount for this statement.
+    key = list(inspect(model).primary_key)
+    return db.execute(statement.returning(*key)).first() is not None

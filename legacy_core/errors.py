@@ -3,6 +3,7 @@
 SovereignError                 root of everything this package raises on purpose
  ├── ApiError                  an HTTP answer: status, message, optional details; rendered as JSON under /api
  │    └── FeatureDisabled      a disabled project type: a bare 404 with no body
+ ├── EmailTaken                an account with that email exists (also when a concurrent request won the race)
  └── ConfigurationError        settings or environment that cannot work, named with the fix
 """
 
@@ -39,6 +40,14 @@ class FeatureDisabled(ApiError):
     def __init__(self, feature: str):
         super().__init__(404, f"feature {feature!r} is disabled")
         self.feature = feature
+
+
+class EmailTaken(SovereignError):
+    """An account with this email already exists."""
+
+    def __init__(self, email: str):
+        super().__init__(f"an account with email {email!r} already exists")
+        self.email = email
 
 
 class ConfigurationError(SovereignError):

@@ -2,19 +2,33 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from flask import Response, jsonify, request
-from pydantic import BaseModel, ValidationError
+from pydantic import AfterValidator, BaseModel, ValidationError
 
 from legacy_core.errors import ApiError
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
+def _reject_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain a NUL character")
+    return value
+
+
+# A request string with no NUL byte: PostgreSQL refuses to store one, SQLite would silently keep it.
+Text = Annotated[str, AfterValidator(_reject_nul)]
+
+
 def json_object() -> dict[str, Any]:
     """The request body as a JSON object, or a 400 that says what was wrong with it."""
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:
+        # json.loads raises this (not ValueError) on deeply nested arrays, so Flask's `silent` lets it through.
+        raise ApiError(400, "Request body is nested too deeply") from None
     if data is None:
         if request.get_data(cache=True):
             raise ApiError(400, "Request body is not valid JSON")

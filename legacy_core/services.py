@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from legacy_core.auth import Auth, CurrentUser
 from legacy_core.clock import Clock, IdGenerator
+from legacy_core.db import insert_unless_taken
 from legacy_core.models import Tenant
 from legacy_core.settings import Settings
 
@@ -27,9 +28,10 @@ class Tenancy:
     def ensure(self, db: Session, tenant_id: str, name: str | None = None) -> Tenant:
         tenant = db.get(Tenant, tenant_id)
         if tenant is None:
-            tenant = Tenant(id=tenant_id, name=name or tenant_id, created_at=self.clock.now())
-            db.add(tenant)
-            db.flush()
+            insert_unless_taken(
+                db, Tenant, {"id": tenant_id, "name": name or tenant_id, "created_at": self.clock.now()}
+            )
+            tenant = db.get_one(Tenant, tenant_id)
         return tenant
 
     def known(self, db: Session) -> list[str]:

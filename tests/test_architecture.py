@@ -27,13 +27,13 @@ def imported_modules(path: Path) -> set[str]:
     return names
 
 
-def violations(package: str) -> list[str]:
+def violations(package: str, root: Path = ROOT) -> list[str]:
     found = []
-    for path in sorted((ROOT / package).rglob("*.py")):
+    for path in sorted((root / package).rglob("*.py")):
         for name in imported_modules(path):
             top = name.split(".")[0]
             if top in FORBIDDEN[package]:
-                found.append(f"{path.relative_to(ROOT)} imports {name}")
+                found.append(f"{path.relative_to(root)} imports {name}")
     return found
 
 
@@ -43,9 +43,11 @@ def test_architecture_import_rules_hold(package):
 
 
 def test_architecture_checker_catches_a_forbidden_import(tmp_path):
-    module = tmp_path / "bad.py"
-    module.write_text("from legacy_core.models import Project\nimport exthost.cli\n")
-    assert imported_modules(module) == {"legacy_core.models", "exthost.cli"}
+    (tmp_path / "plugins" / "bad").mkdir(parents=True)
+    (tmp_path / "plugins" / "bad" / "handlers.py").write_text(
+        "import json\nfrom legacy_core.models import Project\nfrom . import sibling\n"
+    )
+    assert violations("plugins", tmp_path) == ["plugins/bad/handlers.py imports legacy_core.models"]
 
 
 def test_legacy_core_public_surface_is_sorted_and_exported():

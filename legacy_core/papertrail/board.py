@@ -8,10 +8,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from legacy_core.clock import isoformat
+from legacy_core.db import insert_unless_taken
 from legacy_core.errors import ApiError
 from legacy_core.models import Project, PtAttachment, PtBoard, PtComment, PtEdge, PtNode
 from legacy_core.papertrail.normalize import storable
@@ -136,19 +136,12 @@ def find_board(db: Session, project_id: str) -> PtBoard | None:
 def ensure_board(db: Session, project: Project, new_id: Callable[[], str], now: datetime) -> PtBoard:
     """The project's board, created (titled after the project) when it has none yet."""
     board = find_board(db, project.id)
-    if board is not None:
-        return board
-    try:
-        # A savepoint, so two first reads racing each other cost the loser only this insert, not its request.
-        with db.begin_nested():
-            board = PtBoard(
-                id=new_id(), project_id=project.id, title=project.name[:160], created_at=now, updated_at=now
-            )
-            db.add(board)
-    except IntegrityError:
+    if board is None:
+        # Two first reads may race; the loser's insert does nothing and it reads the winner's board.
+        values = {"project_id": project.id, "title": project.name[:160], "created_at": now, "updated_at": now}
+        insert_unless_taken(db, PtBoard, {"id": new_id(), **values})
         board = find_board(db, project.id)
-        if board is None:
-            raise
+        assert board is not None  # inserted just now, or by the request that won the race
     return board
 
 

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Blueprint, redirect, render_template, request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from werkzeug.wrappers import Response
 
 from legacy_core.db import transaction
-from legacy_core.errors import ApiError
-from legacy_core.http import json_object, json_response, parse
+from legacy_core.errors import ApiError, EmailTaken
+from legacy_core.http import Text, json_object, json_response, parse
 from legacy_core.requestctx import get_services, require_user
 from legacy_core.services import Services
 
@@ -18,9 +19,9 @@ from legacy_core.services import Services
 class RegisterBody(BaseModel):
     model_config = ConfigDict(str_strip_whitespace=True)
 
-    email: str = Field(min_length=3, max_length=254)
-    password: str = Field(min_length=8, max_length=1024)
-    name: str = Field(default="", max_length=120)
+    email: Text = Field(min_length=3, max_length=254)
+    password: Text = Field(min_length=8, max_length=1024)
+    name: Text = Field(default="", max_length=120)
 
     @field_validator("email")
     @classmethod
@@ -32,15 +33,23 @@ class RegisterBody(BaseModel):
 
 
 class LoginBody(BaseModel):
-    email: str = Field(min_length=1, max_length=254)
-    password: str = Field(min_length=1, max_length=1024)
+    email: Text = Field(min_length=1, max_length=254)
+    password: Text = Field(min_length=1, max_length=1024)
 
 
 def safe_return_to(value: str | None) -> str:
-    """Only same-site paths are followed after login, so the parameter cannot send users elsewhere."""
-    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
-        return value
-    return "/projects"
+    """Only same-site paths are followed after login, so the parameter cannot send users elsewhere.
+
+    Browsers drop tabs and newlines inside URLs and treat `\\` like `/`, so `/\t/evil.test` would leave the
+    site as `//evil.test`: any whitespace, control character or backslash refuses the value outright.
+    """
+    default = "/projects"
+    if not value or any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 or ch == "\\" for ch in value):
+        return default
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc or not value.startswith("/") or value.startswith("//"):
+        return default
+    return value
 
 
 def _is_form() -> bool:
@@ -77,22 +86,23 @@ def make_accounts_blueprint() -> Blueprint:
             if form:
                 return render_template("login.html", mode="register", error=_first_detail(exc)), 400
             raise
-        with transaction(services.session_factory) as db:
-            if services.auth.find_user(db, body.email) is not None:
-                if form:
-                    return render_template("login.html", mode="register", error="Email already registered"), 409
-                raise ApiError(409, "Email already registered")
-            tenant = services.tenancy.ensure(db, services.tenancy.default)
-            user = services.auth.create_user(
-                db,
-                email=body.email,
-                password=body.password,
-                name=body.name or body.email.split("@")[0],
-                tenant_id=tenant.id,
-                roles=set(),
-            )
-            token = services.auth.start_session(db, user)
-            current = services.auth.current_user(db, user)
+        try:
+            with transaction(services.session_factory) as db:
+                tenant = services.tenancy.ensure(db, services.tenancy.default)
+                user = services.auth.create_user(
+                    db,
+                    email=body.email,
+                    password=body.password,
+                    name=body.name or body.email.split("@")[0],
+                    tenant_id=tenant.id,
+                    roles=set(),
+                )
+                token = services.auth.start_session(db, user)
+                current = services.auth.current_user(db, user)
+        except EmailTaken:
+            if form:
+                return render_template("login.html", mode="register", error="Email already registered"), 409
+            raise ApiError(409, "Email already registered") from None
         if form:
             response = redirect(safe_return_to(request.args.get("return_to")))
         else:

@@ -16,9 +16,9 @@ from werkzeug.wrappers import Response
 from legacy_core.access import ROLE_RANK, require_project
 from legacy_core.auth import CurrentUser
 from legacy_core.clock import isoformat
-from legacy_core.db import transaction
+from legacy_core.db import insert_unless_taken, transaction
 from legacy_core.errors import ApiError
-from legacy_core.http import json_object, json_response, no_content, parse
+from legacy_core.http import Text, json_object, json_response, no_content, parse
 from legacy_core.models import Project, ProjectMember, User
 from legacy_core.requestctx import get_services, require_user
 from legacy_core.settings import Settings
@@ -30,8 +30,8 @@ Role = Literal["viewer", "editor", "owner"]
 class CreateProjectBody(BaseModel):
     model_config = ConfigDict(str_strip_whitespace=True)
 
-    name: str = Field(min_length=1, max_length=120)
-    desc: str = Field(default="", max_length=500)
+    name: Text = Field(min_length=1, max_length=120)
+    desc: Text = Field(default="", max_length=500)
     type: Literal["blog", "papertrail"]
     scope: Literal["private", "org", "public"] = "private"
 
@@ -39,8 +39,8 @@ class CreateProjectBody(BaseModel):
 class UpdateProjectBody(BaseModel):
     model_config = ConfigDict(str_strip_whitespace=True)
 
-    name: str | None = Field(default=None, min_length=1, max_length=120)
-    desc: str | None = Field(default=None, max_length=500)
+    name: Text | None = Field(default=None, min_length=1, max_length=120)
+    desc: Text | None = Field(default=None, max_length=500)
     scope: Literal["private", "org", "public"] | None = None
 
     @model_validator(mode="after")
@@ -53,7 +53,7 @@ class UpdateProjectBody(BaseModel):
 class ShareBody(BaseModel):
     model_config = ConfigDict(str_strip_whitespace=True)
 
-    email: str = Field(min_length=3, max_length=254)
+    email: Text = Field(min_length=3, max_length=254)
     role: Role = "viewer"
 
 
@@ -99,12 +99,16 @@ def member_json(member: ProjectMember, user: User) -> dict[str, Any]:
     }
 
 
-def _free_slug(db: Session, tenant_id: str, base: str) -> str:
+def _insert_with_free_slug(db: Session, values: dict[str, Any], base: str) -> Project:
+    """Insert the project under `base`, `base-2` … `base-10`, the first that is free; 409 when none is.
+
+    Each candidate is claimed by the insert itself, so two requests racing for one slug both succeed, on
+    different slugs, instead of one failing on the unique constraint.
+    """
     for attempt in range(SLUG_ATTEMPTS):
         candidate = base if attempt == 0 else f"{base}-{attempt + 1}"
-        taken = db.scalar(select(Project.id).where(Project.tenant_id == tenant_id, Project.slug == candidate))
-        if taken is None:
-            return candidate
+        if insert_unless_taken(db, Project, {**values, "slug": candidate}):
+            return db.get_one(Project, values["id"])
     raise ApiError(409, f"Could not find a free slug for {base!r} after {SLUG_ATTEMPTS} attempts; rename the project")
 
 
@@ -162,20 +166,18 @@ def make_projects_blueprint() -> Blueprint:
             )
         with transaction(services.session_factory) as db:
             now = services.clock.now()
-            project = Project(
-                id=services.ids.new("p"),
-                tenant_id=user.tenant_id,
-                owner_id=user.id,
-                name=body.name,
-                slug=_free_slug(db, user.tenant_id, slugify(body.name)),
-                description=body.desc,
-                type=body.type,
-                scope=body.scope,
-                created_at=now,
-                updated_at=now,
-            )
-            db.add(project)
-            db.flush()
+            values = {
+                "id": services.ids.new("p"),
+                "tenant_id": user.tenant_id,
+                "owner_id": user.id,
+                "name": body.name,
+                "description": body.desc,
+                "type": body.type,
+                "scope": body.scope,
+                "created_at": now,
+                "updated_at": now,
+            }
+            project = _insert_with_free_slug(db, values, slugify(body.name))
             db.add(
                 ProjectMember(
                     id=services.ids.new("m"), project_id=project.id, user_id=user.id, role="owner", created_at=now

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 
 import pytest
 from hypothesis import given
@@ -104,12 +105,45 @@ def test_login_form_redirects_to_safe_return_to(api, server):
     assert evil.headers["Location"] == "/projects"
 
 
-@given(st.text(max_size=40))
+RETURN_TO_PIECES = st.sampled_from(
+    ["/", "//", "\\", "\t", "\n", "\r", " ", "evil.test", "http:", "%2F", "@", "?", "#", "a"]
+)
+
+
+def _leaves_site(location: str) -> bool:
+    # What a browser does with the Location header: tabs and newlines vanish, backslashes act as slashes.
+    cleaned = location.replace("\t", "").replace("\n", "").replace("\r", "").replace("\\", "/").strip()
+    parts = urlsplit(cleaned)
+    return bool(parts.scheme or parts.netloc) or not cleaned.startswith("/")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "//evil.test",
+        "/\t/evil.test",
+        "/\n/evil.test",
+        "\\\\evil.test",
+        "/\\evil.test",
+        "https://evil.test/",
+        " //evil.test",
+    ],
+    ids=["double-slash", "tab", "newline", "backslashes", "slash-backslash", "absolute", "leading-space"],
+)
+def test_login_form_never_redirects_off_site(api, server, value):
+    api.user("form2@example.test")
+    response = server.app.test_client().post(
+        "/login", data={"email": "form2@example.test", "password": PASSWORD, "return_to": value}
+    )
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/projects"
+
+
+@given(st.lists(RETURN_TO_PIECES, max_size=8).map("".join))
 def test_safe_return_to_never_leaves_the_site(value):
     target = safe_return_to(value)
-    assert target.startswith("/")
-    assert not target.startswith("//")
-    assert "\\" not in target
+    assert not _leaves_site(target)
+    assert target in (value, "/projects")
 
 
 def test_logout_ends_session_and_clears_cookie(api, server):
@@ -191,3 +225,21 @@ def test_unhandled_error_gives_json_500_without_internals(server):
 
 def test_health_answers_without_session(client):
     assert client.get("/health").get_json() == {"ok": True}
+
+
+def test_deeply_nested_json_is_a_400_not_a_crash(client):
+    body = "[" * 50000 + "]" * 50000
+    for path in ("/register", "/login"):
+        response = client.post(path, data=body, content_type="application/json")
+        assert response.status_code == 400, path
+        assert response.get_json() == {"error": "Request body is nested too deeply"}
+
+
+def test_nul_in_account_fields_is_refused(server, client):
+    response = client.post("/register", json={"email": "nul@example.test", "password": "pass\x00word1", "name": "N"})
+    assert response.status_code == 400
+    assert response.get_json()["details"] == [
+        {"field": "password", "message": "Value error, must not contain a NUL character"}
+    ]
+    with server.services.session_factory() as db:
+        assert db.scalar(select(func.count()).select_from(User)) == 0

@@ -256,7 +256,9 @@ def test_post_routes_reject_unsafe_file_names_with_400(blog):
         for method in ("GET", "PATCH", "POST", "DELETE"):
             response = blog.owner.open(blog.post_url(name), method=method, json={"title": "x"})
             assert response.status_code == 400, (method, name, response.get_data())
-            assert response.get_json()["error"] == "Invalid file name"
+            # a NUL byte is refused by the app for every route, before the blog sees the name
+            expected = "The path contains a NUL character" if "%00" in name else "Invalid file name"
+            assert response.get_json()["error"] == expected
     assert blog.remote.log() == ["Initial commit"]
 
 

@@ -29,11 +29,16 @@ def _exercise(url: str, tmp_path) -> None:
         assert created.status_code == 201
         projects = client.get("/api/projects").get_json()["projects"]
         assert [p["slug"] for p in projects] == ["on-this-database"]
-        # an id with a NUL byte is "not found" on every database, never a driver error
+        # a NUL byte in a text field is a clear 400 (PostgreSQL could not store it), never a driver error
+        for body in ({"name": "a\x00b", "type": "blog"}, {"name": "ok", "desc": "\x00", "type": "blog"}):
+            assert client.post("/api/projects", json=body).status_code == 400
+        nul_login = client.post("/login", json={"email": "pg\x00@example.test", "password": PASSWORD})
+        assert nul_login.status_code == 400
+        # an id with a NUL byte is a clear 400 on every database, never a driver error
         for path in ("/api/projects/p%00x", f"/api/projects/{projects[0]['id']}/shares/m%00x"):
             response = client.get(path) if "shares" not in path else client.delete(path)
-            assert response.status_code == 404, path
-            assert response.get_json() == {"error": "Not found"}
+            assert response.status_code == 400, path
+            assert response.get_json() == {"error": "The path contains a NUL character"}
     finally:
         server.services.engine.dispose()
 

@@ -56,8 +56,10 @@ def test_slug_clashes_get_suffixes_then_409_after_ten(api, server):
         ({"name": "ok", "type": "wiki"}, "type"),
         ({"name": "ok", "type": "blog", "scope": "everyone"}, "scope"),
         ({"type": "blog"}, "name"),
+        ({"name": "a\x00b", "type": "blog"}, "name"),
+        ({"name": "ok", "desc": "\x00", "type": "blog"}, "desc"),
     ],
-    ids=["empty-name", "long-name", "long-desc", "bad-type", "bad-scope", "missing-name"],
+    ids=["empty-name", "long-name", "long-desc", "bad-type", "bad-scope", "missing-name", "nul-name", "nul-desc"],
 )
 def test_create_project_validation_errors_store_nothing(api, server, body, field):
     client = api.user()
