@@ -21,21 +21,26 @@ SCOPES = ("private", "org", "public")
 @dataclass(frozen=True)
 class ProjectAccess:
     project: Project
-    role: str | None  # the member's role; None for a non-member reading an org/public project
+    role: str  # the caller's effective role: membership, platform admin, or the implicit viewer of org/public
 
     @property
     def effective_role(self) -> str:
-        return self.role or "viewer"
+        return self.role
 
 
 def effective_role(db: Session, project: Project, user: CurrentUser) -> str | None:
-    """The user's role on the project, counting the implicit viewer of org and public projects."""
+    """The user's role on the project: a member's own role; owner for a platform admin of the project's tenant;
+    the implicit viewer of org and public projects; None otherwise."""
+    if project.tenant_id != user.tenant_id:
+        return None
     role = db.scalar(
         select(ProjectMember.role).where(ProjectMember.project_id == project.id, ProjectMember.user_id == user.id)
     )
     if role is not None:
         return role
-    if project.scope in ("org", "public") and project.tenant_id == user.tenant_id:
+    if user.is_admin:
+        return "owner"
+    if project.scope in ("org", "public"):
         return "viewer"
     return None
 
@@ -64,10 +69,7 @@ def require_project(
         raise ApiError(404, "Project not found")
     if settings is not None and not settings.project_type_enabled(project.type):
         raise FeatureDisabled(project.type)
-    member_role = db.scalar(
-        select(ProjectMember.role).where(ProjectMember.project_id == project.id, ProjectMember.user_id == user.id)
-    )
     role = effective_role(db, project, user)
     if role is None or ROLE_RANK[role] < ROLE_RANK[minimum]:
         raise ApiError(403, "Forbidden")
-    return ProjectAccess(project=project, role=member_role)
+    return ProjectAccess(project=project, role=role)

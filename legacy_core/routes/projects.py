@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from flask import Blueprint
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, literal, or_, select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
@@ -132,7 +132,8 @@ def remove_project_files(settings: Settings, project_id: str) -> None:
 
 
 def visible_projects(db: Session, user: CurrentUser, settings: Settings) -> list[dict[str, Any]]:
-    """The user's projects (member of, or org/public in the tenant) of enabled types, newest first, as JSON objects."""
+    """The user's projects (member of, org/public in the tenant, or all of the tenant for a platform admin) of
+    enabled types, newest first, as JSON objects."""
     rows = db.execute(
         select(Project, ProjectMember.role)
         .outerjoin(
@@ -141,12 +142,13 @@ def visible_projects(db: Session, user: CurrentUser, settings: Settings) -> list
         )
         .where(
             Project.tenant_id == user.tenant_id,
-            or_(ProjectMember.id.is_not(None), Project.scope.in_(("org", "public"))),
+            or_(ProjectMember.id.is_not(None), Project.scope.in_(("org", "public")), literal(user.is_admin)),
         )
         .order_by(Project.created_at.desc(), Project.id)
     ).all()
+    implicit = "owner" if user.is_admin else "viewer"
     return [
-        project_json(project, role or "viewer") for project, role in rows if settings.project_type_enabled(project.type)
+        project_json(project, role or implicit) for project, role in rows if settings.project_type_enabled(project.type)
     ]
 
 

@@ -302,6 +302,11 @@ def _project_reads() -> list[str]:
 
 @pytest.fixture
 def world(api: Api) -> World:
+    return build_world(api)
+
+
+def build_world(api: Api) -> World:
+    """One owner with a project of each type shared with an editor, plus a stranger; ids harvested to aim at."""
     owner, editor, stranger = api.user(), api.user(), api.user()
     projects = [api.project(owner, type=kind, name=f"Demo {kind}") for kind in ("papertrail", "blog")]
     known_ids: dict[str, list[str]] = {}

@@ -187,3 +187,26 @@ def test_users_never_see_projects_of_another_tenant(api, server):
         db.commit()
     assert stranger.get(f"/api/projects/{project_id}").status_code == 404
     assert stranger.get("/api/projects").get_json() == {"projects": []}
+
+
+def test_platform_admin_owns_every_project_of_the_tenant(api):
+    owner, admin = api.user(), api.admin()
+    project_id = api.project(owner, "papertrail", "Private work")
+    listed = admin.get("/api/projects").get_json()["projects"]
+    assert [(p["id"], p["role"]) for p in listed] == [(project_id, "owner")]
+    assert admin.get(f"/api/projects/{project_id}").get_json()["project"]["role"] == "owner"
+    assert admin.patch(f"/api/projects/{project_id}", json={"scope": "org"}).status_code == 200
+    assert admin.get(f"/api/projects/{project_id}/shares").status_code == 200
+
+
+def test_platform_admin_of_another_tenant_sees_nothing(api, server):
+    from legacy_core.models import User
+
+    owner, admin = api.user(), api.admin()
+    project_id = api.project(owner, "blog")
+    with server.services.session_factory() as db:
+        server.services.tenancy.ensure(db, "tenant-1")
+        db.get(User, admin.user["id"]).tenant_id = "tenant-1"
+        db.commit()
+    assert admin.get(f"/api/projects/{project_id}").status_code == 404
+    assert admin.get("/api/projects").get_json() == {"projects": []}
