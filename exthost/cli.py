@@ -54,7 +54,7 @@ def migrate_deploy_command(database_url: str | None) -> None:
 
 @main.command("seed")
 def seed_command() -> None:
-    """Create the demo tenant, user and projects (idempotent)."""
+    """Create the demo tenant, user and projects, and the demo blog's git repository (idempotent)."""
     from legacy_core.app import build_services
     from legacy_core.seed import seed_demo
 
@@ -67,6 +67,8 @@ def seed_command() -> None:
     click.echo(
         f"demo user {result.user_email} / {result.password} ({state}); projects: {', '.join(result.project_ids)}"
     )
+    if result.blog_remote is not None:
+        click.echo(f"demo blog remote: {result.blog_remote} (branch main, a local bare repository)")
 
 
 @main.command("serve")

@@ -1,19 +1,30 @@
-"""Demo data: a tenant, an admin user and one project of each enabled type (idempotent)."""
+"""Demo data: a tenant, an admin user, one project of each enabled type and the demo blog's repository (idempotent)."""
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import select
 
 from legacy_core.auth import PLATFORM_ADMIN
+from legacy_core.blog import demo
+from legacy_core.blog.config import RepoConfig
+from legacy_core.blog.configure import configure_blog
+from legacy_core.blog.errors import AlreadyConfigured
+from legacy_core.blog.git import GitIdentity
 from legacy_core.db import transaction
-from legacy_core.models import Project, ProjectMember
+from legacy_core.models import BlogConfig, Project, ProjectMember
 from legacy_core.routes.projects import slugify
 from legacy_core.services import Services
 
 DEMO_EMAIL = "demo@sovereign.test"
 DEMO_PASSWORD = "sovereign-demo"
+DEMO_NAME = "Demo Admin"
+# Inside DATA_DIR, so deleting the data folder starts the whole demo over. Users cannot configure a blog on it
+# (configure refuses local remotes inside DATA_DIR); the seed may, being the operator's own action.
+DEMO_BLOG_REMOTE = Path("demo-remotes") / "team-blog.git"
 
 
 @dataclass(frozen=True)
@@ -23,10 +34,11 @@ class SeedResult:
     password: str
     project_ids: tuple[str, ...]
     created: bool
+    blog_remote: Path | None = None
 
 
 def seed_demo(services: Services) -> SeedResult:
-    """Create the demo tenant, user and projects unless they already exist."""
+    """Create the demo tenant, user and projects unless they already exist, and give the demo blog its repository."""
     settings = services.settings
     with transaction(services.session_factory) as db:
         tenant = services.tenancy.ensure(db, settings.TENANT_DEFAULT, "Demo tenant")
@@ -37,12 +49,13 @@ def seed_demo(services: Services) -> SeedResult:
                 db,
                 email=DEMO_EMAIL,
                 password=DEMO_PASSWORD,
-                name="Demo Admin",
+                name=DEMO_NAME,
                 tenant_id=tenant.id,
                 roles={PLATFORM_ADMIN},
             )
         wanted = [("Evidence board", "papertrail"), ("Team blog", "blog")]
         project_ids = []
+        blog_id: str | None = None
         for name, kind in wanted:
             if not settings.project_type_enabled(kind):
                 continue
@@ -69,4 +82,27 @@ def seed_demo(services: Services) -> SeedResult:
                     )
                 )
             project_ids.append(existing.id)
-    return SeedResult(tenant.id, DEMO_EMAIL, DEMO_PASSWORD, tuple(project_ids), created)
+            if kind == "blog":
+                blog_id = existing.id
+    blog_remote = _seed_blog(services, blog_id) if blog_id is not None else None
+    return SeedResult(tenant.id, DEMO_EMAIL, DEMO_PASSWORD, tuple(project_ids), created, blog_remote)
+
+
+def _seed_blog(services: Services, project_id: str) -> Path:
+    """Create the demo blog's bare repository and configure the demo blog on it, each unless already done."""
+    remote = (services.settings.DATA_DIR / DEMO_BLOG_REMOTE).resolve()
+    identity = GitIdentity(DEMO_NAME, DEMO_EMAIL)
+    demo.ensure_demo_remote(remote, identity, services.clock.now())
+    with transaction(services.session_factory) as db:
+        configured = db.get(BlogConfig, project_id) is not None
+    if not configured:
+        config = RepoConfig(
+            repo_url=str(remote),
+            branch=demo.BRANCH,
+            content_dir=demo.CONTENT_DIR,
+            user_name=identity.name,
+            user_email=identity.email,
+        )
+        with contextlib.suppress(AlreadyConfigured):  # another seed run got there first
+            configure_blog(services, project_id, config)
+    return remote

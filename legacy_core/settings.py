@@ -43,6 +43,11 @@ class Settings(BaseSettings):
         default=True,
         description="Accept network blog remotes (https, ssh, git); off allows local repositories only.",
     )
+    BLOG_LOCAL_REMOTES_ROOT: Path | None = Field(
+        default=None,
+        description="Folder of the git repositories a blog may use as a local remote (absolute path or file:// URL, "
+        "symlinks resolved, never inside DATA_DIR); unset refuses every local remote.",
+    )
     TENANT_DEFAULT: str = Field(default="tenant-0", description="Tenant used when a request names none.")
     LOG_LEVEL: str = Field(default="INFO", description="Level of the platform logger.")
 

@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from legacy_core.blog.git import Git, GitIdentity
+from legacy_core.settings import Settings
 
 REMOTE_SCHEMES = ("https", "http", "ssh", "git", "file")
 _SCP_LIKE = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:")  # git@github.com:owner/repo.git
@@ -61,9 +62,23 @@ def check_repo_url(url: str) -> str:
         raise ValueError(f"use a {allowed} URL, user@host:path, or an absolute path")
     if parts.scheme.lower() in ("http", "https") and (parts.username or parts.password):
         raise ValueError("put the access token in 'gitAuthToken', not in the URL (it would be stored in .git/config)")
-    if parts.scheme.lower() != "file" and not parts.netloc:
+    if parts.scheme.lower() == "file":
+        _check_file_url(url)
+    elif not parts.netloc:
         raise ValueError(f"the {parts.scheme}:// URL has no host")
     return url
+
+
+def _check_file_url(url: str) -> None:
+    # Git reads everything after file://<host> as the path (ignoring the host, keeping '?' and '#'), while
+    # urlsplit would cut a query or fragment off: only URLs both read the same way get through.
+    parts = urlsplit(url)
+    if not url.startswith("file://"):
+        raise ValueError("write a file URL as file:///absolute/path")
+    if parts.netloc not in ("", "localhost") or parts.query or parts.fragment or "?" in url or "#" in url:
+        raise ValueError("a file:// URL takes no host, '?' or '#': write it as file:///absolute/path")
+    if not parts.path.startswith("/"):
+        raise ValueError("a file:// URL needs an absolute path: file:///absolute/path")
 
 
 def local_path(url: str) -> Path | None:
@@ -73,6 +88,26 @@ def local_path(url: str) -> Path | None:
     parts = urlsplit(url)
     if parts.scheme.lower() == "file":
         return Path(unquote(parts.path))
+    return None
+
+
+def remote_refusal(url: str, settings: Settings) -> str | None:
+    """Why this server does not let a blog use `url` as its remote, or None when it may.
+
+    A local remote can be any git repository the server can read (the platform's own source, another project's
+    working clone), so it must lie inside the operator's allow-list folder BLOG_LOCAL_REMOTES_ROOT, symlinks
+    resolved, and never among the platform's own files.
+    """
+    local = local_path(url)
+    if local is None:
+        return None if settings.BLOG_NETWORK_REMOTES else "network remotes are disabled here (BLOG_NETWORK_REMOTES)"
+    if is_inside(local, [settings.DATA_DIR, settings.blog_root, settings.papertrail_root]):
+        return "a local repository inside the platform's data folder"
+    root = settings.BLOG_LOCAL_REMOTES_ROOT
+    if root is None:
+        return "local repositories are refused here; an operator allows a folder of them with BLOG_LOCAL_REMOTES_ROOT"
+    if not is_inside(local, [root]):
+        return "a local repository outside the folder BLOG_LOCAL_REMOTES_ROOT allows"
     return None
 
 

@@ -4,6 +4,8 @@ BlogError                      root of everything the blog package raises on pur
  ├── GitError                  a git command failed: the command (never a secret), exit code and git's own reason
  │    ├── GitTimeout           a git command ran longer than its timeout and was killed
  │    └── PushRejected         the remote refused a push because it has commits we lack (non-fast-forward)
+ ├── AlreadyConfigured         the project has a repository configuration already (it is set once)
+ ├── PullRefused               the working clone cannot be fast-forwarded to the remote branch (nothing changed)
  ├── FrontMatterError          a post's YAML front matter cannot be read (not YAML, or not a mapping)
  ├── InvalidFileName           a post file name that is not one safe path segment
  ├── PostNotFound              no post of that name in the content folder
@@ -39,6 +41,14 @@ class GitTimeout(GitError):
 
 class PushRejected(GitError):
     """The remote branch has commits the working clone lacks, so the push would not be a fast-forward."""
+
+
+class AlreadyConfigured(BlogError):
+    """The blog project has a stored repository configuration already; it is set once."""
+
+
+class PullRefused(BlogError):
+    """A pull that would not be a fast-forward: local commits the remote lacks, or uncommitted changes in the way."""
 
 
 class FrontMatterError(BlogError):

@@ -1,10 +1,11 @@
 """A small typed wrapper that runs the git command line for the blog's working clones.
 
 Why not GitPython: GitPython shells out to this same `git` CLI anyway, and the blog needs a handful of commands
-(ls-remote, clone, status, add, rm, commit, push, reset). Running them directly keeps what matters explicit:
-no interactive prompt ever (GIT_TERMINAL_PROMPT=0), a timeout on every call that kills git and its helpers,
-the commit identity from the blog config (the host may have no user.name/user.email), and an access token that
-travels in an HTTP header given through the environment, so it never lands in argv, .git/config or a log line.
+(ls-remote, clone, fetch, status, add, rm, commit, push, reset, merge --ff-only). Running them directly keeps what
+matters explicit: no interactive prompt ever (GIT_TERMINAL_PROMPT=0), a timeout on every call that kills git and
+its helpers, the commit identity from the blog config (the host may have no user.name/user.email), and an access
+token that travels in an HTTP header given through the environment, so it never lands in argv, .git/config or a
+log line.
 """
 
 from __future__ import annotations
@@ -179,10 +180,33 @@ class Git:
             raise PushRejected(command, result.returncode, rejected[0].split("\t")[-1])
         raise GitError(command, result.returncode, self._reason(result))
 
+    def fetch(self, branch: str) -> str:
+        """Fetch `branch` of origin into its remote-tracking ref; returns the sha of the remote branch's tip."""
+        tracking = f"refs/remotes/origin/{branch}"
+        self.run("fetch", "--quiet", "--no-tags", "origin", f"+refs/heads/{branch}:{tracking}", timeout=NETWORK_TIMEOUT)
+        return self.run("rev-parse", "--verify", f"{tracking}^{{commit}}").stdout.strip()
+
     # -- the working clone ----------------------------------------------------------------------------------
 
     def head(self) -> str:
         return self.run("rev-parse", "--verify", "HEAD").stdout.strip()
+
+    def is_ancestor(self, ancestor: str, commit: str) -> bool:
+        """Whether `ancestor` is `commit` or one of its ancestors."""
+        return self.run("merge-base", "--is-ancestor", ancestor, commit, ok_codes=(0, 1)).returncode == 0
+
+    def count_commits(self, since: str, until: str) -> int:
+        """How many commits `until` has that `since` lacks."""
+        return int(self.run("rev-list", "--count", f"{since}..{until}").stdout.strip())
+
+    def paths_between(self, old: str, new: str) -> set[str]:
+        """Paths (relative to the repository root) whose content differs between two commits."""
+        output = self.run("diff", "--name-only", "--no-renames", "-z", old, new, "--").stdout
+        return {path for path in output.split("\0") if path}
+
+    def fast_forward(self, commit: str) -> None:
+        """Move the branch, index and working tree to `commit`, a descendant of HEAD; local changes stay."""
+        self.run("merge", "--ff-only", "--quiet", commit)
 
     def changed_paths(self, folder: str) -> set[str]:
         """Paths under `folder` that differ from HEAD: untracked, modified, deleted, staged or not."""

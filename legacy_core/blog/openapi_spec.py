@@ -119,7 +119,9 @@ PATHS: dict[str, Any] = {
                 **_error(
                     400,
                     "Invalid fields; the repository cannot be cloned (git's reason) or has no such branch; a local "
-                    'path inside the platform\'s data folder; or {"error": "Blog already configured"}. '
+                    "remote (absolute path or file:// URL) while BLOG_LOCAL_REMOTES_ROOT is unset, outside that "
+                    "folder (symlinks resolved) or inside the platform's data folder; a network remote while "
+                    'BLOG_NETWORK_REMOTES is off; or {"error": "Blog already configured"}. '
                     "Nothing is stored and no clone is left behind.",
                 ),
             },
@@ -142,6 +144,26 @@ PATHS: dict[str, Any] = {
                 **_errors(*_GIT_ERRORS),
             },
             body="BlogPostCreate",
+        ),
+    },
+    PROJECT + "/blog/pull": {
+        "post": _operation(
+            "blogPull",
+            "Editor: fetch the configured branch and fast-forward the working copy to it; uncommitted changes stay.",
+            {
+                "200": _ok(
+                    "`head` is the working copy's commit; `updated` is false when it already had every remote commit.",
+                    "BlogPulled",
+                ),
+                **_errors(*_GIT_ERRORS),
+                **_error(
+                    409,
+                    "Blog not configured; or no fast-forward is possible - the working copy has commits the remote "
+                    "lacks while the remote moved on too, or uncommitted changes touch files the remote changed. "
+                    "Nothing was changed.",
+                ),
+                **_error(502, "Git failed, e.g. the remote is unreachable or its branch is gone."),
+            },
         ),
     },
     POSTS + "/{file}": {
@@ -173,7 +195,7 @@ PATHS: dict[str, Any] = {
                 **_error(
                     409,
                     "Blog not configured; or the remote branch has commits the working copy lacks: the push was "
-                    "rejected as non-fast-forward, the local commit undone, and `hint` says what to do.",
+                    "rejected as non-fast-forward, the local commit undone, and `hint` names POST .../blog/pull.",
                     {"anyOf": [{"$ref": ERROR_REF}, _ref("BlogPushRejected")]},
                 ),
                 **_error(502, "The push failed (e.g. unreachable remote); the local commit was undone."),
@@ -318,6 +340,17 @@ SCHEMAS: dict[str, Any] = {
         "properties": {"title": _TITLE_IN, **_POST_FIELDS_IN},
         "anyOf": [{"required": [name]} for name in ["title", *_POST_FIELDS_IN]],
     },
+    "BlogPulled": _object(
+        {
+            "ok": {"const": True},
+            "head": {
+                "type": "string",
+                "pattern": "^[0-9a-f]{40,64}$",
+                "description": "Commit sha of the working copy.",
+            },
+            "updated": {"type": "boolean", "description": "Whether the pull moved the working copy."},
+        }
+    ),
     "BlogCommit": _object({"ok": {"const": True}, "commit": {"type": ["string", "null"]}}),
     "BlogDeleteNotPushed": _object(
         {

@@ -14,13 +14,15 @@ Decisions (see also openapi_spec.py):
 - Post names (posts.normalize_file_name): one path segment; '/', '\\', '..', control characters, a leading '.'
   and names over 200 characters are a 400, checked before any file or git access.
 - The excerpt rule is posts.excerpt; a new post's pubDate defaults to today (UTC, from the clock service).
-- A local remote (absolute path or file:// URL) inside the platform's data folder is refused (400): it would let
-  one project's owner read another project's working clone.
+- A local remote (absolute path or file:// URL) is accepted only inside BLOG_LOCAL_REMOTES_ROOT (unset: none is),
+  symlinks resolved, and never inside the platform's data folder (400 naming repoUrl): otherwise any signed-in
+  user could read and push to any git repository the server can reach, another project's working clone included.
+- A disabled blog type answers a bare 404 on every blog route, signed in or not (checked before the session).
+- POST /blog/pull fetches the branch and fast-forwards the working copy (uncommitted changes stay); it answers 409
+  with nothing changed when that is not a fast-forward or uncommitted changes touch files the remote changed.
 """
 
 from __future__ import annotations
-
-import shutil
 
 from flask import Blueprint
 from flask.blueprints import BlueprintSetupState
@@ -28,8 +30,10 @@ from werkzeug.routing import PathConverter
 from werkzeug.wrappers import Response
 
 from legacy_core.access import require_project
-from legacy_core.blog.config import RepoConfig, is_inside, local_path
+from legacy_core.blog.config import RepoConfig, remote_refusal
+from legacy_core.blog.configure import configure_blog, load_config
 from legacy_core.blog.errors import (
+    AlreadyConfigured,
     BlogError,
     FrontMatterError,
     GitError,
@@ -37,16 +41,16 @@ from legacy_core.blog.errors import (
     InvalidFileName,
     PostExists,
     PostNotFound,
+    PullRefused,
     PushRejected,
 )
 from legacy_core.blog.frontmatter import Document
 from legacy_core.blog.posts import normalize_file_name, slug_file_name, with_fields
 from legacy_core.blog.schemas import ConfigureBody, CreatePostBody, UpdatePostBody
-from legacy_core.blog.store import BlogStore, clone_into, install_clone, project_lock
+from legacy_core.blog.store import BlogStore
 from legacy_core.db import transaction
-from legacy_core.errors import ApiError
+from legacy_core.errors import ApiError, FeatureDisabled
 from legacy_core.http import json_object, json_response, parse
-from legacy_core.models import BlogConfig
 from legacy_core.requestctx import get_services, require_user
 
 CONVERTER = "blogpost"
@@ -56,7 +60,7 @@ POST = f"{PROJECT}/blog/post/<{CONVERTER}:file>"
 NOT_CONFIGURED = "Blog not configured"
 PULL_HINT = (
     "pull the remote changes first: the branch {branch!r} of {url} has commits this blog's working copy lacks; "
-    "fetch them and fast-forward the working copy, then publish again"
+    "POST /api/projects/{project_id}/blog/pull fetches them and fast-forwards the working copy, then publish again"
 )
 
 
@@ -77,17 +81,7 @@ def _config(project_id: str, minimum: str) -> RepoConfig | None:
     user = require_user()
     with transaction(services.session_factory) as db:
         require_project(db, user, project_id, minimum, project_type="blog", settings=services.settings)
-        row = db.get(BlogConfig, project_id)
-        if row is None:
-            return None
-        return RepoConfig(
-            repo_url=row.repo_url,
-            branch=row.branch,
-            content_dir=row.content_dir,
-            user_name=row.git_user_name,
-            user_email=row.git_user_email,
-            token=row.git_auth_token,
-        )
+        return load_config(db, project_id)
 
 
 def _store(project_id: str, minimum: str) -> BlogStore:
@@ -107,6 +101,12 @@ def _file_name(raw: str) -> str:
 def make_blog_blueprint() -> Blueprint:
     bp = Blueprint("blog", __name__)
     bp.record_once(_register_converter)  # first, so the converter exists when the rules below are added
+
+    @bp.before_request
+    def _feature_enabled() -> None:
+        # Before any session or project check, so a disabled blog looks the same to everyone: a bare 404.
+        if not get_services().settings.project_type_enabled("blog"):
+            raise FeatureDisabled("blog")
 
     @bp.errorhandler(BlogError)
     def _blog_error(error: BlogError) -> Response:
@@ -133,50 +133,15 @@ def make_blog_blueprint() -> Blueprint:
             user_email=body.git_user_email,
             token=body.git_auth_token or "",
         )
-        settings = services.settings
-        local = local_path(config.repo_url)
-        # The platform's own files (database, uploads, other blogs' working clones) are never a blog's remote.
-        if local is not None and is_inside(local, [settings.DATA_DIR, settings.blog_root, settings.papertrail_root]):
-            raise ApiError(
-                400,
-                "Invalid request",
-                details=[{"field": "repoUrl", "message": "a local repository inside the platform's data folder"}],
-            )
-        if local is None and not settings.BLOG_NETWORK_REMOTES:
-            raise ApiError(
-                400,
-                "Invalid request",
-                details=[{"field": "repoUrl", "message": "network remotes are disabled here (BLOG_NETWORK_REMOTES)"}],
-            )
-        root = settings.blog_root / project_id
-        with project_lock(root):
-            try:
-                cloned = clone_into(root, config)
-            except GitError as exc:
-                raise ApiError(
-                    400, f"Cannot clone {config.repo_url!r} (branch {config.branch!r}): {exc.reason}"
-                ) from exc
-            try:
-                with transaction(services.session_factory) as db:
-                    if db.get(BlogConfig, project_id) is not None:
-                        raise ApiError(400, "Blog already configured")
-                    db.add(
-                        BlogConfig(
-                            project_id=project_id,
-                            repo_url=config.repo_url,
-                            branch=config.branch,
-                            content_dir=config.content_dir,
-                            git_user_name=config.user_name,
-                            git_user_email=config.user_email,
-                            git_auth_token=config.token,
-                            created_at=services.clock.now(),
-                        )
-                    )
-                    db.flush()
-                    install_clone(root, cloned)  # inside the transaction: if it fails, nothing is stored
-            finally:
-                shutil.rmtree(cloned, ignore_errors=True)
-        services.logger.info("blog %s configured on %s (branch %s)", project_id, config.repo_url, config.branch)
+        refusal = remote_refusal(config.repo_url, services.settings)
+        if refusal is not None:
+            raise ApiError(400, "Invalid request", details=[{"field": "repoUrl", "message": refusal}])
+        try:
+            configure_blog(services, project_id, config)
+        except AlreadyConfigured as exc:
+            raise ApiError(400, "Blog already configured") from exc
+        except GitError as exc:
+            raise ApiError(400, f"Cannot clone {config.repo_url!r} (branch {config.branch!r}): {exc.reason}") from exc
         return json_response({"ok": True, "config": config.public()})
 
     @bp.get(f"{PROJECT}/blog/post/all")
@@ -237,12 +202,21 @@ def make_blog_blueprint() -> Blueprint:
                 commit = store.publish(name)
             except PushRejected as exc:
                 services.logger.warning("blog %s: push of %s rejected: %s", project_id, name, exc.reason)
-                hint = PULL_HINT.format(branch=store.config.branch, url=store.config.repo_url)
+                hint = PULL_HINT.format(branch=store.config.branch, url=store.config.repo_url, project_id=project_id)
                 raise ApiError(
                     409, f"The remote rejected the push of {name!r} (non-fast-forward)", extra={"hint": hint}
                 ) from exc
         services.logger.info("blog %s: published %s as %s", project_id, name, commit)
         return json_response({"ok": True, "commit": commit})
+
+    @bp.post(f"{PROJECT}/blog/pull")
+    def pull(project_id: str) -> Response:
+        services = get_services()
+        store = _store(project_id, "editor")
+        with store.locked():
+            outcome = store.pull()
+        services.logger.info("blog %s: pulled, head %s (updated: %s)", project_id, outcome.head, outcome.updated)
+        return json_response({"ok": True, "head": outcome.head, "updated": outcome.updated})
 
     @bp.delete(POST, merge_slashes=False)
     def delete_post(project_id: str, file: str) -> Response:
@@ -271,6 +245,8 @@ def _error_response(error: BlogError) -> Response:
         return json_response({"error": "Post not found"}, 404)
     if isinstance(error, PostExists):
         return json_response({"error": f"A post named {str(error)!r} already exists"}, 409)
+    if isinstance(error, PullRefused):
+        return json_response({"error": f"Cannot pull: {error}"}, 409)
     if isinstance(error, FrontMatterError):
         return json_response({"error": f"Cannot read the post: {error}"}, 422)
     if isinstance(error, GitTimeout):

@@ -21,7 +21,7 @@ from typing import Any
 
 from legacy_core.blog import frontmatter
 from legacy_core.blog.config import RepoConfig
-from legacy_core.blog.errors import FrontMatterError, GitError, PostExists, PostNotFound
+from legacy_core.blog.errors import FrontMatterError, GitError, GitTimeout, PostExists, PostNotFound, PullRefused
 from legacy_core.blog.frontmatter import Document
 from legacy_core.blog.posts import Post, is_post_name, listing_key
 
@@ -33,6 +33,12 @@ class DeleteOutcome:
     commit: str | None
     pushed: bool
     warning: str | None = None
+
+
+@dataclass(frozen=True)
+class PullOutcome:
+    head: str
+    updated: bool
 
 
 @contextlib.contextmanager
@@ -248,6 +254,48 @@ class BlogStore:
         except GitError as exc:
             return DeleteOutcome(commit=commit, pushed=False, warning=str(exc))
         return DeleteOutcome(commit=commit, pushed=True)
+
+    # -- catching up with the remote -------------------------------------------------------------------------
+
+    def pull(self) -> PullOutcome:
+        """Fetch the configured branch and fast-forward the working clone to it; uncommitted changes stay.
+
+        A working clone already at (or ahead of) the remote branch is left as it is (`updated` false). PullRefused,
+        with nothing changed, when the clone has commits the remote lacks while the remote moved on too (a delete
+        whose push failed), or when uncommitted changes touch files the remote changed.
+        """
+        branch = self.config.branch
+        remote = self.git.fetch(branch)
+        head = self.git.head()
+        if self.git.is_ancestor(remote, head):
+            return PullOutcome(head, updated=False)
+        if not self.git.is_ancestor(head, remote):
+            local_only = self.git.count_commits(remote, head)
+            remote_only = self.git.count_commits(head, remote)
+            raise PullRefused(
+                f"the working copy has {local_only} commit(s) the branch {branch!r} of {self.config.repo_url} lacks, "
+                f"and that branch has {remote_only} commit(s) the working copy lacks, so it cannot be fast-forwarded; "
+                "nothing was changed; the two histories need merging with git in the working copy before a pull works"
+            )
+        conflicts = sorted(self.git.changed_paths(".") & self.git.paths_between(head, remote))
+        if conflicts:
+            raise PullRefused(self._conflict_message(conflicts))
+        try:
+            self.git.fast_forward(remote)
+        except GitTimeout:
+            raise
+        except GitError as exc:  # e.g. an untracked file where the remote now has a folder: git changed nothing
+            raise PullRefused(f"cannot fast-forward the working copy, nothing was changed: {exc.reason}") from exc
+        return PullOutcome(remote, updated=True)
+
+    def _conflict_message(self, paths: list[str]) -> str:
+        prefix = f"{self.config.content_dir}/"
+        names = [path.removeprefix(prefix) for path in paths]
+        return (
+            f"unpublished changes to {', '.join(repr(name) for name in names)} would be overwritten by the remote's "
+            f"version (branch {self.config.branch!r} of {self.config.repo_url}), so nothing was changed; these "
+            "edits conflict with the remote's and need resolving with git in the working copy before a pull works"
+        )
 
     # -- renames not yet published ----------------------------------------------------------------------------
 

@@ -1,8 +1,11 @@
 """Board bundles: the export zip (board.json plus uploads/<attachmentId>/<file>) and reading one back, checked whole.
 
 Reading never touches disk or the database: a bundle is parsed and normalised in memory, so an import that fails
-here has changed nothing. Zip members are looked up by name and never extracted by name, and names with '..',
-a leading '/' or '\\', a drive letter or a backslash are refused outright.
+here has changed nothing. Its nodes and edges pass the same checks as a saved snapshot: an id that could not be
+addressed by its item URL (holding '/', '\\' or a control character, or "." / "..") makes the whole bundle a 400
+naming the field (e.g. "board.nodes.3.id"); ids are never rewritten, since comments, attachments and links refer to
+them. Zip members are looked up by name and never extracted by name, and names with '..', a leading '/' or '\\',
+a drive letter or a backslash are refused outright.
 """
 
 from __future__ import annotations
@@ -202,9 +205,10 @@ def parse_document(
     board = document.get("board", document)
     if not isinstance(board, dict) or "nodes" not in board:
         raise BundleError("Bundle holds no board: expected a 'board' object or a snapshot with a 'nodes' list")
+    prefix = "board." if board is not document else ""
     try:
-        title = normalize_board_title(board["title"], "board.title") if board.get("title") is not None else None
-        snapshot = normalize_snapshot(board["nodes"], board.get("edges"), new_node_id, new_edge_id)
+        title = normalize_board_title(board["title"], f"{prefix}title") if board.get("title") is not None else None
+        snapshot = normalize_snapshot(board["nodes"], board.get("edges"), new_node_id, new_edge_id, prefix)
     except InvalidBoardData as exc:
         raise BundleError("Invalid board data", details=exc.details()) from exc
     warnings: list[str] = []

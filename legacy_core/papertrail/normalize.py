@@ -13,13 +13,18 @@ The rules, one place for all of them:
   first. The legacy rule removes "one leading #"; a tag like "##a" would then change again when saved a second time,
   so leading "#" are removed until none is left ("##a" -> "a"), which keeps normalising idempotent.
 - Ids are client-chosen strings of 1..80 characters; a missing (or null) id is generated. Duplicate node ids or
-  duplicate edge ids in one snapshot are rejected.
+  duplicate edge ids in one snapshot are rejected. Every id is a segment of its item's URL
+  (/board/<boardId>/nodes/<nodeId>), so an id that could not travel there intact is rejected rather than stored
+  unreachable: one holding "/" or "\\" (path separators, decoded before routing even as %2F), a control character
+  (U+0000..U+001F, U+007F..U+009F), or one that is exactly "." or ".." (clients resolve those as relative steps,
+  even percent-encoded). Any other character is allowed; clients percent-encode the id in the URL.
 - Edges whose source or target is not a node of the snapshot are dropped.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +35,10 @@ ID_MAX = 80
 BOARD_TITLE_MAX = 160
 EDGE_LABEL_MAX = 240
 COLOR_MAX = 32
+# An id is a URL path segment: `ID_PATTERN` (also in the OpenAPI document) says which strings can be one.
+ID_FORBIDDEN = re.compile(r"[/\\\x00-\x1f\x7f-\x9f]")
+ID_DOT_SEGMENTS = (".", "..")
+ID_PATTERN = r"^(?!\.{1,2}$)[^/\\\x00-\x1f\x7f-\x9f]+$"
 COORD_MIN = -(2**31)
 COORD_MAX = 2**31 - 1
 NODE_TEXT_CAPS: dict[str, int] = {
@@ -138,7 +147,23 @@ def normalize_id(value: Any, field: str, new_id: IdFactory) -> str:
         raise InvalidBoardData(field, f"must be 1 to {ID_MAX} characters long, not {len(value)}")
     if not storable(value):
         raise InvalidBoardData(field, "must not contain NUL characters or lone surrogates")
+    problem = url_segment_problem(value)
+    if problem is not None:
+        raise InvalidBoardData(field, problem)
     return value
+
+
+def url_segment_problem(value: str) -> str | None:
+    """Why `value` cannot be an id (it would not reach its item's URL intact), or None when it can."""
+    if value in ID_DOT_SEGMENTS:
+        return f"{value!r} is not allowed: an id is part of its item's URL, where {value!r} means a relative step"
+    forbidden = ID_FORBIDDEN.search(value)
+    if forbidden is not None:
+        return (
+            f"must not contain {forbidden.group()!r}: an id is part of its item's URL, which cannot carry "
+            "'/', '\\' or control characters (use '-' instead)"
+        )
+    return None
 
 
 def normalize_node_type(value: Any) -> str:
@@ -213,10 +238,12 @@ def connected_edges(edges: Iterable[dict[str, Any]], node_ids: Iterable[str]) ->
     return [edge for edge in edges if edge["source"] in known and edge["target"] in known]
 
 
-def normalize_snapshot(raw_nodes: Any, raw_edges: Any, new_node_id: IdFactory, new_edge_id: IdFactory) -> Snapshot:
-    """A whole board: nodes, then edges with dangling ones dropped."""
-    nodes = normalize_nodes(raw_nodes, new_node_id)
-    edges = normalize_edges(raw_edges, new_edge_id)
+def normalize_snapshot(
+    raw_nodes: Any, raw_edges: Any, new_node_id: IdFactory, new_edge_id: IdFactory, prefix: str = ""
+) -> Snapshot:
+    """A whole board: nodes, then edges with dangling ones dropped; `prefix` leads the field names of errors."""
+    nodes = normalize_nodes(raw_nodes, new_node_id, f"{prefix}nodes")
+    edges = normalize_edges(raw_edges, new_edge_id, f"{prefix}edges")
     kept = connected_edges(edges, (node["id"] for node in nodes))
     retyped = 0
     if isinstance(raw_nodes, list):
@@ -244,7 +271,10 @@ __all__ = [
     "DEFAULT_NODE_TYPE",
     "EDGE_FIELDS",
     "EDGE_LABEL_MAX",
+    "ID_DOT_SEGMENTS",
+    "ID_FORBIDDEN",
     "ID_MAX",
+    "ID_PATTERN",
     "NODE_FIELDS",
     "NODE_TEXT_CAPS",
     "NODE_TYPES",
@@ -267,4 +297,5 @@ __all__ = [
     "normalize_tags",
     "normalize_text",
     "storable",
+    "url_segment_problem",
 ]

@@ -12,6 +12,7 @@ from legacy_core.papertrail.normalize import (
     COORD_MIN,
     EDGE_LABEL_MAX,
     ID_MAX,
+    ID_PATTERN,
     NODE_TEXT_CAPS,
     NODE_TYPES,
 )
@@ -38,19 +39,31 @@ def _object(properties: dict[str, Any], required: list[str] | None = None) -> di
     }
 
 
-def _path_param(name: str, description: str) -> dict[str, Any]:
-    return {"name": name, "in": "path", "required": True, "description": description, "schema": {"type": "string"}}
+def _path_param(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": description,
+        "schema": schema or {"type": "string"},
+    }
 
+
+_ID_RULE = (
+    "1 to 80 characters; no '/', '\\' or control characters (U+0000-U+001F, U+007F-U+009F), and not '.' or '..', "
+    "so that the id can be the last segment of its item's URL (percent-encode it there)."
+)
+_ITEM_ID = {"type": "string", "minLength": 1, "maxLength": ID_MAX, "pattern": ID_PATTERN}
 
 PROJECT_ID = _path_param("projectId", "Id of a project of type `papertrail`.")
 BOARD_ID = _path_param("boardId", "Id of the project's board (the `id` of GET /board); another board's id is a 404.")
-NODE_ID = _path_param("nodeId", "Client-chosen id of a node (1 to 80 characters).")
-EDGE_ID = _path_param("edgeId", "Client-chosen id of an edge (1 to 80 characters).")
+NODE_ID = _path_param("nodeId", f"Client-chosen id of a node: {_ID_RULE}", _ITEM_ID)
+EDGE_ID = _path_param("edgeId", f"Client-chosen id of an edge: {_ID_RULE}", _ITEM_ID)
 COMMENT_ID = _path_param("commentId", "Id of a comment.")
 
 _ERROR_MEANINGS = {
     400: "The request is invalid: a blank project id, bad JSON, a field of the wrong type, a duplicate id, "
-    "a missing node.",
+    "an id that cannot be part of a URL, a missing node, a NUL character in the path.",
     401: "No valid session cookie.",
     403: "The caller's role on the project is too low (viewer < editor < owner), or not the comment's author.",
     404: "No such project of type papertrail in the caller's tenant, or no such board, node, edge or comment.",
@@ -104,12 +117,7 @@ _COORDINATE_IN = {
     "maximum": COORD_MAX,
     "description": "Truncated toward zero (10.9 -> 10, -3.7 -> -3); non-numbers and values outside 32 bits are 400.",
 }
-_ID_IN = {
-    "type": "string",
-    "minLength": 1,
-    "maxLength": ID_MAX,
-    "description": "Client-chosen id; generated when missing.",
-}
+_ID_IN = {**_ITEM_ID, "description": f"Client-chosen id, generated when missing: {_ID_RULE} Others are 400."}
 _TEXT_CAP_NOTE = "Longer text is truncated, not refused; null counts as empty."
 
 _NODE_TEXT_FIELDS = {key: {"type": "string", "maxLength": limit} for key, limit in NODE_TEXT_CAPS.items()}
@@ -147,7 +155,7 @@ def _at_least_one(fields: list[str]) -> list[dict[str, Any]]:
 SCHEMAS: dict[str, Any] = {
     "PaperTrailNode": _object(
         {
-            "id": {"type": "string", "minLength": 1, "maxLength": ID_MAX},
+            "id": _ITEM_ID,
             "type": {"enum": list(NODE_TYPES)},
             "x": {"type": "integer"},
             "y": {"type": "integer"},
@@ -159,7 +167,7 @@ SCHEMAS: dict[str, Any] = {
     ),
     "PaperTrailEdge": _object(
         {
-            "id": {"type": "string", "minLength": 1, "maxLength": ID_MAX},
+            "id": _ITEM_ID,
             "source": {"type": "string"},
             "target": {"type": "string"},
             "label": {"type": "string", "maxLength": EDGE_LABEL_MAX},

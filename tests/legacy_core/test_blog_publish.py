@@ -82,6 +82,7 @@ def test_publish_rejected_as_non_fast_forward_is_409_with_a_hint_and_undone(blog
     body = response.get_json()
     assert "non-fast-forward" in body["error"]
     assert body["hint"].startswith("pull the remote changes first: ")
+    assert f"POST /api/projects/{blog.project_id}/blog/pull" in body["hint"]
     assert _local_head(blog) == before  # the local commit was undone
     assert blog.remote.head() == remote_head
     assert "Publish hello.md" not in blog.remote.log()
@@ -93,8 +94,8 @@ def test_publish_after_a_rejected_rename_still_carries_the_old_name(blog):
     blog.owner.patch(blog.post_url("first-post.md"), json={"file": "moved"})
     blog.remote.commit_elsewhere("elsewhere.md", "x")
     assert blog.owner.post(blog.post_url("moved.md")).status_code == 409
-    # The operator brings the working copy up to date, then publishing works and still removes the old name.
-    git("pull", "--quiet", "--no-rebase", "--no-edit", "origin", "main", cwd=blog.workdir)
+    # The editor brings the working copy up to date, then publishing works and still removes the old name.
+    assert blog.owner.post(f"{blog.base}/blog/pull").get_json()["updated"] is True
     assert blog.owner.post(blog.post_url("moved.md")).status_code == 200
     assert blog.remote.files() == ["elsewhere.md", "moved.md", "second-post.md"]
 
@@ -184,3 +185,103 @@ def test_delete_a_post_after_the_working_copy_was_lost(blog):
     shutil.rmtree(blog.workdir)
     assert blog.owner.delete(blog.post_url("second-post.md")).status_code == 200
     assert blog.remote.files() == ["first-post.md"]
+
+
+# -- pull ----------------------------------------------------------------------------------------------------
+
+
+def _pull(client, blog):
+    return client.post(f"{blog.base}/blog/pull")
+
+
+def test_pull_after_a_rejected_publish_lets_the_publish_land(blog):
+    blog.owner.patch(blog.post_url("second-post.md"), json={"title": "Second, revised"})
+    elsewhere = blog.remote.commit_elsewhere("elsewhere.md", "---\ntitle: Elsewhere\n---\nFrom a colleague.\n")
+    assert blog.owner.post(blog.post_url("second-post.md")).status_code == 409
+    response = _pull(blog.owner, blog)
+    assert (response.status_code, response.get_json()) == (200, {"ok": True, "head": elsewhere, "updated": True})
+    assert _local_head(blog) == elsewhere
+    files = [post["file"] for post in blog.owner.get(blog.post_url("all")).get_json()["posts"]]
+    assert sorted(files) == ["elsewhere.md", "first-post.md", "second-post.md"]
+    assert _status(blog, "second-post.md") == "Draft"  # the unpublished edit survived the pull
+    published = blog.owner.post(blog.post_url("second-post.md"))
+    assert published.status_code == 200
+    assert blog.remote.log() == ["Publish second-post.md", "Edit from elsewhere", "Initial commit"]
+    assert "title: Second, revised" in blog.remote.show("second-post.md")
+    assert blog.remote.show("elsewhere.md").endswith("From a colleague.\n")
+
+
+def test_pull_when_up_to_date_changes_nothing(blog):
+    head = _local_head(blog)
+    response = _pull(blog.owner, blog)
+    assert (response.status_code, response.get_json()) == (200, {"ok": True, "head": head, "updated": False})
+
+
+def test_pull_refuses_when_unpublished_edits_touch_a_file_the_remote_changed(blog):
+    blog.owner.patch(blog.post_url("first-post.md"), json={"body": "My local edit\n"})
+    before = _local_head(blog)
+    blog.remote.commit_elsewhere("first-post.md", "---\ntitle: Theirs\n---\nTheir edit\n")
+    response = _pull(blog.owner, blog)
+    assert response.status_code == 409
+    error = response.get_json()["error"]
+    assert error.startswith("Cannot pull: unpublished changes to 'first-post.md' would be overwritten")
+    assert "nothing was changed" in error
+    assert _local_head(blog) == before
+    assert (blog.workdir / FOLDER / "first-post.md").read_text().endswith("My local edit\n")
+
+
+def test_pull_refuses_a_new_post_where_the_remote_added_one_of_that_name(blog):
+    file = _create(blog, "Clash")
+    before = _local_head(blog)
+    blog.remote.commit_elsewhere(file, "---\ntitle: Theirs\n---\n")
+    response = _pull(blog.owner, blog)
+    assert response.status_code == 409
+    assert repr(file) in response.get_json()["error"]
+    assert _local_head(blog) == before
+    assert "Text" in (blog.workdir / FOLDER / file).read_text()
+
+
+def test_pull_refuses_when_the_histories_diverged(blog):
+    blog.remote.commit_elsewhere("elsewhere.md", "x")
+    assert blog.owner.delete(blog.post_url("first-post.md")).status_code == 202  # committed locally, push rejected
+    before = _local_head(blog)
+    response = _pull(blog.owner, blog)
+    assert response.status_code == 409
+    error = response.get_json()["error"]
+    assert "1 commit(s) the branch 'main'" in error and "cannot be fast-forwarded" in error
+    assert _local_head(blog) == before
+    assert not (blog.workdir / FOLDER / "elsewhere.md").exists()
+
+
+def test_pull_with_local_commits_only_is_up_to_date(blog):
+    blog.remote.move_away()
+    assert blog.owner.delete(blog.post_url("first-post.md")).status_code == 202
+    gone = blog.remote.path.with_name(blog.remote.path.name + "-gone")
+    gone.rename(blog.remote.path)  # the remote is back, and lacks the local delete commit
+    head = _local_head(blog)
+    response = _pull(blog.owner, blog)
+    assert (response.status_code, response.get_json()) == (200, {"ok": True, "head": head, "updated": False})
+
+
+def test_pull_from_an_unreachable_remote_is_502(blog):
+    blog.remote.move_away()
+    response = _pull(blog.owner, blog)
+    assert response.status_code == 502
+    assert "does not appear to be a git repository" in response.get_json()["error"]
+
+
+def test_pull_needs_an_editor(api, blog):
+    editor, viewer, stranger = api.user(), api.user(), api.user()
+    api.share(blog.owner, blog.project_id, editor, "editor")
+    api.share(blog.owner, blog.project_id, viewer, "viewer")
+    assert _pull(editor, blog).status_code == 200
+    assert _pull(viewer, blog).status_code == 403
+    assert _pull(stranger, blog).status_code == 403
+    assert _pull(api.server.app.test_client(), blog).status_code == 401
+
+
+def test_pull_on_an_unconfigured_blog_is_409(api):
+    owner = api.user()
+    project_id = api.project(owner, type="blog")
+    response = owner.post(f"/api/projects/{project_id}/blog/pull")
+    assert (response.status_code, response.get_json()) == (409, {"error": "Blog not configured"})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
@@ -77,3 +79,56 @@ def test_bad_database_url_setting_is_explained(tmp_path):
     assert result.exit_code != 0
     assert "is not a URL" in result.output
     assert "Traceback" not in result.output
+
+
+def test_seeded_demo_blog_lists_its_posts_right_away(tmp_path, no_global_git_identity):
+    runner = CliRunner()
+    env = _env(tmp_path)
+    assert runner.invoke(main, ["migrate:deploy"], env=env).exit_code == 0
+    for _ in range(2):
+        seeded = runner.invoke(main, ["seed"], env=env)
+        assert seeded.exit_code == 0, seeded.output
+    remote = (tmp_path / "data" / "demo-remotes" / "team-blog.git").resolve()
+    assert f"demo blog remote: {remote} (branch main" in seeded.output
+    log = subprocess.run(
+        ["git", "log", "--format=%an|%s", "main"], cwd=remote, capture_output=True, text=True, check=True
+    )
+    assert log.stdout.splitlines() == ["Demo Admin|Initial commit: three demo posts"]  # seeding twice made one
+
+    from legacy_core import create_server
+    from legacy_core.seed import DEMO_EMAIL, DEMO_PASSWORD
+
+    server = create_server(Settings(_env_file=None, **env))
+    try:
+        client = server.app.test_client()
+        assert client.post("/login", json={"email": DEMO_EMAIL, "password": DEMO_PASSWORD}).status_code == 200
+        projects = client.get("/api/projects").get_json()["projects"]
+        blog_id = next(project["id"] for project in projects if project["type"] == "blog")
+        posts = client.get(f"/api/projects/{blog_id}/blog/post/all")
+        assert posts.status_code == 200, posts.get_json()
+        listed = posts.get_json()["posts"]
+        assert [post["title"] for post in listed] == [
+            "Evidence boards in practice",
+            "Shadow traffic, explained",
+            "Welcome to the team blog",
+        ]
+        assert {post["status"] for post in listed} == {"Published"}
+        assert all(post["description"] and post["tags"] and post["pubDate"] for post in listed)
+        # The demo blog is a working blog: an edit publishes to the demo remote.
+        file = listed[0]["file"]
+        assert client.patch(f"/api/projects/{blog_id}/blog/post/{file}", json={"title": "Boards"}).status_code == 200
+        assert client.post(f"/api/projects/{blog_id}/blog/post/{file}").status_code == 200
+        log = subprocess.run(["git", "log", "--format=%s", "main"], cwd=remote, capture_output=True, text=True)
+        assert log.stdout.splitlines()[0] == f"Publish {file}"
+    finally:
+        server.services.engine.dispose()
+
+
+def test_seed_without_the_blog_type_makes_no_blog_remote(tmp_path):
+    runner = CliRunner()
+    env = {**_env(tmp_path), "FT_PROJECT_TYPE_BLOG": "false"}
+    runner.invoke(main, ["migrate:deploy"], env=env)
+    seeded = runner.invoke(main, ["seed"], env=env)
+    assert seeded.exit_code == 0, seeded.output
+    assert "demo blog remote" not in seeded.output
+    assert not (tmp_path / "data" / "demo-remotes").exists()

@@ -1,4 +1,4 @@
-"""The schemathesis conformance run again on PostgreSQL, which refuses input (NUL bytes, 32-bit overflows) SQLite keeps."""
+"""The schemathesis conformance run again on PostgreSQL, which refuses input (NUL bytes, overflows) SQLite keeps."""
 
 from __future__ import annotations
 

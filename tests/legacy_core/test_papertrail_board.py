@@ -131,6 +131,28 @@ def test_board_post_rejects_bad_snapshot_and_changes_nothing(api: Api, payload: 
     assert board(owner, project_id) == before
 
 
+@pytest.mark.parametrize("bad_id", ["a/b", "a\\b", ".", "..", "new\nline", "c1\x85"], ids=repr)
+def test_board_save_and_patch_refuse_ids_that_cannot_be_in_a_url(api: Api, bad_id: str) -> None:
+    owner, project_id = owner_project(api)
+    owner.post(board_url(project_id), json=SNAPSHOT)
+    before = board(owner, project_id)
+    edge = {"id": bad_id, "source": "n1", "target": "n2"}
+    attempts = [
+        (owner.post, {"nodes": [{"id": "n1"}, {"id": bad_id}]}, "nodes.1.id"),
+        (owner.post, {"nodes": [{"id": "n1"}, {"id": "n2"}], "edges": [edge]}, "edges.0.id"),
+        (owner.patch, {"nodes": [{"id": bad_id}]}, "nodes.0.id"),
+        (owner.patch, {"edges": [edge]}, "edges.0.id"),
+    ]
+    for send, payload, field in attempts:
+        response = send(board_url(project_id), json=payload)
+        assert response.status_code == 400, payload
+        body = response.get_json()
+        assert body["error"] == "Invalid request"
+        assert [detail["field"] for detail in body["details"]] == [field]
+        assert "URL" in body["details"][0]["message"]
+    assert board(owner, project_id) == before
+
+
 def test_board_post_rejects_non_object_and_invalid_json(api: Api) -> None:
     owner, project_id = owner_project(api)
     assert owner.post(board_url(project_id), json=[1, 2]).status_code == 400

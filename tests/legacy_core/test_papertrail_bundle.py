@@ -226,6 +226,30 @@ def test_import_bad_bundle_is_400_and_changes_nothing(setup: Setup, bundle: byte
     assert stored_state(setup.server) == before
 
 
+@pytest.mark.parametrize("bad_id", ["a/b", "a\\b", "..", "tab\there"], ids=repr)
+def test_import_refuses_ids_that_cannot_be_in_a_url(setup: Setup, bad_id: str) -> None:
+    """Such ids are refused, never rewritten: comments, attachments and node links refer to them by id."""
+    populate(setup)
+    before = stored_state(setup.server)
+    node_bundle = make_zip({"board.json": board_doc(nodes=[{"id": "ok"}, {"id": bad_id}])})
+    edges = [{"id": bad_id, "source": "a", "target": "a"}]
+    edge_doc = {"version": 1, "board": {"nodes": [{"id": "a"}], "edges": edges}}
+    attempts: list[tuple[dict[str, Any], str]] = [
+        ({"data": node_bundle, "content_type": "application/zip"}, "board.nodes.1.id"),
+        ({"json": edge_doc}, "board.edges.0.id"),
+        ({"json": {"nodes": [{"id": bad_id}]}}, "nodes.0.id"),
+    ]
+    for suffix in ("/import", "/import/validate"):
+        for request, field in attempts:
+            response = setup.owner.post(url(setup.project_id, suffix), **request)
+            assert response.status_code == 400, (suffix, field)
+            body = response.get_json()
+            assert body["error"] == "Invalid board data"
+            assert [detail["field"] for detail in body["details"]] == [field]
+            assert "URL" in body["details"][0]["message"]
+    assert stored_state(setup.server) == before
+
+
 def test_import_bad_json_is_400(setup: Setup) -> None:
     before = stored_state(setup.server)
     for payload in ("{broken", "[]", '{"title": "no nodes"}', '{"nodes": [{"id": "a", "x": NaN}]}'):

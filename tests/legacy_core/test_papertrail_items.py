@@ -5,12 +5,16 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from flask.testing import FlaskClient
+from hypothesis import assume, example, given
+from hypothesis import strategies as st
 
 from legacy_core import Server
 from legacy_core.clock import FixedClock
+from legacy_core.papertrail.normalize import ID_MAX, ID_PATTERN, storable
 from tests.fixtures.app import Api
 
 
@@ -217,10 +221,77 @@ def test_items_writes_bump_board_updated_at(server_factory: Callable[..., Server
     assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
 
 
-def test_items_ids_with_nul_are_simply_not_found(pt: Board) -> None:
-    assert pt.owner.get(pt.url("nodes/a%00")).status_code == 404
-    assert pt.owner.patch(pt.url("edges/ab%00"), json={"label": "x"}).status_code == 404
-    assert pt.owner.delete(pt.url("comments/c%00")).status_code == 404
+def test_items_ids_with_nul_are_refused(pt: Board) -> None:
+    before = pt.snapshot()
+    nul_in_path = {"error": "The path contains a NUL character"}
+    for response in (
+        pt.owner.get(pt.url("nodes/a%00")),
+        pt.owner.patch(pt.url("edges/ab%00"), json={"label": "x"}),
+        pt.owner.delete(pt.url("nodes/a%00")),
+        pt.owner.delete(pt.url("comments/c%00")),
+    ):
+        assert (response.status_code, response.get_json()) == (400, nul_in_path)
+    assert pt.snapshot() == before
     assert pt.owner.post(pt.url("edges"), json={"source": "a\x00", "target": "b"}).status_code == 400
     assert pt.owner.post(pt.url("comments"), json={"body": "x", "nodeId": "a\x00"}).status_code == 400
     assert pt.owner.get(pt.url("comments?nodeId=a%00")).get_json() == {"comments": []}
+
+
+URL_BREAKERS = ["a/b", "a\\b", ".", "..", "tab\there", "del\x7f", "c1\x85"]
+
+
+@pytest.mark.parametrize("bad_id", URL_BREAKERS, ids=repr)
+def test_items_create_refuses_ids_that_cannot_be_in_a_url(pt: Board, bad_id: str) -> None:
+    before = pt.snapshot()
+    for kind, payload in (("node", {"id": bad_id}), ("edge", {"id": bad_id, "source": "a", "target": "c"})):
+        response = pt.owner.post(pt.url(f"{kind}s"), json=payload)
+        assert response.status_code == 400, (kind, bad_id)
+        body = response.get_json()
+        assert body["error"] == "Invalid request"
+        assert [detail["field"] for detail in body["details"]] == [f"{kind}.id"]
+        assert "URL" in body["details"][0]["message"]
+    assert pt.snapshot() == before
+
+
+def test_items_slash_ids_are_unreachable_so_never_stored(pt: Board) -> None:
+    """The bug this guards against: "a/b" stored, then 404 for both /nodes/a/b and /nodes/a%2Fb."""
+    assert pt.owner.post(pt.url("nodes"), json={"id": "a/b"}).status_code == 400
+    for path in ("nodes/a/b", "nodes/a%2Fb"):
+        assert pt.owner.get(pt.url(path)).get_json() == {"error": "Not found"}
+
+
+# Any id the OpenAPI pattern allows (1..80 characters; generated from the pattern, not from the code's own check).
+addressable_ids = st.from_regex(ID_PATTERN, fullmatch=True).filter(lambda value: len(value) <= ID_MAX)
+
+
+@given(item_id=addressable_ids)
+@example(item_id="a%2Fb")
+@example(item_id="?x=1#y")
+@example(item_id="...")
+@example(item_id=" spaced ")
+@example(item_id="\u00e9t\u00e9 \U0001f600")
+def test_items_every_storable_id_is_addressable_by_its_url(pt: Board, item_id: str) -> None:
+    assume(storable(item_id) and item_id not in ("a", "b", "c", "ab", "bc"))
+    for kind, payload in (
+        ("node", {"id": item_id, "title": "first"}),
+        ("edge", {"id": item_id, "source": "a", "target": "c", "label": "first"}),
+    ):
+        field = "title" if kind == "node" else "label"
+        created = pt.owner.post(pt.url(f"{kind}s"), json=payload)
+        assert created.status_code == 201, created.get_json()
+        assert created.get_json()[kind]["id"] == item_id
+        item_url = pt.url(f"{kind}s/{quote(item_id, safe='')}")
+        read = pt.owner.get(item_url)
+        assert read.status_code == 200
+        assert read.get_json() == {kind: created.get_json()[kind]}
+        patched = pt.owner.patch(item_url, json={field: "second"})
+        assert patched.status_code == 200
+        assert patched.get_json()[kind]["id"] == item_id
+        assert pt.owner.get(item_url).get_json()[kind][field] == "second"
+    for kind in ("edge", "node"):
+        item_url = pt.url(f"{kind}s/{quote(item_id, safe='')}")
+        assert pt.owner.delete(item_url).status_code == 204
+        assert pt.owner.get(item_url).get_json() == {"error": f"{kind.title()} not found"}
+    snapshot = pt.snapshot()
+    assert [node["id"] for node in snapshot["nodes"]] == ["a", "b", "c"]
+    assert [edge["id"] for edge in snapshot["edges"]] == ["ab", "bc"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from typing import Any
 
 import pytest
@@ -16,6 +17,8 @@ from legacy_core.papertrail.normalize import (
     COORD_MAX,
     COORD_MIN,
     EDGE_LABEL_MAX,
+    ID_MAX,
+    ID_PATTERN,
     NODE_TEXT_CAPS,
     NODE_TYPES,
     InvalidBoardData,
@@ -26,6 +29,7 @@ from legacy_core.papertrail.normalize import (
     normalize_snapshot,
     normalize_tag,
     normalize_tags,
+    url_segment_problem,
 )
 
 
@@ -43,7 +47,9 @@ coordinates = st.one_of(
     st.floats(min_value=COORD_MIN, max_value=COORD_MAX, allow_nan=False, allow_infinity=False),
     st.none(),
 )
-ids = st.text(min_size=1, max_size=12).filter(lambda value: "\x00" not in value and not value.startswith("generated"))
+ids = st.text(min_size=1, max_size=12).filter(
+    lambda value: url_segment_problem(value) is None and not value.startswith("generated")
+)
 texts = st.one_of(st.none(), st.text(max_size=30), st.text(min_size=2000, max_size=12000, alphabet="ab #\x00"))
 tag_lists = st.lists(st.text(alphabet="#aAbB  çİ\x00", max_size=6), max_size=8)
 raw_nodes = st.fixed_dictionaries(
@@ -216,6 +222,40 @@ def test_normalize_node_generates_missing_ids_and_checks_given_ones() -> None:
         normalize_node({"id": "a", "title": 5}, failing_ids)
     with pytest.raises(InvalidBoardData):
         normalize_node(["not", "an", "object"], failing_ids)
+
+
+URL_BREAKERS = ["a/b", "/", "a\\b", "\\", ".", "..", "tab\there", "line\nbreak", "nul\x00", "del\x7f", "c1\x85"]
+
+
+@pytest.mark.parametrize("value", URL_BREAKERS, ids=repr)
+def test_normalize_id_refuses_what_cannot_be_a_url_segment(value: str) -> None:
+    with pytest.raises(InvalidBoardData) as error:
+        normalize_node({"id": value}, failing_ids)
+    assert error.value.field == "node.id"
+    with pytest.raises(InvalidBoardData) as edge_error:
+        normalize_edge({"id": value, "source": "a", "target": "b"}, failing_ids)
+    assert edge_error.value.field == "edge.id"
+    with pytest.raises(InvalidBoardData) as snapshot_error:
+        normalize_snapshot([{"id": "ok"}, {"id": value}], [], failing_ids, failing_ids, "board.")
+    assert snapshot_error.value.field == "board.nodes.1.id"
+
+
+@pytest.mark.parametrize("value", ["...", ".a", "a.b", "a b", "%2F", "a%2Fb", "?#&", "ünï", "😀", "\u2028"], ids=repr)
+def test_normalize_id_keeps_other_characters(value: str) -> None:
+    assert normalize_node({"id": value}, failing_ids)["id"] == value
+
+
+@given(st.text(alphabet=st.sampled_from("ab./\\%\x00\x01\x1f\x7f\x85\x9f\xa0 é"), min_size=1, max_size=4) | st.text())
+def test_normalize_id_agrees_with_the_documented_pattern(value: str) -> None:
+    """The OpenAPI `pattern` of ids and the check on save accept exactly the same strings."""
+    assume(1 <= len(value) <= ID_MAX and "\x00" not in value)
+    accepted = url_segment_problem(value) is None
+    assert accepted == (re.search(ID_PATTERN, value) is not None)
+    if accepted:
+        assert normalize_node({"id": value}, failing_ids)["id"] == value
+    else:
+        with pytest.raises(InvalidBoardData):
+            normalize_node({"id": value}, failing_ids)
 
 
 @given(st.text(max_size=400))

@@ -46,7 +46,8 @@ def test_papertrail_on_postgres_stores_edge_values_and_round_trips(
     assert len(board["title"]) == 160 and len(board["edges"][0]["label"]) == 240
     assert owner.post(base, json={"nodes": [{"id": "a", "x": COORD_MAX + 1}]}).status_code == 400
     items = f"{base}/{board['id']}"
-    assert owner.get(f"{items}/nodes/a%00").status_code == 404
+    nul_path = owner.get(f"{items}/nodes/a%00")
+    assert (nul_path.status_code, nul_path.get_json()) == (400, {"error": "The path contains a NUL character"})
     assert owner.post(f"{items}/comments", json={"body": "x", "nodeId": "b\x00"}).status_code == 400
     assert owner.post(f"{items}/comments", json={"body": "about b\x00", "nodeId": "b"}).status_code == 201
     upload = owner.post(f"{items}/attachments/upload", data={"file": (io.BytesIO(b"pg"), "p.txt"), "nodeId": "b"})
