@@ -35,7 +35,6 @@ from legacy_core.papertrail.board import (
 from legacy_core.papertrail.normalize import (
     EDGE_FIELDS,
     NODE_FIELDS,
-    InvalidBoardData,
     clean_text,
     normalize_edge,
     normalize_node,
@@ -127,10 +126,7 @@ def register_item_routes(bp: Blueprint) -> None:
         user = require_user()
         with transaction(services.session_factory) as db:
             _, board = open_items(db, user, project_id, board_id, "editor")
-            try:
-                node = normalize_node(json_object(), lambda: services.ids.new("n"))
-            except InvalidBoardData as exc:
-                raise ApiError(400, "Invalid request", details=exc.details()) from exc
+            node = normalize_node(json_object(), lambda: services.ids.new("n"))
             if db.get(PtNode, (board.id, node["id"])) is not None:
                 raise ApiError(409, f"Node {node['id']!r} already exists on this board")
             now = services.clock.now()
@@ -156,10 +152,7 @@ def register_item_routes(bp: Blueprint) -> None:
             _, board = open_items(db, user, project_id, board_id, "editor")
             row = get_node(db, board, node_id)
             changed = merged(node_json(row), json_object(), NODE_FIELDS, node_id)
-            try:
-                node = normalize_node(changed, lambda: node_id)
-            except InvalidBoardData as exc:
-                raise ApiError(400, "Invalid request", details=exc.details()) from exc
+            node = normalize_node(changed, lambda: node_id)
             now = services.clock.now()
             apply_node(row, node, now)
             touch(board, now)
@@ -195,10 +188,7 @@ def register_item_routes(bp: Blueprint) -> None:
         user = require_user()
         with transaction(services.session_factory) as db:
             _, board = open_items(db, user, project_id, board_id, "editor")
-            try:
-                edge = normalize_edge(json_object(), lambda: services.ids.new("e"))
-            except InvalidBoardData as exc:
-                raise ApiError(400, "Invalid request", details=exc.details()) from exc
+            edge = normalize_edge(json_object(), lambda: services.ids.new("e"))
             check_endpoints(db, board, edge)
             if db.get(PtEdge, (board.id, edge["id"])) is not None:
                 raise ApiError(409, f"Edge {edge['id']!r} already exists on this board")
@@ -225,10 +215,7 @@ def register_item_routes(bp: Blueprint) -> None:
             _, board = open_items(db, user, project_id, board_id, "editor")
             row = get_edge(db, board, edge_id)
             changed = merged(edge_json(row), json_object(), EDGE_FIELDS, edge_id)
-            try:
-                edge = normalize_edge(changed, lambda: edge_id)
-            except InvalidBoardData as exc:
-                raise ApiError(400, "Invalid request", details=exc.details()) from exc
+            edge = normalize_edge(changed, lambda: edge_id)
             check_endpoints(db, board, edge)
             now = services.clock.now()
             apply_edge(row, edge, now)

@@ -75,10 +75,6 @@ BOARD_FIELDS = ("title", "nodes", "edges")
 JSON_TYPES = ("application/json", "text/json")
 
 
-def invalid(exc: InvalidBoardData) -> ApiError:
-    return ApiError(400, "Invalid request", details=exc.details())
-
-
 def id_factory(services: Services, prefix: str) -> IdFactory:
     return lambda: services.ids.new(prefix)
 
@@ -93,6 +89,11 @@ def open_board(db: Session, user: CurrentUser, project_id: str, minimum: str) ->
 
 def make_papertrail_blueprint() -> Blueprint:
     bp = Blueprint("papertrail", __name__)
+
+    @bp.errorhandler(InvalidBoardData)
+    def _invalid_board_data(exc: InvalidBoardData) -> Response:
+        # Raised by the normalisation rules on every save path; the transaction has rolled back already.
+        return json_response(ApiError(400, "Invalid request", details=exc.details()).body(), 400)
 
     @bp.before_request
     def _feature_enabled() -> None:
@@ -116,13 +117,10 @@ def make_papertrail_blueprint() -> Blueprint:
             data = json_object()
             if "nodes" not in data:
                 raise ApiError(400, "Invalid request", details=[{"field": "nodes", "message": "Field required"}])
-            try:
-                title = normalize_board_title(data["title"]) if "title" in data else None
-                snapshot = normalize_snapshot(
-                    data["nodes"], data.get("edges"), id_factory(services, "n"), id_factory(services, "e")
-                )
-            except InvalidBoardData as exc:
-                raise invalid(exc) from exc
+            title = normalize_board_title(data["title"]) if "title" in data else None
+            snapshot = normalize_snapshot(
+                data["nodes"], data.get("edges"), id_factory(services, "n"), id_factory(services, "e")
+            )
             now = services.clock.now()
             if title is not None:
                 board.title = title
@@ -140,20 +138,17 @@ def make_papertrail_blueprint() -> Blueprint:
             data = json_object()
             if not any(key in data for key in BOARD_FIELDS):
                 raise ApiError(400, "Nothing to update: give at least one of 'title', 'nodes', 'edges'")
-            try:
-                title = normalize_board_title(data["title"]) if "title" in data else None
-                nodes = (
-                    normalize_nodes(data["nodes"], id_factory(services, "n"))
-                    if "nodes" in data
-                    else [node_json(row) for row in load_nodes(db, board.id)]
-                )
-                edges = (
-                    normalize_edges(data["edges"], id_factory(services, "e"))
-                    if "edges" in data
-                    else [edge_json(row) for row in load_edges(db, board.id)]
-                )
-            except InvalidBoardData as exc:
-                raise invalid(exc) from exc
+            title = normalize_board_title(data["title"]) if "title" in data else None
+            nodes = (
+                normalize_nodes(data["nodes"], id_factory(services, "n"))
+                if "nodes" in data
+                else [node_json(row) for row in load_nodes(db, board.id)]
+            )
+            edges = (
+                normalize_edges(data["edges"], id_factory(services, "e"))
+                if "edges" in data
+                else [edge_json(row) for row in load_edges(db, board.id)]
+            )
             now = services.clock.now()
             if title is not None:
                 board.title = title

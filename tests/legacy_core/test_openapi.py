@@ -7,7 +7,6 @@ import re
 import sys
 import types
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import jsonschema_rs
@@ -15,8 +14,6 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from schemathesis.checks import CHECKS as CHECK_REGISTRY
-from schemathesis.checks import load_all_checks
 
 from legacy_core import Server
 from legacy_core.openapi import (
@@ -30,38 +27,14 @@ from legacy_core.openapi import (
     load_fragments,
     merge_fragments,
 )
-from tests.fixtures.app import PASSWORD, Api, make_settings
+from tests.fixtures.app import PASSWORD, Api
+from tests.fixtures.openapi import CHECKS, COOKIE, DOC_SETTINGS, DOCUMENT, openapi_schema
 
-# Only the session cookie's name comes from settings; nothing here touches the (unused) paths.
-DOC_SETTINGS = make_settings(Path("unused-openapi-settings"))
-DOCUMENT = build_openapi(DOC_SETTINGS)
-COOKIE = DOC_SETTINGS.AUTH_SESSION_COOKIE_NAME
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
 # Bounded so the whole run stays well inside a CI minute and a half on two cores, whatever the profile.
 EXAMPLES_PER_OPERATION = 25
-load_all_checks()
-# Looked up by their public names (the ones `schemathesis run --checks` takes), not by internal module paths.
-CHECKS: list[Any] = CHECK_REGISTRY.get_by_names(
-    [
-        "not_a_server_error",
-        "status_code_conformance",
-        "content_type_conformance",
-        "response_headers_conformance",
-        "response_schema_conformance",
-    ]
-)
-
-schema = schemathesis.openapi.from_dict(
-    build_openapi(DOC_SETTINGS),
-    config=schemathesis.Config.from_dict(
-        {
-            "generation": {"mode": "all", "with-security-parameters": False},
-            # The coverage phase enumerates boundary values without a bound; fuzzing is bounded by max_examples.
-            "phases": {"coverage": {"enabled": False}},
-        }
-    ),
-)
+schema = openapi_schema()
 
 
 def _flask_path(rule: str) -> str:

@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from legacy_core import create_server
 from legacy_core.migrate import upgrade
 from tests.fixtures.app import TEST_ARGON2_KIB, Api, make_settings
-from tests.legacy_core.test_openapi import CHECKS, World, build_world, schema
+from tests.fixtures.openapi import CHECKS
+from tests.legacy_core.test_openapi import World, build_world, schema
 
 # Fewer than the SQLite run: this one looks for what only PostgreSQL refuses, not for every schema corner again.
 EXAMPLES_PER_OPERATION = 8

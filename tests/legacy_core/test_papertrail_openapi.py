@@ -3,37 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from schemathesis.checks import CHECKS as CHECK_REGISTRY
-from schemathesis.checks import load_all_checks
 
-from legacy_core.openapi import build_openapi
 from legacy_core.papertrail.openapi_spec import PATHS
-from tests.fixtures.app import Api, make_settings
+from tests.fixtures.app import Api
+from tests.fixtures.openapi import CHECKS, COOKIE, openapi_schema
 
-DOC_SETTINGS = make_settings(Path("unused-openapi-settings"))
-COOKIE = DOC_SETTINGS.AUTH_SESSION_COOKIE_NAME
-load_all_checks()
-CHECKS = CHECK_REGISTRY.get_by_names(
-    [
-        "not_a_server_error",
-        "status_code_conformance",
-        "content_type_conformance",
-        "response_headers_conformance",
-        "response_schema_conformance",
-    ]
-)
-schema = schemathesis.openapi.from_dict(
-    build_openapi(DOC_SETTINGS),
-    config=schemathesis.Config.from_dict(
-        {"generation": {"mode": "all", "with-security-parameters": False}, "phases": {"coverage": {"enabled": False}}}
-    ),
-).include(path_regex="/papertrail/|^/uploads/")
+schema = openapi_schema().include(path_regex="/papertrail/|^/uploads/")
 
 
 @dataclass
