@@ -51,6 +51,13 @@ class Settings(BaseSettings):
     TENANT_DEFAULT: str = Field(default="tenant-0", description="Tenant used when a request names none.")
     LOG_LEVEL: str = Field(default="INFO", description="Level of the platform logger.")
 
+    @field_validator("DATA_DIR", "PLUGINS_DIR", "PAPERTRAIL_DATA_ROOT", "BLOG_DATA_ROOT", "BLOG_LOCAL_REMOTES_ROOT")
+    @classmethod
+    def _absolute(cls, value: Path | None) -> Path | None:
+        # Relative folders are taken from the working directory once, here: git and the upload code run with other
+        # working directories, and must all mean the same folder.
+        return value.expanduser().absolute() if value is not None else None
+
     @field_validator("DATABASE_URL")
     @classmethod
     def _url_has_scheme(cls, value: str) -> str:

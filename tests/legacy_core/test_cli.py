@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 from click.testing import CliRunner
 from sqlalchemy import func, select
@@ -132,3 +133,27 @@ def test_seed_without_the_blog_type_makes_no_blog_remote(tmp_path):
     assert seeded.exit_code == 0, seeded.output
     assert "demo blog remote" not in seeded.output
     assert not (tmp_path / "data" / "demo-remotes").exists()
+
+
+def test_seed_and_demo_blog_work_with_relative_folders(tmp_path, monkeypatch):
+    # The zero-configuration defaults are relative ("data/..."); git runs in other working directories.
+    monkeypatch.chdir(tmp_path)
+    env = {"DATABASE_URL": "sqlite:///data/relative.db", "DATA_DIR": "data"}
+    runner = CliRunner()
+    assert runner.invoke(main, ["migrate:deploy"], env=env).exit_code == 0
+    seeded = runner.invoke(main, ["seed"], env=env)
+    assert seeded.exit_code == 0, seeded.output
+    settings = Settings(_env_file=None, **env)
+    assert settings.DATA_DIR.relative_to(tmp_path) == Path("data")
+    from legacy_core import create_server
+    from legacy_core.seed import DEMO_EMAIL, DEMO_PASSWORD
+
+    server = create_server(settings)
+    try:
+        client = server.app.test_client()
+        client.post("/login", json={"email": DEMO_EMAIL, "password": DEMO_PASSWORD})
+        blog = next(p for p in client.get("/api/projects").get_json()["projects"] if p["type"] == "blog")
+        posts = client.get(f"/api/projects/{blog['id']}/blog/post/all").get_json()["posts"]
+        assert len(posts) == 3
+    finally:
+        server.services.engine.dispose()
