@@ -7,6 +7,7 @@ import traceback
 import uuid
 from pathlib import Path
 from typing import NamedTuple
+from urllib.parse import urlsplit
 
 from flask import Flask, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
@@ -22,6 +23,15 @@ from legacy_core.settings import Settings
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 REQUEST_ID_HEADER = "X-Request-Id"
+
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def same_origin(origin: str, host_url: str) -> bool:
+    """Whether a browser's `Origin` header names this server (scheme, host and port)."""
+    theirs, ours = urlsplit(origin), urlsplit(host_url)
+    return (theirs.scheme, theirs.netloc.lower()) == (ours.scheme, ours.netloc.lower())
 
 
 class Server(NamedTuple):
@@ -112,6 +122,18 @@ def _install_request_hooks(app: Flask, services: Services) -> None:
         if token:
             with transaction(services.session_factory) as db:
                 g.sv_user = services.auth.resolve(db, token)
+
+    @app.before_request
+    def _refuse_cross_site_writes() -> None:
+        # The session cookie is SameSite=Lax, which still lets another site submit a top-level form (login CSRF,
+        # multipart uploads). Browsers name the origin of every such request; one that is not ours is refused.
+        if request.method in SAFE_METHODS:
+            return
+        origin = request.headers.get("Origin")
+        if request.headers.get("Sec-Fetch-Site") == "cross-site" or (
+            origin is not None and not same_origin(origin, request.host_url)
+        ):
+            raise ApiError(403, "Cross-site request refused")
 
     @app.before_request
     def _refuse_nul_in_path() -> None:

@@ -21,6 +21,9 @@ class Base(DeclarativeBase):
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for `url`; for SQLite, creates the file's folder and turns on foreign keys and WAL."""
     parsed = make_url(url)
+    # Statement parameters carry password hashes, session digests and git tokens; an error message or log line
+    # must never show them.
+    kwargs.setdefault("hide_parameters", True)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
         if database and database != ":memory:" and not database.startswith("file:"):
