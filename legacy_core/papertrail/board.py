@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from legacy_core.clock import isoformat
@@ -153,6 +153,43 @@ def require_board(db: Session, project_id: str, board_id: str) -> PtBoard:
     return board
 
 
+def lock_board(db: Session, board_id: str) -> PtBoard:
+    """Serialise the writers of one board: hold its row lock until the transaction ends; the board, fresh.
+
+    Every write path calls this right after its access check, so a check-then-write (an id that exists, the list
+    of old attachment folders, delete-all-then-insert of a snapshot) sees the latest committed state and no other
+    writer of the board can interleave. PostgreSQL takes the row lock with SELECT ... FOR UPDATE. SQLite (pysqlite
+    begins a transaction only at the first DML) gets a no-op UPDATE, which takes the database write lock at once,
+    so every later read of the request sees what the previous writer committed.
+    """
+    if db.get_bind().dialect.name == "postgresql":
+        query = select(PtBoard).where(PtBoard.id == board_id).with_for_update()
+    else:
+        db.execute(
+            update(PtBoard)
+            .where(PtBoard.id == board_id)
+            .values(id=PtBoard.id)
+            .execution_options(synchronize_session=False)
+        )
+        query = select(PtBoard).where(PtBoard.id == board_id)
+    board = db.scalar(query.execution_options(populate_existing=True))
+    if board is None:  # deleted by a writer that held the lock before us
+        raise ApiError(404, "Board not found")
+    return board
+
+
+def unlink_missing_nodes(db: Session, board_id: str) -> None:
+    """Comments and attachments of the board whose node is gone keep no node id (a later node of that id is new)."""
+    node_ids = select(PtNode.id).where(PtNode.board_id == board_id)
+    for model in (PtComment, PtAttachment):
+        db.execute(
+            update(model)
+            .where(model.board_id == board_id, model.node_id.is_not(None), model.node_id.not_in(node_ids))
+            .values(node_id=None)
+            .execution_options(synchronize_session="fetch")
+        )
+
+
 def node_row(board_id: str, node: dict[str, Any], position: int, created_at: datetime, now: datetime) -> PtNode:
     """A new row from a normalised node."""
     row = PtNode(board_id=board_id, id=node["id"], position=position, created_at=created_at, updated_at=now)
@@ -181,7 +218,10 @@ def apply_edge(row: PtEdge, edge: dict[str, Any], now: datetime) -> None:
 
 
 def replace_nodes(db: Session, board: PtBoard, nodes: list[dict[str, Any]], now: datetime) -> None:
-    """Make the board's nodes exactly `nodes`, in order; a node that already existed keeps its creation time."""
+    """Make the board's nodes exactly `nodes`, in order; a node that already existed keeps its creation time.
+
+    Comments and attachments of a node that is gone now are unlinked from it (their node id becomes null).
+    """
     created = {
         row.id: row.created_at
         for row in db.execute(select(PtNode.id, PtNode.created_at).where(PtNode.board_id == board.id))
@@ -189,6 +229,7 @@ def replace_nodes(db: Session, board: PtBoard, nodes: list[dict[str, Any]], now:
     db.execute(delete(PtNode).where(PtNode.board_id == board.id))
     db.add_all(node_row(board.id, node, index, created.get(node["id"], now), now) for index, node in enumerate(nodes))
     db.flush()
+    unlink_missing_nodes(db, board.id)
 
 
 def replace_edges(db: Session, board: PtBoard, edges: list[dict[str, Any]], now: datetime) -> None:
@@ -233,6 +274,7 @@ __all__ = [
     "load_comments",
     "load_edges",
     "load_nodes",
+    "lock_board",
     "next_position",
     "node_json",
     "node_row",
@@ -241,5 +283,6 @@ __all__ = [
     "require_board",
     "tag_counts",
     "touch",
+    "unlink_missing_nodes",
     "upload_url",
 ]

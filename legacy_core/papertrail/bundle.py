@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import struct
 import zipfile
 import zlib
 from collections.abc import Mapping
@@ -37,6 +38,17 @@ UPLOADS_PREFIX = "uploads/"
 BUNDLE_FORMAT = "papertrail-board"
 BUNDLE_VERSION = 1
 MAX_MEMBERS = 10000
+# A central directory entry is 46 bytes plus its name, extra field and comment; a bundle's entries need far less
+# than 1 KiB each on average, so a bigger directory is refused before anything parses it.
+MAX_CENTRAL_DIRECTORY = MAX_MEMBERS * 1024
+_EOCD = struct.Struct("<4s4H2LH")  # end of central directory: signature, disks, entries, size, offset, comment
+_EOCD_SIGNATURE = b"PK\x05\x06"
+_ZIP64_LOCATOR = struct.Struct("<4sLQL")  # signature, disk, offset of the Zip64 record, disks
+_ZIP64_LOCATOR_SIGNATURE = b"PK\x06\x07"
+_ZIP64_EOCD = struct.Struct("<4sQ2H2L4Q")  # signature, size, versions, disks, entries, entries, size, offset
+_ZIP64_EOCD_SIGNATURE = b"PK\x06\x06"
+_CENTRAL_ENTRY = struct.Struct("<4s6H3L5H2L")  # central directory file header (46 bytes)
+_CENTRAL_SIGNATURE = b"PK\x01\x02"
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _REWRITTEN_FIELDS = ("url", "imageUrl", "html", "descHtml", "text")
@@ -148,8 +160,64 @@ def unsafe_member(name: str) -> bool:
     return any(part == ".." for part in name.split("/"))
 
 
+def _too_many(count: int) -> BundleError:
+    return BundleError(f"Bundle has {count} members; at most {MAX_MEMBERS} are allowed")
+
+
+def _end_record(data: bytes) -> tuple[int, int, int]:
+    """Where the central directory ends (its end record starts), its declared entry count and its size in bytes.
+
+    Looked up as `zipfile` does (the last end record, Zip64 when its locator precedes the record), so the numbers
+    checked are the ones `zipfile` would use.
+    """
+    position = len(data) - _EOCD.size
+    if position < 0:
+        raise BundleError("Bundle is not a valid zip file")
+    if data[position : position + 4] != _EOCD_SIGNATURE or data[-2:] != b"\x00\x00":
+        position = data.rfind(_EOCD_SIGNATURE, max(0, len(data) - _EOCD.size - 0xFFFF))
+        if position < 0 or position + _EOCD.size > len(data):
+            raise BundleError("Bundle is not a valid zip file")
+    _sig, _disk, _cd_disk, on_disk, total, size, _offset, _comment = _EOCD.unpack_from(data, position)
+    count = max(on_disk, total)
+    locator = position - _ZIP64_LOCATOR.size
+    if locator >= 0 and data[locator : locator + 4] == _ZIP64_LOCATOR_SIGNATURE:
+        record = locator - _ZIP64_EOCD.size
+        if record < 0 or data[record : record + 4] != _ZIP64_EOCD_SIGNATURE:
+            raise BundleError("Bundle is not a valid zip file")
+        fields = _ZIP64_EOCD.unpack_from(data, record)
+        count, size, position = max(fields[6], fields[7]), fields[8], record
+    return position, count, size
+
+
+def check_directory(data: bytes) -> None:
+    """Refuse a zip whose central directory is too big to parse, before `zipfile` reads it whole.
+
+    `zipfile.ZipFile` parses every central directory entry up front (530,000 empty members cost seconds and
+    hundreds of MB), so the declared entry count and directory size are checked first, then the entries themselves
+    are counted (their fixed headers only) up to one past MAX_MEMBERS, since `zipfile` trusts the size, not the count.
+    """
+    end, count, size = _end_record(data)
+    if count > MAX_MEMBERS:
+        raise _too_many(count)
+    if size > MAX_CENTRAL_DIRECTORY:
+        raise BundleError(f"Bundle's central directory is {size} bytes; at most {MAX_CENTRAL_DIRECTORY} are allowed")
+    if size > end:
+        raise BundleError("Bundle is not a valid zip file")
+    position, entries = end - size, 0
+    while position < end:
+        if entries == MAX_MEMBERS:
+            raise BundleError(f"Bundle has more than {MAX_MEMBERS} members; at most {MAX_MEMBERS} are allowed")
+        if position + _CENTRAL_ENTRY.size > end or data[position : position + 4] != _CENTRAL_SIGNATURE:
+            raise BundleError("Bundle is not a valid zip file")
+        header = _CENTRAL_ENTRY.unpack_from(data, position)
+        position += _CENTRAL_ENTRY.size + header[10] + header[11] + header[12]
+        entries += 1
+
+
 def read_zip(data: bytes, max_uncompressed: int) -> tuple[Any, dict[str, bytes]]:
-    """board.json (parsed) and the other members of a zip bundle, checked for unsafe names and size."""
+    """board.json (parsed) and the other members of a zip bundle, checked for size, member count, unsafe and
+    duplicate names."""
+    check_directory(data)
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, zlib.error, ValueError, EOFError, OSError) as exc:
@@ -157,10 +225,14 @@ def read_zip(data: bytes, max_uncompressed: int) -> tuple[Any, dict[str, bytes]]
     with archive:
         infos = archive.infolist()
         if len(infos) > MAX_MEMBERS:
-            raise BundleError(f"Bundle has {len(infos)} members; at most {MAX_MEMBERS} are allowed")
+            raise _too_many(len(infos))
+        names: set[str] = set()
         for info in infos:
             if unsafe_member(info.filename):
                 raise BundleError(f"Bundle member {info.filename!r} has an unsafe path ('..', absolute or backslash)")
+            if info.filename in names:
+                raise BundleError(f"Bundle has more than one member named {info.filename!r}")
+            names.add(info.filename)
         if sum(info.file_size for info in infos) > max_uncompressed:
             raise BundleError(f"Bundle unpacks to more than {max_uncompressed} bytes", status=413)
         members: dict[str, bytes] = {}

@@ -26,11 +26,13 @@ from legacy_core.papertrail.board import (
     load_comments,
     load_edges,
     load_nodes,
+    lock_board,
     next_position,
     node_json,
     node_row,
     require_board,
     touch,
+    unlink_missing_nodes,
 )
 from legacy_core.papertrail.normalize import (
     EDGE_FIELDS,
@@ -65,9 +67,13 @@ def invalid(field: str, message: str) -> ApiError:
 def open_items(
     db: Session, user: CurrentUser, project_id: str, board_id: str, minimum: str
 ) -> tuple[ProjectAccess, PtBoard]:
+    """The access and the board; for writers (`minimum` above viewer) the board is locked (see `lock_board`)."""
     services = get_services()
     access = require_project(db, user, project_id, minimum, project_type="papertrail", settings=services.settings)
-    return access, require_board(db, project_id, board_id)
+    board = require_board(db, project_id, board_id)
+    if minimum != "viewer":
+        board = lock_board(db, board.id)
+    return access, board
 
 
 def get_node(db: Session, board: PtBoard, node_id: str) -> PtNode:
@@ -171,6 +177,8 @@ def register_item_routes(bp: Blueprint) -> None:
                 )
             )
             db.delete(row)
+            db.flush()
+            unlink_missing_nodes(db, board.id)
             touch(board, services.clock.now())
         return no_content()
 
@@ -276,6 +284,7 @@ def register_item_routes(bp: Blueprint) -> None:
         user = require_user()
         with transaction(services.session_factory) as db:
             access, board = open_items(db, user, project_id, board_id, "viewer")
+            board = lock_board(db, board.id)  # a viewer may change their own comment: a write all the same
             comment = get_comment(db, board, comment_id)
             if not may_change_comment(access, comment, user):
                 raise ApiError(403, "Forbidden")
@@ -292,6 +301,7 @@ def register_item_routes(bp: Blueprint) -> None:
         user = require_user()
         with transaction(services.session_factory) as db:
             access, board = open_items(db, user, project_id, board_id, "viewer")
+            board = lock_board(db, board.id)  # a viewer may change their own comment: a write all the same
             comment = get_comment(db, board, comment_id)
             if not may_change_comment(access, comment, user):
                 raise ApiError(403, "Forbidden")

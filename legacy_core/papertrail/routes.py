@@ -31,6 +31,7 @@ from legacy_core.papertrail.board import (
     load_comments,
     load_edges,
     load_nodes,
+    lock_board,
     node_json,
     replace_edges,
     replace_nodes,
@@ -80,10 +81,12 @@ def id_factory(services: Services, prefix: str) -> IdFactory:
 
 
 def open_board(db: Session, user: CurrentUser, project_id: str, minimum: str) -> tuple[Project, PtBoard]:
-    """The project (access checked) and its board, created on first use."""
+    """The project (access checked) and its board, created on first use; locked for writers (`minimum` not viewer)."""
     services = get_services()
     access = require_project(db, user, project_id, minimum, project_type="papertrail", settings=services.settings)
     board = ensure_board(db, access.project, id_factory(services, "b"), services.clock.now())
+    if minimum != "viewer":
+        board = lock_board(db, board.id)
     return access.project, board
 
 
@@ -168,6 +171,7 @@ def make_papertrail_blueprint() -> Blueprint:
             board = find_board(db, project_id)
             if board is None:
                 raise ApiError(404, "Board not found")
+            board = lock_board(db, board.id)
             clear_board(db, board.id)
             db.delete(board)
         remove_tree(project_dir(services.settings, project_id))
@@ -213,6 +217,8 @@ def make_papertrail_blueprint() -> Blueprint:
         written: list[Path] = []
         try:
             with transaction(services.session_factory) as db:
+                # The board is locked before its attachments are listed, so `old_dirs` is exactly what this import
+                # replaces; the folders go only once the transaction has committed.
                 project, board = open_board(db, user, project_id, "editor")
                 old_dirs = [
                     project_dir(services.settings, project_id) / row.id for row in load_attachments(db, board.id)

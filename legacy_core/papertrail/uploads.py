@@ -22,7 +22,7 @@ from legacy_core.db import transaction
 from legacy_core.errors import ApiError, FeatureDisabled
 from legacy_core.http import json_response
 from legacy_core.models import PtAttachment, PtBoard, PtNode
-from legacy_core.papertrail.board import attachment_json, require_board, touch
+from legacy_core.papertrail.board import attachment_json, lock_board, require_board, touch
 from legacy_core.papertrail.files import choose_content_type, safe_filename, served_inline
 from legacy_core.papertrail.normalize import storable
 from legacy_core.requestctx import current_user, get_services, login_redirect, require_user
@@ -126,7 +126,7 @@ def register_upload_routes(bp: Blueprint) -> None:
         final_dir: Path | None = None
         try:
             with transaction(services.session_factory) as db:
-                board = require_board(db, project_id, board_id)
+                board = lock_board(db, require_board(db, project_id, board_id).id)
                 if node_id is not None and (not storable(node_id) or db.get(PtNode, (board.id, node_id)) is None):
                     raise ApiError(
                         400, "Invalid request", details=[{"field": "nodeId", "message": f"no node {node_id!r}"}]

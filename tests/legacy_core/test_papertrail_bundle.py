@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import random
+import struct
 import zipfile
 from collections.abc import Callable
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from legacy_core import Server
+from legacy_core.papertrail.bundle import MAX_MEMBERS, BundleError, read_zip
 from legacy_core.settings import Settings
 from tests.legacy_core.test_papertrail_uploads import Setup, stored_state
 
@@ -324,3 +326,109 @@ def test_import_keeps_known_authors_and_signs_unknown_ones(setup: Setup) -> None
         ("orphan", editor.user["id"], None),  # type: ignore[attr-defined]
     ]
     assert comments[0]["createdAt"] == "2025-05-01T10:00:00.000Z"
+
+
+EOCD = struct.Struct("<4s4H2LH")
+
+
+def end_record(data: bytes) -> tuple[bytes, tuple[Any, ...]]:
+    """A comment-less zip split into everything before its end record, and that record's fields."""
+    return data[: -EOCD.size], EOCD.unpack(data[-EOCD.size :])
+
+
+def with_counts(data: bytes, on_disk: int, total: int, size: int | None = None) -> bytes:
+    """The zip with its end record's entry counts (and central directory size) replaced."""
+    body, (sig, disk, cd_disk, _, _, cd_size, offset, comment) = end_record(data)
+    return body + EOCD.pack(sig, disk, cd_disk, on_disk, total, cd_size if size is None else size, offset, comment)
+
+
+def as_zip64(data: bytes, entries: int | None = None) -> bytes:
+    """The zip with a Zip64 end record and locator, the classic record saturated as Zip64 writers leave it."""
+    body, (_, _, _, count, _, cd_size, cd_offset, _) = end_record(data)
+    record = struct.pack("<4sQ2H2L4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, *(2 * [entries or count]), cd_size, cd_offset)
+    locator = struct.pack("<4sLQL", b"PK\x06\x07", 0, len(body), 1)
+    return body + record + locator + EOCD.pack(b"PK\x05\x06", 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0)
+
+
+def central_directory_only(entries: int, declared: int) -> bytes:
+    """A zip of `entries` empty central directory entries (no data) whose end record declares `declared`."""
+    header = struct.Struct("<4s6H3L5H2L")
+    directory = b"".join(
+        header.pack(b"PK\x01\x02", 20, 20, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0) + b"x" for _ in range(entries)
+    )
+    return directory + EOCD.pack(b"PK\x05\x06", 0, 0, declared, declared, len(directory), 0, 0)
+
+
+def refuse_zipfile(monkeypatch: pytest.MonkeyPatch) -> None:
+    def parse(*_args: Any, **_kwargs: Any) -> Any:
+        raise AssertionError("zipfile.ZipFile must not parse a bundle refused by its end record")
+
+    monkeypatch.setattr(zipfile, "ZipFile", parse)  # the module bundle.py uses
+
+
+GOOD: dict[str, bytes | str] = {"board.json": board_doc(nodes=[{"id": "n1"}]), "uploads/a/f.txt": b"hi"}
+
+
+@pytest.mark.parametrize("zip64", [False, True], ids=["classic", "zip64"])
+def test_zip_end_records_are_read_both_ways(zip64: bool) -> None:
+    data = make_zip(GOOD)
+    document, files = read_zip(as_zip64(data) if zip64 else data, 10**6)
+    assert document["board"]["nodes"] == [{"id": "n1"}]
+    assert files == {"uploads/a/f.txt": b"hi"}
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        lambda data: with_counts(data, MAX_MEMBERS + 1, MAX_MEMBERS + 1),
+        lambda data: with_counts(data, 2, 60000),
+        lambda data: as_zip64(data, 530_000),
+    ],
+    ids=["classic", "classic-total", "zip64"],
+)
+def test_zip_declaring_too_many_members_is_refused_before_parsing(
+    monkeypatch: pytest.MonkeyPatch, shape: Callable[[bytes], bytes]
+) -> None:
+    data = shape(make_zip(GOOD))
+    refuse_zipfile(monkeypatch)
+    with pytest.raises(BundleError, match=r"^Bundle has \d+ members; at most 10000 are allowed$") as caught:
+        read_zip(data, 10**6)
+    assert caught.value.status == 400
+
+
+def test_zip_with_too_many_central_entries_is_refused_whatever_it_declares(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = central_directory_only(MAX_MEMBERS + 1, declared=1)
+    refuse_zipfile(monkeypatch)
+    with pytest.raises(BundleError, match="more than 10000 members; at most 10000 are allowed"):
+        read_zip(data, 10**6)
+
+
+def test_zip_with_an_absurd_central_directory_size_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = with_counts(make_zip(GOOD), 2, 2, size=0xFFFFFFF0)
+    refuse_zipfile(monkeypatch)
+    with pytest.raises(BundleError, match="central directory is 4294967280 bytes; at most"):
+        read_zip(data, 10**6)
+
+
+def test_import_of_a_zip_declaring_a_huge_member_count_is_400(setup: Setup) -> None:
+    before = stored_state(setup.server)
+    response = setup.owner.post(
+        url(setup.project_id, "/import"), data=as_zip64(make_zip(GOOD), 530_000), content_type="application/zip"
+    )
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "Bundle has 530000 members; at most 10000 are allowed"
+    assert stored_state(setup.server) == before
+
+
+def test_import_of_a_zip_with_duplicate_member_names_is_400(setup: Setup) -> None:
+    buffer = io.BytesIO()
+    with pytest.warns(UserWarning, match="Duplicate name"), zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("board.json", board_doc(title="First"))
+        archive.writestr("board.json", board_doc(title="Second"))
+    before = stored_state(setup.server)
+    response = setup.owner.post(
+        url(setup.project_id, "/import"), data=buffer.getvalue(), content_type="application/zip"
+    )
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "Bundle has more than one member named 'board.json'"
+    assert stored_state(setup.server) == before

@@ -226,3 +226,32 @@ def test_uploads_unknown_extension_keeps_declared_type(setup: Setup) -> None:
 def test_stored_state_sees_files(setup: Setup) -> None:
     setup.upload(None, b"abc", "a.txt")
     assert list(stored_state(setup.server)["files"].values()) == [b"abc"]
+
+
+def linked_nodes(setup: Setup) -> dict[str, list[str]]:
+    """The node ids that the board's comments and attachments point at."""
+    with setup.server.services.session_factory() as db:
+        return {
+            "comments": sorted((row.node_id or "-" for row in db.query(PtComment)), key=str),
+            "attachments": sorted((row.node_id or "-" for row in db.query(PtAttachment)), key=str),
+        }
+
+
+@pytest.mark.parametrize("how", ["delete", "post", "patch"])
+def test_a_node_gone_unlinks_its_comments_and_attachments(setup: Setup, how: str) -> None:
+    board_url = f"/api/projects/{setup.project_id}/papertrail/board"
+    items_url = f"{board_url}/{setup.board_id}"
+    assert setup.owner.post(board_url, json={"nodes": [{"id": "doc"}, {"id": "keep"}]}).status_code == 200
+    for node_id in ("doc", "keep"):
+        assert setup.owner.post(f"{items_url}/comments", json={"body": "b", "nodeId": node_id}).status_code == 201
+        assert setup.upload(None, b"x", "f.txt", nodeId=node_id).status_code == 201
+    if how == "delete":
+        assert setup.owner.delete(f"{items_url}/nodes/doc").status_code == 204
+    else:
+        method = setup.owner.post if how == "post" else setup.owner.patch
+        assert method(board_url, json={"nodes": [{"id": "keep"}]}).status_code == 200
+    assert linked_nodes(setup) == {"comments": ["-", "keep"], "attachments": ["-", "keep"]}
+    # A new node of the old id starts with nothing attached.
+    assert setup.owner.post(f"{items_url}/nodes", json={"id": "doc"}).status_code == 201
+    assert setup.owner.get(f"{items_url}/comments?nodeId=doc").get_json()["comments"] == []
+    assert linked_nodes(setup) == {"comments": ["-", "keep"], "attachments": ["-", "keep"]}
