@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, request
@@ -76,20 +79,6 @@ def open_items(
     return access, board
 
 
-def get_node(db: Session, board: PtBoard, node_id: str) -> PtNode:
-    node = db.get(PtNode, (board.id, node_id)) if storable(node_id) else None
-    if node is None:
-        raise ApiError(404, "Node not found")
-    return node
-
-
-def get_edge(db: Session, board: PtBoard, edge_id: str) -> PtEdge:
-    edge = db.get(PtEdge, (board.id, edge_id)) if storable(edge_id) else None
-    if edge is None:
-        raise ApiError(404, "Edge not found")
-    return edge
-
-
 def get_comment(db: Session, board: PtBoard, comment_id: str) -> PtComment:
     comment = db.get(PtComment, comment_id) if storable(comment_id) else None
     if comment is None or comment.board_id != board.id:
@@ -113,132 +102,136 @@ def check_endpoints(db: Session, board: PtBoard, edge: dict[str, Any]) -> None:
             raise invalid(key, f"no node {edge[key]!r} on this board; an edge must join two existing nodes")
 
 
+def no_check(db: Session, board: PtBoard, item: dict[str, Any]) -> None:
+    """Nodes refer to nothing else on the board, so there is nothing to check."""
+
+
+def drop_node_links(db: Session, board: PtBoard, node_id: str) -> None:
+    """A deleted node takes its edges along; comments and attachments keep the board but lose the node."""
+    db.execute(
+        delete(PtEdge).where(PtEdge.board_id == board.id, or_(PtEdge.source == node_id, PtEdge.target == node_id))
+    )
+    db.flush()
+    unlink_missing_nodes(db, board.id)
+
+
+def no_links(db: Session, board: PtBoard, edge_id: str) -> None:
+    """Nothing refers to an edge."""
+
+
+@dataclass(frozen=True)
+class ItemKind:
+    """What differs between the node routes and the edge routes; the routes themselves are written once."""
+
+    name: str
+    plural: str
+    model: type[PtNode] | type[PtEdge]
+    id_prefix: str
+    fields: tuple[str, ...]
+    normalize: Callable[[Any, Callable[[], str]], dict[str, Any]]
+    to_json: Callable[[Any], dict[str, Any]]
+    new_row: Callable[[str, dict[str, Any], int, datetime, datetime], PtNode | PtEdge]
+    apply: Callable[[Any, dict[str, Any], datetime], None]
+    load: Callable[[Session, str], Sequence[PtNode | PtEdge]]
+    check: Callable[[Session, PtBoard, dict[str, Any]], None]  # before saving: do referenced nodes exist?
+    unlink: Callable[[Session, PtBoard, str], None]  # on delete: what refers to the item
+
+    def get(self, db: Session, board: PtBoard, item_id: str) -> Any:
+        row = db.get(self.model, (board.id, item_id)) if storable(item_id) else None
+        if row is None:
+            raise ApiError(404, f"{self.name.capitalize()} not found")
+        return row
+
+
+NODES = ItemKind(
+    "node", "nodes", PtNode, "n", NODE_FIELDS, normalize_node, node_json, node_row, apply_node, load_nodes,
+    no_check, drop_node_links,
+)  # fmt: skip
+EDGES = ItemKind(
+    "edge", "edges", PtEdge, "e", EDGE_FIELDS, normalize_edge, edge_json, edge_row, apply_edge, load_edges,
+    check_endpoints, no_links,
+)  # fmt: skip
+
+
 def may_change_comment(access: ProjectAccess, comment: PtComment, user: CurrentUser) -> bool:
     return comment.author_id == user.id or access.role == "owner"
 
 
-def register_item_routes(bp: Blueprint) -> None:
-    @bp.get(f"{ITEMS}/nodes")
-    def list_nodes(project_id: str, board_id: str) -> Response:
+def register_kind_routes(bp: Blueprint, kind: ItemKind) -> None:
+    """List, create, read, update and delete routes of one kind of board item (`/nodes` or `/edges`)."""
+    collection = f"{ITEMS}/{kind.plural}"
+    id_arg = f"{kind.name}_id"  # `<node_id>`, `<edge_id>`: the names the URL rules have always had
+    member = f"{collection}/<{id_arg}>"
+
+    def list_items(project_id: str, board_id: str) -> Response:
         services = get_services()
         user = require_user()
         with transaction(services.session_factory) as db:
             _, board = open_items(db, user, project_id, board_id, "viewer")
-            return json_response({"nodes": [node_json(row) for row in load_nodes(db, board.id)]})
+            return json_response({kind.plural: [kind.to_json(row) for row in kind.load(db, board.id)]})
 
-    @bp.post(f"{ITEMS}/nodes")
-    def create_node(project_id: str, board_id: str) -> Response:
+    def create_item(project_id: str, board_id: str) -> Response:
         services = get_services()
         user = require_user()
         with transaction(services.session_factory) as db:
             _, board = open_items(db, user, project_id, board_id, "editor")
-            node = normalize_node(json_object(), lambda: services.ids.new("n"))
-            if db.get(PtNode, (board.id, node["id"])) is not None:
-                raise ApiError(409, f"Node {node['id']!r} already exists on this board")
+            item = kind.normalize(json_object(), lambda: services.ids.new(kind.id_prefix))
+            kind.check(db, board, item)
+            if db.get(kind.model, (board.id, item["id"])) is not None:
+                raise ApiError(409, f"{kind.name.capitalize()} {item['id']!r} already exists on this board")
             now = services.clock.now()
-            row = node_row(board.id, node, next_position(db, PtNode, board.id), now, now)
+            row = kind.new_row(board.id, item, next_position(db, kind.model, board.id), now, now)
             db.add(row)
             touch(board, now)
             db.flush()
-            return json_response({"ok": True, "node": node_json(row)}, 201)
+            return json_response({"ok": True, kind.name: kind.to_json(row)}, 201)
 
-    @bp.get(f"{ITEMS}/nodes/<node_id>")
-    def read_node(project_id: str, board_id: str, node_id: str) -> Response:
+    def read_item(project_id: str, board_id: str, **path: str) -> Response:
+        item_id = path[id_arg]
         services = get_services()
         user = require_user()
         with transaction(services.session_factory) as db:
             _, board = open_items(db, user, project_id, board_id, "viewer")
-            return json_response({"node": node_json(get_node(db, board, node_id))})
+            return json_response({kind.name: kind.to_json(kind.get(db, board, item_id))})
 
-    @bp.patch(f"{ITEMS}/nodes/<node_id>")
-    def update_node(project_id: str, board_id: str, node_id: str) -> Response:
+    def update_item(project_id: str, board_id: str, **path: str) -> Response:
+        item_id = path[id_arg]
         services = get_services()
         user = require_user()
         with transaction(services.session_factory) as db:
             _, board = open_items(db, user, project_id, board_id, "editor")
-            row = get_node(db, board, node_id)
-            changed = merged(node_json(row), json_object(), NODE_FIELDS, node_id)
-            node = normalize_node(changed, lambda: node_id)
+            row = kind.get(db, board, item_id)
+            changed = merged(kind.to_json(row), json_object(), kind.fields, item_id)
+            item = kind.normalize(changed, lambda: item_id)
+            kind.check(db, board, item)
             now = services.clock.now()
-            apply_node(row, node, now)
+            kind.apply(row, item, now)
             touch(board, now)
-            return json_response({"ok": True, "node": node_json(row)})
+            return json_response({"ok": True, kind.name: kind.to_json(row)})
 
-    @bp.delete(f"{ITEMS}/nodes/<node_id>")
-    def delete_node(project_id: str, board_id: str, node_id: str) -> Response:
+    def delete_item(project_id: str, board_id: str, **path: str) -> Response:
+        item_id = path[id_arg]
         services = get_services()
         user = require_user()
         with transaction(services.session_factory) as db:
             _, board = open_items(db, user, project_id, board_id, "editor")
-            row = get_node(db, board, node_id)
-            db.execute(
-                delete(PtEdge).where(
-                    PtEdge.board_id == board.id, or_(PtEdge.source == node_id, PtEdge.target == node_id)
-                )
-            )
+            row = kind.get(db, board, item_id)
             db.delete(row)
             db.flush()
-            unlink_missing_nodes(db, board.id)
+            kind.unlink(db, board, item_id)
             touch(board, services.clock.now())
         return no_content()
 
-    @bp.get(f"{ITEMS}/edges")
-    def list_edges(project_id: str, board_id: str) -> Response:
-        services = get_services()
-        user = require_user()
-        with transaction(services.session_factory) as db:
-            _, board = open_items(db, user, project_id, board_id, "viewer")
-            return json_response({"edges": [edge_json(row) for row in load_edges(db, board.id)]})
+    bp.add_url_rule(collection, f"list_{kind.plural}", list_items, methods=["GET"])
+    bp.add_url_rule(collection, f"create_{kind.name}", create_item, methods=["POST"])
+    bp.add_url_rule(member, f"read_{kind.name}", read_item, methods=["GET"])
+    bp.add_url_rule(member, f"update_{kind.name}", update_item, methods=["PATCH"])
+    bp.add_url_rule(member, f"delete_{kind.name}", delete_item, methods=["DELETE"])
 
-    @bp.post(f"{ITEMS}/edges")
-    def create_edge(project_id: str, board_id: str) -> Response:
-        services = get_services()
-        user = require_user()
-        with transaction(services.session_factory) as db:
-            _, board = open_items(db, user, project_id, board_id, "editor")
-            edge = normalize_edge(json_object(), lambda: services.ids.new("e"))
-            check_endpoints(db, board, edge)
-            if db.get(PtEdge, (board.id, edge["id"])) is not None:
-                raise ApiError(409, f"Edge {edge['id']!r} already exists on this board")
-            now = services.clock.now()
-            row = edge_row(board.id, edge, next_position(db, PtEdge, board.id), now, now)
-            db.add(row)
-            touch(board, now)
-            db.flush()
-            return json_response({"ok": True, "edge": edge_json(row)}, 201)
 
-    @bp.get(f"{ITEMS}/edges/<edge_id>")
-    def read_edge(project_id: str, board_id: str, edge_id: str) -> Response:
-        services = get_services()
-        user = require_user()
-        with transaction(services.session_factory) as db:
-            _, board = open_items(db, user, project_id, board_id, "viewer")
-            return json_response({"edge": edge_json(get_edge(db, board, edge_id))})
-
-    @bp.patch(f"{ITEMS}/edges/<edge_id>")
-    def update_edge(project_id: str, board_id: str, edge_id: str) -> Response:
-        services = get_services()
-        user = require_user()
-        with transaction(services.session_factory) as db:
-            _, board = open_items(db, user, project_id, board_id, "editor")
-            row = get_edge(db, board, edge_id)
-            changed = merged(edge_json(row), json_object(), EDGE_FIELDS, edge_id)
-            edge = normalize_edge(changed, lambda: edge_id)
-            check_endpoints(db, board, edge)
-            now = services.clock.now()
-            apply_edge(row, edge, now)
-            touch(board, now)
-            return json_response({"ok": True, "edge": edge_json(row)})
-
-    @bp.delete(f"{ITEMS}/edges/<edge_id>")
-    def delete_edge(project_id: str, board_id: str, edge_id: str) -> Response:
-        services = get_services()
-        user = require_user()
-        with transaction(services.session_factory) as db:
-            _, board = open_items(db, user, project_id, board_id, "editor")
-            db.delete(get_edge(db, board, edge_id))
-            touch(board, services.clock.now())
-        return no_content()
+def register_item_routes(bp: Blueprint) -> None:
+    for kind in (NODES, EDGES):
+        register_kind_routes(bp, kind)
 
     @bp.get(f"{ITEMS}/comments")
     def list_comments(project_id: str, board_id: str) -> Response:
