@@ -9,9 +9,9 @@ The rules, one place for all of them:
 - Text fields are truncated to their cap, never rejected: node title 240, text 4000, html 10000, descHtml 8000,
   url and imageUrl 2000, color 32; board title 160; edge label 240, edge color 32. Null counts as "". NUL characters
   are removed and lone surrogates become "?" first, because neither can be stored as UTF-8 text.
-- Tags are lower-cased, leading "#" and surrounding blanks removed, empty tags dropped, duplicates dropped keeping the
-  first. The legacy rule removes "one leading #"; a tag like "##a" would then change again when saved a second time,
-  so leading "#" are removed until none is left ("##a" -> "a"), which keeps normalising idempotent.
+- Tags are lower-cased, one leading "#" and surrounding blanks removed, empty tags dropped, duplicates dropped keeping
+  the first. Exactly one "#" goes, so "##a" is saved as "#a" and changes again, to "a", when saved a second time:
+  a legacy quirk the rewrite keeps (it is the only rule that is not idempotent).
 - Ids are client-chosen strings of 1..80 characters; a missing (or null) id is generated. Duplicate node ids or
   duplicate edge ids in one snapshot are rejected. Every id is a segment of its item's URL
   (/board/<boardId>/nodes/<nodeId>), so an id that could not travel there intact is rejected rather than stored
@@ -112,13 +112,11 @@ def normalize_coordinate(value: Any, field: str, *, nullable: bool) -> int | Non
 
 
 def normalize_tag(tag: str) -> str:
-    """One tag: lower case, no leading '#', no surrounding blanks ("" means the tag is dropped)."""
-    value = clean_text(tag).lower()
-    previous = None
-    while previous != value:
-        previous = value
-        value = value.strip().removeprefix("#")
-    return value
+    """One tag: lower case, one leading '#' removed, no surrounding blanks ("" means the tag is dropped).
+
+    Exactly one '#' goes, as the legacy rule says: "##a" is saved as "#a", and as "a" when saved once more.
+    """
+    return clean_text(tag).lower().strip().removeprefix("#").strip()
 
 
 def normalize_tags(value: Any, field: str) -> list[str]:

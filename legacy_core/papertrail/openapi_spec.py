@@ -135,7 +135,7 @@ _NODE_FIELDS_IN: dict[str, Any] = {
     "tags": {
         "type": ["array", "null"],
         "items": {"type": "string"},
-        "description": "Lower-cased, leading '#' and blanks removed, empty and repeated tags dropped.",
+        "description": "Lower-cased, blanks trimmed, one leading '#' removed, empty and repeated tags dropped.",
     },
 }
 _EDGE_FIELDS_IN: dict[str, Any] = {

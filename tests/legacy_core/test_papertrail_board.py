@@ -319,3 +319,14 @@ def test_ensure_board_survives_a_concurrent_first_read(api, server, monkeypatch)
         assert board.id == winner
         assert db.scalar(select(func.count()).select_from(PtBoard)) == 1
     assert len(calls) == 2  # the stale lookup, then the one after the refused insert
+
+
+def test_board_save_removes_exactly_one_leading_hash_per_save(api):
+    owner = api.user()
+    project_id = api.project(owner, "papertrail")
+    url = f"/api/projects/{project_id}/papertrail/board"
+    first = owner.post(url, json={"nodes": [{"id": "n", "tags": ["##Double", "#Single", "Plain"]}]})
+    assert first.get_json()["board"]["nodes"][0]["tags"] == ["#double", "single", "plain"]
+    # the legacy quirk: saving what was read back loses one more "#"
+    again = owner.post(url, json={"nodes": first.get_json()["board"]["nodes"]})
+    assert again.get_json()["board"]["nodes"][0]["tags"] == ["double", "single", "plain"]

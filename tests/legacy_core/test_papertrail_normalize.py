@@ -79,9 +79,13 @@ def unique_nodes(nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 @given(raw_nodes)
-def test_normalize_node_is_idempotent(raw: dict[str, Any]) -> None:
+def test_normalize_node_is_idempotent_but_for_the_one_hash_tag_rule(raw: dict[str, Any]) -> None:
     once = normalize_node(raw, failing_ids)
-    assert normalize_node(once, failing_ids) == once
+    again = normalize_node(once, failing_ids)
+    # Every rule is idempotent except "one leading # removed": a "##a" tag loses one more "#" per save.
+    assert again == {**once, "tags": normalize_tags(once["tags"], "tags")}
+    if not any(tag.startswith("#") for tag in once["tags"]):
+        assert again == once
 
 
 @given(raw_nodes)
@@ -135,13 +139,15 @@ def test_normalize_coordinate_rejects_non_numbers_and_out_of_range(value: Any) -
 @given(tag_lists)
 def test_normalize_tags_rules(raw: list[str]) -> None:
     tags = normalize_tags(raw, "tags")
-    assert normalize_tags(tags, "tags") == tags
     assert len(tags) == len(set(tags))
     for tag in tags:
         assert tag
         assert tag == tag.lower()
-        assert not tag.startswith("#")
         assert tag == tag.strip()
+    for item in raw:
+        # the rule, stated on the input: NUL gone, lower case, blanks trimmed, then exactly one leading "#" removed
+        lowered = item.replace("\x00", "").lower().strip()
+        assert normalize_tag(item) == (lowered[1:].strip() if lowered.startswith("#") else lowered)
     expected = []
     for item in raw:
         tag = normalize_tag(item)
@@ -154,12 +160,13 @@ def test_normalize_tags_rules(raw: list[str]) -> None:
     ("raw", "expected"),
     [
         (["#Evidence", "evidence", "  ", "", "Lead"], ["evidence", "lead"]),
-        (["##Double"], ["double"]),
+        (["##Double"], ["#double"]),
+        (["#double"], ["double"]),
         ([" # spaced "], ["spaced"]),
         (["#"], []),
         (["B", "a", "b"], ["b", "a"]),
     ],
-    ids=["hash-and-case", "double-hash", "blanks-around", "hash-only", "order-kept"],
+    ids=["hash-and-case", "double-hash", "double-hash-saved-again", "blanks-around", "hash-only", "order-kept"],
 )
 def test_normalize_tags_examples(raw: list[str], expected: list[str]) -> None:
     assert normalize_tags(raw, "tags") == expected
@@ -188,7 +195,8 @@ def test_normalize_snapshot_keeps_only_edges_between_nodes(nodes: list[dict[str,
     assert len(snapshot.edges) == len(kept)
     assert snapshot.dropped_edges == len(edges) - len(kept)
     again = normalize_snapshot(snapshot.nodes, snapshot.edges, failing_ids, failing_ids)
-    assert (again.nodes, again.edges) == (snapshot.nodes, snapshot.edges)
+    retagged = [{**node, "tags": normalize_tags(node["tags"], "tags")} for node in snapshot.nodes]
+    assert (again.nodes, again.edges) == (retagged, snapshot.edges)
 
 
 @given(raw_edges)
@@ -303,5 +311,5 @@ def test_safe_filename_examples(raw: str, expected: str) -> None:
 @given(st.text(alphabet="İıßǅΣς#", max_size=8))
 def test_normalize_tag_is_idempotent_for_tricky_case_mappings(raw: str) -> None:
     tag = normalize_tag(raw)
-    assume(tag)
+    assume(tag and not tag.startswith("#"))  # a remaining "#" is the one-hash quirk, tested above
     assert normalize_tag(tag) == tag
