@@ -153,8 +153,16 @@ EDGES = ItemKind(
 )  # fmt: skip
 
 
-def may_change_comment(access: ProjectAccess, comment: PtComment, user: CurrentUser) -> bool:
-    return comment.author_id == user.id or access.role == "owner"
+def open_own_comment(
+    db: Session, user: CurrentUser, project_id: str, board_id: str, comment_id: str
+) -> tuple[PtBoard, PtComment]:
+    """The locked board and a comment the caller may change: its author (any role) or a project owner."""
+    access, board = open_items(db, user, project_id, board_id, "viewer")
+    board = lock_board(db, board.id)  # a viewer may change their own comment: a write all the same
+    comment = get_comment(db, board, comment_id)
+    if comment.author_id != user.id and access.role != "owner":
+        raise ApiError(403, "Forbidden")
+    return board, comment
 
 
 def register_kind_routes(bp: Blueprint, kind: ItemKind) -> None:
@@ -276,11 +284,7 @@ def register_item_routes(bp: Blueprint) -> None:
         services = get_services()
         user = require_user()
         with transaction(services.session_factory) as db:
-            access, board = open_items(db, user, project_id, board_id, "viewer")
-            board = lock_board(db, board.id)  # a viewer may change their own comment: a write all the same
-            comment = get_comment(db, board, comment_id)
-            if not may_change_comment(access, comment, user):
-                raise ApiError(403, "Forbidden")
+            board, comment = open_own_comment(db, user, project_id, board_id, comment_id)
             body = parse(CommentUpdate, json_object())
             now = services.clock.now()
             comment.body = _comment_text(body.body)
@@ -293,11 +297,7 @@ def register_item_routes(bp: Blueprint) -> None:
         services = get_services()
         user = require_user()
         with transaction(services.session_factory) as db:
-            access, board = open_items(db, user, project_id, board_id, "viewer")
-            board = lock_board(db, board.id)  # a viewer may change their own comment: a write all the same
-            comment = get_comment(db, board, comment_id)
-            if not may_change_comment(access, comment, user):
-                raise ApiError(403, "Forbidden")
+            board, comment = open_own_comment(db, user, project_id, board_id, comment_id)
             db.delete(comment)
             touch(board, services.clock.now())
         return no_content()

@@ -13,7 +13,7 @@ from sqlalchemy import func, literal, or_, select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
-from legacy_core.access import ROLE_RANK, require_project
+from legacy_core.access import require_project
 from legacy_core.auth import CurrentUser
 from legacy_core.clock import isoformat
 from legacy_core.db import insert_unless_taken, transaction
@@ -313,12 +313,7 @@ def _members(db: Session, project_id: str) -> list[dict[str, Any]]:
     return [member_json(member, user) for member, user in rows]
 
 
-def role_at_least(role: str | None, minimum: str) -> bool:
-    return role is not None and ROLE_RANK[role] >= ROLE_RANK[minimum]
-
-
 __all__ = [
-    "CurrentUser",
     "make_projects_blueprint",
     "project_json",
     "project_url",
