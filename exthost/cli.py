@@ -27,8 +27,16 @@ def main() -> None:
 
 @main.command("migrate:deploy")
 @click.option("--database-url", default=None, help="Database to migrate; DATABASE_URL by default.")
-def migrate_deploy_command(database_url: str | None) -> None:
-    """Apply every pending core migration to the database."""
+@click.option(
+    "--plugin",
+    "plugins",
+    multiple=True,
+    metavar="NAME",
+    help="Migrate only these plugins (repeatable); all by default.",
+)
+def migrate_deploy_command(database_url: str | None, plugins: tuple[str, ...]) -> None:
+    """Apply every pending migration: the core schema, the plugin registry, then each valid plugin's own."""
+    from exthost.plugin_commands import migrate_plugins
     from legacy_core.db import make_engine
     from legacy_core.migrate import current_revision, head_revision, upgrade
 
@@ -48,6 +56,8 @@ def migrate_deploy_command(database_url: str | None) -> None:
             click.echo(f"database already at {after} (head {head_revision(engine)})")
         else:
             click.echo(f"migrated {before or '<empty>'} -> {after}")
+        for line in migrate_plugins(settings, engine, plugins):
+            click.echo(line)
     finally:
         engine.dispose()
 
@@ -76,11 +86,29 @@ def seed_command() -> None:
 @click.option("--port", default=8000, show_default=True, type=int, help="TCP port to listen on.")
 @click.option("--reload/--no-reload", default=False, help="Restart when source files change (development).")
 def serve_command(host: str, port: int, reload: bool) -> None:
-    """Serve the platform with werkzeug's development server."""
+    """Serve the platform (legacy routes and enabled plugins) with werkzeug's development server."""
     from werkzeug.serving import run_simple
 
-    from legacy_core.app import create_server
+    from exthost.errors import ExtHostError
+    from exthost.platform import create_platform
 
-    server = create_server(_settings())
+    try:
+        platform = create_platform(_settings())
+    except ExtHostError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for record in sorted(platform.host.plugins.values(), key=lambda r: r.name):
+        click.echo(f"plugin {record.name}: {record.display_state()}" + (f" ({record.reason})" if record.reason else ""))
     click.echo(f"serving on http://{host}:{port}/ (Ctrl+C stops)")
-    run_simple(host, port, server.app, use_reloader=reload, threaded=True)
+    try:
+        run_simple(host, port, platform, use_reloader=reload, threaded=True)
+    finally:
+        platform.close()
+
+
+def _register_command_groups() -> None:
+    from exthost import plugin_commands
+
+    plugin_commands.register(main, _settings)
+
+
+_register_command_groups()

@@ -85,8 +85,8 @@ def create_server(
     app.config.update(SECRET_KEY=settings.SECRET_KEY, JSON_SORT_KEYS=False, MAX_CONTENT_LENGTH=None)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions[EXTENSION_KEY] = services
-    _install_request_hooks(app, services)
-    _install_error_handlers(app, services)
+    install_request_hooks(app, services)
+    install_error_handlers(app, services)
 
     from legacy_core.blog.routes import make_blog_blueprint
     from legacy_core.openapi import make_openapi_blueprint
@@ -109,7 +109,8 @@ def create_server(
     return Server(app, services)
 
 
-def _install_request_hooks(app: Flask, services: Services) -> None:
+def install_request_hooks(app: Flask, services: Services) -> None:
+    """Request id, signed-in user, cross-site write refusal and NUL refusal; plugin apps install the same."""
     cookie_name = services.settings.AUTH_SESSION_COOKIE_NAME
 
     @app.before_request
@@ -151,7 +152,9 @@ def _wants_json() -> bool:
     return request.path.startswith("/api") or request.path == "/openapi.json"
 
 
-def _install_error_handlers(app: Flask, services: Services) -> None:
+def install_error_handlers(app: Flask, services: Services) -> None:
+    """The platform's error answers: JSON under /api, the error page elsewhere, nothing internal on a 500."""
+
     @app.errorhandler(ApiError)
     def _api_error(error: ApiError) -> Response | tuple[str, int]:
         if isinstance(error, FeatureDisabled):

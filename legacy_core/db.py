@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, insert, inspect
+from sqlalchemy import Connection, Engine, create_engine, event, insert, inspect
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
@@ -79,3 +79,26 @@ def insert_unless_taken(db: Session, model: type[Base], values: Mapping[str, Any
     # RETURNING, not rowcount: an ORM-level execute does not report a trustworthy rowcount for this statement.
     key = list(inspect(model).primary_key)
     return db.execute(statement.returning(*key)).first() is not None
+
+
+@contextmanager
+def transaction_with_ddl(connection: Connection) -> Iterator[None]:
+    """A transaction on `connection` that also covers DDL, committed on success and rolled back whole on error.
+
+    Python's sqlite3 driver opens a transaction only before INSERT/UPDATE/DELETE, so a revision's CREATE TABLE would
+    commit at once and outlive the revision failing after it. On SQLite the driver's own handling is switched off for
+    this connection and an explicit BEGIN covers everything; other databases need nothing special.
+    """
+    if connection.dialect.name != "sqlite":
+        with connection.begin():
+            yield
+        return
+    driver = connection.connection.driver_connection
+    saved = driver.isolation_level  # type: ignore[union-attr]
+    driver.isolation_level = None  # type: ignore[union-attr]
+    try:
+        with connection.begin():
+            connection.exec_driver_sql("BEGIN")
+            yield
+    finally:
+        driver.isolation_level = saved  # type: ignore[union-attr]

@@ -11,6 +11,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
 import migrations
+from legacy_core.db import transaction_with_ddl
 
 MIGRATIONS_DIR = Path(migrations.__file__).resolve().parent
 
@@ -25,7 +26,7 @@ def alembic_config(engine: Engine) -> Config:
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to `revision`; each revision runs in a transaction, so a failure leaves the last good one."""
     config = alembic_config(engine)
-    with engine.begin() as connection:
+    with engine.connect() as connection, transaction_with_ddl(connection):
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 

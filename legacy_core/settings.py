@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -13,7 +14,9 @@ DEFAULT_DATA_DIR = Path("data")
 class Settings(BaseSettings):
     """Every setting of the platform with its default and help; environment and `.env` override them."""
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True, env_nested_delimiter="__"
+    )
 
     DATABASE_URL: str = Field(
         default=f"sqlite:///{DEFAULT_DATA_DIR / 'sovereign.db'}",
@@ -21,6 +24,18 @@ class Settings(BaseSettings):
     )
     DATA_DIR: Path = Field(default=DEFAULT_DATA_DIR, description="Root folder for files the platform keeps.")
     PLUGINS_DIR: Path = Field(default=Path("plugins"), description="Folder scanned for plugins/<name>/plugin.json.")
+    PLUGIN_CONFIG: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description='Per-plugin config overrides, e.g. PLUGIN_CONFIG=\'{"hello": {"GREETING": "hi"}}\' or '
+        "PLUGIN_CONFIG__hello__GREETING=hi; checked against each plugin's manifest.",
+    )
+    PLUGIN_ENTRY_POINTS: bool = Field(
+        default=True,
+        description="Also discover plugins of installed distributions (entry-point group sovereign.plugins).",
+    )
+    PLUGIN_POLL_SECONDS: float = Field(
+        default=1.0, ge=0, description="How often a host re-reads the plugin registry for changes by other processes."
+    )
     SECRET_KEY: str = Field(default="dev-only-secret-change-me", description="Flask secret key (flash messages).")
     AUTH_SESSION_COOKIE_NAME: str = Field(default="svg_session", description="Name of the session cookie.")
     AUTH_SESSION_TTL_HOURS: int = Field(default=720, ge=1, description="Lifetime of a login session in hours.")

@@ -6,7 +6,13 @@ import os
 
 from hypothesis import HealthCheck, settings
 
-pytest_plugins = ["tests.fixtures.app", "tests.fixtures.postgres", "tests.fixtures.gitremote", "tests.fixtures.browser"]
+pytest_plugins = [
+    "tests.fixtures.app",
+    "tests.fixtures.plugins",
+    "tests.fixtures.postgres",
+    "tests.fixtures.gitremote",
+    "tests.fixtures.browser",
+]
 
 settings.register_profile(
     "dev", max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]

@@ -1,0 +1,81 @@
+"""Errors of the extension host.
+
+ExtHostError                   root of everything the host raises on purpose
+ ├── ManifestError             a plugin.json that cannot be used: names the file, the field, the value and the fix
+ ├── PluginLoadError           a plugin whose entry cannot be imported, or whose register hook failed
+ ├── DependencyError           a missing hard dependency, a version outside the required range, or a cycle
+ ├── MountConflict             a mount that overlaps a core route or another plugin's mount
+ ├── PluginNotFound            a name that is not a discovered plugin (did-you-mean included)
+ ├── PluginStateError          an operation the plugin's state does not allow (enable an invalid plugin, …)
+ ├── HookFailed                a lifecycle hook raised; the plugin is marked failed, the host keeps serving
+ └── CapabilityDenied          `caps.require` refused: undeclared capability, or the caller does not hold it
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class ExtHostError(Exception):
+    """Root of the extension host's exceptions."""
+
+
+class ManifestError(ExtHostError):
+    """A manifest that cannot be used. `problems` lists one line per bad field."""
+
+    def __init__(self, path: str, problems: list[str]):
+        self.path = path
+        self.problems = problems
+        super().__init__(f"{path}: " + "; ".join(problems))
+
+
+class PluginLoadError(ExtHostError):
+    """The plugin's entry cannot be imported or resolved, or its register hook failed."""
+
+
+class DependencyError(ExtHostError):
+    """A plugin's `requires` cannot be satisfied."""
+
+
+class MountConflict(ExtHostError):
+    """A declared mount overlaps a core route or another plugin's mount."""
+
+
+class PluginNotFound(ExtHostError):
+    """No discovered plugin has this name."""
+
+    def __init__(self, name: str, known: Iterable[str]):
+        self.name = name
+        known = sorted(known)
+        hint = did_you_mean(name, known)
+        listing = ", ".join(known) if known else "none"
+        super().__init__(f"no plugin named {name!r}{hint}; discovered plugins: {listing}")
+
+
+class PluginStateError(ExtHostError):
+    """The plugin's current state does not allow the operation."""
+
+
+class HookFailed(ExtHostError):
+    """A lifecycle hook of a plugin raised."""
+
+    def __init__(self, plugin: str, hook: str, error: BaseException):
+        self.plugin = plugin
+        self.hook = hook
+        self.error = error
+        super().__init__(f"plugin {plugin!r}: hook {hook} raised {type(error).__name__}: {error}")
+
+
+class CapabilityDenied(ExtHostError):
+    """A capability check failed; `status` is what an HTTP caller gets (401 anonymous, 403 otherwise)."""
+
+    def __init__(self, message: str, status: int = 403):
+        self.status = status
+        super().__init__(message)
+
+
+def did_you_mean(value: str, choices: Iterable[str]) -> str:
+    """' (did you mean 'x'?)' for the closest choice, or '' when nothing is close."""
+    close = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""

@@ -1,0 +1,1 @@
+"""Alembic environment shared by the extension host's own revisions and every plugin's revisions."""

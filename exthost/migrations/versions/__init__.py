@@ -1,0 +1,1 @@
+"""The extension host's revisions (registry tables); version table `exthost_alembic_version`."""

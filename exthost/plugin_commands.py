@@ -1,0 +1,159 @@
+"""`sv plugins:*` commands and the plugin part of `sv migrate:deploy`: they reuse the host, never start HTTP."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+
+from exthost.errors import ExtHostError, PluginNotFound
+
+
+def _emit_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, default=str))
+
+
+@contextmanager
+def started_host(settings: Any) -> Iterator[Any]:
+    """A started host for one command; unknown plugins and host errors become clean CLI errors."""
+    from exthost.host import ExtensionHost
+
+    try:
+        host = ExtensionHost(settings, name="cli").start()
+    except ExtHostError as exc:
+        raise click.ClickException(str(exc)) from exc
+    try:
+        yield host
+    except PluginNotFound as exc:
+        raise click.UsageError(str(exc)) from exc
+    except ExtHostError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        host.shutdown()
+
+
+def register(main: click.Group, settings_from: Any) -> None:
+    """Add the plugin commands to the `sv` group; `settings_from(**overrides)` builds the settings."""
+
+    @main.command("plugins:schema")
+    def schema_command() -> None:
+        """Print the JSON Schema of plugin.json (point your editor's JSON validation at it)."""
+        from exthost.manifest import manifest_json_schema
+
+        _emit_json(manifest_json_schema())
+
+    @main.command("plugins:list")
+    @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+    def list_command(as_json: bool) -> None:
+        """Every discovered plugin with its state, version, mounts, tenants and reason."""
+        with started_host(settings_from()) as host:
+            rows = [host.describe(record) for record in sorted(host.plugins.values(), key=lambda r: r.name)]
+        if as_json:
+            _emit_json(rows)
+            return
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=f"plugins ({len(rows)})")
+        for column in ("name", "state", "version"):
+            table.add_column(column, no_wrap=True)
+        for column in ("mounts", "tenants", "reason"):
+            table.add_column(column, overflow="fold")
+        for row in rows:
+            table.add_row(
+                row["name"],
+                row["state"],
+                row["version"] or "-",
+                "\n".join(row["mounts"]) or "-",
+                ", ".join(row["tenants"]) or "-",
+                row["reason"] or "",
+            )
+        Console().print(table)
+
+    @main.command("plugins:info")
+    @click.argument("name")
+    @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+    def info_command(name: str, as_json: bool) -> None:
+        """Everything the host knows of one plugin, including hook timings and health."""
+        with started_host(settings_from()) as host:
+            info = host.describe(host.get(name), with_health=True)
+        if as_json:
+            _emit_json(info)
+            return
+        for key, value in info.items():
+            shown = json.dumps(value, default=str) if isinstance(value, (dict, list)) else value
+            shown = "-" if shown is None else shown
+            click.echo(f"{key}: {shown}")
+
+    @main.command("plugins:enable")
+    @click.argument("name")
+    @click.option("--tenant", default=None, help="Tenant to enable it for; TENANT_DEFAULT when omitted.")
+    def enable_command(name: str, tenant: str | None) -> None:
+        """Enable a plugin for a tenant (runs its on_enable hook first; a failure changes nothing)."""
+        with started_host(settings_from()) as host:
+            tenant = tenant or host.settings.TENANT_DEFAULT
+            host.enable(name, tenant, changed_by="sv plugins:enable")
+        click.echo(f"enabled {name} for {tenant}")
+
+    @main.command("plugins:disable")
+    @click.argument("name")
+    @click.option("--tenant", default=None, help="Tenant to disable it for; TENANT_DEFAULT when omitted.")
+    def disable_command(name: str, tenant: str | None) -> None:
+        """Disable a plugin for a tenant; the legacy routes serve that tenant again."""
+        with started_host(settings_from()) as host:
+            tenant = tenant or host.settings.TENANT_DEFAULT
+            host.disable(name, tenant, changed_by="sv plugins:disable")
+        click.echo(f"disabled {name} for {tenant}")
+
+
+def migrate_plugins(settings: Any, engine: Any, only: tuple[str, ...]) -> list[str]:
+    """Apply the host's registry revisions, then each valid plugin's (dependency order); lines to print."""
+    from exthost.host import ExtensionHost
+    from exthost.manifest import resolve_inside
+    from exthost.migrate import plugin_current_revision, plugin_revisions, upgrade_exthost, upgrade_plugin
+
+    lines: list[str] = []
+    upgrade_exthost(engine)
+    host = ExtensionHost(settings, name="migrate")
+    try:
+        host.discover()
+        order = host.validated_order()
+        for name in only:
+            record = host.get(name) if name in host.plugins else None
+            if record is None:
+                raise click.UsageError(str(PluginNotFound(name, host.plugins)))
+            if name not in order:
+                raise click.ClickException(f"plugin {name!r} is {record.state}: {record.reason}")
+        for name in order:
+            record = host.plugins[name]
+            manifest = record.manifest
+            if (only and name not in only) or manifest is None or manifest.migrations is None:
+                continue
+            try:
+                # A symlinked folder may lead out of the plugin, and reading the revision files runs the plugin's
+                # code: both can fail as much as applying the revisions.
+                folder = resolve_inside(record.folder, manifest.migrations, "migrations")
+                if not folder.is_dir():
+                    raise FileNotFoundError(f"the manifest's migrations folder {str(folder)!r} does not exist")
+                before, _head = plugin_revisions(engine, name, folder)
+                upgrade_plugin(engine, name, folder)
+            except Exception as exc:
+                raise click.ClickException(
+                    f"migration of plugin {name!r} failed: {type(exc).__name__}: {exc}; "
+                    f"its schema stays at revision {plugin_current_revision(engine, name)!r}"
+                ) from exc
+            after, _ = plugin_revisions(engine, name, folder)
+            lines.append(
+                f"plugin {name}: already at {after}"
+                if before == after
+                else f"plugin {name}: {before or '<empty>'} -> {after}"
+            )
+        for record in host.plugins.values():
+            if record.state == "invalid" and (not only or record.name in only):
+                lines.append(f"plugin {record.name}: skipped, invalid: {record.reason}")
+    finally:
+        host.services.engine.dispose()
+    return lines

@@ -1,0 +1,94 @@
+"""The plugin registry: which plugin is enabled for which tenant, in the database every worker shares.
+
+Two tables, owned by the extension host and created by its own migrations (`exthost/migrations/`):
+`sv_plugin_states` holds one row per (plugin, tenant) that was ever switched, and `sv_registry_version` holds a
+counter bumped in the same transaction as every change, so a host learns that something changed with one cheap
+read and rebuilds its mount table only then. No row means disabled: a new plugin serves nobody until enabled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Boolean, Column, DateTime, Integer, MetaData, String, Table, delete, insert, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from legacy_core.clock import Clock
+
+metadata = MetaData()
+
+plugin_states = Table(
+    "sv_plugin_states",
+    metadata,
+    Column("plugin", String(40), primary_key=True),
+    Column("tenant_id", String(64), primary_key=True),
+    Column("enabled", Boolean, nullable=False),
+    Column("changed_at", DateTime(timezone=True), nullable=False),
+    Column("changed_by", String(200), nullable=False),
+)
+
+registry_version = Table(
+    "sv_registry_version",
+    metadata,
+    Column("key", String(40), primary_key=True),
+    Column("version", Integer, nullable=False),
+)
+
+VERSION_KEY = "plugins"
+
+
+@dataclass(frozen=True)
+class StateRow:
+    plugin: str
+    tenant_id: str
+    enabled: bool
+    changed_at: datetime
+    changed_by: str
+
+
+class Registry:
+    """Reads and writes the registry tables; every write takes the caller's session, so it joins its transaction."""
+
+    def __init__(self, session_factory: sessionmaker[Session], clock: Clock):
+        self.session_factory = session_factory
+        self.clock = clock
+
+    def version(self) -> int:
+        with self.session_factory() as db:
+            value = db.scalar(select(registry_version.c.version).where(registry_version.c.key == VERSION_KEY))
+        return int(value or 0)
+
+    def rows(self) -> list[StateRow]:
+        with self.session_factory() as db:
+            result = db.execute(select(plugin_states).order_by(plugin_states.c.plugin, plugin_states.c.tenant_id))
+            return [StateRow(**row._mapping) for row in result]
+
+    def snapshot(self) -> tuple[int, list[StateRow]]:
+        """The version and the rows, read in one transaction so they agree."""
+        with self.session_factory() as db, db.begin():
+            version = db.scalar(select(registry_version.c.version).where(registry_version.c.key == VERSION_KEY))
+            result = db.execute(select(plugin_states).order_by(plugin_states.c.plugin, plugin_states.c.tenant_id))
+            return int(version or 0), [StateRow(**row._mapping) for row in result]
+
+    def set_state(self, db: Session, plugin: str, tenant_id: str, enabled: bool, changed_by: str) -> None:
+        """Record the switch and bump the version, inside the caller's transaction."""
+        db.execute(
+            delete(plugin_states).where(plugin_states.c.plugin == plugin, plugin_states.c.tenant_id == tenant_id)
+        )
+        db.execute(
+            insert(plugin_states).values(
+                plugin=plugin,
+                tenant_id=tenant_id,
+                enabled=enabled,
+                changed_at=self.clock.now(),
+                changed_by=changed_by[:200],
+            )
+        )
+        bumped = db.execute(
+            update(registry_version)
+            .where(registry_version.c.key == VERSION_KEY)
+            .values(version=registry_version.c.version + 1)
+        )
+        if not getattr(bumped, "rowcount", 0):
+            db.execute(insert(registry_version).values(key=VERSION_KEY, version=1))

@@ -1,0 +1,196 @@
+"""The plugin SDK: the one module a plugin may import.
+
+A plugin's entry object implements hooks (see `exthost.hookspecs`) marked with `hookimpl`; every hook receives a
+`PluginContext`, which hands the plugin everything it may use of the platform:
+
+    ctx.log        logger carrying the plugin's name and the current tenant
+    ctx.config     the plugin's validated config (manifest defaults, then settings / environment overrides)
+    ctx.router     a Flask blueprint; its routes must lie under the manifest's mounts
+    ctx.db         the database session factory; `ctx.transaction()` commits on success, rolls back on error
+    ctx.tenant     the tenant of the current request, else the default tenant (`tenant-0`)
+    ctx.auth       current user, role and project-access checks (the legacy rules, unchanged)
+    ctx.caps       `ctx.caps.require("myplugin.thing.write", project_id=...)`
+    ctx.clock      time service (pinned by the parity harness);   ctx.ids   id service
+    ctx.data_dir   a folder of the plugin's own under DATA_DIR/plugins/<name>
+
+`HttpError(status, message)` answers a request with that status and `{"error": message}`, like the legacy API.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping, MutableMapping
+from contextlib import contextmanager
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from flask import Blueprint, g, has_request_context
+from sqlalchemy.orm import Session, sessionmaker
+
+from exthost.errors import CapabilityDenied, ExtHostError
+from exthost.hookspecs import hookimpl
+from exthost.manifest import Manifest
+from legacy_core import access
+from legacy_core.auth import PLATFORM_ADMIN, CurrentUser
+from legacy_core.clock import Clock, IdGenerator, isoformat
+from legacy_core.db import transaction
+from legacy_core.errors import ApiError as HttpError
+from legacy_core.requestctx import current_user as _current_user
+from legacy_core.services import Services
+
+__all__ = [
+    "Auth",
+    "Capabilities",
+    "CurrentUser",
+    "HttpError",
+    "PluginContext",
+    "ProjectAccess",
+    "hookimpl",
+    "isoformat",
+]
+
+ProjectAccess = access.ProjectAccess
+TENANT_KEY = "sv_tenant"
+
+
+def request_tenant(default: str) -> str:
+    """The tenant of the current request (set by the host before the handler runs), else `default`."""
+    if has_request_context():
+        return str(g.get(TENANT_KEY) or default)
+    return default
+
+
+class PluginLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """Prefixes every record with `[plugin tenant]` and attaches both as record attributes."""
+
+    def __init__(self, logger: logging.Logger, plugin: str, default_tenant: str):
+        super().__init__(logger, {"plugin": plugin})
+        self.plugin = plugin
+        self.default_tenant = default_tenant
+
+    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, MutableMapping[str, Any]]:
+        tenant = request_tenant(self.default_tenant)
+        extra = dict(kwargs.get("extra") or {})
+        extra.update(plugin=self.plugin, tenant=tenant)
+        kwargs["extra"] = extra
+        return f"[{self.plugin} {tenant}] {msg}", kwargs
+
+
+class Auth:
+    """The signed-in user and access checks, with the legacy platform's rules and error answers."""
+
+    def __init__(self, session_factory: sessionmaker[Session], services: Services):
+        self._session_factory = session_factory
+        self._services = services
+
+    def current_user(self) -> CurrentUser | None:
+        return _current_user() if has_request_context() else None
+
+    def require_user(self) -> CurrentUser:
+        """The signed-in user, or a 401 answer."""
+        user = self.current_user()
+        if user is None:
+            raise HttpError(401, "Unauthorized")
+        return user
+
+    def require_role(self, role: str) -> CurrentUser:
+        """The signed-in user holding a platform role (e.g. `platform:admin`), or 401/403."""
+        user = self.require_user()
+        if role not in user.roles and PLATFORM_ADMIN not in user.roles:
+            raise HttpError(403, "Forbidden")
+        return user
+
+    def require_project(
+        self, db: Session, project_id: str | None, minimum: str = "viewer", *, project_type: str | None = None
+    ) -> access.ProjectAccess:
+        """The project with the caller's access checked: 400 missing id, 404 not found, 403 below `minimum`."""
+        return access.require_project(
+            db,
+            self.require_user(),
+            project_id,
+            minimum,
+            project_type=project_type,
+            settings=self._services.settings,
+        )
+
+
+class Capabilities:
+    """`require(name)`: the capability must be declared in the manifest, and the caller must hold it.
+
+    Platform admins hold every capability; a user holds one explicitly through a platform role of the same name;
+    otherwise the manifest's `grant` decides: `platform:user` (anyone signed in), `platform:admin`, or
+    `project:viewer|editor|owner` (that role or better on the project named by `project_id`).
+    """
+
+    def __init__(self, manifest: Manifest, auth: Auth, session_factory: sessionmaker[Session]):
+        self._manifest = manifest
+        self._auth = auth
+        self._session_factory = session_factory
+
+    def declared(self) -> frozenset[str]:
+        return self._manifest.capability_names()
+
+    def require(self, name: str, project_id: str | None = None) -> CurrentUser:
+        capability = self._manifest.capability(name)
+        if capability is None:
+            raise ExtHostError(
+                f"plugin {self._manifest.name!r} checked capability {name!r}, which its manifest does not declare; "
+                f"add it to 'capabilities' in plugin.json (declared: {sorted(self.declared()) or 'none'})"
+            )
+        user = self._auth.require_user()
+        if PLATFORM_ADMIN in user.roles or name in user.roles:
+            return user
+        grant = capability.grant
+        if grant is None:
+            raise CapabilityDenied(f"capability {name!r} is not granted", 403)
+        if grant.startswith("platform:"):
+            if grant in user.roles:
+                return user
+            raise CapabilityDenied(f"capability {name!r} needs {grant}", 403)
+        minimum = grant.partition(":")[2]
+        if project_id is None:
+            raise ExtHostError(f"capability {name!r} is granted per project; pass project_id to caps.require")
+        with self._session_factory() as db:
+            self._auth.require_project(db, project_id, minimum)
+        return user
+
+
+class PluginContext:
+    """What a plugin's hooks receive; one per plugin per host. See the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        manifest: Manifest,
+        folder: Path,
+        config: Mapping[str, Any],
+        services: Services,
+        session_factory: sessionmaker[Session],
+        logger: logging.Logger,
+    ):
+        self.manifest = manifest
+        self.name = manifest.name
+        self.version = manifest.version
+        self.folder = folder
+        self.config: Mapping[str, Any] = MappingProxyType(dict(config))
+        self.default_tenant = services.settings.TENANT_DEFAULT
+        self.log = PluginLogger(logger, manifest.name, self.default_tenant)
+        self.router = Blueprint(manifest.name, f"sv_plugins.{manifest.name}")
+        self.db = session_factory
+        self.auth = Auth(session_factory, services)
+        self.caps = Capabilities(manifest, self.auth, session_factory)
+        self.clock: Clock = services.clock
+        self.ids: IdGenerator = services.ids
+        self.data_dir = services.settings.DATA_DIR / "plugins" / manifest.name
+        self.mounts = tuple(manifest.mounts.prefixes())
+
+    @property
+    def tenant(self) -> str:
+        return request_tenant(self.default_tenant)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A session committed on success and rolled back whole on any error."""
+        with transaction(self.db) as session:
+            yield session

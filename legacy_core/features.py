@@ -1,0 +1,48 @@
+"""Which legacy feature each route belongs to: what a plugin may take over, and what stays core."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from flask import Flask
+
+FEATURES = ("papertrail", "blog")
+
+# Whole blueprints that belong to one feature.
+FEATURE_BLUEPRINTS = {"papertrail": "papertrail", "blog": "blog"}
+# Single endpoints of shared blueprints (the web pages) that belong to one feature.
+FEATURE_ENDPOINTS = {
+    "web.board_page": "papertrail",
+    "web.blog_page": "blog",
+    "web.new_post_page": "blog",
+    "web.edit_post_page": "blog",
+}
+
+
+@dataclass(frozen=True)
+class RouteInfo:
+    """One URL rule of the legacy app: its path pattern, endpoint, methods and owning feature (None = core)."""
+
+    rule: str
+    endpoint: str
+    methods: frozenset[str]
+    feature: str | None
+
+
+def feature_of(endpoint: str) -> str | None:
+    """The feature an endpoint belongs to, or None for a core endpoint (accounts, projects, static, health...)."""
+    if endpoint in FEATURE_ENDPOINTS:
+        return FEATURE_ENDPOINTS[endpoint]
+    blueprint = endpoint.rpartition(".")[0]
+    for feature, name in FEATURE_BLUEPRINTS.items():
+        if blueprint == name:
+            return feature
+    return None
+
+
+def routes(app: Flask) -> Iterator[RouteInfo]:
+    """Every URL rule of a legacy app, with its feature."""
+    for rule in app.url_map.iter_rules():
+        methods = frozenset(rule.methods or ()) - {"HEAD", "OPTIONS"}
+        yield RouteInfo(rule.rule, rule.endpoint, methods, feature_of(rule.endpoint))

@@ -1,0 +1,254 @@
+"""The platform dispatcher: plugins enabled and disabled at run time, per tenant, across hosts and processes'
+shared registry, hot replacement, and /diagnostics."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from exthost.errors import PluginLoadError, PluginNotFound, PluginStateError
+from legacy_core.auth import PLATFORM_ADMIN
+from legacy_core.models import User, UserRole
+from tests.fixtures.app import PASSWORD
+from tests.fixtures.plugins import HELLO_CODE, manifest_for, write_plugin
+
+
+def sign_up(platform, email, *, admin=False, tenant=None):
+    client = platform.test_client()
+    response = client.post("/register", json={"email": email, "password": PASSWORD, "name": email})
+    assert response.status_code == 201, response.get_json()
+    user_id = response.get_json()["user"]["id"]
+    with platform.services.session_factory() as db:
+        if admin:
+            db.add(UserRole(user_id=user_id, role=PLATFORM_ADMIN))
+        if tenant is not None:
+            platform.services.tenancy.ensure(db, tenant)
+            db.get(User, user_id).tenant_id = tenant
+        db.commit()
+    return client
+
+
+@pytest.fixture
+def settings(settings_factory):
+    settings = settings_factory(PLUGIN_ENTRY_POINTS=False, PLUGIN_POLL_SECONDS=0)
+    write_plugin(settings.PLUGINS_DIR, "hello")
+    return settings
+
+
+def test_enable_and_disable_change_what_is_served_without_a_restart(settings, platform_factory):
+    platform = platform_factory(settings)
+    client = platform.test_client()
+    assert client.get("/api/hello/greet").status_code == 404  # legacy answers: no such route
+    platform.host.enable("hello")
+    assert client.get("/api/hello/greet").get_json() == {"greeting": "hello", "tenant": "tenant-0"}
+    assert client.get("/api/hello/teapot").get_json() == {"error": "I am a teapot"}
+    assert client.get("/api/hello/me").status_code == 401
+    assert client.get("/health").get_json() == {"ok": True}  # legacy routes are untouched
+    platform.host.disable("hello")
+    assert client.get("/api/hello/greet").status_code == 404
+    platform.host.enable("hello")
+    assert client.get("/api/hello/greet").status_code == 200
+
+
+def test_a_plugin_serves_only_the_tenants_it_is_enabled_for(settings, platform_factory):
+    platform = platform_factory(settings)
+    other = sign_up(platform, "other@example.test", tenant="tenant-x")
+    anonymous = platform.test_client()
+    platform.host.enable("hello", "tenant-x")
+    assert other.get("/api/hello/greet").get_json() == {"greeting": "hello", "tenant": "tenant-x"}
+    assert anonymous.get("/api/hello/greet").status_code == 404  # anonymous requests are tenant-0
+    assert other.get("/api/hello/me").status_code == 200  # the plugin sees the signed-in user
+    platform.host.disable("hello", "tenant-x")
+    assert other.get("/api/hello/greet").status_code == 404
+
+
+def test_the_registry_is_shared_through_the_database_by_every_host(settings, platform_factory):
+    first, second = platform_factory(settings, name="one"), platform_factory(settings, name="two")
+    first.host.enable("hello")
+    # The second host learns of the change from the registry's version counter, not from the first host.
+    assert second.test_client().get("/api/hello/greet").status_code == 200
+    assert second.host.plugins["hello"].display_state() == "enabled"
+    second.host.disable("hello")
+    assert first.test_client().get("/api/hello/greet").status_code == 404
+    assert first.host.plugins["hello"].display_state() == "disabled"
+
+
+def test_two_platforms_on_two_databases_live_in_one_process_without_sharing_anything(
+    settings_factory, platform_factory
+):
+    left_settings = settings_factory(PLUGIN_ENTRY_POINTS=False, PLUGIN_POLL_SECONDS=0)
+    right_settings = settings_factory(PLUGIN_ENTRY_POINTS=False, PLUGIN_POLL_SECONDS=0)
+    write_plugin(left_settings.PLUGINS_DIR, "hello")
+    write_plugin(
+        right_settings.PLUGINS_DIR,
+        "hello",
+        HELLO_CODE.replace('"greeting": ctx.config["GREETING"]', '"greeting": "right " + ctx.config["GREETING"]'),
+    )
+    left, right = platform_factory(left_settings), platform_factory(right_settings)
+    left.host.enable("hello")
+    right.host.enable("hello")
+    assert left.test_client().get("/api/hello/greet").get_json()["greeting"] == "hello"
+    assert right.test_client().get("/api/hello/greet").get_json()["greeting"] == "right hello"
+    left.host.disable("hello")
+    assert left.test_client().get("/api/hello/greet").status_code == 404
+    assert right.test_client().get("/api/hello/greet").status_code == 200
+
+
+def test_config_overrides_come_from_settings_and_are_validated(settings_factory, platform_factory):
+    settings = settings_factory(PLUGIN_ENTRY_POINTS=False, PLUGIN_CONFIG={"hello": {"greeting": "bonjour"}})
+    write_plugin(settings.PLUGINS_DIR, "hello")
+    platform = platform_factory(settings)
+    platform.host.enable("hello")
+    assert platform.test_client().get("/api/hello/greet").get_json()["greeting"] == "bonjour"
+
+    bad = settings_factory(PLUGIN_ENTRY_POINTS=False, PLUGIN_CONFIG={"hello": {"GRETING": "x"}})
+    write_plugin(bad.PLUGINS_DIR, "hello")
+    record = platform_factory(bad).host.plugins["hello"]
+    assert record.state == "invalid"
+    assert "GRETING" in record.reason and "GREETING" in record.reason
+
+
+def test_replacing_a_plugin_at_run_time_serves_the_new_code_and_a_broken_replacement_changes_nothing(
+    settings, platform_factory
+):
+    platform = platform_factory(settings)
+    platform.host.enable("hello")
+    client = platform.test_client()
+    code_file = settings.PLUGINS_DIR / "hello" / "plugin.py"
+    code_file.write_text(HELLO_CODE.replace('ctx.config["GREETING"]', '"v2"'))
+    platform.host.reload("hello")
+    assert client.get("/api/hello/greet").get_json()["greeting"] == "v2"
+    assert platform.host.plugins["hello"].display_state() == "enabled"
+
+    code_file.write_text("this is not python(\n")
+    with pytest.raises(PluginLoadError, match=r"keeps serving.*SyntaxError"):
+        platform.host.reload("hello")
+    assert client.get("/api/hello/greet").get_json()["greeting"] == "v2"
+
+
+def test_on_disable_and_on_shutdown_run_and_a_raising_on_disable_still_unmounts(settings, platform_factory, tmp_path):
+    journal = tmp_path / "journal.txt"
+    code = f"""
+    from exthost.sdk import hookimpl
+
+    def note(line):
+        with open({str(journal)!r}, "a") as out:
+            out.write(line + "\\n")
+
+    class Plugin:
+        @hookimpl
+        def register(self, ctx):
+            @ctx.router.get("/api/hooks/x")
+            def x():
+                return {{"ok": True}}
+
+        @hookimpl
+        def on_enable(self, ctx, tenant):
+            note("enable " + tenant)
+
+        @hookimpl
+        def on_disable(self, ctx, tenant):
+            note("disable " + tenant)
+            if tenant == "tenant-9":
+                raise RuntimeError("flush failed")
+
+        @hookimpl
+        def on_shutdown(self, ctx):
+            note("shutdown")
+    """
+    write_plugin(settings.PLUGINS_DIR, "hooks", code)
+    platform = platform_factory(settings)
+    platform.host.enable("hooks")
+    platform.host.disable("hooks")
+    platform.host.enable("hooks", "tenant-9")
+    platform.host.disable("hooks", "tenant-9")
+    record = platform.host.plugins["hooks"]
+    assert record.state == "failed" and "on_disable raised RuntimeError: flush failed" in record.reason
+    assert platform.host.plugins["hello"].state == "registered"
+    platform.host.enable("hello")
+    platform.close()
+    assert journal.read_text().splitlines() == [
+        "enable tenant-0",
+        "disable tenant-0",
+        "enable tenant-9",
+        "disable tenant-9",
+    ]
+
+
+def test_shutdown_runs_on_shutdown_of_every_loaded_plugin(settings, platform_factory, tmp_path):
+    journal = tmp_path / "journal.txt"
+    code = f"""
+    from exthost.sdk import hookimpl
+
+    class Plugin:
+        @hookimpl
+        def on_shutdown(self, ctx):
+            with open({str(journal)!r}, "a") as out:
+                out.write(ctx.name + "\\n")
+    """
+    write_plugin(settings.PLUGINS_DIR, "closer", code, manifest=manifest_for("closer"))
+    platform = platform_factory(settings)
+    platform.close()
+    assert journal.read_text() == "closer\n"
+
+
+def test_operations_on_unknown_or_unusable_plugins_are_clear_errors(settings, platform_factory):
+    write_plugin(settings.PLUGINS_DIR, "broken", "raise ImportError('nope')\n")
+    write_plugin(settings.PLUGINS_DIR, "child", manifest=manifest_for("child", requires={"hard": {"hello": "^1.0.0"}}))
+    platform = platform_factory(settings)
+    with pytest.raises(PluginNotFound, match="did you mean 'hello'"):
+        platform.host.enable("helo")
+    with pytest.raises(PluginStateError, match=r"failed and cannot be enabled.*nope"):
+        platform.host.enable("broken")
+    with pytest.raises(PluginStateError, match=r"requires 'hello'.*enable 'hello' first"):
+        platform.host.enable("child")
+    platform.host.enable("hello")
+    platform.host.enable("child")
+    with pytest.raises(PluginStateError, match="required by child"):
+        platform.host.disable("hello")
+
+
+def test_the_plugin_logger_carries_plugin_and_tenant(settings, platform_factory, caplog):
+    platform = platform_factory(settings)
+    with caplog.at_level(logging.INFO, logger="sovereign.plugin.hello"):
+        platform.host.enable("hello")
+    record = next(r for r in caplog.records if r.name == "sovereign.plugin.hello")
+    assert record.plugin == "hello" and record.tenant == "tenant-0"
+    assert record.getMessage() == "[hello tenant-0] enabled"
+
+
+def test_diagnostics_is_for_platform_admins_and_reports_every_plugin(settings, platform_factory):
+    write_plugin(settings.PLUGINS_DIR, "broken", "raise RuntimeError('boom')\n")
+    platform = platform_factory(settings)
+    platform.host.enable("hello")
+    platform.test_client().get("/api/hello/greet")
+    assert platform.test_client().get("/diagnostics").status_code == 401
+    assert sign_up(platform, "user@example.test").get("/diagnostics").status_code == 403
+    response = sign_up(platform, "admin@example.test", admin=True).get("/diagnostics")
+    assert response.status_code == 200
+    body = response.get_json()
+    plugins = {p["name"]: p for p in body["plugins"]}
+    hello, broken = plugins["hello"], plugins["broken"]
+    assert hello["state"] == "enabled" and hello["version"] == "1.0.0" and hello["mounts"] == ["/api/hello"]
+    assert hello["tenants"] == ["tenant-0"] and hello["reason"] is None
+    assert hello["hooks"]["register"]["calls"] == 1 and hello["hooks"]["on_enable"]["calls"] == 1
+    assert hello["hooks"]["register"]["totalMs"] >= 0
+    assert hello["health"] == {"ok": True, "enabledFor": 1}
+    assert broken["state"] == "failed" and "RuntimeError: boom" in broken["reason"]
+
+
+def test_a_raising_health_hook_reports_unhealthy_without_changing_state(settings, platform_factory):
+    code = """
+    from exthost.sdk import hookimpl
+
+    class Plugin:
+        @hookimpl
+        def health(self, ctx):
+            raise ConnectionError("queue down")
+    """
+    write_plugin(settings.PLUGINS_DIR, "sick", code)
+    platform = platform_factory(settings)
+    info = platform.host.describe(platform.host.plugins["sick"], with_health=True)
+    assert info["health"] == {"ok": False, "error": "ConnectionError: queue down"}
+    assert info["state"] == "registered"
