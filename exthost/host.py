@@ -9,146 +9,46 @@ reason naming the file, field or hook, and every other plugin keeps serving.
 
 from __future__ import annotations
 
+import collections
 import contextlib
-import graphlib
-import hashlib
-import importlib
-import importlib.metadata
 import logging
 import sys
 import threading
 import time
 import traceback
-import types
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Callable, Iterable
 from typing import Any
 
-import nodesemver
 import pluggy
-from flask import Flask, g, jsonify
-from jinja2 import ChoiceLoader, FileSystemLoader
-from werkzeug.wrappers import Response
+from flask import Flask, g
 
-from exthost.errors import (
-    CapabilityDenied,
-    DependencyError,
-    ExtHostError,
-    HookFailed,
-    ManifestError,
-    MountConflict,
-    PluginLoadError,
-    PluginNotFound,
-    PluginStateError,
-    did_you_mean,
-)
-from exthost.hookspecs import HOOK_NAMES, PROJECT, PluginHooks
-from exthost.manifest import MANIFEST_FILENAME, Manifest, load_manifest, resolve_inside, validate_plugin_config
+from exthost.catalogue import Catalogue
+from exthost.errors import ExtHostError, HookFailed, ManifestError, PluginLoadError, PluginNotFound, PluginStateError
+from exthost.hookspecs import PROJECT, PluginHooks
+from exthost.loader import build_plugin_app, explain_hook_error, forget_modules, import_entry
+from exthost.manifest import load_manifest, resolve_inside, validate_plugin_config
 from exthost.migrate import exthost_revisions, plugin_revisions
-from exthost.mounts import Mount, core_conflicts, mounts_overlap, path_matches, rule_within_mount, segments
+from exthost.mounts import Mount, segments
+from exthost.records import (
+    DISABLED,
+    DISCOVERED,
+    ENABLED,
+    FAILED,
+    INVALID,
+    REGISTERED,
+    STATES,
+    HookTiming,
+    MountTable,
+    PluginRecord,
+    host_version,
+)
 from exthost.registry import Registry
 from exthost.sdk import TENANT_KEY, PluginContext
-from legacy_core.app import PACKAGE_DIR as LEGACY_DIR
-from legacy_core.app import build_services, create_server, install_error_handlers, install_request_hooks
+from legacy_core.app import build_services, create_server
+from legacy_core.db import transaction
 from legacy_core.features import RouteInfo, routes
-from legacy_core.requestctx import EXTENSION_KEY
 from legacy_core.services import Services
 from legacy_core.settings import Settings
-
-ENTRY_POINT_GROUP = "sovereign.plugins"
-NAMESPACE = "sv_plugins"
-
-DISCOVERED = "discovered"
-INVALID = "invalid"
-REGISTERED = "registered"
-ENABLED = "enabled"
-DISABLED = "disabled"
-FAILED = "failed"
-STATES = (DISCOVERED, INVALID, REGISTERED, ENABLED, DISABLED, FAILED)
-
-
-def host_version() -> str:
-    """The Sovereign version plugins' `sovereign.engine` ranges are checked against."""
-    try:
-        return importlib.metadata.version("sovereign")
-    except importlib.metadata.PackageNotFoundError:  # running from a source tree that was never installed
-        return "0.1.0"
-
-
-@dataclass
-class HookTiming:
-    """How often a hook ran for a plugin, how long it took, and how often it raised."""
-
-    calls: int = 0
-    errors: int = 0
-    total_ms: float = 0.0
-    last_ms: float = 0.0
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "calls": self.calls,
-            "errors": self.errors,
-            "totalMs": round(self.total_ms, 3),
-            "lastMs": round(self.last_ms, 3),
-        }
-
-
-@dataclass
-class PluginRecord:
-    """Everything the host knows of one plugin."""
-
-    name: str
-    folder: Path
-    source: str
-    manifest: Manifest | None = None
-    state: str = DISCOVERED
-    reason: str | None = None
-    context: PluginContext | None = None
-    manager: pluggy.PluginManager | None = None
-    app: Flask | None = None
-    module_prefix: str = ""
-    tenants: set[str] = field(default_factory=set)
-    registry_disabled: set[str] = field(default_factory=set)
-    timings: dict[str, HookTiming] = field(default_factory=dict)
-
-    @property
-    def manifest_path(self) -> Path:
-        return self.folder / MANIFEST_FILENAME
-
-    @property
-    def loaded(self) -> bool:
-        return self.app is not None and self.state not in (INVALID, FAILED)
-
-    def display_state(self) -> str:
-        """The state users see: invalid/failed win; else enabled for some tenant, disabled, or just registered."""
-        if self.state in (INVALID, FAILED, DISCOVERED):
-            return self.state
-        if self.tenants:
-            return ENABLED
-        if self.registry_disabled:
-            return DISABLED
-        return REGISTERED
-
-    def fail(self, state: str, reason: str) -> None:
-        self.state = state
-        self.reason = reason
-
-
-@dataclass(frozen=True)
-class MountTable:
-    """Immutable routing table, swapped whole: requests in flight keep the table they started with."""
-
-    mounts: tuple[Mount, ...] = ()
-    apps: dict[str, Flask] = field(default_factory=dict)
-    tenants: dict[str, frozenset[str]] = field(default_factory=dict)
-
-    def match(self, path: str) -> str | None:
-        """The plugin whose mount covers `path`, regardless of tenant."""
-        for mount in self.mounts:
-            if path_matches(path, mount.parts):
-                return mount.plugin
-        return None
 
 
 class ExtensionHost:
@@ -168,14 +68,26 @@ class ExtensionHost:
         self.logger = logging.getLogger(f"sovereign.exthost.{name}")
         if legacy_routes is None:
             legacy_routes = routes(create_server(services=self.services).app)
-        self.legacy_routes = tuple(legacy_routes)
+        self.catalogue = Catalogue(settings, legacy_routes)
         self.registry = Registry(self.services.session_factory, self.services.clock)
-        self.plugins: dict[str, PluginRecord] = {}
+        self.warnings: list[str] = []
         self._table = MountTable()
         self._lock = threading.RLock()
         self._seen_version = -1
         self._checked_at = 0.0
-        self._token = hashlib.sha256(str(id(self)).encode()).hexdigest()[:8]
+        self._errors: dict[tuple[str, str], collections.deque[float]] = {}
+
+    @property
+    def plugins(self) -> dict[str, PluginRecord]:
+        return self.catalogue.plugins
+
+    def discover(self) -> None:
+        """Read every manifest (see `Catalogue.discover`); nothing is imported."""
+        self.catalogue.discover()
+
+    def validated_order(self) -> list[str]:
+        """Plugins that passed every check before import, in dependency order."""
+        return self.catalogue.validated_order()
 
     # -- discovery and loading ---------------------------------------------------------------------------------
 
@@ -191,200 +103,15 @@ class ExtensionHost:
             self.discover()
             for name in self.validated_order():
                 self._load(self.plugins[name])
+            self.warnings = [
+                f"PLUGIN_CONFIG.{name}: no plugin {name!r} is installed; the settings are unused"
+                for name in sorted(self.settings.PLUGIN_CONFIG)
+                if name not in self.plugins
+            ]
+            for warning in self.warnings:
+                self.logger.warning(warning)
             self.sync(force=True)
         return self
-
-    def discover(self) -> None:
-        """Read every manifest: `PLUGINS_DIR/*/plugin.json`, then installed distributions' entry points."""
-        self.plugins = {}
-        found: list[tuple[Path, str]] = []
-        plugins_dir = self.settings.PLUGINS_DIR
-        if plugins_dir.is_dir():
-            for manifest_path in sorted(plugins_dir.glob(f"*/{MANIFEST_FILENAME}")):
-                found.append((manifest_path.parent, "folder"))
-        if self.settings.PLUGIN_ENTRY_POINTS:
-            found.extend(self._entry_point_folders())
-        for folder, source in found:
-            self._discover_one(folder, source)
-
-    def _entry_point_folders(self) -> Iterator[tuple[Path, str]]:
-        for entry_point in sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
-            distribution = entry_point.dist.name if entry_point.dist is not None else "?"
-            source = f"distribution {distribution} (entry point {entry_point.name!r})"
-            try:
-                package = importlib.import_module(entry_point.module)
-                package_file = getattr(package, "__file__", None)
-                if package_file is None:
-                    raise PluginLoadError(f"{entry_point.module!r} is not a regular package (no __init__.py)")
-                folder = Path(package_file).resolve().parent
-            except Exception as exc:
-                placeholder = Path(f"<{entry_point.value}>")
-                record = PluginRecord(name=entry_point.name, folder=placeholder, source=source)
-                record.fail(INVALID, f"{source}: cannot import {entry_point.value!r}: {type(exc).__name__}: {exc}")
-                self._add_record(record)
-                continue
-            if not (folder / MANIFEST_FILENAME).is_file():
-                record = PluginRecord(name=entry_point.name, folder=folder, source=source)
-                record.fail(INVALID, f"{source}: package {entry_point.module!r} has no {MANIFEST_FILENAME} in {folder}")
-                self._add_record(record)
-                continue
-            yield folder, source
-
-    def _discover_one(self, folder: Path, source: str) -> None:
-        record = PluginRecord(name=folder.name, folder=folder, source=source)
-        try:
-            record.manifest = load_manifest(record.manifest_path)
-        except ManifestError as exc:
-            record.fail(INVALID, str(exc))
-            self._add_record(record)
-            return
-        record.name = record.manifest.name
-        if source == "folder" and folder.name != record.manifest.name:
-            record.fail(
-                INVALID,
-                f"{record.manifest_path}: name: {record.manifest.name!r} differs from its folder {folder.name!r}; "
-                "rename the folder or the plugin so they match",
-            )
-        self._add_record(record)
-
-    def _add_record(self, record: PluginRecord) -> None:
-        existing = self.plugins.get(record.name)
-        if existing is None:
-            self.plugins[record.name] = record
-            return
-        # Two plugins claim one name: the first (folders before distributions, then sorted) keeps it.
-        duplicate = PluginRecord(name=f"{record.name}@{record.source}", folder=record.folder, source=record.source)
-        duplicate.manifest = record.manifest
-        duplicate.fail(
-            INVALID,
-            f"{record.manifest_path}: name: {record.name!r} is already used by {existing.manifest_path} "
-            f"({existing.source}); plugin names must be unique",
-        )
-        self.plugins[duplicate.name] = duplicate
-
-    def validated_order(self) -> list[str]:
-        """Valid plugins in dependency order; dependency and mount problems mark only the plugins concerned."""
-        version = host_version()
-        candidates = {name: r for name, r in self.plugins.items() if r.state == DISCOVERED and r.manifest}
-        for record in candidates.values():
-            manifest = record.manifest
-            assert manifest is not None
-            if not nodesemver.satisfies(version, manifest.sovereign.engine):
-                record.fail(
-                    INVALID,
-                    f"{record.manifest_path}: sovereign.engine: this host is Sovereign {version}, outside "
-                    f"{manifest.sovereign.engine!r}; widen the range or upgrade the host",
-                )
-        for record in candidates.values():
-            if record.state != DISCOVERED:
-                continue
-            try:
-                self._check_requires(record)
-            except DependencyError as exc:
-                record.fail(INVALID, str(exc))
-        order = self._toposort([name for name, r in candidates.items() if r.state == DISCOVERED])
-        accepted: list[PluginRecord] = []
-        for name in order:
-            record = self.plugins[name]
-            if record.state != DISCOVERED:
-                continue
-            try:
-                self._check_mounts(record, accepted)
-            except MountConflict as exc:
-                record.fail(INVALID, str(exc))
-                continue
-            accepted.append(record)
-        return [record.name for record in accepted]
-
-    def _check_requires(self, record: PluginRecord) -> None:
-        manifest = record.manifest
-        assert manifest is not None
-        for dependency, wanted in manifest.requires.hard.items():
-            other = self.plugins.get(dependency)
-            if other is None or other.manifest is None:
-                raise DependencyError(
-                    f"{record.manifest_path}: requires.hard.{dependency}: no plugin {dependency!r} is installed"
-                    f"{did_you_mean(dependency, self.plugins)}; install it or move it to requires.soft"
-                )
-            if not nodesemver.satisfies(other.manifest.version, wanted):
-                raise DependencyError(
-                    f"{record.manifest_path}: requires.hard.{dependency}: needs {wanted!r}, installed is "
-                    f"{other.manifest.version!r}; install a matching version or widen the range"
-                )
-
-    def _toposort(self, names: list[str]) -> list[str]:
-        """Names ordered so dependencies (hard, and soft when present) come first; cycles become invalid."""
-        remaining = set(names)
-        while True:
-            sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
-            for name in sorted(remaining):
-                manifest = self.plugins[name].manifest
-                assert manifest is not None
-                deps = [d for d in (*manifest.requires.hard, *manifest.requires.soft) if d in remaining]
-                sorter.add(name, *sorted(deps))
-            try:
-                order = list(sorter.static_order())
-            except graphlib.CycleError as exc:
-                cycle: list[str] = list(exc.args[1])
-                path = " -> ".join(cycle)
-                for name in set(cycle):
-                    record = self.plugins[name]
-                    record.fail(
-                        INVALID,
-                        f"{record.manifest_path}: requires: dependency cycle {path}; "
-                        "break it by moving one requirement to requires.soft or removing it",
-                    )
-                    remaining.discard(name)
-                continue
-            # A plugin whose hard dependency just became invalid cannot load either.
-            changed = False
-            for name in order:
-                manifest = self.plugins[name].manifest
-                assert manifest is not None
-                for dependency in manifest.requires.hard:
-                    if dependency not in remaining and name in remaining:
-                        record = self.plugins[name]
-                        record.fail(
-                            INVALID,
-                            f"{record.manifest_path}: requires.hard.{dependency}: that plugin is "
-                            f"{self.plugins[dependency].state} ({self.plugins[dependency].reason})",
-                        )
-                        remaining.discard(name)
-                        changed = True
-            if not changed:
-                return [name for name in order if name in remaining]
-
-    def _check_mounts(self, record: PluginRecord, accepted: list[PluginRecord]) -> None:
-        manifest = record.manifest
-        assert manifest is not None
-        for prefix in manifest.mounts.prefixes():
-            if mounts_overlap(prefix, "/diagnostics"):
-                raise MountConflict(
-                    f"{record.manifest_path}: mounts: {prefix!r} overlaps the host's /diagnostics; "
-                    "choose another prefix"
-                )
-            clashes = core_conflicts(prefix, self.legacy_routes, manifest.sovereign.feature)
-            if clashes:
-                # One line per rule, core routes first: they are what can never be taken over.
-                unique = {c.rule: c for c in sorted(clashes, key=lambda c: (c.feature is not None, c.rule))}
-                shown = ", ".join(f"{c.rule} ({c.endpoint})" for c in list(unique.values())[:3])
-                more = f" and {len(unique) - 3} more" if len(unique) > 3 else ""
-                hint = (
-                    "; a plugin reimplementing that feature must declare sovereign.feature"
-                    if all(c.feature for c in clashes)
-                    else "; core routes cannot be taken over, choose a prefix no core route lies under"
-                )
-                raise MountConflict(
-                    f"{record.manifest_path}: mounts: {prefix!r} collides with core route(s) {shown}{more}{hint}"
-                )
-            for other in accepted:
-                assert other.manifest is not None
-                for theirs in other.manifest.mounts.prefixes():
-                    if mounts_overlap(prefix, theirs):
-                        raise MountConflict(
-                            f"{record.manifest_path}: mounts: {prefix!r} overlaps {theirs!r} of plugin "
-                            f"{other.name!r} ({other.manifest_path}); choose a prefix of its own"
-                        )
 
     def _load(self, record: PluginRecord) -> None:
         """Import, instantiate, register; on any failure the plugin is failed and nothing of it is mounted."""
@@ -397,17 +124,18 @@ class ExtensionHost:
             record.fail(INVALID, str(exc))
             return
         try:
-            implementation = self._import_entry(record, manifest)
+            implementation = import_entry(record, manifest)
             manager = pluggy.PluginManager(PROJECT)
             manager.add_hookspecs(PluginHooks)
-            manager.register(implementation, name=record.name)
             try:
+                # register() checks each hook's arguments against its spec, check_pending() its name.
+                manager.register(implementation, name=record.name)
                 manager.check_pending()
             except pluggy.PluginValidationError as exc:
-                raise PluginLoadError(f"{record.manifest_path}: {self._explain_hook_error(exc)}") from exc
+                raise PluginLoadError(f"{record.manifest_path}: {explain_hook_error(exc)}") from exc
         except PluginLoadError as exc:
             record.fail(FAILED, str(exc))
-            self._forget_modules(record)
+            forget_modules(record)
             return
         context = PluginContext(
             manifest=manifest,
@@ -420,133 +148,15 @@ class ExtensionHost:
         record.manager, record.context = manager, context
         try:
             self._call(record, "register", ctx=context)
-            record.app = self._build_app(record, context)
-        except (HookFailed, PluginLoadError) as exc:
+            context.data_dir.mkdir(parents=True, exist_ok=True)
+            record.app = build_plugin_app(record, context, self.services, self._handler_failed)
+        except (HookFailed, PluginLoadError, OSError) as exc:
             record.fail(FAILED, str(exc))
             record.app = record.manager = None
-            self._forget_modules(record)
+            forget_modules(record)
             return
         record.state = REGISTERED
         record.reason = None
-
-    @staticmethod
-    def _explain_hook_error(exc: pluggy.PluginValidationError) -> str:
-        message = str(exc)
-        for word in message.replace("'", " ").split():
-            if word not in HOOK_NAMES and did_you_mean(word, HOOK_NAMES):
-                return f"unknown hook {word!r}{did_you_mean(word, HOOK_NAMES)}; hooks are {', '.join(HOOK_NAMES)}"
-        return f"hook validation failed: {message}"
-
-    def _import_entry(self, record: PluginRecord, manifest: Manifest) -> Any:
-        """The entry object, imported from inside the plugin folder under a private package name."""
-        module_name, attribute = manifest.sovereign.entry_module, manifest.sovereign.entry_attr
-        where = f"{record.manifest_path}: sovereign.entry {manifest.sovereign.entry!r}"
-        relative = module_name.replace(".", "/")
-        candidates = [f"{relative}.py", f"{relative}/__init__.py"]
-        try:
-            paths = [resolve_inside(record.folder, candidate, "sovereign.entry") for candidate in candidates]
-        except ManifestError as exc:
-            raise PluginLoadError(str(exc)) from exc
-        if not any(path.is_file() for path in paths):
-            raise PluginLoadError(f"{where}: no file {candidates[0]!r} or {candidates[1]!r} in {record.folder}")
-        package = self._plugin_package(record)
-        full_name = f"{package}.{module_name}"
-        try:
-            module = importlib.import_module(full_name)
-        except Exception as exc:
-            self._forget_modules(record)
-            raise PluginLoadError(f"{where}: import failed: {type(exc).__name__}: {exc}{_origin(exc, record)}") from exc
-        if not hasattr(module, attribute):
-            public = [name for name in vars(module) if not name.startswith("_")]
-            raise PluginLoadError(
-                f"{where}: module {module_name!r} has no {attribute!r}{did_you_mean(attribute, public)}"
-            )
-        target = getattr(module, attribute)
-        if isinstance(target, type):
-            try:
-                return target()
-            except Exception as exc:
-                raise PluginLoadError(
-                    f"{where}: {attribute}() raised {type(exc).__name__}: {exc}{_origin(exc, record)}"
-                ) from exc
-        return target
-
-    def _plugin_package(self, record: PluginRecord) -> str:
-        """A package `sv_plugins.<name>_<hash>` whose path is the plugin folder (relative imports work inside)."""
-        if NAMESPACE not in sys.modules:
-            namespace = types.ModuleType(NAMESPACE, "Private namespace of imported Sovereign plugins.")
-            namespace.__path__ = []
-            sys.modules[NAMESPACE] = namespace
-        digest = hashlib.sha256(str(record.folder.resolve()).encode()).hexdigest()[:10]
-        package_name = f"{NAMESPACE}.{record.name}_{digest}"
-        record.module_prefix = package_name
-        if package_name not in sys.modules:
-            package = types.ModuleType(package_name, f"Plugin {record.name!r} from {record.folder}")
-            package.__path__ = [str(record.folder.resolve())]
-            package.__package__ = package_name
-            sys.modules[package_name] = package
-        return package_name
-
-    @staticmethod
-    def _forget_modules(record: PluginRecord) -> None:
-        """Drop the plugin's modules, so the next load (or a hot reload) imports its code afresh."""
-        if not record.module_prefix:
-            return
-        for name in [m for m in sys.modules if m == record.module_prefix or m.startswith(record.module_prefix + ".")]:
-            del sys.modules[name]
-
-    def _build_app(self, record: PluginRecord, context: PluginContext) -> Flask:
-        """The plugin's own Flask app: its blueprint plus the platform's request hooks and error answers."""
-        manifest = record.manifest
-        assert manifest is not None
-        app = Flask(f"sv_plugin_{record.name}", static_folder=None)
-        app.config.update(SECRET_KEY=self.settings.SECRET_KEY, MAX_CONTENT_LENGTH=None)
-        app.json.sort_keys = False  # type: ignore[attr-defined]
-        app.extensions[EXTENSION_KEY] = self.services
-        app.jinja_loader = ChoiceLoader(
-            [FileSystemLoader(str(record.folder / "templates")), FileSystemLoader(str(LEGACY_DIR / "templates"))]
-        )
-        install_request_hooks(app, self.services)
-        install_error_handlers(app, self.services)
-        default_tenant = self.settings.TENANT_DEFAULT
-        plugin_logger = context.log
-
-        @app.before_request
-        def _tenant() -> None:
-            user = g.get("sv_user")
-            g.setdefault(TENANT_KEY, user.tenant_id if user is not None else default_tenant)
-
-        @app.errorhandler(CapabilityDenied)
-        def _denied(error: CapabilityDenied) -> Response:
-            response = jsonify({"error": "Forbidden" if error.status == 403 else "Unauthorized"})
-            response.status_code = error.status
-            return response
-
-        @app.errorhandler(Exception)
-        def _unexpected(error: Exception) -> Response:
-            plugin_logger.error(
-                "unhandled error in plugin %s on %s (request %s): %s",
-                record.name,
-                _request_line(),
-                g.get("request_id"),
-                "".join(traceback.format_exception(error)),
-            )
-            response = jsonify({"error": "Internal server error", "requestId": g.get("request_id")})
-            response.status_code = 500
-            return response
-
-        try:
-            app.register_blueprint(context.router)
-        except Exception as exc:
-            raise PluginLoadError(f"{record.manifest_path}: its router cannot be mounted: {exc}") from exc
-        prefixes = manifest.mounts.prefixes()
-        for rule in app.url_map.iter_rules():
-            if not any(rule_within_mount(rule.rule, prefix) for prefix in prefixes):
-                raise PluginLoadError(
-                    f"{record.manifest_path}: route {rule.rule!r} ({rule.endpoint}) lies outside the declared "
-                    f"mounts {prefixes}; move the route under a mount or declare the mount in plugin.json"
-                )
-        return app
 
     # -- hooks -----------------------------------------------------------------------------------------------------
 
@@ -573,6 +183,31 @@ class ExtensionHost:
         record.tenants.clear()
         self._rebuild()
 
+    def _handler_failed(self, record: PluginRecord) -> None:
+        """Called by a plugin app after an unhandled error: past the error budget, disable it for the tenant.
+
+        The switch goes to the registry, so it holds in every worker and across restarts until someone enables the
+        plugin again; the tenant is served by the legacy routes meanwhile.
+        """
+        budget, window = self.settings.PLUGIN_ERROR_BUDGET, self.settings.PLUGIN_ERROR_WINDOW_SECONDS
+        if budget <= 0:
+            return
+        tenant = str(g.get(TENANT_KEY) or self.settings.TENANT_DEFAULT)
+        now = time.monotonic()
+        with self._lock:
+            recent = self._errors.setdefault((record.name, tenant), collections.deque())
+            recent.append(now)
+            while recent and recent[0] < now - window:
+                recent.popleft()
+            if len(recent) < budget:
+                return
+            recent.clear()
+        reason = f"{budget} unhandled errors within {window:g} s; disabled by host {self.name!r}"
+        self.logger.error("plugin %s: %s for tenant %s", record.name, reason, tenant)
+        with transaction(self.services.session_factory) as db:
+            self.registry.set_state(db, record.name, tenant, False, f"host {self.name}", reason=reason)
+        self._checked_at = 0.0
+
     # -- registry and mount table ----------------------------------------------------------------------------------
 
     def sync(self, *, force: bool = False) -> None:
@@ -588,10 +223,14 @@ class ExtensionHost:
             version, rows = self.registry.snapshot()
             wanted: dict[str, set[str]] = {}
             disabled: dict[str, set[str]] = {}
+            reasons: dict[str, dict[str, str]] = {}
             for row in rows:
                 (wanted if row.enabled else disabled).setdefault(row.plugin, set()).add(row.tenant_id)
+                if not row.enabled and row.reason:
+                    reasons.setdefault(row.plugin, {})[row.tenant_id] = row.reason
             for record in self.plugins.values():
                 record.registry_disabled = disabled.get(record.name, set())
+                record.disabled_reasons = reasons.get(record.name, {})
                 if not record.loaded:
                     continue
                 for tenant in sorted(record.tenants - wanted.get(record.name, set())):
@@ -678,7 +317,6 @@ class ExtensionHost:
 
     def enable(self, name: str, tenant: str | None = None, *, changed_by: str = "api") -> None:
         """Enable a plugin for a tenant: registry row, on_enable hook and mount, all or nothing."""
-        from legacy_core.db import transaction
 
         tenant = tenant or self.settings.TENANT_DEFAULT
         with self._lock:
@@ -715,7 +353,6 @@ class ExtensionHost:
 
     def disable(self, name: str, tenant: str | None = None, *, changed_by: str = "api") -> None:
         """Disable a plugin for a tenant: it stops serving that tenant at once (other hosts within the poll)."""
-        from legacy_core.db import transaction
 
         tenant = tenant or self.settings.TENANT_DEFAULT
         with self._lock:
@@ -759,7 +396,10 @@ class ExtensionHost:
             "disabledTenants": sorted(record.registry_disabled),
             "capabilities": sorted(manifest.capability_names()) if manifest else [],
             "requires": dict(manifest.requires.hard) if manifest else {},
-            "reason": record.reason,
+            "softRequires": dict(manifest.requires.soft) if manifest else {},
+            "reason": record.reason or _disabled_reason(record),
+            "disabledReasons": dict(sorted(record.disabled_reasons.items())),
+            "notes": list(record.notes),
             "hooks": {hook: timing.as_dict() for hook, timing in sorted(record.timings.items())},
         }
         if with_health:
@@ -772,6 +412,7 @@ class ExtensionHost:
             "host": self.name,
             "sovereign": host_version(),
             "registryVersion": self._seen_version,
+            "warnings": list(self.warnings),
             "plugins": [
                 self.describe(r, with_health=True) for r in sorted(self.plugins.values(), key=lambda r: r.name)
             ],
@@ -792,7 +433,7 @@ class ExtensionHost:
                 )
             previous_prefix = old.module_prefix
             saved = {m: sys.modules[m] for m in list(sys.modules) if previous_prefix and m.startswith(previous_prefix)}
-            self._forget_modules(old)
+            forget_modules(old)
             self._load(fresh)
             if fresh.state != REGISTERED:
                 sys.modules.update(saved)
@@ -821,27 +462,9 @@ class ExtensionHost:
                     with contextlib.suppress(HookFailed):
                         self._call(record, "on_shutdown", ctx=record.context)
                     record.tenants.clear()
-                self._forget_modules(record)
+                forget_modules(record)
             self._table = MountTable()
         self.services.engine.dispose()
-
-
-def _origin(exc: BaseException, record: PluginRecord) -> str:
-    """' (at plugin/file.py:12)' for the innermost traceback frame inside the plugin's folder."""
-    folder = str(record.folder.resolve())
-    found = ""
-    for frame in traceback.extract_tb(exc.__traceback__):
-        if frame.filename.startswith(folder):
-            found = f" (at {frame.filename}:{frame.lineno})"
-    if not found and isinstance(exc, SyntaxError) and exc.filename:
-        found = f" (at {exc.filename}:{exc.lineno})"
-    return found
-
-
-def _request_line() -> str:
-    from flask import request
-
-    return f"{request.method} {request.path}"
 
 
 __all__ = [
@@ -859,3 +482,10 @@ __all__ = [
     "PluginRecord",
     "host_version",
 ]
+
+
+def _disabled_reason(record: PluginRecord) -> str | None:
+    """For a plugin disabled by the host (error budget), why: the registry's reason for each tenant."""
+    if record.display_state() != DISABLED or not record.disabled_reasons:
+        return None
+    return "; ".join(f"{tenant}: {reason}" for tenant, reason in sorted(record.disabled_reasons.items()))

@@ -208,8 +208,8 @@ def _check_migrations(value: str) -> str:
 
 _TYPE_HINTS = {
     "string": "a string",
-    "integer": "a whole number like 42 (true/false are not numbers)",
-    "number": "a finite number like 1.5 (true/false are not numbers)",
+    "integer": "a whole number like 42",
+    "number": "a finite number like 1.5",
     "boolean": "true or false",
 }
 
@@ -222,7 +222,10 @@ def _type_problem(type_: str, value: Any) -> str | None:
         "number": isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value),
         "boolean": isinstance(value, bool),
     }[type_]
-    return None if fits else f"must be {_TYPE_HINTS[type_]} for type {type_!r}, got {_show(value)}"
+    if fits:
+        return None
+    aside = " (true/false are booleans, not numbers)" if isinstance(value, bool) else ""
+    return f"must be {_TYPE_HINTS[type_]} for type {type_!r}{aside}, got {_show(value)}"
 
 
 PluginName = Annotated[str, AfterValidator(_check_name)]
@@ -533,8 +536,10 @@ def _example(name: str | None, field: FieldInfo | None) -> str:
 
 
 def _problem_lines(error: ErrorDetails) -> list[str]:
-    loc = tuple(part for part in error["loc"] if part != "[key]")
-    path, kind = _path(loc), error["type"]
+    loc, kind = tuple(error["loc"]), error["type"]
+    if len(loc) > 1 and loc[-1] == "[key]" and kind != "extra_forbidden":
+        loc = loc[:-1]  # pydantic's marker for "the key itself is bad"; a real key may also be called "[key]"
+    path = _path(loc)
     if kind in ("value_error", "assertion_error"):
         lines = error["msg"].removeprefix("Value error, ").splitlines()
         return [f"{path}: {line}" if loc else line for line in lines]
@@ -574,6 +579,8 @@ def load_manifest(path: pathlib.Path) -> Manifest:
         raise ManifestError(str(path), [f"(file): not found; a plugin folder needs a {MANIFEST_FILENAME}"]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ManifestError(str(path), [f"(file): cannot be read as UTF-8 text: {exc}; check the file"]) from None
+    if not text.strip():
+        raise ManifestError(str(path), ['(file): empty; start with { "name": "myplugin", ... }'])
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -619,6 +626,9 @@ def _coerce(type_: str, value: Any) -> tuple[Any, str | None]:
     return value, _type_problem(type_, value)
 
 
+_ENV_EXAMPLES = {"string": "text", "integer": "42", "number": "1.5", "boolean": "true"}
+
+
 def validate_plugin_config(manifest: Manifest, overrides: Mapping[str, Any], source: str) -> dict[str, Any]:
     """The plugin's config: declared defaults, overridden by `overrides` (from `source`), checked against types."""
     problems: list[str] = []
@@ -635,7 +645,7 @@ def validate_plugin_config(manifest: Manifest, overrides: Mapping[str, Any], sou
         if overrides.get(key) is not None:
             value, problem = _coerce(option.type, overrides[key])
             if problem:
-                problems.append(f"config.{key}: {problem}; fix {variable}")
+                problems.append(f"config.{key}: {problem}; set {variable} to e.g. {_ENV_EXAMPLES[option.type]}")
             merged[key] = value
         elif option.default is not None:
             merged[key] = option.default

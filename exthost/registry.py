@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Boolean, Column, DateTime, Integer, MetaData, String, Table, delete, insert, select, update
+from sqlalchemy import Boolean, Column, DateTime, Integer, MetaData, String, Table, Text, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from legacy_core.clock import Clock
@@ -26,6 +27,7 @@ plugin_states = Table(
     Column("enabled", Boolean, nullable=False),
     Column("changed_at", DateTime(timezone=True), nullable=False),
     Column("changed_by", String(200), nullable=False),
+    Column("reason", Text, nullable=True),
 )
 
 registry_version = Table(
@@ -45,6 +47,7 @@ class StateRow:
     enabled: bool
     changed_at: datetime
     changed_by: str
+    reason: str | None
 
 
 class Registry:
@@ -71,20 +74,33 @@ class Registry:
             result = db.execute(select(plugin_states).order_by(plugin_states.c.plugin, plugin_states.c.tenant_id))
             return int(version or 0), [StateRow(**row._mapping) for row in result]
 
-    def set_state(self, db: Session, plugin: str, tenant_id: str, enabled: bool, changed_by: str) -> None:
-        """Record the switch and bump the version, inside the caller's transaction."""
-        db.execute(
-            delete(plugin_states).where(plugin_states.c.plugin == plugin, plugin_states.c.tenant_id == tenant_id)
-        )
-        db.execute(
-            insert(plugin_states).values(
-                plugin=plugin,
-                tenant_id=tenant_id,
-                enabled=enabled,
-                changed_at=self.clock.now(),
-                changed_by=changed_by[:200],
+    def set_state(
+        self, db: Session, plugin: str, tenant_id: str, enabled: bool, changed_by: str, *, reason: str | None = None
+    ) -> None:
+        """Record the switch and bump the version, inside the caller's transaction.
+
+        An upsert, so two workers switching the same plugin at once both succeed (the last one wins) instead of one
+        losing with a primary-key error.
+        """
+        values = {
+            "plugin": plugin,
+            "tenant_id": tenant_id,
+            "enabled": enabled,
+            "changed_at": self.clock.now(),
+            "changed_by": changed_by[:200],
+            "reason": reason,
+        }
+        changes = {key: values[key] for key in ("enabled", "changed_at", "changed_by", "reason")}
+        dialect = db.get_bind().dialect.name
+        if dialect in ("postgresql", "sqlite"):
+            module = postgresql if dialect == "postgresql" else sqlite
+            statement = module.insert(plugin_states).values(**values)
+            db.execute(statement.on_conflict_do_update(index_elements=["plugin", "tenant_id"], set_=changes))
+        else:  # other databases: delete and insert in the caller's transaction
+            db.execute(
+                delete(plugin_states).where(plugin_states.c.plugin == plugin, plugin_states.c.tenant_id == tenant_id)
             )
-        )
+            db.execute(insert(plugin_states).values(**values))
         bumped = db.execute(
             update(registry_version)
             .where(registry_version.c.key == VERSION_KEY)

@@ -36,6 +36,15 @@ class Settings(BaseSettings):
     PLUGIN_POLL_SECONDS: float = Field(
         default=1.0, ge=0, description="How often a host re-reads the plugin registry for changes by other processes."
     )
+    PLUGIN_ERROR_BUDGET: int = Field(
+        default=20,
+        ge=0,
+        description="Unhandled errors of one plugin for one tenant within PLUGIN_ERROR_WINDOW_SECONDS after which the "
+        "host disables it for that tenant in the registry (0 never disables).",
+    )
+    PLUGIN_ERROR_WINDOW_SECONDS: float = Field(
+        default=60.0, gt=0, description="Window of PLUGIN_ERROR_BUDGET, in seconds."
+    )
     SECRET_KEY: str = Field(default="dev-only-secret-change-me", description="Flask secret key (flash messages).")
     AUTH_SESSION_COOKIE_NAME: str = Field(default="svg_session", description="Name of the session cookie.")
     AUTH_SESSION_TTL_HOURS: int = Field(default=720, ge=1, description="Lifetime of a login session in hours.")

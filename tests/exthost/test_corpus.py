@@ -331,3 +331,34 @@ def test_generated_manifest_damage_never_crashes_the_host_nor_stops_the_good_plu
             if record.state != REGISTERED:
                 assert record.reason
     assert_good_plugin_serves(platform)
+
+
+def test_a_hook_with_wrong_argument_names_fails_only_that_plugin(corpus):
+    settings, start = corpus
+    code = """
+    from exthost.sdk import hookimpl
+
+    class Plugin:
+        @hookimpl
+        def register(self, context):
+            pass
+    """
+    write_plugin(settings.PLUGINS_DIR, "broken", code)
+    platform = start()
+    broken = platform.host.plugins["broken"]
+    assert broken.state == FAILED
+    assert "register" in broken.reason and "context" in broken.reason
+    assert_good_plugin_serves(platform)
+
+
+def test_soft_requirements_only_order_and_never_invalidate(corpus):
+    settings, start = corpus
+    write_plugin(settings.PLUGINS_DIR, "left", manifest=manifest_for("left", requires={"soft": {"right": "*"}}))
+    write_plugin(settings.PLUGINS_DIR, "right", manifest=manifest_for("right", requires={"soft": {"left": "*"}}))
+    write_plugin(settings.PLUGINS_DIR, "old", manifest=manifest_for("old", requires={"soft": {"hello": ">=3.0.0"}}))
+    platform = start()
+    for name in ("left", "right", "old"):
+        assert platform.host.plugins[name].state == REGISTERED
+    assert "form a cycle" in " ".join(platform.host.plugins["left"].notes)
+    assert platform.host.plugins["old"].notes == ["soft requirement 'hello' is 1.0.0, outside '>=3.0.0'; ignored"]
+    assert_good_plugin_serves(platform)

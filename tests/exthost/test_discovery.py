@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from exthost.host import ENTRY_POINT_GROUP, INVALID, REGISTERED, ExtensionHost
+from exthost.catalogue import ENTRY_POINT_GROUP
+from exthost.host import INVALID, REGISTERED, ExtensionHost
 from legacy_core import Settings
 from tests.fixtures.plugins import HELLO_CODE, manifest_for, write_plugin
 

@@ -23,6 +23,7 @@ def upgrade() -> None:
         sa.Column("enabled", sa.Boolean, nullable=False),
         sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("changed_by", sa.String(200), nullable=False),
+        sa.Column("reason", sa.Text, nullable=True),
     )
     version = op.create_table(
         "sv_registry_version",

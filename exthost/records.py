@@ -1,0 +1,108 @@
+"""What the host knows of each plugin: its state and reason, its hook timings, and the routing table."""
+
+from __future__ import annotations
+
+import importlib.metadata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pluggy
+from flask import Flask
+
+from exthost.manifest import MANIFEST_FILENAME, Manifest
+from exthost.mounts import Mount, path_matches
+from exthost.sdk import PluginContext
+
+DISCOVERED = "discovered"
+INVALID = "invalid"
+REGISTERED = "registered"
+ENABLED = "enabled"
+DISABLED = "disabled"
+FAILED = "failed"
+STATES = (DISCOVERED, INVALID, REGISTERED, ENABLED, DISABLED, FAILED)
+
+
+def host_version() -> str:
+    """The Sovereign version plugins' `sovereign.engine` ranges are checked against."""
+    try:
+        return importlib.metadata.version("sovereign")
+    except importlib.metadata.PackageNotFoundError:  # running from a source tree that was never installed
+        return "0.1.0"
+
+
+@dataclass
+class HookTiming:
+    """How often a hook ran for a plugin, how long it took, and how often it raised."""
+
+    calls: int = 0
+    errors: int = 0
+    total_ms: float = 0.0
+    last_ms: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "calls": self.calls,
+            "errors": self.errors,
+            "totalMs": round(self.total_ms, 3),
+            "lastMs": round(self.last_ms, 3),
+        }
+
+
+@dataclass
+class PluginRecord:
+    """Everything the host knows of one plugin."""
+
+    name: str
+    folder: Path
+    source: str
+    manifest: Manifest | None = None
+    state: str = DISCOVERED
+    reason: str | None = None
+    context: PluginContext | None = None
+    manager: pluggy.PluginManager | None = None
+    app: Flask | None = None
+    module_prefix: str = ""
+    tenants: set[str] = field(default_factory=set)
+    registry_disabled: set[str] = field(default_factory=set)
+    timings: dict[str, HookTiming] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    disabled_reasons: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.folder / MANIFEST_FILENAME
+
+    @property
+    def loaded(self) -> bool:
+        return self.app is not None and self.state not in (INVALID, FAILED)
+
+    def display_state(self) -> str:
+        """The state users see: invalid/failed win; else enabled for some tenant, disabled, or just registered."""
+        if self.state in (INVALID, FAILED, DISCOVERED):
+            return self.state
+        if self.tenants:
+            return ENABLED
+        if self.registry_disabled:
+            return DISABLED
+        return REGISTERED
+
+    def fail(self, state: str, reason: str) -> None:
+        self.state = state
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class MountTable:
+    """Immutable routing table, swapped whole: requests in flight keep the table they started with."""
+
+    mounts: tuple[Mount, ...] = ()
+    apps: dict[str, Flask] = field(default_factory=dict)
+    tenants: dict[str, frozenset[str]] = field(default_factory=dict)
+
+    def match(self, path: str) -> str | None:
+        """The plugin whose mount covers `path`, regardless of tenant."""
+        for mount in self.mounts:
+            if path_matches(path, mount.parts):
+                return mount.plugin
+        return None
