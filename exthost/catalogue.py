@@ -109,18 +109,8 @@ class Catalogue:
         version = host_version()
         candidates = {name: r for name, r in self.plugins.items() if r.state == DISCOVERED and r.manifest}
         for record in candidates.values():
-            manifest = record.manifest
-            assert manifest is not None
-            if not nodesemver.satisfies(version, manifest.sovereign.engine):
-                record.fail(
-                    INVALID,
-                    f"{record.manifest_path}: sovereign.engine: this host is Sovereign {version}, outside "
-                    f"{manifest.sovereign.engine!r}; widen the range or upgrade the host",
-                )
-        for record in candidates.values():
-            if record.state != DISCOVERED:
-                continue
             try:
+                self._check_engine(record, version)
                 self._check_requires(record)
             except DependencyError as exc:
                 record.fail(INVALID, str(exc))
@@ -137,6 +127,30 @@ class Catalogue:
                 continue
             accepted.append(record)
         return [record.name for record in accepted]
+
+    def check_replacement(self, record: PluginRecord) -> None:
+        """Every pre-import check for a new version of a plugin (hot reload): engine, requirements, mounts.
+
+        The mounts are checked against the core and against every other plugin that currently holds its mounts.
+        """
+        self._check_engine(record, host_version())
+        self._check_requires(record)
+        others = [
+            other
+            for other in self.plugins.values()
+            if other.name != record.name and other.manifest is not None and other.state not in (INVALID, DISCOVERED)
+        ]
+        self._check_mounts(record, others)
+
+    @staticmethod
+    def _check_engine(record: PluginRecord, version: str) -> None:
+        manifest = record.manifest
+        assert manifest is not None
+        if not nodesemver.satisfies(version, manifest.sovereign.engine):
+            raise DependencyError(
+                f"{record.manifest_path}: sovereign.engine: this host is Sovereign {version}, outside "
+                f"{manifest.sovereign.engine!r}; widen the range or upgrade the host"
+            )
 
     def _check_requires(self, record: PluginRecord) -> None:
         manifest = record.manifest

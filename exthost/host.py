@@ -419,40 +419,52 @@ class ExtensionHost:
         }
 
     def reload(self, name: str) -> None:
-        """Replace a plugin's code at run time: load it afresh and swap it in; on failure the old one keeps serving."""
+        """Replace a plugin's code at run time: check and load the new version beside the running one, then swap.
+
+        On any failure (bad manifest, mount now colliding, import error, raising hook) the running version keeps
+        serving and PluginLoadError says why. A plugin that had failed or was invalid is loaded afresh and then
+        serves the tenants the registry enables it for.
+        """
         with self._lock:
             old = self.get(name)
             fresh = PluginRecord(name=old.name, folder=old.folder, source=old.source)
+            keeps = "the running version keeps serving" if old.loaded else f"it stays {old.state}"
             try:
                 fresh.manifest = load_manifest(fresh.manifest_path)
-            except ManifestError as exc:
-                raise PluginLoadError(f"reload of {name!r} refused, the running version keeps serving: {exc}") from exc
-            if fresh.manifest.mounts != (old.manifest.mounts if old.manifest else None):
-                raise PluginLoadError(
-                    f"reload of {name!r} refused: its mounts changed, which needs a host restart to re-validate"
-                )
-            previous_prefix = old.module_prefix
-            saved = {m: sys.modules[m] for m in list(sys.modules) if previous_prefix and m.startswith(previous_prefix)}
+                if fresh.manifest.name != name:
+                    raise PluginLoadError(
+                        f"{fresh.manifest_path}: name: changed from {name!r} to {fresh.manifest.name!r}"
+                    )
+                self.catalogue.check_replacement(fresh)
+            except ExtHostError as exc:
+                raise PluginLoadError(f"reload of {name!r} refused, {keeps}: {exc}") from exc
+            saved = {
+                m: sys.modules[m] for m in list(sys.modules) if old.module_prefix and m.startswith(old.module_prefix)
+            }
             forget_modules(old)
             self._load(fresh)
             if fresh.state != REGISTERED:
                 sys.modules.update(saved)
-                raise PluginLoadError(f"reload of {name!r} failed, the running version keeps serving: {fresh.reason}")
-            tenants = sorted(old.tenants)
-            for tenant in tenants:
-                try:
+                raise PluginLoadError(f"reload of {name!r} failed, {keeps}: {fresh.reason}")
+            try:
+                for tenant in sorted(old.tenants):
                     self._activate(fresh, tenant)
-                except (HookFailed, PluginStateError) as exc:
-                    raise PluginLoadError(
-                        f"reload of {name!r} failed, the running version keeps serving: {exc}"
-                    ) from exc
+            except (HookFailed, PluginStateError) as exc:
+                with contextlib.suppress(HookFailed):
+                    self._call(fresh, "on_shutdown", ctx=fresh.context)
+                forget_modules(fresh)
+                sys.modules.update(saved)
+                raise PluginLoadError(f"reload of {name!r} failed, {keeps}: {exc}") from exc
             if old.loaded:
                 with contextlib.suppress(HookFailed):
                     self._call(old, "on_shutdown", ctx=old.context)
             fresh.registry_disabled = old.registry_disabled
+            fresh.disabled_reasons = old.disabled_reasons
             fresh.timings = old.timings | fresh.timings
             self.plugins[name] = fresh
             self._rebuild()
+        self.logger.info("plugin %s reloaded from %s", name, fresh.folder)
+        self.sync(force=True)
 
     def shutdown(self) -> None:
         """Run every loaded plugin's on_shutdown hook, unmount everything and release the database."""

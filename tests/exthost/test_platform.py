@@ -320,3 +320,22 @@ def test_config_for_an_unknown_plugin_is_reported_not_ignored(settings_factory, 
     assert platform.host.diagnostics()["warnings"] == [
         "PLUGIN_CONFIG.helo: no plugin 'helo' is installed; the settings are unused"
     ]
+
+
+def test_reload_repairs_a_failed_plugin_and_rechecks_a_changed_manifest(settings, platform_factory):
+    write_plugin(settings.PLUGINS_DIR, "fixme", "import not_there\n")
+    platform = platform_factory(settings)
+    assert platform.host.plugins["fixme"].state == "failed"
+    write_plugin(settings.PLUGINS_DIR, "fixme")
+    platform.host.reload("fixme")
+    platform.host.enable("fixme")
+    assert platform.test_client().get("/api/fixme/greet").status_code == 200
+
+    platform.host.enable("hello")
+    write_plugin(settings.PLUGINS_DIR, "hello", manifest=manifest_for("hello", mounts={"api": "/api/projects"}))
+    with pytest.raises(PluginLoadError, match=r"refused, the running version keeps serving.*collides with core"):
+        platform.host.reload("hello")
+    write_plugin(settings.PLUGINS_DIR, "hello", manifest=manifest_for("hello", mounts={"api": "/api/fixme"}))
+    with pytest.raises(PluginLoadError, match=r"overlaps '/api/fixme' of plugin 'fixme'"):
+        platform.host.reload("hello")
+    assert platform.test_client().get("/api/hello/greet").status_code == 200
