@@ -626,9 +626,6 @@ def _coerce(type_: str, value: Any) -> tuple[Any, str | None]:
     return value, _type_problem(type_, value)
 
 
-_ENV_EXAMPLES = {"string": "text", "integer": "42", "number": "1.5", "boolean": "true"}
-
-
 def validate_plugin_config(manifest: Manifest, overrides: Mapping[str, Any], source: str) -> dict[str, Any]:
     """The plugin's config: declared defaults, overridden by `overrides` (from `source`), checked against types."""
     problems: list[str] = []
@@ -645,7 +642,7 @@ def validate_plugin_config(manifest: Manifest, overrides: Mapping[str, Any], sou
         if overrides.get(key) is not None:
             value, problem = _coerce(option.type, overrides[key])
             if problem:
-                problems.append(f"config.{key}: {problem}; set {variable} to e.g. {_ENV_EXAMPLES[option.type]}")
+                problems.append(f"config.{key}: {problem}; fix {variable}")
             merged[key] = value
         elif option.default is not None:
             merged[key] = option.default
