@@ -316,8 +316,7 @@ class ExtensionHost:
         return record
 
     def enable(self, name: str, tenant: str | None = None, *, changed_by: str = "api") -> None:
-        """Enable a plugin for a tenant: registry row, on_enable hook and mount, all or nothing."""
-
+        """Enable a plugin for a tenant: on_enable hook, registry row and mount, all or nothing."""
         tenant = tenant or self.settings.TENANT_DEFAULT
         with self._lock:
             record = self.get(name)
@@ -334,17 +333,21 @@ class ExtensionHost:
                         f"enable {dependency!r} first"
                     )
             self._require_migrated(record)
+            # on_enable runs before the registry write, outside its transaction: the hook may write to the database
+            # itself, which on SQLite would wait for the registry write's lock. Nothing is mounted until both
+            # succeeded; a failed write undoes the hook with on_disable.
             newly = tenant not in record.tenants
+            if newly:
+                try:
+                    self._activate(record, tenant)
+                except HookFailed as exc:
+                    self._mark_failed(record, str(exc))
+                    raise
             try:
                 with transaction(self.services.session_factory) as db:
                     self.registry.set_state(db, name, tenant, True, changed_by)
-                    if newly:
-                        self._activate(record, tenant)
-            except HookFailed as exc:
-                self._mark_failed(record, str(exc))
-                raise
             except Exception:
-                if newly and tenant in record.tenants:  # the hook ran but the commit failed: undo it
+                if newly:
                     self._deactivate(record, tenant)
                 raise
             self._rebuild()
@@ -353,7 +356,6 @@ class ExtensionHost:
 
     def disable(self, name: str, tenant: str | None = None, *, changed_by: str = "api") -> None:
         """Disable a plugin for a tenant: it stops serving that tenant at once (other hosts within the poll)."""
-
         tenant = tenant or self.settings.TENANT_DEFAULT
         with self._lock:
             self.get(name)

@@ -339,3 +339,42 @@ def test_reload_repairs_a_failed_plugin_and_rechecks_a_changed_manifest(settings
     with pytest.raises(PluginLoadError, match=r"overlaps '/api/fixme' of plugin 'fixme'"):
         platform.host.reload("hello")
     assert platform.test_client().get("/api/hello/greet").status_code == 200
+
+
+def test_on_enable_may_write_to_the_database_and_a_failed_registry_write_undoes_it(settings, platform_factory):
+    code = """
+    from sqlalchemy import text
+    from exthost.sdk import hookimpl
+
+    class Plugin:
+        @hookimpl
+        def register(self, ctx):
+            @ctx.router.get("/api/seeder/count")
+            def count():
+                with ctx.transaction() as db:
+                    return {"rows": db.execute(text("SELECT count(*) FROM seeder_rows")).scalar()}
+
+        @hookimpl
+        def on_enable(self, ctx, tenant):
+            with ctx.transaction() as db:
+                db.execute(text("CREATE TABLE IF NOT EXISTS seeder_rows (tenant TEXT)"))
+                db.execute(text("INSERT INTO seeder_rows VALUES (:tenant)"), {"tenant": tenant})
+
+        @hookimpl
+        def on_disable(self, ctx, tenant):
+            with ctx.transaction() as db:
+                db.execute(text("DELETE FROM seeder_rows WHERE tenant = :tenant"), {"tenant": tenant})
+    """
+    write_plugin(settings.PLUGINS_DIR, "seeder", code)
+    platform = platform_factory(settings)
+    platform.host.enable("seeder")
+    assert platform.test_client().get("/api/seeder/count").get_json() == {"rows": 1}
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("registry unavailable")
+
+    platform.host.registry.set_state = refuse
+    with pytest.raises(RuntimeError, match="registry unavailable"):
+        platform.host.enable("seeder", "tenant-2")
+    assert "tenant-2" not in platform.host.plugins["seeder"].tenants
+    assert platform.test_client().get("/api/seeder/count").get_json() == {"rows": 1}  # on_disable undid tenant-2
