@@ -10,7 +10,7 @@ whole by the host, so adding, removing or replacing a plugin never needs a resta
 from __future__ import annotations
 
 from collections.abc import Iterable
-from http.cookies import SimpleCookie
+from http.cookies import CookieError, SimpleCookie
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask, jsonify
@@ -18,7 +18,15 @@ from werkzeug.wrappers import Response
 
 from exthost.host import ExtensionHost
 from legacy_core.app import PACKAGE_DIR as LEGACY_DIR
-from legacy_core.app import Server, build_services, create_server, install_error_handlers, install_request_hooks
+from legacy_core.app import (
+    RESOLVED_USER_KEY,
+    Server,
+    build_services,
+    create_server,
+    install_error_handlers,
+    install_request_hooks,
+)
+from legacy_core.auth import CurrentUser
 from legacy_core.clock import Clock, IdGenerator
 from legacy_core.db import transaction
 from legacy_core.features import routes
@@ -43,17 +51,21 @@ class Platform:
         self._cookie = self.services.settings.AUTH_SESSION_COOKIE_NAME
 
     def tenant_of(self, environ: WSGIEnvironment) -> str:
-        """The request's tenant: the session's user's, else the default tenant."""
+        """The request's tenant: the session's user's, else the default tenant.
+
+        The user is left in the environ for the app that serves the request, so the session is read once.
+        """
+        user: CurrentUser | None = None
         cookie = SimpleCookie()
         try:
             cookie.load(environ.get("HTTP_COOKIE", ""))
-        except Exception:
-            return self.services.tenancy.default
+        except CookieError:
+            cookie = SimpleCookie()
         morsel = cookie.get(self._cookie)
-        if morsel is None or not morsel.value:
-            return self.services.tenancy.default
-        with transaction(self.services.session_factory) as db:
-            user = self.services.auth.resolve(db, morsel.value)
+        if morsel is not None and morsel.value:
+            with transaction(self.services.session_factory) as db:
+                user = self.services.auth.resolve(db, morsel.value)
+        environ[RESOLVED_USER_KEY] = user
         return self.services.tenancy.for_user(user)
 
     def select(self, environ: WSGIEnvironment) -> Flask:

@@ -23,6 +23,8 @@ from legacy_core.settings import Settings
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 REQUEST_ID_HEADER = "X-Request-Id"
+# WSGI environ key under which a dispatcher hands over the session's user (a CurrentUser or None) it resolved.
+RESOLVED_USER_KEY = "sovereign.resolved_user"
 
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -118,6 +120,11 @@ def install_request_hooks(app: Flask, services: Services) -> None:
         # Request ids come from uuid4, not the id service: the harness pins that one, and request ids must not
         # consume its sequence.
         g.request_id = request.headers.get(REQUEST_ID_HEADER) or f"req_{uuid.uuid4().hex}"
+        if RESOLVED_USER_KEY in request.environ:
+            # A dispatcher in front (exthost's platform) already resolved the session to choose the app; reading
+            # it again would cost a second round of queries per request. WSGI environ keys cannot come from a client.
+            g.sv_user = request.environ[RESOLVED_USER_KEY]
+            return
         token = request.cookies.get(cookie_name)
         g.sv_user = None
         if token:

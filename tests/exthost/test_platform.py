@@ -378,3 +378,19 @@ def test_on_enable_may_write_to_the_database_and_a_failed_registry_write_undoes_
         platform.host.enable("seeder", "tenant-2")
     assert "tenant-2" not in platform.host.plugins["seeder"].tenants
     assert platform.test_client().get("/api/seeder/count").get_json() == {"rows": 1}  # on_disable undid tenant-2
+
+
+def test_a_signed_in_plugin_request_reads_the_session_once(settings, platform_factory):
+    from sqlalchemy import event
+
+    platform = platform_factory(settings)
+    platform.host.enable("hello")
+    client = sign_up(platform, "user@example.test")
+    statements: list[str] = []
+    listener = lambda conn, cursor, statement, *rest: statements.append(statement)  # noqa: E731
+    event.listen(platform.services.engine, "before_cursor_execute", listener)
+    try:
+        assert client.get("/api/hello/me").status_code == 200
+    finally:
+        event.remove(platform.services.engine, "before_cursor_execute", listener)
+    assert len([s for s in statements if "FROM auth_sessions" in s]) == 1
