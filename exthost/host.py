@@ -147,8 +147,8 @@ class ExtensionHost:
         )
         record.manager, record.context = manager, context
         try:
-            self._call(record, "register", ctx=context)
             context.data_dir.mkdir(parents=True, exist_ok=True)
+            self._call(record, "register", ctx=context)
             record.app = build_plugin_app(record, context, self.services, self._handler_failed)
         except (HookFailed, PluginLoadError, OSError) as exc:
             record.fail(FAILED, str(exc))
@@ -204,9 +204,34 @@ class ExtensionHost:
             recent.clear()
         reason = f"{budget} unhandled errors within {window:g} s; disabled by host {self.name!r}"
         self.logger.error("plugin %s: %s for tenant %s", record.name, reason, tenant)
+        # Plugins that hard-require it cannot serve without it: they go too, in the same transaction.
+        dependents = self._hard_dependents(record.name)
         with transaction(self.services.session_factory) as db:
             self.registry.set_state(db, record.name, tenant, False, f"host {self.name}", reason=reason)
+            for dependent in dependents:
+                if tenant in self.plugins[dependent].tenants:
+                    self.registry.set_state(
+                        db,
+                        dependent,
+                        tenant,
+                        False,
+                        f"host {self.name}",
+                        reason=f"requires {record.name!r}, which was disabled: {reason}",
+                    )
         self._checked_at = 0.0
+
+    def _hard_dependents(self, name: str) -> list[str]:
+        """Every plugin that requires `name` (directly or through others) as a hard dependency."""
+        found: list[str] = []
+        frontier = [name]
+        while frontier:
+            current = frontier.pop()
+            for other in sorted(self.plugins.values(), key=lambda r: r.name):
+                manifest = other.manifest
+                if manifest is not None and current in manifest.requires.hard and other.name not in found:
+                    found.append(other.name)
+                    frontier.append(other.name)
+        return found
 
     # -- registry and mount table ----------------------------------------------------------------------------------
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import inspect
+import re
 import sys
 import traceback
 import types
@@ -21,7 +23,7 @@ from jinja2 import ChoiceLoader, FileSystemLoader
 from werkzeug.wrappers import Response
 
 from exthost.errors import CapabilityDenied, ManifestError, PluginLoadError, did_you_mean
-from exthost.hookspecs import HOOK_NAMES
+from exthost.hookspecs import HOOK_NAMES, PluginHooks
 from exthost.manifest import Manifest, resolve_inside
 from exthost.mounts import rule_within_mount
 from exthost.records import PluginRecord
@@ -35,10 +37,21 @@ NAMESPACE = "sv_plugins"
 
 
 def explain_hook_error(exc: pluggy.PluginValidationError) -> str:
+    """pluggy's validation error as one line: a misspelt hook name, or arguments the hook does not receive."""
     message = str(exc)
-    for word in message.replace("'", " ").split():
-        if word not in HOOK_NAMES and did_you_mean(word, HOOK_NAMES):
-            return f"unknown hook {word!r}{did_you_mean(word, HOOK_NAMES)}; hooks are {', '.join(HOOK_NAMES)}"
+    arguments = re.search(r"for hook '(\w+)'.*Argument\(s\) (\{.*?\}) are declared", message, re.DOTALL)
+    if arguments is not None:
+        hook = arguments.group(1)
+        spec = inspect.signature(getattr(PluginHooks, hook))
+        accepted = ", ".join(name for name in spec.parameters if name != "self")
+        return (
+            f"hook {hook!r} declares argument(s) {arguments.group(2)} that it is never given; "
+            f"its arguments are ({accepted}) - rename them to match"
+        )
+    unknown = re.search(r"unknown hook '(\w+)'", message)
+    if unknown is not None:
+        name = unknown.group(1)
+        return f"unknown hook {name!r}{did_you_mean(name, HOOK_NAMES)}; hooks are {', '.join(HOOK_NAMES)}"
     return f"hook validation failed: {message}"
 
 

@@ -2,7 +2,8 @@
 
 Changes are debounced (an editor's save is often several events) and each plugin reloads on its own: a change
 that breaks a plugin leaves the running version serving and logs why (`ExtensionHost.reload`). A new plugin folder
-or a removed one needs a restart, since mounts are validated against every other plugin at start; that is logged.
+needs a restart (logged as such); a removed one is a refused reload (no manifest), and the running version keeps
+serving until the restart.
 """
 
 from __future__ import annotations

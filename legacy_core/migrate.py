@@ -24,7 +24,8 @@ def alembic_config(engine: Engine) -> Config:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema to `revision`; each revision runs in a transaction, so a failure leaves the last good one."""
+    """Bring the schema to `revision`; all pending revisions run in one transaction that covers DDL (on SQLite too),
+    so a failure leaves the schema where it was."""
     config = alembic_config(engine)
     with engine.connect() as connection, transaction_with_ddl(connection):
         config.attributes["connection"] = connection

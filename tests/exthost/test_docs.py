@@ -1,4 +1,8 @@
-"""docs/plugin-sdk.md against the code: hooks, context attributes, manifest fields, states, commands, examples."""
+"""The docs against the code.
+
+docs/plugin-sdk.md: hooks, context attributes, manifest fields, states, commands, settings, examples and the
+/diagnostics keys. README.md: the plugin settings and the `sv` commands. docs/architecture.md: the exthost modules.
+"""
 
 from __future__ import annotations
 
@@ -17,10 +21,16 @@ from exthost.errors import ManifestError
 from exthost.hookspecs import HOOK_NAMES
 from exthost.host import REGISTERED, STATES
 from exthost.manifest import Manifest, parse_manifest
+from legacy_core.settings import Settings
 from tests.fixtures.plugins import write_plugin
 
-DOC_PATH = Path(__file__).resolve().parents[2] / "docs" / "plugin-sdk.md"
+ROOT = Path(__file__).resolve().parents[2]
+DOC_PATH = ROOT / "docs" / "plugin-sdk.md"
 DOC = DOC_PATH.read_text(encoding="utf-8")
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+ARCHITECTURE = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+# PLUGINS_DIR and every PLUGIN_* setting: the settings a plugin author or operator of plugins touches.
+PLUGIN_SETTINGS = sorted(name for name in Settings.model_fields if name.startswith("PLUGIN"))
 
 
 def fenced_block(title: str) -> str:
@@ -30,10 +40,10 @@ def fenced_block(title: str) -> str:
     return str(found[0])
 
 
-def section(heading: str) -> str:
-    """The text of the `## <heading>` section, up to the next `## ` heading."""
-    match = re.search(rf"^## {re.escape(heading)}\n(.*?)(?=^## |\Z)", DOC, flags=re.M | re.S)
-    assert match is not None, f"docs/plugin-sdk.md has no '## {heading}' section"
+def section(heading: str, text: str = DOC) -> str:
+    """The text of the `## <heading>` section (of docs/plugin-sdk.md by default), up to the next `## ` heading."""
+    match = re.search(rf"^## {re.escape(heading)}\n(.*?)(?=^## |\Z)", text, flags=re.M | re.S)
+    assert match is not None, f"no '## {heading}' section"
     return match.group(1)
 
 
@@ -136,3 +146,48 @@ def test_docs_the_minimal_plugin_loads_and_serves_the_documented_response(settin
     response = platform.test_client().open(path, method=method)
     assert response.status_code == 200
     assert response.get_json() == json.loads(fenced_block("response"))
+
+
+def test_docs_the_diagnostics_example_has_exactly_the_keys_a_real_host_reports(settings_factory, platform_factory):
+    settings = settings_factory(PLUGIN_ENTRY_POINTS=False)
+    write_plugin(settings.PLUGINS_DIR, "hello")
+    platform = platform_factory(settings)
+    platform.host.enable("hello")
+    real = platform.host.diagnostics()
+    documented = json.loads(fenced_block("diagnostics"))
+    assert list(documented) == list(real)
+    [documented_plugin] = documented["plugins"]
+    [real_plugin] = real["plugins"]
+    assert list(documented_plugin) == list(real_plugin)
+    for hook, timing in documented_plugin["hooks"].items():
+        assert list(timing) == list(real_plugin["hooks"][hook])
+
+
+def test_docs_every_plugin_setting_is_mentioned():
+    assert [name for name in PLUGIN_SETTINGS if f"`{name}`" not in DOC] == []
+
+
+def test_readme_the_config_table_lists_every_plugin_setting_with_its_default():
+    def shown(value: Any) -> str:
+        return ("on" if value else "off") if isinstance(value, bool) else f"`{value}`"
+
+    rows = dict(re.findall(r"^\| `(PLUGIN\w*)` \| ([^|]+?) \|", section("Configuration", README), flags=re.M))
+    fields = Settings.model_fields
+    defaults = {name: shown(fields[name].get_default(call_default_factory=True)) for name in PLUGIN_SETTINGS}
+    assert rows == defaults
+
+
+def test_readme_the_command_list_names_exactly_the_sv_commands():
+    block = re.search(r"```\n(.*?)```", section("Commands", README), flags=re.S)
+    assert block is not None, "README.md's Commands section has no fenced block"
+    listed = re.findall(r"^sv (\S+)", block.group(1), flags=re.M)
+    assert len(listed) == len(set(listed)), "a command is listed twice"
+    assert sorted(listed) == sorted(main.commands)
+
+
+def test_architecture_the_exthost_section_names_exactly_the_exthost_modules():
+    names = re.findall(r"^- (`[^:]*):", section("exthost", ARCHITECTURE), flags=re.M)
+    documented = {module for prefix in names for module in re.findall(r"`(\w+\.py)`", prefix)}
+    modules = {path.name for path in (ROOT / "exthost").glob("*.py") if path.name != "__init__.py"}
+    assert sorted(modules - documented) == [], "exthost modules missing from docs/architecture.md"
+    assert sorted(documented - modules) == [], "docs/architecture.md names exthost modules that do not exist"

@@ -296,8 +296,10 @@ def test_a_plugin_that_keeps_failing_is_disabled_for_the_tenant_in_every_worker(
                 raise RuntimeError("always")
     """
     write_plugin(settings.PLUGINS_DIR, "flaky", code)
+    write_plugin(settings.PLUGINS_DIR, "child", manifest=manifest_for("child", requires={"hard": {"flaky": "*"}}))
     first, second = platform_factory(settings, name="one"), platform_factory(settings, name="two")
     first.host.enable("flaky")
+    first.host.enable("child")
     client = first.test_client()
     assert [client.get("/api/flaky/x").status_code for _ in range(3)] == [500, 500, 500]
     # The budget is spent: the legacy app answers now, here and in the other worker, until someone re-enables it.
@@ -306,8 +308,13 @@ def test_a_plugin_that_keeps_failing_is_disabled_for_the_tenant_in_every_worker(
     info = second.host.describe(second.host.plugins["flaky"])
     assert info["state"] == "disabled"
     assert "3 unhandled errors within 60 s" in info["reason"]
-    [row] = second.host.registry.rows()
-    assert (row.enabled, row.changed_by) == (False, "host one")
+    # Its dependent cannot serve without it and goes with it.
+    assert first.test_client().get("/api/child/greet").status_code == 404
+    child = second.host.describe(second.host.plugins["child"])
+    assert child["state"] == "disabled" and "requires 'flaky', which was disabled" in child["reason"]
+    rows = {row.plugin: row for row in second.host.registry.rows()}
+    assert (rows["flaky"].enabled, rows["flaky"].changed_by) == (False, "host one")
+    assert rows["child"].enabled is False
     second.host.enable("flaky")
     assert client.get("/api/flaky/x").status_code == 500
     assert first.host.describe(first.host.plugins["flaky"])["reason"] is None
