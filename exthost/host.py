@@ -11,21 +11,39 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import json
 import logging
 import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterable
+import uuid
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import pluggy
 from flask import Flask, g
+from sqlalchemy.exc import SQLAlchemyError
 
 from exthost.catalogue import Catalogue
-from exthost.errors import ExtHostError, HookFailed, ManifestError, PluginLoadError, PluginNotFound, PluginStateError
+from exthost.errors import (
+    ExtHostError,
+    HookFailed,
+    ManifestError,
+    PluginLoadError,
+    PluginNotFound,
+    PluginStateError,
+    did_you_mean,
+)
 from exthost.hookspecs import PROJECT, PluginHooks
-from exthost.loader import build_plugin_app, explain_hook_error, forget_modules, import_entry
+from exthost.loader import (
+    NAMESPACE,
+    build_plugin_app,
+    explain_hook_error,
+    forget_modules,
+    import_entry,
+    raised_in_plugin,
+)
 from exthost.manifest import load_manifest, resolve_inside, validate_plugin_config
 from exthost.migrate import exthost_revisions, plugin_revisions
 from exthost.mounts import Mount, segments
@@ -42,7 +60,7 @@ from exthost.records import (
     PluginRecord,
     host_version,
 )
-from exthost.registry import Registry
+from exthost.registry import Registry, StateRow
 from exthost.sdk import TENANT_KEY, PluginContext
 from legacy_core.app import build_services, create_server
 from legacy_core.db import transaction
@@ -61,7 +79,10 @@ class ExtensionHost:
         services: Services | None = None,
         legacy_routes: Iterable[RouteInfo] | None = None,
         name: str = "host",
+        passive: bool = False,
     ):
+        """`passive=True` (the CLI): load plugins and read the registry, but run no on_enable/on_disable hooks
+        except for the tenant an `enable` names; a serving host runs them as tenants come and go."""
         self.settings = settings
         self.services = services or build_services(settings, name=name)
         self.name = name
@@ -76,6 +97,10 @@ class ExtensionHost:
         self._seen_version = -1
         self._checked_at = 0.0
         self._errors: dict[tuple[str, str], collections.deque[float]] = {}
+        self._errors_lock = threading.Lock()
+        self._order: list[str] = []
+        self._token = uuid.uuid4().hex[:12]
+        self.passive = passive
 
     @property
     def plugins(self) -> dict[str, PluginRecord]:
@@ -101,7 +126,8 @@ class ExtensionHost:
             )
         with self._lock:
             self.discover()
-            for name in self.validated_order():
+            self._order = self.validated_order()
+            for name in self._order:
                 self._load(self.plugins[name])
             self.warnings = [
                 f"PLUGIN_CONFIG.{name}: no plugin {name!r} is installed; the settings are unused"
@@ -124,7 +150,7 @@ class ExtensionHost:
             record.fail(INVALID, str(exc))
             return
         try:
-            implementation = import_entry(record, manifest)
+            implementation = import_entry(record, manifest, self._token)
             manager = pluggy.PluginManager(PROJECT)
             manager.add_hookspecs(PluginHooks)
             try:
@@ -168,7 +194,7 @@ class ExtensionHost:
         started = time.perf_counter()
         try:
             return caller(**kwargs)
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # a plugin calling sys.exit() must not stop the host
             timing.errors += 1
             self.logger.error("plugin %s: hook %s raised\n%s", record.name, hook, traceback.format_exc())
             raise HookFailed(record.name, hook, exc) from exc
@@ -183,18 +209,24 @@ class ExtensionHost:
         record.tenants.clear()
         self._rebuild()
 
-    def _handler_failed(self, record: PluginRecord) -> None:
+    def _tenant_failed(self, record: PluginRecord, tenant: str, reason: str) -> None:
+        """A hook failed for one tenant: that tenant is not served (here), the plugin's other tenants still are."""
+        record.tenants.discard(tenant)
+        record.tenant_failures[tenant] = reason
+        self._rebuild()
+
+    def _handler_failed(self, record: PluginRecord, error: BaseException) -> None:
         """Called by a plugin app after an unhandled error: past the error budget, disable it for the tenant.
 
         The switch goes to the registry, so it holds in every worker and across restarts until someone enables the
         plugin again; the tenant is served by the legacy routes meanwhile.
         """
         budget, window = self.settings.PLUGIN_ERROR_BUDGET, self.settings.PLUGIN_ERROR_WINDOW_SECONDS
-        if budget <= 0:
-            return
+        if budget <= 0 or not raised_in_plugin(error, record):
+            return  # the host's own failures (a database outage while loading the user...) are not the plugin's
         tenant = str(g.get(TENANT_KEY) or self.settings.TENANT_DEFAULT)
         now = time.monotonic()
-        with self._lock:
+        with self._errors_lock:
             recent = self._errors.setdefault((record.name, tenant), collections.deque())
             recent.append(now)
             while recent and recent[0] < now - window:
@@ -236,51 +268,101 @@ class ExtensionHost:
     # -- registry and mount table ----------------------------------------------------------------------------------
 
     def sync(self, *, force: bool = False) -> None:
-        """Bring mounted tenants in step with the registry; cheap unless the registry changed (one small read)."""
+        """Bring mounted tenants in step with the registry; cheap unless the registry changed (one small read).
+
+        Called on the request path: a request never waits for another thread's sync or for a lifecycle operation
+        (it serves from the current table instead), and a failed registry read is logged and retried at the next
+        poll instead of failing the request.
+        """
         now = time.monotonic()
         if not force and now - self._checked_at < self.settings.PLUGIN_POLL_SECONDS:
             return
-        with self._lock:
-            self._checked_at = now
-            version = self.registry.version()
-            if version == self._seen_version and not force:
+        if not self._lock.acquire(blocking=force):
+            return
+        try:
+            if not force and now - self._checked_at < self.settings.PLUGIN_POLL_SECONDS:
                 return
-            version, rows = self.registry.snapshot()
-            wanted: dict[str, set[str]] = {}
-            disabled: dict[str, set[str]] = {}
-            reasons: dict[str, dict[str, str]] = {}
-            for row in rows:
-                (wanted if row.enabled else disabled).setdefault(row.plugin, set()).add(row.tenant_id)
-                if not row.enabled and row.reason:
-                    reasons.setdefault(row.plugin, {})[row.tenant_id] = row.reason
-            for record in self.plugins.values():
-                record.registry_disabled = disabled.get(record.name, set())
-                record.disabled_reasons = reasons.get(record.name, {})
-                if not record.loaded:
-                    continue
-                for tenant in sorted(record.tenants - wanted.get(record.name, set())):
+            self._checked_at = now
+            try:
+                if not force and self.registry.version() == self._seen_version:
+                    return
+                version, rows = self.registry.snapshot()
+            except SQLAlchemyError as exc:
+                if force:
+                    raise
+                self.logger.error("plugin registry unreadable, serving the current mounts: %s", exc)
+                return
+            self._apply(version, rows)
+        finally:
+            self._lock.release()
+
+    def _apply(self, version: int, rows: list[StateRow]) -> None:
+        wanted: dict[str, set[str]] = {}
+        disabled: dict[str, set[str]] = {}
+        reasons: dict[str, dict[str, str]] = {}
+        for row in rows:
+            (wanted if row.enabled else disabled).setdefault(row.plugin, set()).add(row.tenant_id)
+            if not row.enabled and row.reason:
+                reasons.setdefault(row.plugin, {})[row.tenant_id] = row.reason
+        order = [name for name in self._order if name in self.plugins]
+        for record in self.plugins.values():
+            record.registry_disabled = disabled.get(record.name, set())
+            record.disabled_reasons = reasons.get(record.name, {})
+            for tenant in list(record.tenant_failures):
+                if tenant not in wanted.get(record.name, set()):
+                    del record.tenant_failures[tenant]  # disabled now: the failure no longer matters
+        # Dependents stop before what they require, and start after it.
+        for name in reversed(order):
+            record = self.plugins[name]
+            if record.loaded:
+                for tenant in sorted(record.tenants - wanted.get(name, set())):
                     self._deactivate(record, tenant)
-                for tenant in sorted(wanted.get(record.name, set()) - record.tenants):
-                    if not record.loaded:
-                        break
-                    try:
-                        self._activate(record, tenant)
-                    except (HookFailed, PluginStateError) as exc:
-                        self._mark_failed(record, str(exc))
-            self._seen_version = version
-            self._rebuild()
+        for name in order:
+            record = self.plugins[name]
+            if not record.loaded:
+                continue
+            for tenant in sorted(wanted.get(name, set()) - record.tenants - set(record.tenant_failures)):
+                try:
+                    self._check_dependencies_active(record, tenant)
+                    if self.passive:  # a CLI host shows what would serve, without running anyone's hooks
+                        self._require_migrated(record)
+                        record.tenants.add(tenant)
+                        continue
+                    self._activate(record, tenant)
+                except (HookFailed, PluginStateError) as exc:
+                    self._tenant_failed(record, tenant, str(exc))
+        self._seen_version = version
+        self._rebuild()
+
+    def _check_dependencies_active(self, record: PluginRecord, tenant: str) -> None:
+        assert record.manifest is not None
+        for dependency in record.manifest.requires.hard:
+            if tenant not in self.get(dependency).tenants:
+                raise PluginStateError(
+                    f"plugin {record.name!r} requires {dependency!r}, which is not enabled for {tenant!r}"
+                    + (
+                        f" ({self.get(dependency).tenant_failures[tenant]})"
+                        if tenant in self.get(dependency).tenant_failures
+                        else ""
+                    )
+                    + f"; enable {dependency!r} first"
+                )
 
     def _activate(self, record: PluginRecord, tenant: str) -> None:
         self._require_migrated(record)
         self._call(record, "on_enable", ctx=record.context, tenant=tenant)
         record.tenants.add(tenant)
+        record.tenant_failures.pop(tenant, None)
 
     def _deactivate(self, record: PluginRecord, tenant: str) -> None:
         record.tenants.discard(tenant)
+        if self.passive:
+            return
         try:
             self._call(record, "on_disable", ctx=record.context, tenant=tenant)
         except HookFailed as exc:
-            self._mark_failed(record, str(exc))
+            self.logger.error("plugin %s: %s (the tenant %s is unmounted anyway)", record.name, exc, tenant)
+            record.notes.append(f"{tenant}: {exc}")
 
     def _require_migrated(self, record: PluginRecord) -> None:
         manifest = record.manifest
@@ -349,14 +431,9 @@ class ExtensionHost:
                 raise PluginStateError(
                     f"plugin {name!r} is {record.state} and cannot be enabled: {record.reason or 'not loaded'}"
                 )
-            assert record.manifest is not None
+            self._check_tenant(tenant)
             self.sync(force=True)
-            for dependency in record.manifest.requires.hard:
-                if tenant not in self.get(dependency).tenants:
-                    raise PluginStateError(
-                        f"plugin {name!r} requires {dependency!r}, which is not enabled for {tenant!r}; "
-                        f"enable {dependency!r} first"
-                    )
+            self._check_dependencies_active(record, tenant)
             self._require_migrated(record)
             # on_enable runs before the registry write, outside its transaction: the hook may write to the database
             # itself, which on SQLite would wait for the registry write's lock. Nothing is mounted until both
@@ -366,18 +443,31 @@ class ExtensionHost:
                 try:
                     self._activate(record, tenant)
                 except HookFailed as exc:
-                    self._mark_failed(record, str(exc))
+                    self._tenant_failed(record, tenant, str(exc))
                     raise
             try:
                 with transaction(self.services.session_factory) as db:
                     self.registry.set_state(db, name, tenant, True, changed_by)
             except Exception:
                 if newly:
-                    self._deactivate(record, tenant)
+                    record.tenants.discard(tenant)
+                    with contextlib.suppress(HookFailed):
+                        self._call(record, "on_disable", ctx=record.context, tenant=tenant)
                 raise
             self._rebuild()
             self._checked_at = 0.0
         self.sync(force=True)
+
+    def _check_tenant(self, tenant: str) -> None:
+        """A tenant to switch a plugin for must exist (the default tenant always may): a typo is an error."""
+        if tenant == self.settings.TENANT_DEFAULT:
+            return
+        with self.services.session_factory() as db:
+            known = self.services.tenancy.known(db)
+        if tenant not in known:
+            raise PluginStateError(
+                f"no tenant {tenant!r}{did_you_mean(tenant, known)}; known tenants: {', '.join(known) or 'none'}"
+            )
 
     def disable(self, name: str, tenant: str | None = None, *, changed_by: str = "api") -> None:
         """Disable a plugin for a tenant: it stops serving that tenant at once (other hosts within the poll)."""
@@ -385,11 +475,9 @@ class ExtensionHost:
         with self._lock:
             self.get(name)
             self.sync(force=True)
-            dependents = sorted(
-                other.name
-                for other in self.plugins.values()
-                if other.manifest is not None and name in other.manifest.requires.hard and tenant in other.tenants
-            )
+            # Dependents are checked against the registry, which every worker shares, not this host's mounts.
+            enabled_here = {row.plugin for row in self.registry.rows() if row.enabled and row.tenant_id == tenant}
+            dependents = sorted(set(self._hard_dependents(name)) & enabled_here)
             if dependents:
                 raise PluginStateError(
                     f"plugin {name!r} is required by {', '.join(dependents)} for {tenant!r}; disable those first"
@@ -399,13 +487,23 @@ class ExtensionHost:
         self.sync(force=True)
 
     def health(self, record: PluginRecord) -> dict[str, Any] | None:
+        """The plugin's health report; a raising hook or a report that is not a JSON object says so."""
         if not record.loaded:
             return None
         try:
             report = self._call(record, "health", ctx=record.context)
         except HookFailed as exc:
             return {"ok": False, "error": f"{type(exc.error).__name__}: {exc.error}"}
-        return dict(report) if report is not None else None
+        if report is None:
+            return None
+        try:
+            if not isinstance(report, Mapping):
+                raise TypeError(f"health returned {type(report).__name__}, not a JSON object")
+            result = dict(report)
+            json.dumps(result)
+        except (TypeError, ValueError) as exc:
+            return {"ok": False, "error": f"health returned an unusable report: {exc}"}
+        return result
 
     def describe(self, record: PluginRecord, *, with_health: bool = False) -> dict[str, Any]:
         """One plugin as `sv plugins:info` and `/diagnostics` show it."""
@@ -424,7 +522,8 @@ class ExtensionHost:
             "capabilities": sorted(manifest.capability_names()) if manifest else [],
             "requires": dict(manifest.requires.hard) if manifest else {},
             "softRequires": dict(manifest.requires.soft) if manifest else {},
-            "reason": record.reason or _disabled_reason(record),
+            "reason": record.reason or _tenant_reason(record),
+            "failedTenants": dict(sorted(record.tenant_failures.items())),
             "disabledReasons": dict(sorted(record.disabled_reasons.items())),
             "notes": list(record.notes),
             "hooks": {hook: timing.as_dict() for hook, timing in sorted(record.timings.items())},
@@ -496,12 +595,16 @@ class ExtensionHost:
     def shutdown(self) -> None:
         """Run every loaded plugin's on_shutdown hook, unmount everything and release the database."""
         with self._lock:
-            for record in self.plugins.values():
+            # Dependents shut down before what they require.
+            order = [name for name in reversed(self._order) if name in self.plugins]
+            for name in order + sorted(set(self.plugins) - set(order)):
+                record = self.plugins[name]
                 if record.loaded:
                     with contextlib.suppress(HookFailed):
                         self._call(record, "on_shutdown", ctx=record.context)
                     record.tenants.clear()
                 forget_modules(record)
+            sys.modules.pop(f"{NAMESPACE}.h{self._token}", None)
             self._table = MountTable()
         self.services.engine.dispose()
 
@@ -523,8 +626,12 @@ __all__ = [
 ]
 
 
-def _disabled_reason(record: PluginRecord) -> str | None:
-    """For a plugin disabled by the host (error budget), why: the registry's reason for each tenant."""
-    if record.display_state() != DISABLED or not record.disabled_reasons:
+def _tenant_reason(record: PluginRecord) -> str | None:
+    """Why a loaded plugin does not serve some tenant: a hook failed for it, or the host disabled it (error budget)."""
+    state = record.display_state()
+    reasons = (
+        record.tenant_failures if state in (FAILED, ENABLED) else record.disabled_reasons if state == DISABLED else {}
+    )
+    if not reasons:
         return None
-    return "; ".join(f"{tenant}: {reason}" for tenant, reason in sorted(record.disabled_reasons.items()))
+    return "; ".join(f"{tenant}: {reason}" for tenant, reason in sorted(reasons.items()))

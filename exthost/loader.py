@@ -55,23 +55,27 @@ def explain_hook_error(exc: pluggy.PluginValidationError) -> str:
     return f"hook validation failed: {message}"
 
 
-def import_entry(record: PluginRecord, manifest: Manifest) -> Any:
-    """The entry object, imported from inside the plugin folder under a private package name."""
+def import_entry(record: PluginRecord, manifest: Manifest, host_token: str) -> Any:
+    """The entry object, imported from inside the plugin folder under a package private to one host."""
     module_name, attribute = manifest.sovereign.entry_module, manifest.sovereign.entry_attr
     where = f"{record.manifest_path}: sovereign.entry {manifest.sovereign.entry!r}"
-    relative = module_name.replace(".", "/")
-    candidates = [f"{relative}.py", f"{relative}/__init__.py"]
+    parts = module_name.split(".")
+    candidates = ["/".join(parts) + ".py", "/".join(parts) + "/__init__.py"]
+    # Every package on the way to the entry module runs too: each of their __init__.py must stay inside as well.
+    parents = ["/".join(parts[:depth]) + "/__init__.py" for depth in range(1, len(parts))]
     try:
         paths = [resolve_inside(record.folder, candidate, "sovereign.entry") for candidate in candidates]
+        for parent in parents:
+            resolve_inside(record.folder, parent, "sovereign.entry")
     except ManifestError as exc:
         raise PluginLoadError(str(exc)) from exc
     if not any(path.is_file() for path in paths):
         raise PluginLoadError(f"{where}: no file {candidates[0]!r} or {candidates[1]!r} in {record.folder}")
-    package = plugin_package(record)
+    package = plugin_package(record, host_token)
     full_name = f"{package}.{module_name}"
     try:
         module = importlib.import_module(full_name)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # a plugin calling sys.exit() at import must not stop the host
         forget_modules(record)
         raise PluginLoadError(f"{where}: import failed: {type(exc).__name__}: {exc}{_origin(exc, record)}") from exc
     if not hasattr(module, attribute):
@@ -81,21 +85,27 @@ def import_entry(record: PluginRecord, manifest: Manifest) -> Any:
     if isinstance(target, type):
         try:
             return target()
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             raise PluginLoadError(
                 f"{where}: {attribute}() raised {type(exc).__name__}: {exc}{_origin(exc, record)}"
             ) from exc
     return target
 
 
-def plugin_package(record: PluginRecord) -> str:
-    """A package `sv_plugins.<name>_<hash>` whose path is the plugin folder (relative imports work inside)."""
-    if NAMESPACE not in sys.modules:
-        namespace = types.ModuleType(NAMESPACE, "Private namespace of imported Sovereign plugins.")
-        namespace.__path__ = []
-        sys.modules[NAMESPACE] = namespace
+def plugin_package(record: PluginRecord, host_token: str) -> str:
+    """A package `sv_plugins.h<host>.<name>_<hash>` whose path is the plugin folder (relative imports work inside).
+
+    The host token keeps two hosts that load the same folder from sharing module state, and one host's shutdown
+    or reload from dropping the other's modules.
+    """
+    host_namespace = f"{NAMESPACE}.h{host_token}"
+    for name in (NAMESPACE, host_namespace):
+        if name not in sys.modules:
+            namespace = types.ModuleType(name, "Private namespace of imported Sovereign plugins.")
+            namespace.__path__ = []
+            sys.modules[name] = namespace
     digest = hashlib.sha256(str(record.folder.resolve()).encode()).hexdigest()[:10]
-    package_name = f"{NAMESPACE}.{record.name}_{digest}"
+    package_name = f"{host_namespace}.{record.name}_{digest}"
     record.module_prefix = package_name
     if package_name not in sys.modules:
         package = types.ModuleType(package_name, f"Plugin {record.name!r} from {record.folder}")
@@ -114,12 +124,17 @@ def forget_modules(record: PluginRecord) -> None:
 
 
 def build_plugin_app(
-    record: PluginRecord, context: PluginContext, services: Services, on_error: Callable[[PluginRecord], None]
+    record: PluginRecord,
+    context: PluginContext,
+    services: Services,
+    on_error: Callable[[PluginRecord, BaseException], None],
 ) -> Flask:
     """The plugin's own Flask app: its blueprint plus the platform's request hooks and error answers."""
     manifest = record.manifest
     assert manifest is not None
-    app = Flask(f"sv_plugin_{record.name}", static_folder=None)
+    # The legacy static folder is declared (never served: the dispatcher sends /static to the legacy app) so the
+    # legacy layout and error page the plugin's pages extend can build their `url_for('static', ...)` links.
+    app = Flask(f"sv_plugin_{record.name}", static_folder=str(LEGACY_DIR / "static"), static_url_path="/static")
     app.config.update(SECRET_KEY=services.settings.SECRET_KEY, MAX_CONTENT_LENGTH=None)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions[EXTENSION_KEY] = services
@@ -151,7 +166,7 @@ def build_plugin_app(
             g.get("request_id"),
             "".join(traceback.format_exception(error)),
         )
-        on_error(record)
+        on_error(record, error)
         response = jsonify({"error": "Internal server error", "requestId": g.get("request_id")})
         response.status_code = 500
         return response
@@ -162,12 +177,20 @@ def build_plugin_app(
         raise PluginLoadError(f"{record.manifest_path}: its router cannot be mounted: {exc}") from exc
     prefixes = manifest.mounts.prefixes()
     for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static":
+            continue
         if not any(rule_within_mount(rule.rule, prefix) for prefix in prefixes):
             raise PluginLoadError(
                 f"{record.manifest_path}: route {rule.rule!r} ({rule.endpoint}) lies outside the declared "
                 f"mounts {prefixes}; move the route under a mount or declare the mount in plugin.json"
             )
     return app
+
+
+def raised_in_plugin(exc: BaseException, record: PluginRecord) -> bool:
+    """Whether the exception passed through the plugin's own code (any traceback frame inside its folder)."""
+    folder = str(record.folder.resolve())
+    return any(frame.filename.startswith(folder) for frame in traceback.extract_tb(exc.__traceback__))
 
 
 def _origin(exc: BaseException, record: PluginRecord) -> str:

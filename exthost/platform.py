@@ -10,10 +10,10 @@ whole by the host, so adding, removing or replacing a plugin never needs a resta
 from __future__ import annotations
 
 from collections.abc import Iterable
-from http.cookies import CookieError, SimpleCookie
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask, jsonify
+from werkzeug.http import parse_cookie
 from werkzeug.wrappers import Response
 
 from exthost.host import ExtensionHost
@@ -56,15 +56,12 @@ class Platform:
         The user is left in the environ for the app that serves the request, so the session is read once.
         """
         user: CurrentUser | None = None
-        cookie = SimpleCookie()
-        try:
-            cookie.load(environ.get("HTTP_COOKIE", ""))
-        except CookieError:
-            cookie = SimpleCookie()
-        morsel = cookie.get(self._cookie)
-        if morsel is not None and morsel.value:
+        # werkzeug's parser, as the apps behind use: a cookie another parser rejects (a JSON value, a space) or a
+        # duplicated session cookie must name the same session here as there.
+        token = parse_cookie(environ).get(self._cookie)
+        if token:
             with transaction(self.services.session_factory) as db:
-                user = self.services.auth.resolve(db, morsel.value)
+                user = self.services.auth.resolve(db, token)
         environ[RESOLVED_USER_KEY] = user
         return self.services.tenancy.for_user(user)
 
@@ -94,7 +91,12 @@ class Platform:
 
 def make_diagnostics_app(host: ExtensionHost) -> Flask:
     """`GET /diagnostics`: every plugin's state, version, mounts, reason, tenants, health and hook timings."""
-    app = Flask("sv_diagnostics", static_folder=None, template_folder=str(LEGACY_DIR / "templates"))
+    app = Flask(
+        "sv_diagnostics",
+        static_folder=str(LEGACY_DIR / "static"),
+        static_url_path="/static",
+        template_folder=str(LEGACY_DIR / "templates"),
+    )
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions[EXTENSION_KEY] = host.services
     install_request_hooks(app, host.services)

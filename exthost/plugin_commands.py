@@ -22,7 +22,7 @@ def started_host(settings: Any) -> Iterator[Any]:
     from exthost.host import ExtensionHost
 
     try:
-        host = ExtensionHost(settings, name="cli").start()
+        host = ExtensionHost(settings, name="cli", passive=True).start()
     except ExtHostError as exc:
         raise click.ClickException(str(exc)) from exc
     try:

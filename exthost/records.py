@@ -68,6 +68,7 @@ class PluginRecord:
     timings: dict[str, HookTiming] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     disabled_reasons: dict[str, str] = field(default_factory=dict)
+    tenant_failures: dict[str, str] = field(default_factory=dict)
 
     @property
     def manifest_path(self) -> Path:
@@ -78,11 +79,14 @@ class PluginRecord:
         return self.app is not None and self.state not in (INVALID, FAILED)
 
     def display_state(self) -> str:
-        """The state users see: invalid/failed win; else enabled for some tenant, disabled, or just registered."""
+        """The state users see: invalid/failed win; else enabled for some tenant, failed for every tenant it should
+        serve (a raising on_enable), disabled, or just registered."""
         if self.state in (INVALID, FAILED, DISCOVERED):
             return self.state
         if self.tenants:
             return ENABLED
+        if self.tenant_failures:
+            return FAILED
         if self.registry_disabled:
             return DISABLED
         return REGISTERED

@@ -36,6 +36,7 @@ from legacy_core.auth import PLATFORM_ADMIN, CurrentUser
 from legacy_core.clock import Clock, IdGenerator, isoformat
 from legacy_core.db import transaction
 from legacy_core.errors import ApiError as HttpError
+from legacy_core.models import Project
 from legacy_core.requestctx import current_user as _current_user
 from legacy_core.services import Services
 
@@ -114,6 +115,15 @@ class Auth:
             settings=self._services.settings,
         )
 
+    def require_project_visible(self, db: Session, project_id: str) -> None:
+        """400 missing id, 404 when no project of that id exists in the caller's tenant; no role is needed."""
+        user = self.require_user()
+        if not project_id or not project_id.strip():
+            raise HttpError(400, "Missing project id")
+        project = db.get(Project, project_id)
+        if project is None or project.tenant_id != user.tenant_id:
+            raise HttpError(404, "Project not found")
+
 
 class Capabilities:
     """`require(name)`: the capability must be declared in the manifest, and the caller must hold it.
@@ -139,21 +149,26 @@ class Capabilities:
                 f"add it to 'capabilities' in plugin.json (declared: {sorted(self.declared()) or 'none'})"
             )
         user = self._auth.require_user()
-        if PLATFORM_ADMIN in user.roles or name in user.roles:
-            return user
         grant = capability.grant
+        held_outright = PLATFORM_ADMIN in user.roles or name in user.roles
+        if grant is not None and grant.startswith("project:"):
+            if project_id is None:
+                raise ExtHostError(f"capability {name!r} is granted per project; pass project_id to caps.require")
+            # The project is always looked up, for admins and explicit holders too: it must exist in the caller's
+            # tenant (an admin is owner only in their own tenant, as in the legacy rules).
+            with self._session_factory() as db:
+                if held_outright and PLATFORM_ADMIN not in user.roles:
+                    self._auth.require_project_visible(db, project_id)
+                else:
+                    self._auth.require_project(db, project_id, grant.partition(":")[2])
+            return user
+        if held_outright:
+            return user
         if grant is None:
             raise CapabilityDenied(f"capability {name!r} is not granted", 403)
-        if grant.startswith("platform:"):
-            if grant in user.roles:
-                return user
-            raise CapabilityDenied(f"capability {name!r} needs {grant}", 403)
-        minimum = grant.partition(":")[2]
-        if project_id is None:
-            raise ExtHostError(f"capability {name!r} is granted per project; pass project_id to caps.require")
-        with self._session_factory() as db:
-            self._auth.require_project(db, project_id, minimum)
-        return user
+        if grant in user.roles:
+            return user
+        raise CapabilityDenied(f"capability {name!r} needs {grant}", 403)
 
 
 class PluginContext:

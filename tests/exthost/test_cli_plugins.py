@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from exthost.cli import main
 from exthost.registry import plugin_states
@@ -119,12 +120,13 @@ def test_plugins_info_json_after_enable_reports_state_version_mounts_and_hook_ti
     assert info["tenants"] == ["tenant-0"]
     assert info["capabilities"] == ["hello.read"]
     assert info["source"] == "folder"
-    # This process's host loaded the plugin and mounted it for the enabled tenant: one call each.
+    # This process's host loaded the plugin (register ran) but only reads the registry: a read-only command
+    # runs no on_enable; serving hosts do, as they pick the tenant up.
     assert info["hooks"]["register"]["calls"] == 1
-    assert info["hooks"]["on_enable"]["calls"] == 1
-    assert info["hooks"]["on_enable"]["errors"] == 0
-    assert info["hooks"]["on_enable"]["totalMs"] >= 0
-    assert info["health"] == {"ok": True, "enabledFor": 1}
+    assert info["hooks"]["register"]["errors"] == 0
+    assert info["hooks"]["register"]["totalMs"] >= 0
+    assert "on_enable" not in info["hooks"]
+    assert info["health"] == {"ok": True, "enabledFor": 0}
 
 
 def test_plugins_info_plain_prints_one_line_per_field(settings):
@@ -193,7 +195,29 @@ def test_enabling_an_unusable_plugin_fails_with_its_reason(settings, name, code,
     assert _registry_rows(settings) == []
 
 
+def test_plugins_enable_for_an_unknown_tenant_is_refused_with_a_suggestion(settings):
+    _add_tenant(settings, "other")
+    result = _sv(settings, "plugins:enable", "hello", "--tenant", "othre")
+    assert result.exit_code == 1, result.output
+    assert "no tenant 'othre' (did you mean 'other'?)" in result.output
+    assert _registry_rows(settings) == []
+
+
+def _add_tenant(settings: Settings, tenant: str) -> None:
+    from legacy_core.clock import SystemClock
+    from legacy_core.services import Tenancy
+
+    engine = make_engine(settings.DATABASE_URL)
+    try:
+        with Session(engine) as db:
+            Tenancy(settings.TENANT_DEFAULT, SystemClock()).ensure(db, tenant)
+            db.commit()
+    finally:
+        engine.dispose()
+
+
 def test_plugins_enable_for_a_tenant_enables_it_for_that_tenant_only(settings, platform_factory):
+    _add_tenant(settings, "other")
     result = _sv(settings, "plugins:enable", "hello", "--tenant", "other")
     assert result.exit_code == 0, result.output
     assert "enabled hello for other" in result.output

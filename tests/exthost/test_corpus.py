@@ -300,7 +300,9 @@ def test_a_raising_on_enable_leaves_nothing_enabled_or_mounted(corpus):
     with pytest.raises(HookFailed, match="hook on_enable raised RuntimeError: cannot reach the queue"):
         platform.host.enable("broken")
     broken = platform.host.plugins["broken"]
-    assert broken.state == FAILED and "on_enable" in broken.reason
+    assert broken.display_state() == FAILED
+    assert "on_enable raised RuntimeError" in broken.tenant_failures["tenant-0"]
+    assert "on_enable raised RuntimeError" in platform.host.describe(broken)["reason"]
     assert platform.test_client().get("/api/broken/x").status_code == 404
     assert [row for row in platform.host.registry.rows() if row.plugin == "broken"] == []
     assert_good_plugin_serves(platform)

@@ -29,6 +29,12 @@ def sign_up(platform, email, *, admin=False, tenant=None):
     return client
 
 
+def add_tenant(platform, tenant):
+    with platform.services.session_factory() as db:
+        platform.services.tenancy.ensure(db, tenant)
+        db.commit()
+
+
 @pytest.fixture
 def settings(settings_factory):
     settings = settings_factory(PLUGIN_ENTRY_POINTS=False, PLUGIN_POLL_SECONDS=0)
@@ -161,10 +167,14 @@ def test_on_disable_and_on_shutdown_run_and_a_raising_on_disable_still_unmounts(
     platform = platform_factory(settings)
     platform.host.enable("hooks")
     platform.host.disable("hooks")
+    add_tenant(platform, "tenant-9")
     platform.host.enable("hooks", "tenant-9")
     platform.host.disable("hooks", "tenant-9")
     record = platform.host.plugins["hooks"]
-    assert record.state == "failed" and "on_disable raised RuntimeError: flush failed" in record.reason
+    # The tenant is unmounted although on_disable raised; the error is kept where an operator sees it.
+    assert record.display_state() == "disabled"
+    assert any("on_disable raised RuntimeError: flush failed" in note for note in record.notes)
+    assert record.timings["on_disable"].errors == 1
     assert platform.host.plugins["hello"].state == "registered"
     platform.host.enable("hello")
     platform.close()
@@ -173,6 +183,7 @@ def test_on_disable_and_on_shutdown_run_and_a_raising_on_disable_still_unmounts(
         "disable tenant-0",
         "enable tenant-9",
         "disable tenant-9",
+        "shutdown",
     ]
 
 
@@ -381,6 +392,7 @@ def test_on_enable_may_write_to_the_database_and_a_failed_registry_write_undoes_
         raise RuntimeError("registry unavailable")
 
     platform.host.registry.set_state = refuse
+    add_tenant(platform, "tenant-2")
     with pytest.raises(RuntimeError, match="registry unavailable"):
         platform.host.enable("seeder", "tenant-2")
     assert "tenant-2" not in platform.host.plugins["seeder"].tenants
