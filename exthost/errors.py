@@ -7,7 +7,7 @@ ExtHostError                   root of everything the host raises on purpose
  ├── MountConflict             a mount that overlaps a core route or another plugin's mount
  ├── PluginNotFound            a name that is not a discovered plugin (did-you-mean included)
  ├── PluginStateError          an operation the plugin's state does not allow (enable an invalid plugin, …)
- ├── HookFailed                a lifecycle hook raised; the plugin is marked failed, the host keeps serving
+ ├── HookFailed                a lifecycle hook raised: register fails the plugin, on_enable fails that tenant
  └── CapabilityDenied          `caps.require` refused: undeclared capability, or the caller does not hold it
 """
 
@@ -58,7 +58,7 @@ class PluginStateError(ExtHostError):
 
 
 class HookFailed(ExtHostError):
-    """A lifecycle hook of a plugin raised."""
+    """A lifecycle hook of a plugin raised; the host keeps serving everything else."""
 
     def __init__(self, plugin: str, hook: str, error: BaseException):
         self.plugin = plugin

@@ -3,8 +3,9 @@ keeps the per-tenant registry in step with the database, and answers "which app 
 
 One host per process and configuration, built by `ExtensionHost(settings, ...)`; nothing here is module state, so
 two hosts (two databases, two plugin folders) live side by side in one process. A broken plugin never stops the
-host: it is marked `invalid` (its manifest, dependencies or mounts are wrong) or `failed` (its code raised), with a
-reason naming the file, field or hook, and every other plugin keeps serving.
+host: it is marked `invalid` (its manifest, dependencies or mounts are wrong) or `failed` (its code cannot be
+imported or registered), with a reason naming the file, field or hook, and every other plugin keeps serving. A hook
+that raises for one tenant leaves only that tenant unserved (`failedTenants`) until the registry changes again.
 """
 
 from __future__ import annotations
@@ -305,12 +306,15 @@ class ExtensionHost:
             if not row.enabled and row.reason:
                 reasons.setdefault(row.plugin, {})[row.tenant_id] = row.reason
         order = [name for name in self._order if name in self.plugins]
+        changed = version != self._seen_version
         for record in self.plugins.values():
             record.registry_disabled = disabled.get(record.name, set())
             record.disabled_reasons = reasons.get(record.name, {})
             for tenant in list(record.tenant_failures):
-                if tenant not in wanted.get(record.name, set()):
-                    del record.tenant_failures[tenant]  # disabled now: the failure no longer matters
+                # A registry change (an operator enabling it again, anywhere) retries a tenant whose hook failed;
+                # a tenant disabled meanwhile needs no retry at all.
+                if changed or tenant not in wanted.get(record.name, set()):
+                    del record.tenant_failures[tenant]
         # Dependents stop before what they require, and start after it.
         for name in reversed(order):
             record = self.plugins[name]

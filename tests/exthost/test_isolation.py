@@ -228,3 +228,21 @@ def test_a_user_of_another_tenant_is_not_served_by_a_plugin_enabled_elsewhere(se
     assert other.get("/api/hello/greet").status_code == 404
     with platform.services.session_factory() as db:
         assert db.get(User, other.get("/api/me").get_json()["user"]["id"]).tenant_id == "tenant-x"
+
+
+def test_a_tenant_whose_hook_failed_is_retried_when_an_operator_enables_it_again(settings, platform_factory):
+    flag = settings.DATA_DIR / "refuse"
+    code = HELLO_CODE.replace(
+        'ctx.log.info("enabled")',
+        f'import os\n        if os.path.exists({str(flag)!r}):\n            raise OSError("no disk")',
+    )
+    write_plugin(settings.PLUGINS_DIR, "retry", code.replace("/api/hello", "/api/retry"))
+    operator = platform_factory(settings, name="operator")
+    operator.host.enable("retry")
+    flag.parent.mkdir(parents=True, exist_ok=True)
+    flag.write_text("")
+    worker = platform_factory(settings, name="worker")
+    assert worker.test_client().get("/api/retry/greet").status_code == 404  # on_enable failed in this worker
+    flag.unlink()
+    operator.host.enable("retry")  # already enabled: the rewrite bumps the registry and workers retry
+    assert worker.test_client().get("/api/retry/greet").status_code == 200
