@@ -113,10 +113,23 @@ def migrate_plugins(settings: Any, engine: Any, only: tuple[str, ...]) -> list[s
     """Apply the host's registry revisions, then each valid plugin's (dependency order); lines to print."""
     from exthost.host import ExtensionHost
     from exthost.manifest import resolve_inside
-    from exthost.migrate import plugin_current_revision, plugin_revisions, upgrade_exthost, upgrade_plugin
+    from exthost.migrate import (
+        exthost_revisions,
+        plugin_current_revision,
+        plugin_revisions,
+        upgrade_exthost,
+        upgrade_plugin,
+    )
 
     lines: list[str] = []
+    before, _ = exthost_revisions(engine)
     upgrade_exthost(engine)
+    after, _ = exthost_revisions(engine)
+    lines.append(
+        f"plugin registry: already at {after}"
+        if before == after
+        else f"plugin registry: {before or '<empty>'} -> {after}"
+    )
     host = ExtensionHost(settings, name="migrate")
     try:
         host.discover()
