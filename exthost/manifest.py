@@ -488,7 +488,7 @@ _WHAT = {
 }
 
 
-def _unwrap(annotation: Any) -> Any:
+def unwrap_annotation(annotation: Any) -> Any:
     """`X` out of `Annotated[X, ...]` and `X | None`."""
     while True:
         origin = get_origin(annotation)
@@ -506,7 +506,7 @@ def _walk(loc: tuple[int | str, ...]) -> tuple[Any, str | None, FieldInfo | None
     name: str | None = None
     field: FieldInfo | None = None
     for part in loc:
-        annotation = _unwrap(annotation)
+        annotation = unwrap_annotation(annotation)
         origin = get_origin(annotation)
         if isinstance(annotation, type) and issubclass(annotation, BaseModel) and part in annotation.model_fields:
             name, field = str(part), annotation.model_fields[str(part)]
@@ -515,7 +515,7 @@ def _walk(loc: tuple[int | str, ...]) -> tuple[Any, str | None, FieldInfo | None
             annotation = get_args(annotation)[-1]
         else:
             return None, name, field
-    return _unwrap(annotation), name, field
+    return unwrap_annotation(annotation), name, field
 
 
 def _path(loc: tuple[int | str, ...]) -> str:

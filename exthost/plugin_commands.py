@@ -88,25 +88,21 @@ def register(main: click.Group, settings_from: Any) -> None:
             shown = "-" if shown is None else shown
             click.echo(f"{key}: {shown}")
 
-    @main.command("plugins:enable")
-    @click.argument("name")
-    @click.option("--tenant", default=None, help="Tenant to enable it for; TENANT_DEFAULT when omitted.")
-    def enable_command(name: str, tenant: str | None) -> None:
-        """Enable a plugin for a tenant (runs its on_enable hook first; a failure changes nothing)."""
-        with started_host(settings_from()) as host:
-            tenant = tenant or host.settings.TENANT_DEFAULT
-            host.enable(name, tenant, changed_by="sv plugins:enable")
-        click.echo(f"enabled {name} for {tenant}")
+    def switch_command(enable: bool, help_text: str) -> None:
+        verb = "enable" if enable else "disable"
 
-    @main.command("plugins:disable")
-    @click.argument("name")
-    @click.option("--tenant", default=None, help="Tenant to disable it for; TENANT_DEFAULT when omitted.")
-    def disable_command(name: str, tenant: str | None) -> None:
-        """Disable a plugin for a tenant; the legacy routes serve that tenant again."""
-        with started_host(settings_from()) as host:
-            tenant = tenant or host.settings.TENANT_DEFAULT
-            host.disable(name, tenant, changed_by="sv plugins:disable")
-        click.echo(f"disabled {name} for {tenant}")
+        @main.command(f"plugins:{verb}", help=help_text)
+        @click.argument("name")
+        @click.option("--tenant", default=None, help=f"Tenant to {verb} it for; TENANT_DEFAULT when omitted.")
+        def command(name: str, tenant: str | None) -> None:
+            with started_host(settings_from()) as host:
+                tenant = tenant or host.settings.TENANT_DEFAULT
+                switch = host.enable if enable else host.disable
+                switch(name, tenant, changed_by=f"sv plugins:{verb}")
+            click.echo(f"{verb}d {name} for {tenant}")
+
+    switch_command(True, "Enable a plugin for a tenant (runs its on_enable hook first; a failure changes nothing).")
+    switch_command(False, "Disable a plugin for a tenant; the legacy routes serve that tenant again.")
 
 
 def migrate_plugins(settings: Any, engine: Any, only: tuple[str, ...]) -> list[str]:

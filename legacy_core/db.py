@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -102,3 +102,18 @@ def transaction_with_ddl(connection: Connection) -> Iterator[None]:
             yield
     finally:
         driver.isolation_level = saved  # type: ignore[union-attr]
+
+
+def run_alembic_online(attributes: dict[str, Any], url: str, run: Callable[[Connection], None]) -> None:
+    """The online part of an alembic env.py: on the connection the caller handed over, else on a new engine for
+    `url` (the alembic command line), disposed afterwards."""
+    connection = attributes.get("connection")
+    if connection is not None:
+        run(connection)
+        return
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            run(conn)
+    finally:
+        engine.dispose()

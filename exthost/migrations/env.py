@@ -10,7 +10,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from legacy_core.db import make_engine
+from legacy_core.db import run_alembic_online
 
 config = context.config
 version_table = str(config.attributes.get("version_table") or "exthost_alembic_version")
@@ -28,16 +28,7 @@ def _run(connection: Connection) -> None:
 
 
 def run_migrations_online() -> None:
-    connection = config.attributes.get("connection")
-    if connection is not None:
-        _run(connection)
-        return
-    engine = make_engine(config.get_main_option("sqlalchemy.url") or "")
-    try:
-        with engine.connect() as conn:
-            _run(conn)
-    finally:
-        engine.dispose()
+    run_alembic_online(config.attributes, config.get_main_option("sqlalchemy.url") or "", _run)
 
 
 run_migrations_online()

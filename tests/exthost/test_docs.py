@@ -9,9 +9,8 @@ from __future__ import annotations
 import ast
 import json
 import re
-import types
 from pathlib import Path
-from typing import Annotated, Any, Union, get_args, get_origin
+from typing import Any, get_args, get_origin
 
 import pytest
 from pydantic import BaseModel
@@ -20,7 +19,7 @@ from exthost.cli import main
 from exthost.errors import ManifestError
 from exthost.hookspecs import HOOK_NAMES
 from exthost.host import REGISTERED, STATES
-from exthost.manifest import Manifest, parse_manifest
+from exthost.manifest import Manifest, parse_manifest, unwrap_annotation
 from legacy_core.settings import Settings
 from tests.fixtures.plugins import write_plugin
 
@@ -55,24 +54,14 @@ def first_column(text: str) -> list[str]:
 def field_paths(model: type[BaseModel], prefix: str = "") -> set[str]:
     """Every leaf field of a manifest model: `sovereign.entry`, `capabilities[].grant`, `config.<KEY>.type`."""
 
-    def unwrap(annotation: Any) -> Any:
-        while True:
-            origin = get_origin(annotation)
-            if origin is Annotated:
-                annotation = get_args(annotation)[0]
-            elif origin in (Union, types.UnionType):
-                annotation = next(arg for arg in get_args(annotation) if arg is not type(None))
-            else:
-                return annotation
-
     def is_model(annotation: Any) -> bool:
         return isinstance(annotation, type) and issubclass(annotation, BaseModel)
 
     paths: set[str] = set()
     for name, field in model.model_fields.items():
-        annotation = unwrap(field.annotation)
+        annotation = unwrap_annotation(field.annotation)
         origin = get_origin(annotation)
-        item = unwrap(get_args(annotation)[-1]) if origin in (list, dict) else None
+        item = unwrap_annotation(get_args(annotation)[-1]) if origin in (list, dict) else None
         if is_model(annotation):
             paths |= field_paths(annotation, f"{prefix}{name}.")
         elif origin is list and is_model(item):
