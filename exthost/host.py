@@ -404,19 +404,20 @@ class ExtensionHost:
             tenants[record.name] = frozenset(record.tenants)
         self._table = MountTable(tuple(mounts), apps, tenants)
 
-    def app_for(self, path: str, tenant: str) -> Flask | None:
-        """The plugin app serving `path` for `tenant`, or None (the legacy app serves it)."""
+    def app_for(self, path: str, tenant: str | Callable[[], str]) -> Flask | None:
+        """The plugin app serving `path` for `tenant`, or None (the legacy app serves it).
+
+        `tenant` may be a function, called only when some plugin's mount covers the path: the dispatcher passes
+        its session lookup, so paths no plugin claims never read the session. One registry check and one table
+        snapshot serve the whole decision.
+        """
         self.sync()
         table = self._table
         plugin = table.match(path)
-        if plugin is not None and tenant in table.tenants.get(plugin, ()):
-            return table.apps[plugin]
-        return None
-
-    def claims(self, path: str) -> bool:
-        """Whether some enabled plugin's mount covers `path` (for any tenant)."""
-        self.sync()
-        return self._table.match(path) is not None
+        if plugin is None:
+            return None
+        tenant_id = tenant() if callable(tenant) else tenant
+        return table.apps[plugin] if tenant_id in table.tenants.get(plugin, ()) else None
 
     # -- operations --------------------------------------------------------------------------------------------------
 

@@ -70,11 +70,8 @@ class Platform:
         path = environ.get("PATH_INFO", "") or "/"
         if path == DIAGNOSTICS_PATH:
             return self.diagnostics_app
-        if self.host.claims(path):
-            app = self.host.app_for(path, self.tenant_of(environ))
-            if app is not None:
-                return app
-        return self.legacy.app
+        app = self.host.app_for(path, lambda: self.tenant_of(environ))
+        return app if app is not None else self.legacy.app
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         return self.select(environ)(environ, start_response)
