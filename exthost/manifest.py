@@ -306,22 +306,49 @@ class Sovereign(_Strict):
         return self.entry.partition(":")[2]
 
 
+def _check_mounts(value: str | list[str] | None, kind: Literal["api", "web"]) -> str | list[str] | None:
+    if value is None or isinstance(value, str):
+        return value if value is None else _check_mount(value, kind)
+    if not value:
+        raise ValueError(
+            f"must name at least one prefix, got []; e.g. {'/api/myplugin' if kind == 'api' else '/myplugin'!r}"
+        )
+    for prefix in value:
+        _check_mount(prefix, kind)
+    doubled = sorted({prefix for prefix in value if value.count(prefix) > 1})
+    if doubled:
+        raise ValueError(f"lists a prefix twice, got {_show(doubled)}; keep one of each")
+    return value
+
+
 class Mounts(_Strict):
-    """URL prefixes the plugin serves; at least one is required."""
+    """URL prefixes the plugin serves; at least one is required. Each kind takes one prefix or a list of them."""
 
     model_config = ConfigDict(json_schema_extra={"anyOf": [{"required": ["api"]}, {"required": ["web"]}]})
 
-    api: Annotated[str | None, AfterValidator(lambda v: v if v is None else _check_mount(v, "api"))] = Field(
+    api: Annotated[str | list[str] | None, AfterValidator(lambda v: _check_mounts(v, "api"))] = Field(
         default=None,
-        description="Prefix of the plugin's JSON API, under /api/.",
+        description="Prefix (or list of prefixes) of the plugin's JSON API, under /api/.",
         examples=["/api/myplugin"],
-        json_schema_extra={"pattern": _anchored(rf"/api{_MOUNT}")},
+        json_schema_extra={
+            "anyOf": [
+                {"type": "string", "pattern": _anchored(rf"/api{_MOUNT}")},
+                {"type": "array", "minItems": 1, "items": {"type": "string", "pattern": _anchored(rf"/api{_MOUNT}")}},
+                {"type": "null"},
+            ]
+        },
     )
-    web: Annotated[str | None, AfterValidator(lambda v: v if v is None else _check_mount(v, "web"))] = Field(
+    web: Annotated[str | list[str] | None, AfterValidator(lambda v: _check_mounts(v, "web"))] = Field(
         default=None,
-        description="Prefix of the plugin's pages, outside /api.",
+        description="Prefix (or list of prefixes) of the plugin's pages, outside /api.",
         examples=["/myplugin"],
-        json_schema_extra={"pattern": _anchored(_MOUNT)},
+        json_schema_extra={
+            "anyOf": [
+                {"type": "string", "pattern": _anchored(_MOUNT)},
+                {"type": "array", "minItems": 1, "items": {"type": "string", "pattern": _anchored(_MOUNT)}},
+                {"type": "null"},
+            ]
+        },
     )
 
     @model_validator(mode="after")
@@ -332,7 +359,13 @@ class Mounts(_Strict):
 
     def prefixes(self) -> list[str]:
         """The prefixes that are set, api first."""
-        return [prefix for prefix in (self.api, self.web) if prefix is not None]
+        found: list[str] = []
+        for value in (self.api, self.web):
+            if isinstance(value, str):
+                found.append(value)
+            elif value is not None:
+                found.extend(value)
+        return found
 
 
 class ConfigOption(_Strict):

@@ -12,8 +12,11 @@ A plugin's entry object implements hooks (see `exthost.hookspecs`) marked with `
     ctx.caps       `ctx.caps.require("myplugin.thing.write", project_id=...)`
     ctx.clock      time service (pinned by the parity harness);   ctx.ids   id service
     ctx.data_dir   a folder of the plugin's own under DATA_DIR/plugins/<name>
+    ctx.feature_dir  a feature plugin's files: the same folder the legacy feature uses (uploads, blog clones)
+    ctx.platform   read-only platform settings a feature reimplementation needs (limits, toggles, roots)
 
-`HttpError(status, message)` answers a request with that status and `{"error": message}`, like the legacy API.
+`HttpError(status, message)` answers a request with that status and `{"error": message}`, like the legacy API;
+`FeatureDisabled(feature)` answers the bare 404 of a switched-off project type.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -36,6 +41,7 @@ from legacy_core.auth import PLATFORM_ADMIN, CurrentUser
 from legacy_core.clock import Clock, IdGenerator, isoformat
 from legacy_core.db import transaction
 from legacy_core.errors import ApiError as HttpError
+from legacy_core.errors import FeatureDisabled
 from legacy_core.models import Project
 from legacy_core.requestctx import current_user as _current_user
 from legacy_core.services import Services
@@ -44,15 +50,59 @@ __all__ = [
     "Auth",
     "Capabilities",
     "CurrentUser",
+    "FeatureDisabled",
     "HttpError",
     "PluginContext",
     "ProjectAccess",
+    "ProjectInfo",
     "hookimpl",
     "isoformat",
 ]
 
-ProjectAccess = access.ProjectAccess
 TENANT_KEY = "sv_tenant"
+# Settings a plugin never sees through ctx.platform: credentials and other plugins' config.
+HIDDEN_SETTINGS = frozenset({"DATABASE_URL", "SECRET_KEY", "PLUGIN_CONFIG"})
+
+
+@dataclass(frozen=True)
+class ProjectInfo:
+    """A project as plain data (a plugin never holds the legacy ORM object)."""
+
+    id: str
+    tenant_id: str
+    owner_id: str
+    name: str
+    slug: str
+    description: str
+    type: str
+    scope: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class ProjectAccess:
+    """A project the caller may use, and the caller's effective role on it (viewer, editor or owner)."""
+
+    project: ProjectInfo
+    role: str
+
+
+def _project_access(found: access.ProjectAccess) -> ProjectAccess:
+    p = found.project
+    info = ProjectInfo(
+        id=p.id,
+        tenant_id=p.tenant_id,
+        owner_id=p.owner_id,
+        name=p.name,
+        slug=p.slug,
+        description=p.description,
+        type=p.type,
+        scope=p.scope,
+        created_at=p.created_at,
+        updated_at=p.updated_at,
+    )
+    return ProjectAccess(project=info, role=found.role)
 
 
 def request_tenant(default: str) -> str:
@@ -104,9 +154,12 @@ class Auth:
 
     def require_project(
         self, db: Session, project_id: str | None, minimum: str = "viewer", *, project_type: str | None = None
-    ) -> access.ProjectAccess:
-        """The project with the caller's access checked: 400 missing id, 404 not found, 403 below `minimum`."""
-        return access.require_project(
+    ) -> ProjectAccess:
+        """The project with the caller's access checked: 400 missing id, 404 not found, 403 below `minimum`.
+
+        With `project_type`, a project of another type is "not found" and a switched-off type a bare 404.
+        """
+        found = access.require_project(
             db,
             self.require_user(),
             project_id,
@@ -114,6 +167,7 @@ class Auth:
             project_type=project_type,
             settings=self._services.settings,
         )
+        return _project_access(found)
 
     def require_project_visible(self, db: Session, project_id: str) -> None:
         """400 missing id, 404 when no project of that id exists in the caller's tenant; no role is needed."""
@@ -199,6 +253,18 @@ class PluginContext:
         self.ids: IdGenerator = services.ids
         self.data_dir = services.settings.DATA_DIR / "plugins" / manifest.name
         self.mounts = tuple(manifest.mounts.prefixes())
+        settings = services.settings
+        self.platform: Mapping[str, Any] = MappingProxyType(
+            {key: getattr(settings, key) for key in type(settings).model_fields if key not in HIDDEN_SETTINGS}
+        )
+        self._toggles = {kind: settings.project_type_enabled(kind) for kind in access.PROJECT_TYPES}
+        feature_dirs = {"papertrail": settings.papertrail_root, "blog": settings.blog_root}
+        feature = manifest.sovereign.feature
+        self.feature_dir: Path = feature_dirs[feature] if feature is not None else self.data_dir
+
+    def feature_enabled(self, project_type: str) -> bool:
+        """Whether the platform's feature toggle for a project type (`blog`, `papertrail`) is on."""
+        return self._toggles.get(project_type, False)
 
     @property
     def tenant(self) -> str:

@@ -12,6 +12,7 @@ pytest_plugins = [
     "tests.fixtures.postgres",
     "tests.fixtures.gitremote",
     "tests.fixtures.browser",
+    "tests.fixtures.twins",
 ]
 
 settings.register_profile(
