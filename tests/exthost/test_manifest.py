@@ -623,12 +623,12 @@ def test_resolve_inside_refuses_a_symlink_leading_out(tmp_path):
 
 def test_manifest_mounts_take_a_list_of_prefixes_each_checked() -> None:
     manifest = parse_manifest(
-        json.dumps(manifest_data({"mounts.api": ["/api/a/<x>/configure", "/api/a/<x>/blog"], "mounts.web": "/a"}))
+        manifest_data({"mounts.api": ["/api/a/<x>/configure", "/api/a/<x>/blog"], "mounts.web": "/a"}), PATH
     )
     assert manifest.mounts.prefixes() == ["/api/a/<x>/configure", "/api/a/<x>/blog", "/a"]
     for bad, words in (([], ["at least one"]), (["/api/a", "/api/a"], ["twice"]), (["/api/a", "/v1"], ["'/v1'"])):
         with pytest.raises(ManifestError) as caught:
-            parse_manifest(json.dumps(manifest_data({"mounts.api": bad})))
+            parse_manifest(manifest_data({"mounts.api": bad}), PATH)
         assert "mounts.api" in str(caught.value)
         for word in words:
             assert word in str(caught.value)
