@@ -122,9 +122,10 @@ def serve_command(host: str, port: int, reload: bool, watch_plugins: bool) -> No
 
 
 def _register_command_groups() -> None:
-    from exthost import plugin_commands
+    from exthost import flag_commands, plugin_commands
 
     plugin_commands.register(main, _settings)
+    flag_commands.register(main, _settings)
 
 
 _register_command_groups()

@@ -8,7 +8,9 @@ ExtHostError                   root of everything the host raises on purpose
  ├── PluginNotFound            a name that is not a discovered plugin (did-you-mean included)
  ├── PluginStateError          an operation the plugin's state does not allow (enable an invalid plugin, …)
  ├── HookFailed                a lifecycle hook raised: register fails the plugin, on_enable fails that tenant
- └── CapabilityDenied          `caps.require` refused: undeclared capability, or the caller does not hold it
+ ├── CapabilityDenied          `caps.require` refused: undeclared capability, or the caller does not hold it
+ ├── NoiseRulesError           a noise rules file that cannot be used: names the file, the rule, the field and the fix
+ └── HarError                  a HAR document that cannot be read: names the file, the entry, the field and the fix
 """
 
 from __future__ import annotations
@@ -73,6 +75,24 @@ class CapabilityDenied(ExtHostError):
     def __init__(self, message: str, status: int = 403):
         self.status = status
         super().__init__(message)
+
+
+class NoiseRulesError(ExtHostError):
+    """A noise rules file that cannot be used. `problems` lists one line per bad rule field."""
+
+    def __init__(self, path: str, problems: list[str]):
+        self.path = path
+        self.problems = problems
+        super().__init__(f"{path}: " + "; ".join(problems))
+
+
+class HarError(ExtHostError):
+    """A HAR document that cannot be read. `problems` lists one line per bad entry field."""
+
+    def __init__(self, path: str, problems: list[str]):
+        self.path = path
+        self.problems = problems
+        super().__init__(f"{path}: " + "; ".join(problems))
 
 
 def did_you_mean(value: str, choices: Iterable[str]) -> str:

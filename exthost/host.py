@@ -393,16 +393,25 @@ class ExtensionHost:
 
     def _rebuild(self) -> None:
         mounts: list[Mount] = []
+        feature_mounts: list[tuple[str, Mount]] = []
+        features: dict[str, str] = {}
         apps: dict[str, Flask] = {}
         tenants: dict[str, frozenset[str]] = {}
         for record in sorted(self.plugins.values(), key=lambda r: r.name):
             if not record.loaded or not record.tenants or record.manifest is None or record.app is None:
                 continue
+            feature = record.manifest.sovereign.feature
             for prefix in record.manifest.mounts.prefixes():
-                mounts.append(Mount(prefix=prefix, plugin=record.name, parts=segments(prefix)))
+                mount = Mount(prefix=prefix, plugin=record.name, parts=segments(prefix))
+                if feature is None:
+                    mounts.append(mount)
+                else:
+                    feature_mounts.append((feature, mount))
+            if feature is not None:
+                features[feature] = record.name
             apps[record.name] = record.app
             tenants[record.name] = frozenset(record.tenants)
-        self._table = MountTable(tuple(mounts), apps, tenants)
+        self._table = MountTable(tuple(mounts), apps, tenants, tuple(feature_mounts), features)
 
     def app_for(self, path: str, tenant: str | Callable[[], str]) -> Flask | None:
         """The plugin app serving `path` for `tenant`, or None (the legacy app serves it).
@@ -418,6 +427,11 @@ class ExtensionHost:
             return None
         tenant_id = tenant() if callable(tenant) else tenant
         return table.apps[plugin] if tenant_id in table.tenants.get(plugin, ()) else None
+
+    def table(self) -> MountTable:
+        """The mount table in force, after a registry check (the feature-flag router reads feature plugins here)."""
+        self.sync()
+        return self._table
 
     # -- operations --------------------------------------------------------------------------------------------------
 

@@ -1,22 +1,32 @@
-"""The platform WSGI app: legacy core and plugins side by side, chosen per request by path and tenant.
+"""The platform: legacy core, extension host and feature-flag router on one set of services, built by a factory.
 
-For every request: `/diagnostics` goes to the host's own small app (platform admins only); a path under the mount
-of a plugin enabled for the request's tenant goes to that plugin's app; everything else goes to the legacy app.
-The tenant is the signed-in user's (from the session cookie), else the default tenant. The mount table is swapped
-whole by the host, so adding, removing or replacing a plugin never needs a restart and never touches Flask's
-"no blueprints after the first request" rule: each plugin has an app of its own.
+`create_platform(settings)` builds everything one instance needs from explicit settings: services whose session
+factory, clock and ids can be isolated and pinned (exthost.isolation), the legacy app, the extension host, the flag
+store, the shadow results and runner, and the router (exthost.router), which is the WSGI callable. Two platforms in
+one process share nothing.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask, jsonify
 from werkzeug.http import parse_cookie
 from werkzeug.wrappers import Response
 
+from exthost.breaker import CircuitBreaker
+from exthost.errors import ExtHostError
+from exthost.flags import Flag, parse_overrides
+from exthost.flagstore import FlagStore
 from exthost.host import ExtensionHost
+from exthost.isolation import IsolatingSessionFactory, SwitchableClock, SwitchableIds
+from exthost.noise import RuleSet, load_rules
+from exthost.results import ShadowResults
+from exthost.router import DIAGNOSTICS_PATH, FlagRouter
+from exthost.shadow import ShadowRunner
 from legacy_core.app import PACKAGE_DIR as LEGACY_DIR
 from legacy_core.app import (
     RESOLVED_USER_KEY,
@@ -27,9 +37,9 @@ from legacy_core.app import (
     install_request_hooks,
 )
 from legacy_core.auth import CurrentUser
-from legacy_core.clock import Clock, IdGenerator
+from legacy_core.clock import Clock, IdGenerator, RandomIds, SystemClock
 from legacy_core.db import transaction
-from legacy_core.features import routes
+from legacy_core.features import FEATURES, routes
 from legacy_core.requestctx import EXTENSION_KEY, current_user
 from legacy_core.services import Services
 from legacy_core.settings import Settings
@@ -37,18 +47,59 @@ from legacy_core.settings import Settings
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
-DIAGNOSTICS_PATH = "/diagnostics"
+DEFAULT_RULES_FILE = Path(__file__).resolve().parents[1] / "parity_tests" / "noise_rules.toml"
 
 
 class Platform:
-    """WSGI callable dispatching between the legacy app and the host's plugin apps."""
+    """One running instance: the router (the WSGI callable) and the parts it routes between."""
 
-    def __init__(self, host: ExtensionHost, legacy: Server):
+    def __init__(self, host: ExtensionHost, legacy: Server, *, overrides: Iterable[Flag] = ()):
         self.host = host
         self.legacy = legacy
         self.services: Services = host.services
-        self.diagnostics_app = make_diagnostics_app(host)
-        self._cookie = self.services.settings.AUTH_SESSION_COOKIE_NAME
+        settings = self.services.settings
+        self._cookie = settings.AUTH_SESSION_COOKIE_NAME
+        self.flags = FlagStore(
+            self.services.session_factory,
+            features=FEATURES,
+            overrides=tuple(overrides),
+            poll_seconds=settings.FLAGS_POLL_SECONDS,
+        )
+        self.results = ShadowResults(self.services.session_factory)
+        self.rules_file = settings.SHADOW_RULES_FILE or DEFAULT_RULES_FILE
+        self._rules = load_rules(self.rules_file)
+        self.shadow = ShadowRunner(
+            engine=self.services.engine,
+            results=self.results,
+            rules=lambda: self._rules,
+            queue_size=settings.SHADOW_QUEUE_SIZE,
+            workers=settings.SHADOW_WORKERS,
+        )
+        self.breaker = CircuitBreaker(settings.CANARY_BREAKER_FAILURES, settings.CANARY_BREAKER_WINDOW_SECONDS)
+        self.diagnostics_app = make_diagnostics_app(self)
+        self.router = FlagRouter(
+            host=host,
+            legacy=legacy.app,
+            diagnostics=self.diagnostics_app,
+            tenant_of=self.tenant_of,
+            flags=self.flags,
+            results=self.results,
+            shadow=self.shadow,
+            breaker=self.breaker,
+            fallback=settings.CANARY_FALLBACK,
+            max_body=settings.SHADOW_MAX_BODY_BYTES,
+        )
+        self.shadow.start()
+
+    @property
+    def rules(self) -> RuleSet:
+        return self._rules
+
+    def set_mode(self, feature: str, mode: str, *, changed_by: str = "api", **share: Any) -> Flag:
+        """Store a feature's mode (every worker follows within FLAGS_POLL_SECONDS); see FlagStore.set."""
+        return self.flags.set(
+            feature, mode, changed_by=changed_by, routes=self.router.routes.by_feature.get(feature, ()), **share
+        )
 
     def tenant_of(self, environ: WSGIEnvironment) -> str:
         """The request's tenant: the session's user's, else the default tenant.
@@ -65,29 +116,56 @@ class Platform:
         environ[RESOLVED_USER_KEY] = user
         return self.services.tenancy.for_user(user)
 
-    def select(self, environ: WSGIEnvironment) -> Flask:
-        """The app that serves this request."""
-        path = environ.get("PATH_INFO", "") or "/"
-        if path == DIAGNOSTICS_PATH:
-            return self.diagnostics_app
-        app = self.host.app_for(path, lambda: self.tenant_of(environ))
-        return app if app is not None else self.legacy.app
-
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        return self.select(environ)(environ, start_response)
+        return self.router(environ, start_response)
+
+    def diagnostics(self) -> dict[str, Any]:
+        """The host's diagnostics plus every feature's flag and comparison counts."""
+        report = self.host.diagnostics()
+        flags = self.flags.current()
+        report["features"] = {
+            feature: {
+                "flag": flags.flag(feature).as_dict(),
+                "routeFlags": [f.as_dict() for f in flags.all() if f.feature == feature and f.route is not None],
+                "results": self.results.summary().get(feature, {}),
+                "breakerRecentFailures": self.breaker.recent(feature),
+            }
+            for feature in FEATURES
+        }
+        report["shadow"] = {
+            "queued": self.shadow.queue.qsize(),
+            "queueSize": self.shadow.queue.maxsize,
+            "workers": self.shadow.workers,
+            "processed": self.shadow.processed,
+            "runnerErrors": self.shadow.errors,
+            "rulesFile": str(self.rules_file),
+        }
+        return report
 
     def test_client(self) -> Any:
-        """A werkzeug test client over the whole platform (cookies kept between requests)."""
+        """A werkzeug test client over the whole platform (cookies kept between requests).
+
+        Responses are read whole and closed, as a real server does, so a shadow sample is taken even when a test
+        never looks at the body.
+        """
         from werkzeug.test import Client
 
-        return Client(self)
+        class BufferedClient(Client):
+            def open(self, *args: Any, **kwargs: Any) -> Any:
+                kwargs.setdefault("buffered", True)
+                return super().open(*args, **kwargs)
+
+        return BufferedClient(self)
 
     def close(self) -> None:
+        self.shadow.stop()
         self.host.shutdown()
 
 
-def make_diagnostics_app(host: ExtensionHost) -> Flask:
-    """`GET /diagnostics`: every plugin's state, version, mounts, reason, tenants, health and hook timings."""
+def make_diagnostics_app(platform: Platform) -> Flask:
+    """`GET /diagnostics`: every plugin's state, version, mounts, reason, tenants, health and hook timings, and
+    every feature's flag and shadow/canary counts."""
+    host = platform.host
     app = Flask(
         "sv_diagnostics",
         static_folder=str(LEGACY_DIR / "static"),
@@ -106,7 +184,7 @@ def make_diagnostics_app(host: ExtensionHost) -> Flask:
             response = jsonify({"error": "Unauthorized" if user is None else "Forbidden"})
             response.status_code = 401 if user is None else 403
             return response
-        return jsonify(host.diagnostics())
+        return jsonify(platform.diagnostics())
 
     return app
 
@@ -119,9 +197,33 @@ def create_platform(
     argon2_memory_kib: int = 65536,
     name: str = "platform",
 ) -> Platform:
-    """Legacy app + extension host on one set of services, started and ready to serve."""
-    services = build_services(settings, clock=clock, ids=ids, argon2_memory_kib=argon2_memory_kib, name=name)
+    """Legacy app + extension host + feature-flag router on one set of services, started and ready to serve.
+
+    Raises ExtHostError for a FEATURE_FLAGS setting or noise rules file that cannot be used.
+    """
+    try:
+        overrides = parse_overrides(settings.FEATURE_FLAGS)
+    except ValueError as exc:
+        raise ExtHostError(f"setting {exc}") from exc
+    unknown = sorted({flag.feature for flag in overrides} - set(FEATURES))
+    if unknown:
+        raise ExtHostError(f"setting FEATURE_FLAGS: unknown feature(s) {unknown}; one of {', '.join(FEATURES)}")
+    services = build_services(
+        settings,
+        clock=SwitchableClock(clock or SystemClock()),
+        ids=SwitchableIds(ids or RandomIds()),
+        argon2_memory_kib=argon2_memory_kib,
+        name=name,
+    )
+    # Sessions that join an isolated run's transaction when there is one (the shadow runner's candidates).
+    services = dataclasses.replace(
+        services, session_factory=IsolatingSessionFactory(bind=services.engine, expire_on_commit=False)
+    )
     legacy = create_server(services=services)
     host = ExtensionHost(settings, services=services, legacy_routes=routes(legacy.app), name=name)
     host.start()
-    return Platform(host, legacy)
+    try:
+        return Platform(host, legacy, overrides=overrides)
+    except BaseException:
+        host.shutdown()
+        raise

@@ -103,10 +103,28 @@ class MountTable:
     mounts: tuple[Mount, ...] = ()
     apps: dict[str, Flask] = field(default_factory=dict)
     tenants: dict[str, frozenset[str]] = field(default_factory=dict)
+    # Plugins reimplementing a legacy feature are not matched by path here: the feature-flag router decides when
+    # they answer. Their mounts, by feature, and the plugin of each feature:
+    feature_mounts: tuple[tuple[str, Mount], ...] = ()
+    features: dict[str, str] = field(default_factory=dict)
 
     def match(self, path: str) -> str | None:
-        """The plugin whose mount covers `path`, regardless of tenant."""
+        """The plugin (of no feature) whose mount covers `path`, regardless of tenant."""
         for mount in self.mounts:
             if path_matches(path, mount.parts):
                 return mount.plugin
         return None
+
+    def feature_at(self, path: str) -> str | None:
+        """The feature whose plugin's mounts cover `path`."""
+        for feature, mount in self.feature_mounts:
+            if path_matches(path, mount.parts):
+                return feature
+        return None
+
+    def feature_app(self, feature: str, tenant: str) -> Flask | None:
+        """The app of the plugin reimplementing `feature`, when it serves `tenant`."""
+        plugin = self.features.get(feature)
+        if plugin is None or tenant not in self.tenants.get(plugin, ()):
+            return None
+        return self.apps[plugin]

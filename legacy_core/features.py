@@ -19,6 +19,23 @@ FEATURE_ENDPOINTS = {
     "web.edit_post_page": "blog",
 }
 
+# Endpoints whose writes reach beyond the database: uploaded files, the blog's working clone and its git remote.
+# A shadow run can isolate database writes (a rolled-back transaction) but not these, so it skips their unsafe
+# requests rather than let a candidate touch real files or push to a real remote.
+OUTSIDE_DATABASE_ENDPOINTS = frozenset(
+    {
+        "papertrail.delete_board",
+        "papertrail.upload_attachment",
+        "papertrail.import_board",
+        "blog.configure",
+        "blog.create_post",
+        "blog.update_post",
+        "blog.publish_post",
+        "blog.pull",
+        "blog.delete_post",
+    }
+)
+
 
 @dataclass(frozen=True)
 class RouteInfo:
@@ -28,6 +45,10 @@ class RouteInfo:
     endpoint: str
     methods: frozenset[str]
     feature: str | None
+
+    @property
+    def writes_outside_database(self) -> bool:
+        return self.endpoint in OUTSIDE_DATABASE_ENDPOINTS
 
 
 def feature_of(endpoint: str) -> str | None:

@@ -45,6 +45,42 @@ class Settings(BaseSettings):
     PLUGIN_ERROR_WINDOW_SECONDS: float = Field(
         default=60.0, gt=0, description="Window of PLUGIN_ERROR_BUDGET, in seconds."
     )
+    FEATURE_FLAGS: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Development overrides of the stored feature flags, in this process only, e.g. "
+        'FEATURE_FLAGS=\'{"blog": "plugin", "papertrail": {"mode": "canary", "percent": 10}}\' or '
+        "FEATURE_FLAGS__blog=shadow; a key 'feature:/route/rule' names one route.",
+    )
+    FLAGS_POLL_SECONDS: float = Field(
+        default=1.0, ge=0, description="How often a worker checks the stored feature flags for a change."
+    )
+    SHADOW_QUEUE_SIZE: int = Field(
+        default=1000, ge=1, description="Shadow samples waiting to run; when full, new samples are dropped (counted)."
+    )
+    SHADOW_WORKERS: int = Field(default=1, ge=1, description="Threads per process running shadow samples.")
+    SHADOW_MAX_BODY_BYTES: int = Field(
+        default=1024 * 1024,
+        ge=0,
+        description="Largest request or response body a shadow sample copies; larger ones are skipped (counted).",
+    )
+    SHADOW_RULES_FILE: Path | None = Field(
+        default=None,
+        description="Noise rules of the comparison engine (TOML); the checked-in parity_tests/noise_rules.toml "
+        "when unset.",
+    )
+    CANARY_FALLBACK: bool = Field(
+        default=True,
+        description="In canary mode, answer from legacy when the plugin raises or answers 5xx (counted).",
+    )
+    CANARY_BREAKER_FAILURES: int = Field(
+        default=5,
+        ge=0,
+        description="Plugin failures of one feature within CANARY_BREAKER_WINDOW_SECONDS that send it back to "
+        "legacy mode for every worker, with the reason recorded (0 never trips).",
+    )
+    CANARY_BREAKER_WINDOW_SECONDS: float = Field(
+        default=30.0, gt=0, description="Window of CANARY_BREAKER_FAILURES, in seconds."
+    )
     SECRET_KEY: str = Field(default="dev-only-secret-change-me", description="Flask secret key (flash messages).")
     AUTH_SESSION_COOKIE_NAME: str = Field(default="svg_session", description="Name of the session cookie.")
     AUTH_SESSION_TTL_HOURS: int = Field(default=720, ge=1, description="Lifetime of a login session in hours.")
@@ -75,7 +111,14 @@ class Settings(BaseSettings):
     TENANT_DEFAULT: str = Field(default="tenant-0", description="Tenant used when a request names none.")
     LOG_LEVEL: str = Field(default="INFO", description="Level of the platform logger.")
 
-    @field_validator("DATA_DIR", "PLUGINS_DIR", "PAPERTRAIL_DATA_ROOT", "BLOG_DATA_ROOT", "BLOG_LOCAL_REMOTES_ROOT")
+    @field_validator(
+        "DATA_DIR",
+        "PLUGINS_DIR",
+        "PAPERTRAIL_DATA_ROOT",
+        "BLOG_DATA_ROOT",
+        "BLOG_LOCAL_REMOTES_ROOT",
+        "SHADOW_RULES_FILE",
+    )
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
         # Relative folders are taken from the working directory once, here: git and the upload code run with other

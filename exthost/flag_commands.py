@@ -1,0 +1,223 @@
+"""`sv flags:*` and `sv shadow:*`: feature modes and comparison results, read and written in the shared database."""
+
+from __future__ import annotations
+
+import getpass
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from exthost.flagstore import FlagError, FlagStore
+from exthost.results import ShadowResults
+
+
+@dataclass
+class Stores:
+    flags: FlagStore
+    results: ShadowResults
+    routes: dict[str, list[str]]
+
+
+@contextmanager
+def stores(settings: Any) -> Iterator[Stores]:
+    """The flag store and results of the configured database (no host, no plugin imported)."""
+    from exthost.flags import parse_overrides
+    from exthost.router import FeatureRoutes
+    from legacy_core.app import create_server
+    from legacy_core.features import FEATURES
+
+    try:
+        overrides = parse_overrides(settings.FEATURE_FLAGS)
+    except ValueError as exc:
+        raise click.UsageError(f"setting {exc}") from exc
+    server = create_server(settings)
+    services = server.services
+    try:
+        yield Stores(
+            FlagStore(services.session_factory, features=FEATURES, overrides=overrides, poll_seconds=0),
+            ShadowResults(services.session_factory),
+            FeatureRoutes(server.app).by_feature,
+        )
+    except FlagError as exc:
+        raise click.UsageError(str(exc)) from exc
+    finally:
+        services.engine.dispose()
+
+
+def _print_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, default=str))
+
+
+def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    Console().print(table)
+
+
+def _tenants(value: str | None) -> list[str] | None:
+    return None if value is None else [t.strip() for t in value.split(",") if t.strip()]
+
+
+def register(main: click.Group, settings_from: Any) -> None:
+    """Add the flag and shadow commands to the `sv` group."""
+
+    @main.command("flags:list")
+    @click.option("--history", is_flag=True, help="Also show the latest changes: who, when, from what, why.")
+    @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+    def flags_list_command(history: bool, as_json: bool) -> None:
+        """Each feature's mode (and any route's own), with its share, who set it and when."""
+        with stores(settings_from()) as found:
+            flags = found.flags.current()
+            features = sorted(found.routes)
+            rows: list[dict[str, Any]] = [flags.flag(feature).as_dict() for feature in features]
+            rows += [f.as_dict() for f in flags.all() if f.route is not None]
+            changes = found.flags.history() if history else []
+        if as_json:
+            _print_json({"flags": rows, "history": changes} if history else rows)
+            return
+        _table(
+            "feature flags",
+            ["feature", "route", "mode", "percent", "tenants", "sample", "set by", "at", "reason"],
+            [
+                [
+                    r["feature"],
+                    r["route"] or "(all)",
+                    r["mode"],
+                    f"{r['percent']:g}",
+                    ",".join(r["tenants"]) or "-",
+                    f"{r['sample']:g}",
+                    r["updatedBy"],
+                    r["updatedAt"] or "-",
+                    r["reason"],
+                ]
+                for r in rows
+            ],
+        )
+        if history:
+            _table(
+                "changes (newest first)",
+                ["#", "feature", "route", "from", "to", "by", "at", "reason"],
+                [
+                    [
+                        str(c["id"]),
+                        c["feature"],
+                        c["route"] or "(all)",
+                        c["previous_mode"],
+                        c["mode"],
+                        c["changed_by"],
+                        str(c["changed_at"]),
+                        c["reason"],
+                    ]
+                    for c in changes
+                ],
+            )
+
+    @main.command("flags:set")
+    @click.argument("feature")
+    @click.argument("mode")
+    @click.option("--percent", type=float, default=None, help="Canary: share of callers (0-100) on the plugin.")
+    @click.option("--tenants", default=None, help="Canary: comma-separated tenants always on the plugin.")
+    @click.option("--sample", type=float, default=None, help="Shadow: share of requests (0-100) replayed.")
+    @click.option("--route", default=None, help="Set one route's mode (its URL rule) instead of the feature's.")
+    @click.option("--reason", default="", help="Why, kept in the change log.")
+    @click.option("--by", "changed_by", default=None, help="Who, kept in the change log; the OS user by default.")
+    def flags_set_command(
+        feature: str,
+        mode: str,
+        percent: float | None,
+        tenants: str | None,
+        sample: float | None,
+        route: str | None,
+        reason: str,
+        changed_by: str | None,
+    ) -> None:
+        """Set FEATURE to MODE (legacy, shadow, canary, plugin, retired); every worker follows within a second."""
+        who = changed_by or f"{getpass.getuser()}@cli"
+        with stores(settings_from()) as found:
+            flag = found.flags.set(
+                feature,
+                mode,
+                route=route,
+                percent=percent,
+                tenants=_tenants(tenants),
+                sample=sample,
+                changed_by=who,
+                reason=reason,
+                routes=found.routes.get(feature, ()),
+            )
+        share = ""
+        if flag.mode == "canary":
+            share = f" ({flag.percent:g}% of callers, tenants: {', '.join(sorted(flag.tenants)) or 'none'})"
+        elif flag.mode == "shadow":
+            share = f" ({flag.sample:g}% of requests replayed)"
+        click.echo(f"{feature}{' ' + route if route else ''}: {flag.mode}{share}, set by {who}")
+
+    @main.command("shadow:status")
+    @click.option("--feature", default=None, help="Only this feature.")
+    @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+    def shadow_status_command(feature: str | None, as_json: bool) -> None:
+        """Comparison counts per feature, route, method and mode, and the latest mismatches."""
+        with stores(settings_from()) as found:
+            counts = [c for c in found.results.counts() if feature is None or c["feature"] == feature]
+            kept = found.results.mismatches(feature, limit=20)
+        if as_json:
+            _print_json({"counts": counts, "mismatches": kept})
+            return
+        _table(
+            "shadow and canary results",
+            ["feature", "method", "route", "mode", "outcome", "count"],
+            [[c["feature"], c["method"], c["route"] or "-", c["mode"], c["outcome"], str(c["count"])] for c in counts],
+        )
+        _table(
+            "latest kept mismatches (sv shadow:export ID)",
+            ["id", "at", "feature", "method", "route", "outcome", "first difference"],
+            [
+                [
+                    m["id"],
+                    str(m["recorded_at"]),
+                    m["feature"],
+                    m["method"],
+                    m["route"],
+                    m["outcome"],
+                    _first(m["differences"]),
+                ]
+                for m in kept
+            ],
+        )
+
+    @main.command("shadow:export")
+    @click.argument("mismatch_id")
+    @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="HAR file; stdout if unset.")
+    def shadow_export_command(mismatch_id: str, output: Path | None) -> None:
+        """Export a kept mismatch as a HAR 1.2 file that replays its request (secrets already redacted)."""
+        from exthost.results import mismatch_har
+
+        with stores(settings_from()) as found:
+            row = found.results.mismatch(mismatch_id)
+        if row is None:
+            raise click.UsageError(f"no kept mismatch {mismatch_id!r}; `sv shadow:status` lists them")
+        text = json.dumps(mismatch_har(row), indent=2)
+        if output is None:
+            click.echo(text)
+        else:
+            output.write_text(text + "\n", encoding="utf-8")
+            click.echo(f"wrote {output}")
+
+
+def _first(differences: list[dict[str, Any]]) -> str:
+    if not differences:
+        return "-"
+    first = differences[0]
+    more = f" (+{len(differences) - 1})" if len(differences) > 1 else ""
+    return f"{first['pointer']}: {first['legacy']!r} != {first['plugin']!r}{more}"[:120]

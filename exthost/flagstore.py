@@ -1,0 +1,240 @@
+"""Flags in the shared database: every worker reads the same modes, and every change is logged with who and when.
+
+`sv_flags` holds the mode in force per feature (route '') or route; `sv_flag_changes` logs each change; the row
+`flags` of `sv_registry_version` is bumped in the same transaction. A worker caches the whole flag set and re-reads
+it only when that counter moved, checking the counter at most every `poll_seconds`, never waiting for another
+thread's check: a change takes effect everywhere within about `poll_seconds`. FEATURE_FLAGS in the settings
+overrides stored flags in this process only (for development).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Column, DateTime, Float, Integer, MetaData, String, Table, Text, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, sessionmaker
+
+from exthost.errors import ExtHostError
+from exthost.flags import MODES, Flag, FlagSet, Mode, check_percent
+from exthost.registry import registry_version
+from legacy_core.clock import Clock, SystemClock
+from legacy_core.db import transaction
+
+VERSION_KEY = "flags"
+metadata = MetaData()
+
+flags_table = Table(
+    "sv_flags",
+    metadata,
+    Column("feature", String(40), primary_key=True),
+    Column("route", String(300), primary_key=True),
+    Column("mode", String(20), nullable=False),
+    Column("percent", Float, nullable=False),
+    Column("tenants", Text, nullable=False),
+    Column("sample", Float, nullable=False),
+    Column("updated_by", String(200), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("reason", Text, nullable=False),
+)
+
+flag_changes = Table(
+    "sv_flag_changes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("feature", String(40), nullable=False),
+    Column("route", String(300), nullable=False),
+    Column("previous_mode", String(20), nullable=False),
+    Column("mode", String(20), nullable=False),
+    Column("percent", Float, nullable=False),
+    Column("tenants", Text, nullable=False),
+    Column("sample", Float, nullable=False),
+    Column("changed_by", String(200), nullable=False),
+    Column("changed_at", DateTime(timezone=True), nullable=False),
+    Column("reason", Text, nullable=False),
+)
+
+
+class FlagError(ExtHostError):
+    """A flag change that cannot be made: unknown feature or route, bad mode or share."""
+
+
+def _flag(row: dict[str, object]) -> Flag:
+    return Flag(
+        feature=str(row["feature"]),
+        route=str(row["route"]) or None,
+        mode=row["mode"],  # type: ignore[arg-type]
+        percent=float(row["percent"]),  # type: ignore[arg-type]
+        tenants=frozenset(json.loads(str(row["tenants"]))),
+        sample=float(row["sample"]),  # type: ignore[arg-type]
+        updated_by=str(row["updated_by"]),
+        updated_at=row["updated_at"],  # type: ignore[arg-type]
+        reason=str(row["reason"]),
+    )
+
+
+class FlagStore:
+    """Reads (cached, version-checked) and writes the flags of one database."""
+
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        *,
+        features: Sequence[str],
+        overrides: Sequence[Flag] = (),
+        poll_seconds: float = 1.0,
+        clock: Clock | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ):
+        self.session_factory = session_factory
+        self.features = tuple(features)
+        self.overrides = tuple(overrides)
+        self.poll_seconds = poll_seconds
+        self.clock = clock or SystemClock()  # wall time: a change log is about when people acted
+        self._monotonic = monotonic
+        self._cached = FlagSet().with_overrides(self.overrides)
+        self._checked_at = float("-inf")
+        self._loaded = False
+        self._refreshing = threading.Lock()
+        self.read_errors = 0
+
+    # -- reading ---------------------------------------------------------------------------------------------------
+
+    def current(self) -> FlagSet:
+        """The flags in force. Checks the counter at most every poll_seconds; a concurrent check is not waited for."""
+        if self._loaded and self._monotonic() - self._checked_at < self.poll_seconds:
+            return self._cached
+        if not self._refreshing.acquire(blocking=not self._loaded):
+            return self._cached
+        try:
+            self._refresh()
+        finally:
+            self._refreshing.release()
+        return self._cached
+
+    def refresh(self) -> FlagSet:
+        """Re-read now, whatever the poll interval."""
+        with self._refreshing:
+            self._checked_at = float("-inf")
+            self._loaded = False
+            self._refresh()
+        return self._cached
+
+    def _refresh(self) -> None:
+        self._checked_at = self._monotonic()
+        try:
+            with self.session_factory() as db:
+                version = int(
+                    db.scalar(select(registry_version.c.version).where(registry_version.c.key == VERSION_KEY)) or 0
+                )
+                if self._loaded and version == self._cached.version:
+                    return
+                rows = [dict(row._mapping) for row in db.execute(select(flags_table))]
+        except Exception:
+            # A database hiccup must not fail requests: the last flags known stay in force, and it is counted.
+            self.read_errors += 1
+            self._loaded = True
+            return
+        stored = {(flag.feature, flag.route): flag for flag in map(_flag, rows)}
+        self._cached = FlagSet(stored, version).with_overrides(self.overrides)
+        self._loaded = True
+
+    def history(self, feature: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        """The latest changes, newest first."""
+        query = select(flag_changes).order_by(flag_changes.c.id.desc()).limit(limit)
+        if feature is not None:
+            query = query.where(flag_changes.c.feature == feature)
+        with self.session_factory() as db:
+            return [dict(row._mapping) for row in db.execute(query)]
+
+    # -- writing ---------------------------------------------------------------------------------------------------
+
+    def set(
+        self,
+        feature: str,
+        mode: str,
+        *,
+        route: str | None = None,
+        percent: float | None = None,
+        tenants: Sequence[str] | None = None,
+        sample: float | None = None,
+        changed_by: str,
+        reason: str = "",
+        routes: Sequence[str] = (),
+    ) -> Flag:
+        """Store a feature's (or route's) mode, log the change and bump the counter, in one transaction.
+
+        Unset share fields keep their stored values. `routes` lists the feature's known rules, to check `route`.
+        """
+        if feature not in self.features:
+            raise FlagError(f"unknown feature {feature!r}; one of {', '.join(self.features)}")
+        if mode not in MODES:
+            raise FlagError(f"unknown mode {mode!r}; one of {', '.join(MODES)}")
+        if route is not None and routes and route not in routes:
+            shown = "\n  ".join(sorted(routes))
+            raise FlagError(f"feature {feature!r} has no route {route!r}; its routes:\n  {shown}")
+        with transaction(self.session_factory) as db:
+            old = self._stored(db, feature, route)
+            try:
+                flag = Flag(
+                    feature=feature,
+                    route=route,
+                    mode=mode,
+                    percent=check_percent(old.percent if percent is None else percent, "percent"),
+                    tenants=frozenset(old.tenants if tenants is None else (t for t in tenants if t)),
+                    sample=check_percent(old.sample if sample is None else sample, "sample"),
+                    updated_by=changed_by[:200],
+                    updated_at=self.clock.now(),
+                    reason=reason,
+                )
+            except ValueError as exc:
+                raise FlagError(str(exc)) from exc
+            self._write(db, flag, old.mode)
+        self.refresh()
+        return flag
+
+    def _stored(self, db: Session, feature: str, route: str | None) -> Flag:
+        row = db.execute(
+            select(flags_table).where(flags_table.c.feature == feature, flags_table.c.route == (route or ""))
+        ).first()
+        return _flag(dict(row._mapping)) if row is not None else Flag(feature, route=route)
+
+    def _write(self, db: Session, flag: Flag, previous: Mode) -> None:
+        values = {
+            "feature": flag.feature,
+            "route": flag.route or "",
+            "mode": flag.mode,
+            "percent": flag.percent,
+            "tenants": json.dumps(sorted(flag.tenants)),
+            "sample": flag.sample,
+            "updated_by": flag.updated_by,
+            "updated_at": flag.updated_at,
+            "reason": flag.reason,
+        }
+        changes = {k: v for k, v in values.items() if k not in ("feature", "route")}
+        dialect = db.get_bind().dialect.name
+        module = postgresql if dialect == "postgresql" else sqlite
+        statement = module.insert(flags_table).values(**values)
+        db.execute(statement.on_conflict_do_update(index_elements=["feature", "route"], set_=changes))
+        log = {k: values[k] for k in ("feature", "route", "mode", "percent", "tenants", "sample", "reason")}
+        db.execute(
+            insert(flag_changes).values(
+                **log, previous_mode=previous, changed_by=flag.updated_by, changed_at=flag.updated_at
+            )
+        )
+        bumped = db.execute(
+            update(registry_version)
+            .where(registry_version.c.key == VERSION_KEY)
+            .values(version=registry_version.c.version + 1)
+        )
+        if not getattr(bumped, "rowcount", 0):
+            db.execute(insert(registry_version).values(key=VERSION_KEY, version=1))
+
+
+def changed_at_text(moment: datetime | None) -> str:
+    return moment.isoformat(timespec="seconds") if moment else "-"

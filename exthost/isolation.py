@@ -1,0 +1,101 @@
+"""Isolated runs: a request handled inside a database transaction that is always rolled back, with pinned time and ids.
+
+The platform's services get a session factory, clock and id generator that consult context variables: outside an
+isolated run they behave exactly like the plain ones; inside `isolated(...)` (in that thread only) every session
+joins one connection's transaction through a savepoint, and `now()`/`new()` come from the pinned services. So the
+same legacy and plugin code runs unchanged against a throw-away view of the stored state, which is how the shadow
+runner executes candidates without ever changing stored data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from legacy_core.clock import Clock, IdGenerator
+
+_CONNECTION: ContextVar[Connection | None] = ContextVar("sv_isolated_connection", default=None)
+_CLOCK: ContextVar[Clock | None] = ContextVar("sv_pinned_clock", default=None)
+_IDS: ContextVar[IdGenerator | None] = ContextVar("sv_pinned_ids", default=None)
+
+
+class SwitchableClock:
+    """The platform clock, unless this thread is inside `pinned(clock=...)`."""
+
+    def __init__(self, base: Clock):
+        self.base = base
+
+    def now(self) -> datetime:
+        return (_CLOCK.get() or self.base).now()
+
+
+class SwitchableIds:
+    """The platform id generator, unless this thread is inside `pinned(ids=...)`."""
+
+    def __init__(self, base: IdGenerator):
+        self.base = base
+
+    def new(self, prefix: str) -> str:
+        return (_IDS.get() or self.base).new(prefix)
+
+    def token(self) -> str:
+        return (_IDS.get() or self.base).token()
+
+
+class IsolatingSessionFactory(sessionmaker[Session]):
+    """A sessionmaker whose sessions join the isolated run's connection (via a savepoint) when there is one."""
+
+    def __call__(self, **local_kw: Any) -> Session:
+        connection = _CONNECTION.get()
+        if connection is not None and connection.engine is self.kw.get("bind"):
+            local_kw.setdefault("bind", connection)
+            local_kw.setdefault("join_transaction_mode", "create_savepoint")
+        return super().__call__(**local_kw)
+
+
+@contextmanager
+def pinned(*, clock: Clock | None = None, ids: IdGenerator | None = None) -> Iterator[None]:
+    """Inside the block (this thread only), switchable clocks and id generators answer from these."""
+    clock_token = _CLOCK.set(clock) if clock is not None else None
+    ids_token = _IDS.set(ids) if ids is not None else None
+    try:
+        yield
+    finally:
+        if ids_token is not None:
+            _IDS.reset(ids_token)
+        if clock_token is not None:
+            _CLOCK.reset(clock_token)
+
+
+@contextmanager
+def isolated(engine: Engine, *, immediate: bool = False) -> Iterator[Connection]:
+    """Inside the block, this thread's sessions of `engine` work in one transaction, rolled back at the end.
+
+    `immediate` takes SQLite's write lock at the start: a run that writes after reading must not find its snapshot
+    overtaken by another writer (SQLite refuses that upgrade at once, whatever the busy timeout).
+    """
+    with engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        driver: Any = connection.connection.driver_connection
+        saved = driver.isolation_level if sqlite else None
+        if sqlite:
+            # pysqlite opens transactions itself, only before writes, and would end them at a savepoint; an explicit
+            # BEGIN makes the whole run one transaction that the rollback below undoes.
+            driver.isolation_level = None
+        transaction = connection.begin()
+        token = _CONNECTION.set(connection)
+        try:
+            if sqlite:
+                connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+            yield connection
+        finally:
+            _CONNECTION.reset(token)
+            transaction.rollback()
+            if sqlite:
+                driver.isolation_level = saved

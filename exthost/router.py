@@ -1,0 +1,285 @@
+"""The feature-flag router: the one WSGI app of the platform, sending each feature request to legacy or plugin.
+
+    /diagnostics                       the host's diagnostics (platform admins)
+    a route of a legacy feature, or a path under the mounts of the plugin reimplementing one
+                                       -> that feature's flag decides (exthost.flags.decide):
+        legacy    legacy answers
+        shadow    legacy answers; a sample is copied and replayed on the plugin off the request path (exthost.shadow)
+        canary    the plugin answers for the sticky share; a 5xx or exception falls back to legacy (counted), and a
+                  burst of them trips the circuit breaker, which sets the feature back to legacy for every worker
+        plugin    the plugin answers; when it does not serve the caller's tenant, legacy answers (counted)
+        retired   the plugin answers; when it cannot, 503 (legacy is gone)
+    anything else                      a plugin of no feature whose mount covers the path, else legacy
+
+Route resolution uses a copy of the legacy feature rules (werkzeug, the same converters), built once.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
+
+from flask import Flask
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.routing import Map, RequestRedirect
+
+from exthost.breaker import CircuitBreaker
+from exthost.compare import CapturedResponse
+from exthost.flags import Decision, decide
+from exthost.flagstore import FlagStore
+from exthost.host import ExtensionHost
+from exthost.isolation import pinned
+from exthost.results import ShadowResults
+from exthost.shadow import SAFE_METHODS, Sample, ShadowRunner, call_wsgi, capture_request, tee
+from legacy_core.app import RESOLVED_USER_KEY
+from legacy_core.clock import FixedClock
+from legacy_core.features import FEATURES, OUTSIDE_DATABASE_ENDPOINTS, feature_of
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+DIAGNOSTICS_PATH = "/diagnostics"
+BREAKER_USER = "sv:circuit-breaker"
+
+
+@dataclass(frozen=True)
+class RouteMatch:
+    """A feature request: its feature, the legacy URL rule it matched (None: only a plugin mount covers it)."""
+
+    feature: str
+    rule: str | None
+    endpoint: str | None
+
+    @property
+    def writes_outside_database(self) -> bool:
+        return self.endpoint in OUTSIDE_DATABASE_ENDPOINTS
+
+
+class FeatureRoutes:
+    """Which feature (and legacy rule) a path and method belong to; the feature rules of the legacy app, copied."""
+
+    def __init__(self, legacy: Flask):
+        rules = [rule.empty() for rule in legacy.url_map.iter_rules() if feature_of(rule.endpoint) is not None]
+        self.rules = {rule.rule: feature_of(rule.endpoint) for rule in rules}
+        self.map = Map(rules, converters=dict(legacy.url_map.converters), strict_slashes=legacy.url_map.strict_slashes)
+        self.adapter = self.map.bind("localhost", "/")
+        self.by_feature: dict[str, list[str]] = {feature: [] for feature in FEATURES}
+        for rule, feature in sorted(self.rules.items()):
+            if feature is not None:
+                self.by_feature.setdefault(feature, []).append(rule)
+
+    def resolve(self, path: str, method: str) -> RouteMatch | None:
+        try:
+            rule, _ = self.adapter.match(path, method, return_rule=True)
+        except MethodNotAllowed as exc:
+            allowed = sorted(exc.valid_methods or ())
+            if not allowed:
+                return None
+            rule, _ = self.adapter.match(path, allowed[0], return_rule=True)
+        except RequestRedirect:
+            return None
+        except HTTPException:
+            return None
+        feature = feature_of(str(rule.endpoint))
+        return RouteMatch(feature, rule.rule, str(rule.endpoint)) if feature is not None else None
+
+
+class FlagRouter:
+    """The platform's WSGI callable; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        host: ExtensionHost,
+        legacy: Flask,
+        diagnostics: Flask,
+        tenant_of: Callable[[WSGIEnvironment], str],
+        flags: FlagStore,
+        results: ShadowResults,
+        shadow: ShadowRunner,
+        breaker: CircuitBreaker,
+        fallback: bool = True,
+        max_body: int = 1024 * 1024,
+    ):
+        self.host = host
+        self.legacy = legacy
+        self.diagnostics = diagnostics
+        self.tenant_of = tenant_of
+        self.flags = flags
+        self.results = results
+        self.shadow = shadow
+        self.breaker = breaker
+        self.fallback = fallback
+        self.max_body = max_body
+        self.routes = FeatureRoutes(legacy)
+        self.clock = host.services.clock
+        self._sequence = itertools.count()
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "") or "/"
+        if path == DIAGNOSTICS_PATH:
+            return self.diagnostics(environ, start_response)
+        method = str(environ.get("REQUEST_METHOD", "GET")).upper()
+        match = self.routes.resolve(path, method)
+        if match is None:
+            table = self.host.table()
+            feature = table.feature_at(path)
+            if feature is None:
+                plugin = table.match(path)
+                if plugin is None:
+                    return self.legacy(environ, start_response)
+                app = self.host.app_for(path, lambda: self.tenant_of(environ))
+                return (app or self.legacy)(environ, start_response)
+            match = RouteMatch(feature, None, None)
+        return self._feature(match, method, environ, start_response)
+
+    # -- feature requests ------------------------------------------------------------------------------------------
+
+    def _feature(
+        self, match: RouteMatch, method: str, environ: WSGIEnvironment, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        flag = self.flags.current().flag(match.feature, match.rule)
+        if flag.mode == "legacy":
+            return self.legacy(environ, start_response)
+        tenant = self.tenant_of(environ)
+        user = environ.get(RESOLVED_USER_KEY)
+        sticky = getattr(user, "id", None) or tenant
+        decision = decide(flag, tenant=tenant, sticky_key=sticky, sequence=next(self._sequence))
+        plugin = self.host.table().feature_app(match.feature, tenant)
+        if decision.primary == "plugin":
+            if plugin is None:
+                if decision.mode == "retired":
+                    return _json(start_response, 503, b'{"error":"Feature unavailable"}')
+                self.results.count(match.feature, match.rule, method, decision.mode, "fallback:plugin-unavailable")
+                return self.legacy(environ, start_response)
+            if decision.mode == "canary" and self.fallback:
+                return self._canary(match, method, decision, plugin, environ, start_response)
+            return plugin(environ, start_response)
+        if decision.shadow is None:
+            return self.legacy(environ, start_response)
+        return self._shadowed(match, method, decision, plugin, environ, start_response)
+
+    def _canary(
+        self,
+        match: RouteMatch,
+        method: str,
+        decision: Decision,
+        plugin: WSGIApplication,
+        environ: WSGIEnvironment,
+        start_response: StartResponse,
+    ) -> Iterable[bytes]:
+        # The plugin's answer is held until it is known to be good: a 5xx must be replaceable by legacy's.
+        body = _read_body(environ)
+        try:
+            answer: CapturedResponse | None = call_wsgi(plugin, environ, body)
+        except Exception:  # a plugin app renders its own errors; this is a failure of the app itself
+            answer = None
+        if answer is not None and answer.status < 500:
+            start_response(_status_line(answer.status), list(answer.headers))
+            return [answer.body]
+        why = "exception" if answer is None else f"status-{answer.status}"
+        self.results.count(match.feature, match.rule, method, decision.mode, f"fallback:{why}")
+        if self.breaker.failure(match.feature):
+            self._trip(match, method, why)
+        environ["wsgi.input"] = io.BytesIO(body)
+        return self.legacy(environ, start_response)
+
+    def _trip(self, match: RouteMatch, method: str, why: str) -> None:
+        breaker = self.breaker
+        reason = (
+            f"circuit breaker: {breaker.threshold} plugin failures within {breaker.window:g}s in canary mode; "
+            f"last: {why} on {method} {match.rule or '(plugin-only path)'}"
+        )
+        self.results.count(match.feature, match.rule, method, "canary", "breaker")
+        try:
+            self.flags.set(match.feature, "legacy", changed_by=BREAKER_USER, reason=reason)
+        except Exception:
+            self.host.services.logger.exception("circuit breaker could not store legacy mode for %s", match.feature)
+        self.host.services.logger.warning("%s: %s", match.feature, reason)
+
+    def _shadowed(
+        self,
+        match: RouteMatch,
+        method: str,
+        decision: Decision,
+        plugin: WSGIApplication | None,
+        environ: WSGIEnvironment,
+        start_response: StartResponse,
+    ) -> Iterable[bytes]:
+        skip = None
+        if plugin is None:
+            skip = "skipped:plugin-unavailable"
+        elif method not in SAFE_METHODS and (match.writes_outside_database or match.rule is None):
+            skip = "skipped:writes-outside-database"
+        elif _content_length(environ) > self.max_body:
+            skip = "skipped:body-too-large"
+        if skip is not None or plugin is None:
+            self.results.count(match.feature, match.rule, method, decision.mode, skip or "skipped")
+            return self.legacy(environ, start_response)
+        body = _read_body(environ)
+        copy = {k: v for k, v in environ.items() if not k.startswith(("werkzeug.", "flask."))}
+        request = capture_request(copy, body)
+        started = self.clock.now()
+        captured: list[Any] = []
+
+        def capture_start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            captured[:] = [status, list(headers)]
+            return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
+
+        def submit(response_body: bytes | None) -> None:
+            if response_body is None or not captured:
+                self.results.count(match.feature, match.rule, method, decision.mode, "skipped:body-too-large")
+                return
+            primary = CapturedResponse(int(captured[0].split(" ", 1)[0]), tuple(captured[1]), response_body)
+            sample = Sample(
+                feature=match.feature,
+                route=match.rule,
+                mode=decision.mode,
+                environ=copy,
+                request=request,
+                primary_side="legacy",
+                primary_app=self.legacy,
+                candidate_app=plugin,
+                primary=primary,
+                started=started,
+            )
+            self.shadow.submit(sample)
+
+        environ["wsgi.input"] = io.BytesIO(body)
+        # The primary runs on the same pinned instant the candidate will get: a response that shows the time
+        # (an export's timestamp) must not differ only because the two ran a few milliseconds apart.
+        with pinned(clock=FixedClock(start=started, step=timedelta(0))):
+            iterable = self.legacy(environ, capture_start)
+        return tee(iterable, self.max_body, submit)
+
+
+def _content_length(environ: WSGIEnvironment) -> int:
+    try:
+        return int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0
+
+
+def _read_body(environ: WSGIEnvironment) -> bytes:
+    length = _content_length(environ)
+    stream = environ.get("wsgi.input")
+    if stream is None or length <= 0:
+        return b""
+    return bytes(stream.read(length))
+
+
+def _status_line(status: int) -> str:
+    try:
+        return f"{status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        return f"{status} UNKNOWN"
+
+
+def _json(start_response: StartResponse, status: int, body: bytes) -> Iterable[bytes]:
+    start_response(_status_line(status), [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]

@@ -1,0 +1,296 @@
+"""The shadow runner: replays copies of served requests on the other implementation, off the request path, and
+compares.
+
+A sample is queued after the caller has its response (the router submits it when the response is closed); a full
+queue drops the sample and counts it. Worker threads run each sample on an isolated view of the stored state (a
+transaction always rolled back, see `exthost.isolation`) with the clock pinned to the instant the primary ran on:
+
+- a safe request (GET, HEAD, OPTIONS): the candidate runs once and is compared with the response the caller got.
+  On a difference the primary side is re-run on the same isolated state first: if that re-run no longer matches
+  what the caller got, the stored state moved in between and the sample is skipped ("state-moved"), not blamed.
+- an unsafe request whose writes stay in the database: both sides run, one after the other, on the same isolated
+  state (savepoints inside one transaction) with the same pinned ids, and their answers are compared; the primary's
+  real write is not repeated, and nothing of either run is kept.
+- an unsafe request that writes files or pushes to git is skipped before it is ever queued (the router decides).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import queue
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Engine
+
+from exthost.compare import CapturedRequest, CapturedResponse, Comparison, compare
+from exthost.isolation import isolated, pinned
+from exthost.noise import RuleSet
+from exthost.results import ShadowResults
+from legacy_core.clock import FixedClock, SequentialIds
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication, WSGIEnvironment
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+log = logging.getLogger("sovereign.shadow")
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One served request with the response its caller got, to run on the other side."""
+
+    feature: str
+    route: str | None
+    mode: str
+    environ: Mapping[str, Any]
+    request: CapturedRequest
+    primary_side: str
+    primary_app: WSGIApplication
+    candidate_app: WSGIApplication
+    primary: CapturedResponse
+    started: datetime
+    submitted: float = field(default_factory=time.monotonic)
+
+    @property
+    def safe(self) -> bool:
+        return self.request.method in SAFE_METHODS
+
+
+def call_wsgi(app: WSGIApplication, environ: Mapping[str, Any], body: bytes) -> CapturedResponse:
+    """Run a WSGI app on a copy of `environ` with `body` as its input; its whole response as plain data."""
+    env: WSGIEnvironment = dict(environ)
+    env["wsgi.input"] = io.BytesIO(body)
+    env["wsgi.errors"] = io.StringIO()
+    started: list[Any] = []
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], object]:
+        started[:] = [status, headers]
+        return lambda data: None
+
+    iterable = app(env, start_response)
+    try:
+        data = b"".join(iterable)
+    finally:
+        close = getattr(iterable, "close", None)
+        if close is not None:
+            close()
+    status, headers = started
+    return CapturedResponse(status=int(status.split(" ", 1)[0]), headers=tuple(headers), body=data)
+
+
+class ShadowRunner:
+    """A bounded queue of samples and the worker threads that run and compare them."""
+
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        results: ShadowResults,
+        rules: Callable[[], RuleSet],
+        queue_size: int = 1000,
+        workers: int = 1,
+    ):
+        self.engine = engine
+        self.results = results
+        self.rules = rules
+        self.queue: queue.Queue[Sample | None] = queue.Queue(maxsize=queue_size)
+        self.workers = workers
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self.processed = 0
+        self.errors = 0
+
+    # -- queue -----------------------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        with self._lock:
+            if self._threads:
+                return
+            for index in range(self.workers):
+                thread = threading.Thread(target=self._work, name=f"sv-shadow-{index}", daemon=True)
+                thread.start()
+                self._threads.append(thread)
+
+    def submit(self, sample: Sample) -> bool:
+        """Queue a sample without waiting; a full queue drops it (counted)."""
+        try:
+            self.queue.put_nowait(sample)
+        except queue.Full:
+            self.results.count(sample.feature, sample.route, sample.request.method, sample.mode, "dropped")
+            return False
+        return True
+
+    def drain(self, timeout: float = 30.0) -> bool:
+        """Wait until every queued sample has run (tests, shutdown); False on timeout or with no worker running."""
+        deadline = time.monotonic() + timeout
+        while self.queue.unfinished_tasks and self._threads:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.005)
+        self.results.flush()
+        return not self.queue.unfinished_tasks
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Run what is queued (up to `timeout`), then end the workers; later samples wait for `start()`."""
+        self.drain(timeout)
+        with self._lock:
+            threads, self._threads = self._threads, []
+        for _ in threads:
+            self.queue.put(None)
+        for thread in threads:
+            thread.join(timeout)
+        self.results.flush()
+
+    def _work(self) -> None:
+        last_flush = time.monotonic()
+        while True:
+            try:
+                sample = self.queue.get(timeout=0.5)
+            except queue.Empty:
+                self.results.flush()
+                last_flush = time.monotonic()
+                continue
+            if sample is None:
+                self.queue.task_done()
+                return
+            try:
+                self.run(sample)
+            except Exception:
+                self.errors += 1
+                log.exception("shadow run of %s %s failed", sample.request.method, sample.request.path)
+            finally:
+                self.queue.task_done()
+            if time.monotonic() - last_flush > 1.0:
+                self.results.flush()
+                last_flush = time.monotonic()
+
+    # -- one sample ------------------------------------------------------------------------------------------------
+
+    def run(self, sample: Sample) -> str:
+        """Run one sample, record its outcome and return it."""
+        clock = FixedClock(start=sample.started, step=timedelta(0))
+        body = sample.request.body
+        primary = sample.primary
+        if sample.safe:
+            with isolated(self.engine), pinned(clock=clock):
+                candidate = call_wsgi(sample.candidate_app, sample.environ, body)
+            comparison = self._compare(sample, sample.primary, candidate)
+            if not comparison.match:
+                with isolated(self.engine), pinned(clock=clock):
+                    again = call_wsgi(sample.primary_app, sample.environ, body)
+                if not self._compare(sample, sample.primary, again, same_side=True).match:
+                    return self._outcome(sample, "skipped:state-moved")
+        else:
+            seed = secrets.token_hex(4)
+            with isolated(self.engine, immediate=True) as connection:
+                runs = []
+                for app in (sample.primary_app, sample.candidate_app):
+                    savepoint = connection.begin_nested()
+                    try:
+                        with pinned(clock=clock, ids=SequentialIds(seed)):
+                            runs.append(call_wsgi(app, sample.environ, body))
+                    finally:
+                        savepoint.rollback()
+            primary, candidate = runs
+            comparison = self._compare(sample, primary, candidate)
+        self.processed += 1
+        if comparison.match:
+            return self._outcome(sample, "match")
+        outcome = "candidate_error" if candidate.status >= 500 else "mismatch"
+        self.results.keep(
+            feature=sample.feature,
+            route=sample.route,
+            mode=sample.mode,
+            outcome=outcome,
+            request=sample.request,
+            primary_side=sample.primary_side,
+            primary=primary,
+            candidate=candidate,
+            differences=comparison.differences,
+            started=sample.started,
+            rules_applied=comparison.rules_applied,
+        )
+        return self._outcome(sample, outcome)
+
+    def _compare(
+        self, sample: Sample, primary: CapturedResponse, other: CapturedResponse, *, same_side: bool = False
+    ) -> Comparison:
+        legacy, plugin = (primary, other) if sample.primary_side == "legacy" or same_side else (other, primary)
+        return compare(
+            legacy,
+            plugin,
+            self.rules(),
+            feature=sample.feature,
+            method=sample.request.method,
+            route=sample.route or "*",
+        )
+
+    def _outcome(self, sample: Sample, outcome: str) -> str:
+        self.results.count(sample.feature, sample.route, sample.request.method, sample.mode, outcome)
+        return outcome
+
+
+def capture_request(environ: Mapping[str, Any], body: bytes) -> CapturedRequest:
+    """The request of a WSGI environ as plain data (headers from HTTP_* keys and the content headers)."""
+    headers: list[tuple[str, str]] = []
+    for key, value in environ.items():
+        if key.startswith("HTTP_"):
+            headers.append((key[5:].replace("_", "-").title(), str(value)))
+        elif key in ("CONTENT_TYPE", "CONTENT_LENGTH") and value:
+            headers.append((key.replace("_", "-").title(), str(value)))
+    return CapturedRequest(
+        method=str(environ.get("REQUEST_METHOD", "GET")).upper(),
+        path=str(environ.get("PATH_INFO", "") or "/"),
+        query=str(environ.get("QUERY_STRING", "")),
+        headers=tuple(sorted(headers)),
+        body=body,
+    )
+
+
+def tee(iterable: Iterable[bytes], limit: int, on_close: Callable[[bytes | None], None]) -> Iterable[bytes]:
+    """Pass a response body through unchanged while keeping a copy (None past `limit` bytes) for `on_close`."""
+    return _Tee(iterable, limit, on_close)
+
+
+class _Tee:
+    def __init__(self, iterable: Iterable[bytes], limit: int, on_close: Callable[[bytes | None], None]):
+        self._iterable = iterable
+        self._limit = limit
+        self._on_close = on_close
+        self._chunks: list[bytes] | None = []
+        self._size = 0
+        self._closed = False
+
+    def __iter__(self) -> Any:
+        for chunk in self._iterable:
+            if self._chunks is not None:
+                self._size += len(chunk)
+                if self._size > self._limit:
+                    self._chunks = None
+                else:
+                    self._chunks.append(chunk)
+            yield chunk
+        # The server asks for the next chunk only after writing the last one: the caller has the whole answer.
+        self._finish()
+
+    def _finish(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._on_close(b"".join(self._chunks) if self._chunks is not None else None)
+
+    def close(self) -> None:
+        try:
+            close = getattr(self._iterable, "close", None)
+            if close is not None:
+                close()
+        finally:
+            if not self._closed and self._chunks is not None and self._size == 0:
+                self._chunks = None  # closed before the body was read: nothing to compare with
+            self._finish()

@@ -1,0 +1,310 @@
+"""The feature-flag router: each mode's side, shadow runs that never change stored data, canary fallback and the
+circuit breaker, and flags shared by every platform on one database.
+
+A small stand-in plugin reimplements one PaperTrail route: anonymous callers get the same 401 as legacy; signed-in
+callers get an answer legacy never gives; `?fail=1` raises; every call writes to the database first, so a shadow run
+that leaked its writes would show in the stored data.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from exthost.cli import main
+from legacy_core.models import Project
+from tests.exthost.test_platform import sign_up
+from tests.fixtures.plugins import manifest_for, write_plugin
+from tests.fixtures.twins import stored_rows
+
+BOARD = "/api/projects/<project_id>/papertrail/board"
+STAND_IN = """
+from sqlalchemy import text
+from exthost.sdk import hookimpl
+from flask import request
+
+
+class Plugin:
+    @hookimpl
+    def register(self, ctx):
+        @ctx.router.route("/api/projects/<project_id>/papertrail/board", methods=["GET", "PATCH"])
+        def board(project_id):
+            with ctx.transaction() as db:
+                db.execute(text("UPDATE projects SET description = 'written by the stand-in'"))
+            if request.args.get("fail"):
+                raise RuntimeError("stand-in failure")
+            user = ctx.auth.require_user()
+            return {"board": {"by": "stand-in", "user": user.id, "project": project_id}}
+
+        @ctx.router.get("/api/projects/<project_id>/papertrail/only-here")
+        def only_here(project_id):
+            return {"only": "plugin"}
+"""
+
+
+@pytest.fixture
+def settings(settings_factory):
+    settings = settings_factory(PLUGIN_ENTRY_POINTS=False, PLUGIN_POLL_SECONDS=0, FLAGS_POLL_SECONDS=0)
+    manifest = manifest_for(
+        "standin",
+        sovereign={"engine": ">=0.1 <1", "entry": "plugin:Plugin", "api": 1, "feature": "papertrail"},
+        mounts={"api": "/api/projects/<project_id>/papertrail"},
+        capabilities=[],
+        config={},
+    )
+    write_plugin(settings.PLUGINS_DIR, "standin", STAND_IN, manifest=manifest)
+    return settings
+
+
+@pytest.fixture
+def platform(settings, platform_factory):
+    platform = platform_factory(settings)
+    platform.host.enable("standin")
+    return platform
+
+
+def project_of(platform, client):
+    response = client.post("/api/projects", json={"name": "Board", "type": "papertrail"})
+    assert response.status_code == 201
+    return response.get_json()["id"]
+
+
+def board(project_id):
+    return f"/api/projects/{project_id}/papertrail/board"
+
+
+def counts(platform, feature="papertrail"):
+    platform.shadow.drain()
+    return {(c["method"], c["outcome"]): c["count"] for c in platform.results.counts() if c["feature"] == feature}
+
+
+def test_router_legacy_mode_answers_from_legacy_even_with_the_plugin_enabled(platform):
+    alice = sign_up(platform, "alice@example.test")
+    project = project_of(platform, alice)
+    assert "board" in alice.get(board(project)).get_json()
+    assert alice.get(board(project)).get_json()["board"].get("by") is None
+    assert alice.get(f"/api/projects/{project}/papertrail/only-here").status_code == 404
+
+
+def test_router_plugin_mode_answers_from_the_plugin_for_its_tenants(platform):
+    alice = sign_up(platform, "alice@example.test")
+    project = project_of(platform, alice)
+    platform.set_mode("papertrail", "plugin")
+    assert alice.get(board(project)).get_json()["board"]["by"] == "stand-in"
+    assert alice.get(f"/api/projects/{project}/papertrail/only-here").get_json() == {"only": "plugin"}
+    assert alice.get("/health").get_json() == {"ok": True}  # core routes are not feature routes
+    platform.host.disable("standin")
+    assert alice.get(board(project)).get_json()["board"].get("by") is None  # falls back to legacy
+    assert counts(platform)[("GET", "fallback:plugin-unavailable")] == 1
+    platform.set_mode("papertrail", "retired")
+    response = alice.get(board(project))
+    assert (response.status_code, response.get_json()) == (503, {"error": "Feature unavailable"})
+
+
+def test_router_route_flag_overrides_the_feature_flag(platform):
+    alice = sign_up(platform, "alice@example.test")
+    project = project_of(platform, alice)
+    platform.set_mode("papertrail", "plugin")
+    platform.set_mode("papertrail", "legacy", route=BOARD)
+    assert alice.get(board(project)).get_json()["board"].get("by") is None
+    assert alice.get(f"/api/projects/{project}/papertrail/only-here").get_json() == {"only": "plugin"}
+
+
+def test_router_shadow_gives_the_caller_the_legacy_answer_and_counts_matches_and_mismatches(platform):
+    alice = sign_up(platform, "alice@example.test")
+    project = project_of(platform, alice)
+    legacy_answer = alice.get(board(project))
+    platform.set_mode("papertrail", "shadow")
+    anonymous = platform.test_client().get(board(project))
+    assert (anonymous.status_code, anonymous.get_json()) == (401, {"error": "Unauthorized"})
+    shadowed = alice.get(board(project))
+    assert shadowed.get_data() == legacy_answer.get_data() and shadowed.status_code == 200
+    assert counts(platform) == {("GET", "match"): 1, ("GET", "mismatch"): 1}
+    [kept] = platform.results.mismatches("papertrail")
+    assert kept["route"] == BOARD and kept["method"] == "GET" and kept["mode"] == "shadow"
+    pointers = {d["pointer"] for d in kept["differences"]}
+    assert "/body/board/by" in pointers
+    exchange = platform.results.mismatch(kept["id"])["exchange"]
+    cookies = [value for name, value in exchange["request"]["headers"] if name.lower() == "cookie"]
+    assert cookies and all("tok" not in value and "[REDACTED]" in value for value in cookies)
+
+
+def test_router_shadow_runs_never_change_stored_data(settings_factory, platform_factory, settings):
+    def run(shadow: bool):
+        platform = platform_factory(settings_factory(PLUGINS_DIR=settings.PLUGINS_DIR, FLAGS_POLL_SECONDS=0))
+        platform.host.enable("standin")
+        alice = sign_up(platform, "alice@example.test")
+        project = project_of(platform, alice)
+        if shadow:
+            platform.set_mode("papertrail", "shadow")
+        for _ in range(3):
+            alice.get(board(project))
+            alice.patch(board(project), json={"title": "Renamed"})
+        platform.shadow.drain()
+        return platform, project
+
+    shadowed, project = run(True)
+    plain, _ = run(False)
+    with shadowed.services.session_factory() as db:
+        assert db.get(Project, project).description != "written by the stand-in"
+    found = counts(shadowed)
+    # A GET's candidate may run after the next PATCH changed the board: the re-run primary sees the change and the
+    # sample is skipped as state-moved instead of blamed on the plugin.
+    assert {outcome for method, outcome in found if method == "GET"} <= {"mismatch", "skipped:state-moved"}
+    assert sum(n for (method, _), n in found.items() if method == "GET") == 3
+    assert found[("PATCH", "mismatch")] == 3  # the unsafe request ran on both sides, isolated
+    assert _feature_rows(shadowed) == _feature_rows(plain)
+
+
+def _feature_rows(platform):
+    rows = stored_rows(platform)
+    # Ids and times differ between two platforms; what must agree is what was written where.
+    return {table: len(found) for table, found in rows.items()} | {
+        "descriptions": sorted(row[0] for row in _descriptions(platform))
+    }
+
+
+def _descriptions(platform):
+    with platform.services.session_factory() as db:
+        return db.execute(select(Project.description)).all()
+
+
+def test_router_shadow_skips_unsafe_requests_that_write_outside_the_database(platform):
+    alice = sign_up(platform, "alice@example.test")
+    project = project_of(platform, alice)
+    platform.set_mode("papertrail", "shadow")
+    assert alice.delete(board(project)).status_code in (204, 404)
+    assert counts(platform) == {("DELETE", "skipped:writes-outside-database"): 1}
+
+
+def test_router_shadow_drops_and_counts_samples_when_the_queue_is_full(settings_factory, platform_factory, settings):
+    platform = platform_factory(
+        settings_factory(PLUGINS_DIR=settings.PLUGINS_DIR, FLAGS_POLL_SECONDS=0, SHADOW_QUEUE_SIZE=1)
+    )
+    platform.host.enable("standin")
+    platform.shadow.stop()  # no worker takes samples off the queue
+    platform.set_mode("papertrail", "shadow")
+    client = platform.test_client()
+    for _ in range(4):
+        assert client.get(board("p_1")).status_code == 401
+    platform.results.flush()
+    found = {(c["method"], c["outcome"]): c["count"] for c in platform.results.counts()}
+    assert found == {("GET", "dropped"): 3}
+    assert platform.shadow.queue.qsize() == 1
+
+
+def test_router_shadow_sample_rate_copies_that_share(platform):
+    platform.set_mode("papertrail", "shadow", sample=25)
+    client = platform.test_client()
+    for _ in range(8):
+        client.get(board("p_1"))
+    assert counts(platform) == {("GET", "match"): 2}
+
+
+def test_router_canary_sends_listed_tenants_to_the_plugin_and_falls_back_on_errors(platform):
+    alice = sign_up(platform, "alice@example.test")
+    project = project_of(platform, alice)
+    platform.set_mode("papertrail", "canary", tenants=["tenant-0"])
+    assert alice.get(board(project)).get_json()["board"]["by"] == "stand-in"
+    failed = alice.get(board(project) + "?fail=1")
+    assert failed.status_code == 200 and failed.get_json()["board"].get("by") is None  # legacy's answer
+    assert counts(platform)[("GET", "fallback:status-500")] == 1
+    platform.set_mode("papertrail", "canary", tenants=[], percent=0)
+    assert alice.get(board(project)).get_json()["board"].get("by") is None
+
+
+def test_router_canary_circuit_breaker_sends_the_feature_back_to_legacy_and_says_why(
+    settings_factory, platform_factory, settings
+):
+    platform = platform_factory(
+        settings_factory(PLUGINS_DIR=settings.PLUGINS_DIR, FLAGS_POLL_SECONDS=0, CANARY_BREAKER_FAILURES=3)
+    )
+    platform.host.enable("standin")
+    platform.set_mode("papertrail", "canary", percent=100)
+    client = platform.test_client()
+    for _ in range(3):
+        assert client.get(board("p_1") + "?fail=1").status_code == 401  # legacy's answer each time
+    flag = platform.flags.current().flag("papertrail")
+    assert flag.mode == "legacy" and flag.updated_by == "sv:circuit-breaker"
+    assert "3 plugin failures" in flag.reason and "status-500 on GET " + BOARD in flag.reason
+    assert platform.flags.history("papertrail")[0]["changed_by"] == "sv:circuit-breaker"
+    assert counts(platform)[("GET", "breaker")] == 1
+
+
+def test_router_canary_without_fallback_serves_the_plugin_error(settings_factory, platform_factory, settings):
+    platform = platform_factory(
+        settings_factory(PLUGINS_DIR=settings.PLUGINS_DIR, FLAGS_POLL_SECONDS=0, CANARY_FALLBACK=False)
+    )
+    platform.host.enable("standin")
+    platform.set_mode("papertrail", "canary", percent=100)
+    assert platform.test_client().get(board("p_1") + "?fail=1").status_code == 500
+
+
+def test_router_a_flag_set_on_one_platform_steers_another_on_the_same_database(settings, platform_factory):
+    first, second = platform_factory(settings), platform_factory(settings)
+    first.host.enable("standin")
+    alice = sign_up(second, "alice@example.test")
+    project = project_of(second, alice)
+    assert alice.get(board(project)).get_json()["board"].get("by") is None
+    first.set_mode("papertrail", "plugin", changed_by="ops")
+    assert alice.get(board(project)).get_json()["board"]["by"] == "stand-in"
+
+
+def test_router_settings_override_flags_in_one_process(settings_factory, platform_factory, settings):
+    platform = platform_factory(
+        settings_factory(PLUGINS_DIR=settings.PLUGINS_DIR, FEATURE_FLAGS={"papertrail": "plugin"})
+    )
+    platform.host.enable("standin")
+    assert platform.test_client().get("/api/projects/p_1/papertrail/only-here").get_json() == {"only": "plugin"}
+
+
+def test_router_diagnostics_show_flags_and_counts(platform):
+    admin = sign_up(platform, "admin@example.test", admin=True)
+    platform.set_mode("papertrail", "shadow", changed_by="ops")
+    platform.test_client().get(board("p_1"))
+    platform.shadow.drain()
+    report = admin.get("/diagnostics").get_json()
+    papertrail = report["features"]["papertrail"]
+    assert papertrail["flag"]["mode"] == "shadow" and papertrail["flag"]["updatedBy"] == "ops"
+    assert papertrail["results"] == {"match": 1}
+    assert report["features"]["blog"]["flag"]["mode"] == "legacy"
+    assert report["shadow"]["queueSize"] == 1000
+
+
+def test_router_cli_sets_lists_and_reports(platform, settings, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", settings.DATABASE_URL)
+    monkeypatch.setenv("DATA_DIR", str(settings.DATA_DIR))
+    runner = CliRunner()
+    result = runner.invoke(main, ["flags:set", "papertrail", "shadow", "--by", "carol", "--reason", "evidence"])
+    assert result.exit_code == 0, result.output
+    assert "papertrail: shadow (100% of requests replayed), set by carol" in result.output
+    result = runner.invoke(main, ["flags:set", "papertrail", "canary", "--percent", "10", "--tenants", "a,b"])
+    assert result.exit_code == 0 and "10% of callers, tenants: a, b" in result.output
+    listed = json.loads(runner.invoke(main, ["flags:list", "--json", "--history"]).output)
+    assert {f["feature"]: f["mode"] for f in listed["flags"]} == {"blog": "legacy", "papertrail": "canary"}
+    assert [h["changed_by"] for h in listed["history"]][-1] == "carol"
+    bad = runner.invoke(main, ["flags:set", "papertrail", "sideways"])
+    assert bad.exit_code == 2 and "unknown mode 'sideways'" in bad.output and "Traceback" not in bad.output
+    bad = runner.invoke(main, ["flags:set", "papertrail", "plugin", "--route", "/nope"])
+    assert bad.exit_code == 2 and BOARD in bad.output
+
+    platform.flags.refresh()
+    alice = sign_up(platform, "alice@example.test")
+    project = project_of(platform, alice)
+    platform.set_mode("papertrail", "shadow")
+    alice.get(board(project))
+    platform.shadow.drain()
+    status = json.loads(runner.invoke(main, ["shadow:status", "--json"]).output)
+    assert [(c["method"], c["outcome"], c["count"]) for c in status["counts"]] == [("GET", "mismatch", 1)]
+    [kept] = status["mismatches"]
+    table = runner.invoke(main, ["shadow:status"]).output
+    assert "shadow and canary results" in table and "mismatch" in table and kept["id"][:6] in table
+    har = json.loads(runner.invoke(main, ["shadow:export", kept["id"]]).output)
+    entry = har["log"]["entries"][0]
+    assert entry["request"]["method"] == "GET" and entry["request"]["url"].endswith(board(project))
+    assert entry["response"]["status"] == 200
+    missing = runner.invoke(main, ["shadow:export", "mm_nope"])
+    assert missing.exit_code == 2 and "no kept mismatch 'mm_nope'" in missing.output
