@@ -308,3 +308,46 @@ def test_router_cli_sets_lists_and_reports(platform, settings, monkeypatch):
     assert entry["response"]["status"] == 200
     missing = runner.invoke(main, ["shadow:export", "mm_nope"])
     assert missing.exit_code == 2 and "no kept mismatch 'mm_nope'" in missing.output
+
+
+@pytest.mark.postgres
+def test_router_on_postgres_shares_flags_and_isolates_shadow_runs(postgres_url, tmp_path, platform_factory):
+    from exthost.migrate import upgrade_exthost
+    from legacy_core.db import make_engine
+    from legacy_core.migrate import upgrade
+    from tests.fixtures.app import make_settings
+
+    engine = make_engine(postgres_url)
+    upgrade(engine)
+    upgrade_exthost(engine)
+    engine.dispose()
+    settings = make_settings(
+        tmp_path, DATABASE_URL=postgres_url, PLUGIN_ENTRY_POINTS=False, PLUGIN_POLL_SECONDS=0, FLAGS_POLL_SECONDS=0
+    )
+    settings.PLUGINS_DIR.mkdir(parents=True)
+    write_plugin(
+        settings.PLUGINS_DIR,
+        "standin",
+        STAND_IN,
+        manifest=manifest_for(
+            "standin",
+            sovereign={"engine": ">=0.1 <1", "entry": "plugin:Plugin", "api": 1, "feature": "papertrail"},
+            mounts={"api": "/api/projects/<project_id>/papertrail"},
+            capabilities=[],
+            config={},
+        ),
+    )
+    first, second = platform_factory(settings), platform_factory(settings)
+    first.host.enable("standin")
+    alice = sign_up(second, "alice@example.test")
+    project = project_of(second, alice)
+    first.set_mode("papertrail", "shadow", changed_by="ops")
+    for _ in range(2):
+        alice.get(board(project))
+        alice.patch(board(project), json={"title": "Renamed"})
+    found = counts(second)
+    assert found[("PATCH", "mismatch")] == 2
+    assert sum(n for (method, _), n in found.items() if method == "GET") == 2
+    with second.services.session_factory() as db:
+        assert db.get(Project, project).description == ""  # the stand-in's writes were all rolled back
+    assert [c["count"] for c in first.results.counts() if c["method"] == "PATCH"] == [2]  # one shared table
