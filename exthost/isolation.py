@@ -23,6 +23,7 @@ from legacy_core.clock import Clock, IdGenerator
 _CONNECTION: ContextVar[Connection | None] = ContextVar("sv_isolated_connection", default=None)
 _CLOCK: ContextVar[Clock | None] = ContextVar("sv_pinned_clock", default=None)
 _IDS: ContextVar[IdGenerator | None] = ContextVar("sv_pinned_ids", default=None)
+_RECORDING: ContextVar[list[datetime] | None] = ContextVar("sv_recorded_instants", default=None)
 
 
 class SwitchableClock:
@@ -32,7 +33,30 @@ class SwitchableClock:
         self.base = base
 
     def now(self) -> datetime:
-        return (_CLOCK.get() or self.base).now()
+        moment = (_CLOCK.get() or self.base).now()
+        recording = _RECORDING.get()
+        if recording is not None:
+            recording.append(moment)
+        return moment
+
+
+class ReplayClock:
+    """Answers the instants another run read, in the same order, then keeps answering the last one.
+
+    The shadow runner gives a candidate the times the primary saw, so a timestamp in an answer (an export's date)
+    agrees when both implementations read the clock at the same points, without changing what the primary reads.
+    """
+
+    def __init__(self, instants: tuple[datetime, ...]):
+        if not instants:
+            raise ValueError("a replay clock needs at least one instant")
+        self._instants = instants
+        self._next = 0
+
+    def now(self) -> datetime:
+        index = min(self._next, len(self._instants) - 1)
+        self._next += 1
+        return self._instants[index]
 
 
 class SwitchableIds:
@@ -71,6 +95,17 @@ def pinned(*, clock: Clock | None = None, ids: IdGenerator | None = None) -> Ite
             _IDS.reset(ids_token)
         if clock_token is not None:
             _CLOCK.reset(clock_token)
+
+
+@contextmanager
+def recording() -> Iterator[list[datetime]]:
+    """Inside the block (this thread only), every instant a switchable clock answers is appended to the list."""
+    instants: list[datetime] = []
+    token = _RECORDING.set(instants)
+    try:
+        yield instants
+    finally:
+        _RECORDING.reset(token)
 
 
 @contextmanager

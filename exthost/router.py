@@ -20,7 +20,6 @@ import io
 import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import timedelta
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
@@ -33,11 +32,11 @@ from exthost.compare import CapturedResponse
 from exthost.flags import Decision, decide
 from exthost.flagstore import FlagStore
 from exthost.host import ExtensionHost
-from exthost.isolation import pinned
+from exthost.isolation import recording
 from exthost.results import ShadowResults
 from exthost.shadow import SAFE_METHODS, Sample, ShadowRunner, call_wsgi, capture_request, tee
 from legacy_core.app import RESOLVED_USER_KEY
-from legacy_core.clock import FixedClock
+from legacy_core.clock import SystemClock
 from legacy_core.features import FEATURES, OUTSIDE_DATABASE_ENDPOINTS, feature_of
 
 if TYPE_CHECKING:
@@ -117,7 +116,9 @@ class FlagRouter:
         self.fallback = fallback
         self.max_body = max_body
         self.routes = FeatureRoutes(legacy)
-        self.clock = host.services.clock
+        # Wall time for when a sample was taken; never the platform clock, which the apps' own reads must have to
+        # themselves (a pinned test clock advances on every read).
+        self.clock = SystemClock()
         self._sequence = itertools.count()
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
@@ -247,13 +248,14 @@ class FlagRouter:
                 candidate_app=plugin,
                 primary=primary,
                 started=started,
+                instants=tuple(instants) or (started,),
             )
             self.shadow.submit(sample)
 
         environ["wsgi.input"] = io.BytesIO(body)
-        # The primary runs on the same pinned instant the candidate will get: a response that shows the time
-        # (an export's timestamp) must not differ only because the two ran a few milliseconds apart.
-        with pinned(clock=FixedClock(start=started, step=timedelta(0))):
+        # The instants the primary reads are recorded (what it reads is unchanged) and replayed to the candidate:
+        # a response that shows the time (an export's date) must not differ only because the two ran apart.
+        with recording() as instants:
             iterable = self.legacy(environ, capture_start)
         return tee(iterable, self.max_body, submit)
 

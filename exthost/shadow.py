@@ -3,7 +3,8 @@ compares.
 
 A sample is queued after the caller has its response (the router submits it when the response is closed); a full
 queue drops the sample and counts it. Worker threads run each sample on an isolated view of the stored state (a
-transaction always rolled back, see `exthost.isolation`) with the clock pinned to the instant the primary ran on:
+transaction always rolled back, see `exthost.isolation`) with the clock replaying the instants the primary read and
+ids pinned to a sequence of the sample's own:
 
 - a safe request (GET, HEAD, OPTIONS): the candidate runs once and is compared with the response the caller got.
   On a difference the primary side is re-run on the same isolated state first: if that re-run no longer matches
@@ -24,16 +25,16 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
 from exthost.compare import CapturedRequest, CapturedResponse, Comparison, compare
-from exthost.isolation import isolated, pinned
+from exthost.isolation import ReplayClock, isolated, pinned
 from exthost.noise import RuleSet
 from exthost.results import ShadowResults
-from legacy_core.clock import FixedClock, SequentialIds
+from legacy_core.clock import SequentialIds
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication, WSGIEnvironment
@@ -56,6 +57,7 @@ class Sample:
     candidate_app: WSGIApplication
     primary: CapturedResponse
     started: datetime
+    instants: tuple[datetime, ...] = ()  # what the primary's clock answered, in order, replayed to the other side
     submitted: float = field(default_factory=time.monotonic)
 
     @property
@@ -175,26 +177,28 @@ class ShadowRunner:
 
     def run(self, sample: Sample) -> str:
         """Run one sample, record its outcome and return it."""
-        clock = FixedClock(start=sample.started, step=timedelta(0))
+        instants = sample.instants or (sample.started,)
+        # Ids are pinned for every run, reads included (a GET may create a row): a candidate must not draw from the
+        # live id generator, whose sequence the primary side goes on using.
+        seed = secrets.token_hex(4)
         body = sample.request.body
         primary = sample.primary
         if sample.safe:
-            with isolated(self.engine), pinned(clock=clock):
+            with isolated(self.engine), pinned(clock=ReplayClock(instants), ids=SequentialIds(seed)):
                 candidate = call_wsgi(sample.candidate_app, sample.environ, body)
             comparison = self._compare(sample, sample.primary, candidate)
             if not comparison.match:
-                with isolated(self.engine), pinned(clock=clock):
+                with isolated(self.engine), pinned(clock=ReplayClock(instants), ids=SequentialIds(seed)):
                     again = call_wsgi(sample.primary_app, sample.environ, body)
                 if not self._compare(sample, sample.primary, again, same_side=True).match:
                     return self._outcome(sample, "skipped:state-moved")
         else:
-            seed = secrets.token_hex(4)
             with isolated(self.engine, immediate=True) as connection:
                 runs = []
                 for app in (sample.primary_app, sample.candidate_app):
                     savepoint = connection.begin_nested()
                     try:
-                        with pinned(clock=clock, ids=SequentialIds(seed)):
+                        with pinned(clock=ReplayClock(instants), ids=SequentialIds(seed)):
                             runs.append(call_wsgi(app, sample.environ, body))
                     finally:
                         savepoint.rollback()
