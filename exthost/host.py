@@ -37,6 +37,7 @@ from exthost.errors import (
     did_you_mean,
 )
 from exthost.hookspecs import PROJECT, PluginHooks
+from exthost.isolation import in_isolated_run
 from exthost.loader import (
     NAMESPACE,
     build_plugin_app,
@@ -225,6 +226,8 @@ class ExtensionHost:
         budget, window = self.settings.PLUGIN_ERROR_BUDGET, self.settings.PLUGIN_ERROR_WINDOW_SECONDS
         if budget <= 0 or not raised_in_plugin(error, record):
             return  # the host's own failures (a database outage while loading the user...) are not the plugin's
+        if in_isolated_run():
+            return  # a shadow replay: no caller saw it; the shadow results count it as a candidate error
         tenant = str(g.get(TENANT_KEY) or self.settings.TENANT_DEFAULT)
         now = time.monotonic()
         with self._errors_lock:

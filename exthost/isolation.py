@@ -83,6 +83,11 @@ class IsolatingSessionFactory(sessionmaker[Session]):
         return super().__call__(**local_kw)
 
 
+def in_isolated_run() -> bool:
+    """Whether this thread is inside `isolated(...)`: a shadow replay, whose effects are thrown away."""
+    return _CONNECTION.get() is not None
+
+
 @contextmanager
 def pinned(*, clock: Clock | None = None, ids: IdGenerator | None = None) -> Iterator[None]:
     """Inside the block (this thread only), switchable clocks and id generators answer from these."""

@@ -351,3 +351,26 @@ def test_router_on_postgres_shares_flags_and_isolates_shadow_runs(postgres_url, 
     with second.services.session_factory() as db:
         assert db.get(Project, project).description == ""  # the stand-in's writes were all rolled back
     assert [c["count"] for c in first.results.counts() if c["method"] == "PATCH"] == [2]  # one shared table
+
+
+def test_router_shadow_candidate_errors_are_counted_not_charged_to_the_error_budget(
+    settings_factory, platform_factory, settings
+):
+    platform = platform_factory(
+        settings_factory(PLUGINS_DIR=settings.PLUGINS_DIR, FLAGS_POLL_SECONDS=0, PLUGIN_ERROR_BUDGET=3)
+    )
+    platform.host.enable("standin")
+    platform.set_mode("papertrail", "shadow")
+    client = platform.test_client()
+    for _ in range(4):
+        assert client.get(board("p_1") + "?fail=1").status_code == 401  # legacy's answer
+    assert counts(platform) == {("GET", "candidate_error"): 4}
+    assert platform.host.get("standin").tenants == {"tenant-0"}  # still enabled: no caller ever saw those errors
+    platform.set_mode("papertrail", "plugin")
+    for _ in range(2):
+        assert client.get(board("p_1") + "?fail=1").status_code == 500
+    platform.host.sync(force=True)
+    assert platform.host.get("standin").tenants == {"tenant-0"}  # 2 of 3: the shadow errors left no trace
+    assert client.get(board("p_1") + "?fail=1").status_code == 500
+    platform.host.sync(force=True)
+    assert platform.host.get("standin").tenants == set()  # real traffic spends the budget as before
