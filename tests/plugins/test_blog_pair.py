@@ -25,19 +25,17 @@ from typing import Any
 
 import pytest
 from flask import Flask, request
-from sqlalchemy import inspect, text
 from werkzeug.test import Client, TestResponse
 from werkzeug.wrappers import Response
 
 from legacy_core.settings import Settings
 from tests.fixtures.gitremote import BRANCH, CONTENT_DIR, GitRemote
-from tests.fixtures.twins import BOOKKEEPING, Side, Twins, stored_files
+from tests.fixtures.twins import Side, Twins, assert_same_answer
 
 # A commit's hash covers its dates; pinning them in the environment both implementations pass to git makes the
 # two sides' commits byte-identical (legacy sets no date itself).
 COMMIT_DATE = "2026-03-01T09:30:00+00:00"
 HOUR = timedelta(hours=1)  # the pinned clock moves on every read, so a missing or extra read shows in the data
-COMPARED_HEADERS = ("Location", "Allow", "Content-Security-Policy", "Cache-Control")
 
 
 def configure_body(url: str, **overrides: Any) -> dict[str, Any]:
@@ -50,10 +48,6 @@ def configure_body(url: str, **overrides: Any) -> dict[str, Any]:
     }
     body.update(overrides)
     return body
-
-
-def describe(response: TestResponse) -> str:
-    return f"{response.status_code} {response.mimetype} {response.get_data(as_text=True)[:600]!r}"
 
 
 @dataclass
@@ -101,28 +95,16 @@ class BlogPair:
         answers = []
         for name, side in self.sides():
             self.point(name)
-            client = side.clients[user] if user is not None else Client(side.platform)
             extra = dict(kw)
             if json_for is not None:
                 extra["json"] = json_for(side.platform.services.settings)
-            answers.append(client.open(path, method=method, **extra))
+            answers.append(side.client(user).open(path, method=method, **extra))
         return answers[0], answers[1]
 
     def both(self, user: str | None, method: str, path: str, **kw: Any) -> tuple[TestResponse, TestResponse]:
-        """The same request on both sides: status, content type, chosen headers and body bytes must be identical.
-
-        Bytes, not parsed JSON, so the key order of every answer is compared too.
-        """
+        """`send`, and the answers must be identical (the twins fixture's `assert_same_answer`)."""
         legacy, plugin = self.send(user, method, path, **kw)
-        where = f"{method} {path}"
-        assert (plugin.status_code, plugin.mimetype) == (legacy.status_code, legacy.mimetype), (
-            where,
-            describe(legacy),
-            describe(plugin),
-        )
-        assert plugin.get_data() == legacy.get_data(), (where, describe(legacy), describe(plugin))
-        for header in COMPARED_HEADERS:
-            assert plugin.headers.get(header) == legacy.headers.get(header), (where, header)
+        assert_same_answer(f"{method} {path}", legacy, plugin)
         return legacy, plugin
 
     def json(self, user: str | None, method: str, path: str, **kw: Any) -> Any:
@@ -135,14 +117,12 @@ class BlogPair:
         self.twins.user(name)
 
     def project(self, owner: str, kind: str = "blog", name: str = "Blog") -> str:
-        created = self.twins.core(owner, "POST", "/api/projects", json={"name": name, "type": kind})
-        project_id = str(created["id"])
+        project_id = self.twins.project(owner, name, kind)
         self.projects.append(project_id)
         return project_id
 
     def share(self, owner: str, project_id: str, member: str, role: str) -> None:
-        email = f"{member}@example.test"
-        self.twins.core(owner, "POST", f"/api/projects/{project_id}/shares", json={"email": email, "role": role})
+        self.twins.share(owner, project_id, member, role)
 
     def blog(self, owner: str = "alice", **overrides: Any) -> str:
         """A blog project of `owner` configured on the shared URL; its id."""
@@ -175,35 +155,11 @@ class BlogPair:
 
     def assert_same_state(self) -> None:
         """Same rows, same files in the blog folders, same clone state (git's too) and the same remote history."""
-        rows = {name: comparable_rows(side) for name, side in self.sides()}
-        assert rows["plugin"] == rows["legacy"]
-        files = {name: stored_files(side.platform.services.settings.blog_root) for name, side in self.sides()}
-        assert files["plugin"] == files["legacy"]
+        self.twins.assert_same_state(lambda settings: settings.blog_root)
         clones = {name: clone_state(side.platform.services.settings.blog_root) for name, side in self.sides()}
         assert clones["plugin"] == clones["legacy"]
         histories = {name: history(origin.path) for name, origin in self.origins.items()}
         assert histories["plugin"] == histories["legacy"]
-
-
-def comparable_rows(side: Side) -> dict[str, list[dict[str, Any]]]:
-    """Every stored row by table, as `stored_rows` of the twins fixture, with password hashes masked.
-
-    argon2 salts each hash at random, so the twins' `users.password_hash` never agree; the fixture's own
-    `assert_same_state` compares them and cannot pass once a user exists.
-    """
-    engine = side.platform.services.engine
-    rows: dict[str, list[dict[str, Any]]] = {}
-    with engine.connect() as connection:
-        for table in sorted(inspect(connection).get_table_names()):
-            if table.startswith(BOOKKEEPING):
-                continue
-            found = [dict(row._mapping) for row in connection.execute(text(f'SELECT * FROM "{table}"'))]
-            for row in found:
-                if table == "users":
-                    assert str(row["password_hash"]).startswith("$argon2"), row
-                    row["password_hash"] = "<argon2>"
-            rows[table] = sorted(found, key=repr)
-    return rows
 
 
 def run_git(*args: str, cwd: Path) -> str:
@@ -238,25 +194,6 @@ def history(remote: Path) -> str:
     return run_git("log", "--all", "--date=raw", "--format=%H %T %P|%an <%ae> %ad|%cn <%ce> %cd|%B", cwd=remote)
 
 
-def align_clocks(twins: Twins) -> None:
-    """Bring the two pinned clocks to the same reading.
-
-    Switching the plugin side to the plugin writes a registry row stamped by the shared clock, so with a moving
-    clock that side starts one reading ahead (tests/fixtures/twins.py is not ours to change). Reading the clock
-    that is behind until both readings agree leaves the next readings equal.
-    """
-    legacy, plugin = twins.legacy.platform.services.clock, twins.plugin.platform.services.clock
-    behind, ahead = legacy.now(), plugin.now()
-    for _ in range(100):
-        if behind == ahead:
-            return
-        if behind < ahead:
-            behind = legacy.now()
-        else:
-            ahead = plugin.now()
-    raise AssertionError(f"the twins' clocks do not converge: {behind} and {ahead}")
-
-
 def pair_maker(
     twins_factory: Callable[..., Twins], template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Callable[..., BlogPair]:
@@ -283,7 +220,6 @@ def pair_maker(
         twins = twins_factory("blog", clock_step=clock_step, **overrides)
         if prepare is not None:  # before any request: Flask refuses new hooks on an app that has served one
             prepare(twins)
-        align_clocks(twins)
         made = BlogPair(twins, remotes / "blog.git", origins)
         made.user("alice")
         return made

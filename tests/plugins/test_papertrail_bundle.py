@@ -244,7 +244,7 @@ def test_import_authors_timestamps_and_references(bundles: Bundles) -> None:
     alice = bundles.pair.user("alice2")
     bundles.pair.share("alice", bundles.project_id, "alice2", "editor")
     mallory = bundles.pair.user("mallory")
-    bundles.pair.move_to_tenant(mallory, "tenant-1")
+    bundles.pair.twins.move_to_tenant(mallory, "tenant-1")
     document = {
         "board": {"title": "", "nodes": [{"id": "a"}]},
         "comments": [

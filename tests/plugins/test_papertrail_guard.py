@@ -46,6 +46,38 @@ def test_a_behaviour_difference_is_caught(twins_factory: Callable[..., Twins], m
         case.pair.same_state()
 
 
+def reordered(value: Any) -> Any:
+    """`value` with the keys of every object in reverse order: the same JSON once parsed, other bytes."""
+    if isinstance(value, dict):
+        return {key: reordered(value[key]) for key in reversed(list(value))}
+    if isinstance(value, list):
+        return [reordered(item) for item in value]
+    return value
+
+
+def test_a_json_key_order_difference_is_caught(twins_factory: Callable[..., Twins], monkeypatch: Any) -> None:
+    case = new_case(make_pair(twins_factory))
+    url = board_url(case.project_id)
+    case.pair.json("alice", "POST", url, json=SNAPSHOT)
+    routes = plugin_module(case.pair, "board_routes")
+    real = routes.answer
+    monkeypatch.setattr(routes, "answer", lambda body, status=200: real(reordered(body), status))
+    legacy, plugin = case.pair.twins.send("alice", "GET", url)
+    assert plugin.get_json() == legacy.get_json() and plugin.get_data() != legacy.get_data()
+    with pytest.raises(AssertionError):  # only the byte comparison sees it
+        case.pair.exact("alice", "GET", url)
+
+
+def test_a_header_difference_is_caught(twins_factory: Callable[..., Twins], monkeypatch: Any) -> None:
+    case = new_case(make_pair(twins_factory))
+    page = f"/projects/{case.project_id}/board"
+    monkeypatch.setitem(plugin_module(case.pair, "pages").PAGE_HEADERS, "Referrer-Policy", "no-referrer")
+    legacy, plugin = case.pair.twins.send("alice", "GET", page)
+    assert (plugin.status_code, plugin.get_data()) == (legacy.status_code, legacy.get_data())
+    with pytest.raises(AssertionError):  # the same page, but a weaker Referrer-Policy
+        case.pair.exact("alice", "GET", page)
+
+
 def test_an_extra_id_draw_is_caught(twins_factory: Callable[..., Twins], monkeypatch: Any) -> None:
     case = new_case(make_pair(twins_factory))
     store = plugin_module(case.pair, "store")

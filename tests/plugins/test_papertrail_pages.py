@@ -46,7 +46,7 @@ def test_board_page_without_access_is_the_same_answer(twins_factory: Callable[..
     case.pair.exact("olga", "GET", page(case.project_id), json={})  # a JSON request gets the JSON error instead
     case.pair.exact("alice", "POST", page(case.project_id))
     mallory = case.pair.user("mallory")
-    case.pair.move_to_tenant(mallory, "tenant-1")
+    case.pair.twins.move_to_tenant(mallory, "tenant-1")
     assert case.pair.exact("mallory", "GET", page(case.project_id)).status_code == 404
     case.pair.same_state()
 

@@ -1,11 +1,11 @@
 """PaperTrail parity: the plugin answers and stores exactly what the legacy feature does (board routes, access).
 
 Every test drives a twin pair (tests/fixtures/twins.py): one platform serves PaperTrail from legacy code, the other
-from plugins/papertrail. Each request goes to both; status, the headers that matter and the body bytes must be
-identical, and so must every stored row and file afterwards. The plugin side's legacy app is made to answer 418 to
-every PaperTrail path (`refuse_legacy_papertrail`), so a request the plugin does not serve fails the comparison:
-these tests cannot pass by both sides being legacy. The helpers here are shared by the other test_papertrail_*
-modules.
+from plugins/papertrail. Each request goes to both; status, the compared headers and the body bytes must be
+identical (`Twins.both`), and so must every stored row and file afterwards. The plugin side's legacy app is made to
+answer 418 to every PaperTrail path (`refuse_legacy_papertrail`), so a request the plugin does not serve fails the
+comparison: these tests cannot pass by both sides being legacy. The helpers here are shared by the other
+test_papertrail_* modules.
 """
 
 from __future__ import annotations
@@ -18,28 +18,15 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import inspect, text
 from werkzeug.datastructures import FileStorage
 from werkzeug.test import TestResponse, encode_multipart
 from werkzeug.wrappers import Response
 
 from exthost.platform import Platform
-from tests.fixtures.twins import Twins, serve_from_plugin, stored_files, stored_rows
+from tests.fixtures.twins import Twins, shown
 
 # A stepping clock: every read gives a new instant, so the plugin must read the clock exactly as often as legacy.
 STEP = timedelta(milliseconds=1)
-# Headers whose values the two sides must share (request ids, ETags and file dates legitimately differ).
-COMPARED_HEADERS = (
-    "Content-Type",
-    "Content-Length",
-    "Content-Disposition",
-    "Location",
-    "Content-Security-Policy",
-    "X-Content-Type-Options",
-    "Referrer-Policy",
-    "Cache-Control",
-    "Allow",
-)
 PAPERTRAIL_PATHS = re.compile(r"^(/api/projects/[^/]+/papertrail|/uploads|/projects/[^/]+/board)(/|$)")
 TEAPOT = 418
 
@@ -57,37 +44,6 @@ def refuse_legacy_papertrail(platform: Platform) -> None:
     app.wsgi_app = guarded  # type: ignore[method-assign]
 
 
-def comparable_rows(platform: Platform) -> dict[str, list[tuple[Any, ...]]]:
-    """Every stored row, with password hashes masked: argon2 salts them at random, so they differ by design.
-
-    Local stand-in for `Twins.assert_same_state`, which compares `users.password_hash` too and so can never pass
-    once an account exists.
-    """
-    rows = stored_rows(platform)
-    with platform.services.engine.connect() as connection:
-        columns = [column["name"] for column in inspect(connection).get_columns("users")]
-    masked = columns.index("password_hash")
-    rows["users"] = sorted(
-        ((*row[:masked], "<salted hash>", *row[masked + 1 :]) for row in rows.get("users", [])), key=repr
-    )
-    return rows
-
-
-def align_clocks(twins: Twins) -> None:
-    """Bring the two pinned clocks to the same next instant.
-
-    Enabling the plugin (`serve_from_plugin`) writes a registry row stamped by the plugin side's clock, so with a
-    stepping clock that side runs ahead by one read per enable; the behind side's clock is read until both agree.
-    """
-    legacy_clock = twins.legacy.platform.services.clock
-    plugin_clock = twins.plugin.platform.services.clock
-    legacy_now, plugin_now = legacy_clock.now(), plugin_clock.now()
-    while legacy_now < plugin_now:
-        legacy_now = legacy_clock.now()
-    while plugin_now < legacy_now:
-        plugin_now = plugin_clock.now()
-
-
 @dataclass
 class Pair:
     """A PaperTrail twin pair with the comparisons of these tests."""
@@ -96,58 +52,29 @@ class Pair:
 
     def user(self, name: str) -> str:
         """Register `name` on both sides; their (identical) user id."""
-        self.twins.user(name)
-        return str(self.core(name, "GET", "/api/me")["user"]["id"])
-
-    def core(self, user: str | None, method: str, path: str, **kwargs: Any) -> Any:
-        return self.twins.core(user, method, path, **kwargs)  # type: ignore[arg-type]
+        return self.twins.user(name)
 
     def project(self, owner: str, name: str = "Harbour Case", kind: str = "papertrail", **extra: Any) -> str:
-        body = self.core(owner, "POST", "/api/projects", json={"name": name, "type": kind, **extra})
-        assert body["ok"] is True, body
-        return str(body["id"])
+        return self.twins.project(owner, name, kind, **extra)
 
     def share(self, owner: str, project_id: str, member: str, role: str) -> None:
-        body = {"email": f"{member}@example.test", "role": role}
-        self.core(owner, "POST", f"/api/projects/{project_id}/shares", json=body)
+        self.twins.share(owner, project_id, member, role)
 
     def exact(self, user: str | None, method: str, path: str, **kwargs: Any) -> TestResponse:
-        """The request on both sides: same status, compared headers and body bytes; the legacy answer."""
+        """The request on both sides, answered alike (`Twins.both`) and not by the 418 guard; the legacy answer."""
         legacy, plugin = self.twins.both(user, method, path, **kwargs)
-        where = f"{method} {path}"
-        assert plugin.status_code != TEAPOT, where
-        assert plugin.get_data() == legacy.get_data(), where
-        for name in COMPARED_HEADERS:
-            assert plugin.headers.get(name) == legacy.headers.get(name), (where, name)
+        assert plugin.status_code != TEAPOT, f"{method} {path}"
         return legacy
 
     def json(self, user: str | None, method: str, path: str, status: int = 200, **kwargs: Any) -> Any:
         """`exact`, checking the status too; the JSON body."""
         response = self.exact(user, method, path, **kwargs)
-        assert response.status_code == status, (method, path, response.get_data(as_text=True)[:500])
+        assert response.status_code == status, (method, path, shown(response))
         return response.get_json()
 
     def same_state(self) -> None:
         """Same rows in every table and the same files under the PaperTrail folder on both sides."""
-        assert comparable_rows(self.twins.plugin.platform) == comparable_rows(self.twins.legacy.platform)
-        legacy_root = self.twins.legacy.platform.services.settings.papertrail_root
-        plugin_root = self.twins.plugin.platform.services.settings.papertrail_root
-        assert stored_files(plugin_root) == stored_files(legacy_root)
-
-    def sql(self, statement: str, **params: Any) -> None:
-        """Run the same statement on both databases (setting up what no API offers, e.g. another tenant)."""
-        for side in self.twins.sides():
-            with side.platform.services.engine.begin() as connection:
-                connection.execute(text(statement), params)
-
-    def move_to_tenant(self, user_id: str, tenant: str) -> None:
-        """Put a user into another tenant on both sides; the plugin side serves that tenant from the plugin too."""
-        self.sql(
-            "INSERT INTO tenants (id, name, created_at) VALUES (:id, :id, '2026-01-01 00:00:00.000000')", id=tenant
-        )
-        self.sql("UPDATE users SET tenant_id = :tenant WHERE id = :id", tenant=tenant, id=user_id)
-        serve_from_plugin(self.twins.plugin.platform, "papertrail", tenant)
-        align_clocks(self.twins)
+        self.twins.assert_same_state(lambda settings: settings.papertrail_root)
 
 
 def make_pair(twins_factory: Callable[..., Twins], **settings: Any) -> Pair:
@@ -155,7 +82,6 @@ def make_pair(twins_factory: Callable[..., Twins], **settings: Any) -> Pair:
     settings.setdefault("clock_step", STEP)
     twins = twins_factory("papertrail", **settings)
     refuse_legacy_papertrail(twins.plugin.platform)
-    align_clocks(twins)
     return Pair(twins)
 
 
@@ -362,7 +288,7 @@ def test_board_org_scope_gives_tenant_members_viewing(pair_factory: Callable[...
 
 def test_board_platform_admin_is_owner_in_own_tenant(case: Case) -> None:
     admin_id = case.pair.user("root")
-    case.pair.sql("INSERT INTO user_roles (user_id, role) VALUES (:id, 'platform:admin')", id=admin_id)
+    case.pair.twins.sql("INSERT INTO user_roles (user_id, role) VALUES (:id, 'platform:admin')", id=admin_id)
     case.pair.json("root", "POST", board_url(case.project_id), json=SNAPSHOT)
     case.pair.exact("root", "DELETE", board_url(case.project_id))
     case.pair.same_state()
@@ -375,7 +301,7 @@ def test_board_unknown_other_type_and_other_tenant_projects_are_404(case: Case) 
             case.pair.json("alice", method, board_url(project_id), status=status, json={"nodes": []})
     case.pair.json("alice", "GET", board_url(case.project_id, "/export"))
     mallory = case.pair.user("mallory")
-    case.pair.move_to_tenant(mallory, "tenant-1")
+    case.pair.twins.move_to_tenant(mallory, "tenant-1")
     for method in ("GET", "POST", "DELETE"):
         body = case.pair.json("mallory", method, board_url(case.project_id), status=404, json={"nodes": []})
         assert body == {"error": "Project not found"}
@@ -428,7 +354,7 @@ def test_feature_switched_off_is_a_bare_404_everywhere(pair_factory: Callable[..
     pair.user("alice")
     # The toggle refuses new PaperTrail projects, so an existing one is made by retyping a blog project.
     project_id = pair.project("alice", kind="blog")
-    pair.sql("UPDATE projects SET type = 'papertrail' WHERE id = :id", id=project_id)
+    pair.twins.sql("UPDATE projects SET type = 'papertrail' WHERE id = :id", id=project_id)
     for user in ("alice", None):
         for method, template in FEATURE_PATHS:
             path = template.format(board=board_url(project_id), project=project_id)
