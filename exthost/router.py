@@ -34,7 +34,7 @@ from exthost.flagstore import FlagStore
 from exthost.host import ExtensionHost
 from exthost.isolation import recording
 from exthost.results import ShadowResults
-from exthost.shadow import SAFE_METHODS, Sample, ShadowRunner, call_wsgi, capture_request, tee
+from exthost.shadow import INCOMPLETE, SAFE_METHODS, Sample, ShadowRunner, call_wsgi, capture_request, tee
 from legacy_core.app import RESOLVED_USER_KEY
 from legacy_core.clock import SystemClock
 from legacy_core.features import FEATURES, OUTSIDE_DATABASE_ENDPOINTS, feature_of
@@ -67,12 +67,17 @@ class FeatureRoutes:
         self.rules = {rule.rule: feature_of(rule.endpoint) for rule in rules}
         self.map = Map(rules, converters=dict(legacy.url_map.converters), strict_slashes=legacy.url_map.strict_slashes)
         self.adapter = self.map.bind("localhost", "/")
+        # First path segments of every feature rule: a path starting otherwise (/health, /static, /login) is no
+        # feature's, and skips the matcher (a miss costs an exception) entirely.
+        self.first_segments = frozenset(rule.rule.split("/", 2)[1] for rule in rules)
         self.by_feature: dict[str, list[str]] = {feature: [] for feature in FEATURES}
         for rule, feature in sorted(self.rules.items()):
             if feature is not None:
                 self.by_feature.setdefault(feature, []).append(rule)
 
     def resolve(self, path: str, method: str) -> RouteMatch | None:
+        if path.split("/", 2)[1 if path.startswith("/") else 0] not in self.first_segments:
+            return None
         try:
             rule, _ = self.adapter.match(path, method, return_rule=True)
         except MethodNotAllowed as exc:
@@ -129,13 +134,13 @@ class FlagRouter:
         match = self.routes.resolve(path, method)
         if match is None:
             table = self.host.table()
-            feature = table.feature_at(path)
+            plugin = table.match(path)
+            if plugin is not None:  # a plugin of no feature: served for the tenants it is enabled for
+                served = self.tenant_of(environ) in table.tenants.get(plugin, ())
+                return (table.apps[plugin] if served else self.legacy)(environ, start_response)
+            feature = table.feature_at(path) if table.feature_mounts else None
             if feature is None:
-                plugin = table.match(path)
-                if plugin is None:
-                    return self.legacy(environ, start_response)
-                app = self.host.app_for(path, lambda: self.tenant_of(environ))
-                return (app or self.legacy)(environ, start_response)
+                return self.legacy(environ, start_response)
             match = RouteMatch(feature, None, None)
         return self._feature(match, method, environ, start_response)
 
@@ -233,7 +238,10 @@ class FlagRouter:
             return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
 
         def submit(response_body: bytes | None) -> None:
-            if response_body is None or not captured:
+            if response_body is INCOMPLETE or not captured:
+                self.results.count(match.feature, match.rule, method, decision.mode, "skipped:incomplete-response")
+                return
+            if response_body is None:
                 self.results.count(match.feature, match.rule, method, decision.mode, "skipped:body-too-large")
                 return
             primary = CapturedResponse(int(captured[0].split(" ", 1)[0]), tuple(captured[1]), response_body)

@@ -259,7 +259,8 @@ def capture_request(environ: Mapping[str, Any], body: bytes) -> CapturedRequest:
 
 
 def tee(iterable: Iterable[bytes], limit: int, on_close: Callable[[bytes | None], None]) -> Iterable[bytes]:
-    """Pass a response body through unchanged while keeping a copy (None past `limit` bytes) for `on_close`."""
+    """Pass a response body through unchanged while keeping a copy for `on_close`: the whole body, None past
+    `limit` bytes, or `INCOMPLETE` when the response was closed before its end."""
     return _Tee(iterable, limit, on_close)
 
 
@@ -270,7 +271,7 @@ class _Tee:
         self._on_close = on_close
         self._chunks: list[bytes] | None = []
         self._size = 0
-        self._closed = False
+        self._done = False
 
     def __iter__(self) -> Any:
         for chunk in self._iterable:
@@ -282,12 +283,12 @@ class _Tee:
                     self._chunks.append(chunk)
             yield chunk
         # The server asks for the next chunk only after writing the last one: the caller has the whole answer.
-        self._finish()
+        self._finish(b"".join(self._chunks) if self._chunks is not None else None)
 
-    def _finish(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self._on_close(b"".join(self._chunks) if self._chunks is not None else None)
+    def _finish(self, body: bytes | None) -> None:
+        if not self._done:
+            self._done = True
+            self._on_close(body)
 
     def close(self) -> None:
         try:
@@ -295,6 +296,9 @@ class _Tee:
             if close is not None:
                 close()
         finally:
-            if not self._closed and self._chunks is not None and self._size == 0:
-                self._chunks = None  # closed before the body was read: nothing to compare with
-            self._finish()
+            # Closed before the end (the client went away): what was copied is a prefix, not the answer.
+            self._finish(INCOMPLETE)
+
+
+# What the tee hands over for a response closed before its end; distinct from None (over the size limit).
+INCOMPLETE = b"\x00sv-incomplete"

@@ -374,3 +374,30 @@ def test_router_shadow_candidate_errors_are_counted_not_charged_to_the_error_bud
     assert client.get(board("p_1") + "?fail=1").status_code == 500
     platform.host.sync(force=True)
     assert platform.host.get("standin").tenants == set()  # real traffic spends the budget as before
+
+
+def test_router_shadow_tee_hands_over_whole_bodies_only():
+    from exthost.shadow import INCOMPLETE, tee
+
+    got: list[bytes | None] = []
+    whole = tee(iter([b"a", b"b", b"c"]), 100, got.append)
+    assert list(whole) == [b"a", b"b", b"c"]
+    whole.close()  # the server closes after reading to the end: handed over once
+    cut = tee(iter([b"a", b"b", b"c"]), 100, got.append)
+    next(iter(cut))
+    cut.close()  # the client went away after one chunk
+    big = tee(iter([b"x" * 60, b"y" * 60]), 100, got.append)
+    list(big)
+    assert got[0] == b"abc" and got[1] is INCOMPLETE and got[2] is None
+    assert len(got) == 3
+
+
+def test_router_core_paths_skip_the_feature_matcher(platform):
+    assert platform.router.routes.first_segments == {"api", "projects", "uploads"}
+    assert platform.router.routes.resolve("/health", "GET") is None
+    assert platform.router.routes.resolve("/", "GET") is None
+    found = platform.router.routes.resolve("/api/projects/p_1/papertrail/board", "DELETE")
+    assert (found.feature, found.rule, found.writes_outside_database) == ("papertrail", BOARD, True)
+    assert platform.router.routes.resolve("/api/projects/p_1/members", "GET") is None
+    method_not_allowed = platform.router.routes.resolve("/api/projects/p_1/blog/post/all", "PUT")
+    assert method_not_allowed.feature == "blog"
