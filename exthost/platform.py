@@ -27,6 +27,7 @@ from exthost.noise import RuleSet, load_rules
 from exthost.results import ShadowResults
 from exthost.router import DIAGNOSTICS_PATH, FlagRouter
 from exthost.shadow import ShadowRunner
+from exthost.shadow_process import ProcessShadowRunner
 from legacy_core.app import PACKAGE_DIR as LEGACY_DIR
 from legacy_core.app import (
     RESOLVED_USER_KEY,
@@ -53,7 +54,9 @@ DEFAULT_RULES_FILE = Path(__file__).resolve().parents[1] / "parity_tests" / "noi
 class Platform:
     """One running instance: the router (the WSGI callable) and the parts it routes between."""
 
-    def __init__(self, host: ExtensionHost, legacy: Server, *, overrides: Iterable[Flag] = ()):
+    def __init__(
+        self, host: ExtensionHost, legacy: Server, results: ShadowResults, rules: RuleSet, *, overrides: Iterable[Flag]
+    ):
         self.host = host
         self.legacy = legacy
         self.services: Services = host.services
@@ -65,16 +68,26 @@ class Platform:
             overrides=tuple(overrides),
             poll_seconds=settings.FLAGS_POLL_SECONDS,
         )
-        self.results = ShadowResults(self.services.session_factory)
-        self.rules_file = settings.SHADOW_RULES_FILE or DEFAULT_RULES_FILE
-        self._rules = load_rules(self.rules_file)
-        self.shadow = ShadowRunner(
-            engine=self.services.engine,
-            results=self.results,
-            rules=lambda: self._rules,
-            queue_size=settings.SHADOW_QUEUE_SIZE,
-            workers=settings.SHADOW_WORKERS,
-        )
+        self.results = results
+        self.rules_file = rules_file(settings)
+        self._rules = rules
+        self.shadow: ShadowRunner | ProcessShadowRunner
+        if settings.SHADOW_RUNNER == "process":
+            self.shadow = ProcessShadowRunner(
+                settings=settings,
+                results=results,
+                queue_size=settings.SHADOW_QUEUE_SIZE,
+                nice=settings.SHADOW_NICE,
+                keep=(RESOLVED_USER_KEY,),
+            )
+        else:
+            self.shadow = ShadowRunner(
+                engine=self.services.engine,
+                results=results,
+                rules=lambda: self._rules,
+                queue_size=settings.SHADOW_QUEUE_SIZE,
+                workers=settings.SHADOW_WORKERS,
+            )
         self.breaker = CircuitBreaker(settings.CANARY_BREAKER_FAILURES, settings.CANARY_BREAKER_WINDOW_SECONDS)
         self.diagnostics_app = make_diagnostics_app(self)
         self.router = FlagRouter(
@@ -134,7 +147,8 @@ class Platform:
         }
         report["shadow"] = {
             "queued": self.shadow.queue.qsize(),
-            "queueSize": self.shadow.queue.maxsize,
+            "queueSize": self.shadow.queue_size,
+            "runner": self.services.settings.SHADOW_RUNNER,
             "workers": self.shadow.workers,
             "processed": self.shadow.processed,
             "runnerErrors": self.shadow.errors,
@@ -208,6 +222,32 @@ def create_platform(
     unknown = sorted({flag.feature for flag in overrides} - set(FEATURES))
     if unknown:
         raise ExtHostError(f"setting FEATURE_FLAGS: unknown feature(s) {unknown}; one of {', '.join(FEATURES)}")
+    host, legacy, results, rules = build_platform_parts(
+        settings, clock=clock, ids=ids, argon2_memory_kib=argon2_memory_kib, name=name
+    )
+    try:
+        return Platform(host, legacy, results, rules, overrides=overrides)
+    except BaseException:
+        host.shutdown()
+        raise
+
+
+def rules_file(settings: Settings) -> Path:
+    return settings.SHADOW_RULES_FILE or DEFAULT_RULES_FILE
+
+
+def build_platform_parts(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    ids: IdGenerator | None = None,
+    argon2_memory_kib: int = 65536,
+    name: str = "platform",
+    passive: bool = False,
+) -> tuple[ExtensionHost, Server, ShadowResults, RuleSet]:
+    """The started host, legacy app, results store and noise rules of one instance (the shadow child builds the
+    same parts, with a passive host, to replay samples)."""
+    rules = load_rules(rules_file(settings))
     services = build_services(
         settings,
         clock=SwitchableClock(clock or SystemClock()),
@@ -220,10 +260,6 @@ def create_platform(
         services, session_factory=IsolatingSessionFactory(bind=services.engine, expire_on_commit=False)
     )
     legacy = create_server(services=services)
-    host = ExtensionHost(settings, services=services, legacy_routes=routes(legacy.app), name=name)
+    host = ExtensionHost(settings, services=services, legacy_routes=routes(legacy.app), name=name, passive=passive)
     host.start()
-    try:
-        return Platform(host, legacy, overrides=overrides)
-    except BaseException:
-        host.shutdown()
-        raise
+    return host, legacy, ShadowResults(services.session_factory), rules

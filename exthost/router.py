@@ -35,6 +35,7 @@ from exthost.host import ExtensionHost
 from exthost.isolation import recording
 from exthost.results import ShadowResults
 from exthost.shadow import INCOMPLETE, SAFE_METHODS, Sample, ShadowRunner, call_wsgi, capture_request, tee
+from exthost.shadow_process import ProcessShadowRunner
 from legacy_core.app import RESOLVED_USER_KEY
 from legacy_core.clock import SystemClock
 from legacy_core.features import FEATURES, OUTSIDE_DATABASE_ENDPOINTS, feature_of
@@ -105,7 +106,7 @@ class FlagRouter:
         tenant_of: Callable[[WSGIEnvironment], str],
         flags: FlagStore,
         results: ShadowResults,
-        shadow: ShadowRunner,
+        shadow: ShadowRunner | ProcessShadowRunner,
         breaker: CircuitBreaker,
         fallback: bool = True,
         max_body: int = 1024 * 1024,
@@ -168,7 +169,7 @@ class FlagRouter:
             return plugin(environ, start_response)
         if decision.shadow is None:
             return self.legacy(environ, start_response)
-        return self._shadowed(match, method, decision, plugin, environ, start_response)
+        return self._shadowed(match, method, decision, plugin, environ, start_response, tenant)
 
     def _canary(
         self,
@@ -216,6 +217,7 @@ class FlagRouter:
         plugin: WSGIApplication | None,
         environ: WSGIEnvironment,
         start_response: StartResponse,
+        tenant: str,
     ) -> Iterable[bytes]:
         skip = None
         if plugin is None:
@@ -257,6 +259,7 @@ class FlagRouter:
                 primary=primary,
                 started=started,
                 instants=tuple(instants) or (started,),
+                tenant=tenant,
             )
             self.shadow.submit(sample)
 

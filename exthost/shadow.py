@@ -58,6 +58,7 @@ class Sample:
     primary: CapturedResponse
     started: datetime
     instants: tuple[datetime, ...] = ()  # what the primary's clock answered, in order, replayed to the other side
+    tenant: str | None = None
     submitted: float = field(default_factory=time.monotonic)
 
     @property
@@ -103,6 +104,7 @@ class ShadowRunner:
         self.results = results
         self.rules = rules
         self.queue: queue.Queue[Sample | None] = queue.Queue(maxsize=queue_size)
+        self.queue_size = queue_size
         self.workers = workers
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -57,7 +57,15 @@ class Settings(BaseSettings):
     SHADOW_QUEUE_SIZE: int = Field(
         default=1000, ge=1, description="Shadow samples waiting to run; when full, new samples are dropped (counted)."
     )
-    SHADOW_WORKERS: int = Field(default=1, ge=1, description="Threads per process running shadow samples.")
+    SHADOW_RUNNER: Literal["process", "thread"] = Field(
+        default="process",
+        description="Where shadow samples are replayed: 'process', a child process per serving process at low CPU "
+        "priority (callers never share the GIL with replays), or 'thread', worker threads in the serving process.",
+    )
+    SHADOW_NICE: int = Field(default=10, ge=0, le=19, description="CPU niceness of the shadow child process.")
+    SHADOW_WORKERS: int = Field(
+        default=1, ge=1, description="Threads per process running shadow samples (SHADOW_RUNNER=thread)."
+    )
     SHADOW_MAX_BODY_BYTES: int = Field(
         default=1024 * 1024,
         ge=0,

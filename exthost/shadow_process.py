@@ -1,0 +1,173 @@
+"""Shadow replays in a child process at low CPU priority, so they never compete with requests for the GIL.
+
+A replay in a thread of the serving process shares its interpreter lock with the request threads: at 100% sampling
+the callers' latency doubles (measured by scripts/bench_router.py). Here each serving process starts one child
+(spawned, `os.nice(SHADOW_NICE)`) with its own legacy app and a passive host on the same database and plugin folder,
+and hands it plain-data samples through a bounded queue. The operating system gives the child only what the
+serving processes leave; when the child falls behind, the queue fills and new samples are dropped and counted,
+which is the contract: the callers never wait for shadow work.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import os
+import queue
+import threading
+import time
+from dataclasses import replace
+from typing import Any
+
+from exthost.results import ShadowResults
+from exthost.shadow import Sample, ShadowRunner
+
+log = logging.getLogger("sovereign.shadow")
+
+# WSGI environ values a sample carries to the child: plain data only (server objects, streams and the server's
+# socket stay behind). The resolved user is a frozen dataclass and travels too.
+_PLAIN = (str, bytes, int, float, bool, tuple, type(None))
+
+
+def plain_environ(environ: Any, keep: tuple[str, ...]) -> dict[str, Any]:
+    return {key: value for key, value in environ.items() if isinstance(value, _PLAIN) or key in keep}
+
+
+class ProcessShadowRunner:
+    """The ShadowRunner interface (start, submit, drain, stop, queue, workers) over a child process."""
+
+    def __init__(self, *, settings: Any, results: ShadowResults, queue_size: int, nice: int, keep: tuple[str, ...]):
+        self._context = multiprocessing.get_context("spawn")
+        self.settings = settings
+        self.results = results
+        self.nice = nice
+        self.keep = keep
+        self.queue: Any = self._context.Queue(maxsize=queue_size)
+        self.queue_size = queue_size
+        self.workers = 1
+        self._submitted = 0
+        self._done: Any = self._context.Value("q", 0)
+        self._processed: Any = self._context.Value("q", 0)
+        self._errors: Any = self._context.Value("q", 0)
+        self._process: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def processed(self) -> int:
+        return int(self._processed.value)
+
+    @property
+    def errors(self) -> int:
+        return int(self._errors.value)
+
+    def start(self) -> None:
+        with self._lock:
+            if self._process is not None and self._process.is_alive():
+                return
+            self._process = self._context.Process(
+                target=child_main,
+                args=(self.settings, self.queue, self._done, self._processed, self._errors, self.nice),
+                name="sv-shadow",
+                daemon=True,
+            )
+            self._process.start()
+
+    def submit(self, sample: Sample) -> bool:
+        """Queue a plain-data copy of the sample without waiting; a full queue (or no child) drops it, counted."""
+        plain = replace(
+            sample,
+            environ=plain_environ(sample.environ, self.keep),
+            primary_app=None,  # type: ignore[arg-type]
+            candidate_app=None,  # type: ignore[arg-type]
+        )
+        if self._process is None or not self._process.is_alive():
+            self.results.count(sample.feature, sample.route, sample.request.method, sample.mode, "dropped")
+            return False
+        try:
+            self.queue.put_nowait(plain)
+        except queue.Full:
+            self.results.count(sample.feature, sample.route, sample.request.method, sample.mode, "dropped")
+            return False
+        with self._lock:
+            self._submitted += 1
+        return True
+
+    def drain(self, timeout: float = 30.0) -> bool:
+        """Wait until the child has run and recorded everything submitted so far; False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            target = self._submitted
+        while self._done.value < target:
+            if time.monotonic() > deadline or self._process is None or not self._process.is_alive():
+                return False
+            time.sleep(0.01)
+        self.results.flush()
+        return True
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.drain(timeout)
+        with self._lock:
+            process, self._process = self._process, None
+        if process is not None and process.is_alive():
+            with contextlib.suppress(queue.Full):
+                self.queue.put(None, timeout=1)
+            process.join(timeout)
+            if process.is_alive():
+                process.terminate()
+                process.join(1)
+        self.results.flush()
+
+
+def child_main(settings: Any, samples: Any, done: Any, processed: Any, errors: Any, nice: int) -> None:
+    """The child: a passive copy of the platform's apps on the same database, replaying samples until None."""
+    from exthost.platform import build_platform_parts
+
+    with contextlib.suppress(OSError):  # not permitted here: run at the same priority rather than not at all
+        os.nice(nice)
+    host, legacy, results, rules = build_platform_parts(settings, name="shadow", passive=True)
+    runner = ShadowRunner(engine=host.services.engine, results=results, rules=lambda: rules, workers=0)
+    finished = 0
+    last_flush = time.monotonic()
+    try:
+        while True:
+            try:
+                item: Sample | None = samples.get(timeout=0.2)
+                idle = False
+            except queue.Empty:
+                item, idle = None, True
+            if item is None and not idle:
+                break  # the parent's stop signal
+            if item is not None:
+                _replay(runner, host, legacy, results, item, processed, errors)
+                finished += 1
+            # Counts reach the database before `done` moves, so a parent that drained sees them.
+            if finished and (idle or time.monotonic() - last_flush > 1.0):
+                results.flush()
+                with done.get_lock():
+                    done.value += finished
+                finished = 0
+                last_flush = time.monotonic()
+    finally:
+        results.flush()
+        with done.get_lock():
+            done.value += finished
+        host.shutdown()
+
+
+def _replay(
+    runner: ShadowRunner, host: Any, legacy: Any, results: ShadowResults, item: Sample, processed: Any, errors: Any
+) -> None:
+    tenant = item.tenant or host.settings.TENANT_DEFAULT
+    candidate = host.table().feature_app(item.feature, tenant)
+    if candidate is None:
+        results.count(item.feature, item.route, item.request.method, item.mode, "skipped:plugin-unavailable")
+        return
+    try:
+        runner.run(replace(item, primary_app=legacy.app, candidate_app=candidate))
+        with processed.get_lock():
+            processed.value += 1
+    except Exception:
+        with errors.get_lock():
+            errors.value += 1
+        log.exception("shadow replay of %s %s failed", item.request.method, item.request.path)
