@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from sqlalchemy.exc import SQLAlchemyError
 
 from exthost.flagstore import FlagError, FlagStore
 from exthost.results import ShadowResults
@@ -39,12 +40,18 @@ def stores(settings: Any) -> Iterator[Stores]:
     services = server.services
     try:
         yield Stores(
-            FlagStore(services.session_factory, features=FEATURES, overrides=overrides, poll_seconds=0),
+            FlagStore(services.session_factory, features=FEATURES, overrides=overrides, poll_seconds=0, strict=True),
             ShadowResults(services.session_factory),
             FeatureRoutes(server.app).by_feature,
         )
     except FlagError as exc:
         raise click.UsageError(str(exc)) from exc
+    except SQLAlchemyError as exc:
+        where = services.engine.url.render_as_string(hide_password=True)
+        raise click.ClickException(
+            f"cannot read the flags and results in {where!r} ({type(exc).__name__}); "
+            "is it migrated? run `sv migrate:deploy`"
+        ) from exc
     finally:
         services.engine.dispose()
 

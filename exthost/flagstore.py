@@ -13,7 +13,6 @@ import json
 import threading
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Column, DateTime, Float, Integer, MetaData, String, Table, Text, insert, select, update
@@ -90,6 +89,7 @@ class FlagStore:
         poll_seconds: float = 1.0,
         clock: Clock | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        strict: bool = False,
     ):
         self.session_factory = session_factory
         self.features = tuple(features)
@@ -101,6 +101,7 @@ class FlagStore:
         self._checked_at = float("-inf")
         self._loaded = False
         self._refreshing = threading.Lock()
+        self.strict = strict  # raise read errors (the CLI) instead of keeping the last flags (a serving process)
         self.read_errors = 0
 
     # -- reading ---------------------------------------------------------------------------------------------------
@@ -137,6 +138,8 @@ class FlagStore:
                 rows = [dict(row._mapping) for row in db.execute(select(flags_table))]
         except Exception:
             # A database hiccup must not fail requests: the last flags known stay in force, and it is counted.
+            if self.strict:
+                raise
             self.read_errors += 1
             self._loaded = True
             return
@@ -179,6 +182,9 @@ class FlagStore:
             shown = "\n  ".join(sorted(routes))
             raise FlagError(f"feature {feature!r} has no route {route!r}; its routes:\n  {shown}")
         with transaction(self.session_factory) as db:
+            # The version bump comes first: it takes the write lock (SQLite) or the row lock (PostgreSQL) before the
+            # stored flag is read, so two concurrent changes run one after the other and neither is lost.
+            self._bump(db)
             old = self._stored(db, feature, route)
             try:
                 flag = Flag(
@@ -227,6 +233,9 @@ class FlagStore:
                 **log, previous_mode=previous, changed_by=flag.updated_by, changed_at=flag.updated_at
             )
         )
+
+    @staticmethod
+    def _bump(db: Session) -> None:
         bumped = db.execute(
             update(registry_version)
             .where(registry_version.c.key == VERSION_KEY)
@@ -234,7 +243,3 @@ class FlagStore:
         )
         if not getattr(bumped, "rowcount", 0):
             db.execute(insert(registry_version).values(key=VERSION_KEY, version=1))
-
-
-def changed_at_text(moment: datetime | None) -> str:
-    return moment.isoformat(timespec="seconds") if moment else "-"

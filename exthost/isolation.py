@@ -9,7 +9,7 @@ runner executes candidates without ever changing stored data.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime
@@ -23,6 +23,7 @@ from legacy_core.clock import Clock, IdGenerator
 _CONNECTION: ContextVar[Connection | None] = ContextVar("sv_isolated_connection", default=None)
 _CLOCK: ContextVar[Clock | None] = ContextVar("sv_pinned_clock", default=None)
 _IDS: ContextVar[IdGenerator | None] = ContextVar("sv_pinned_ids", default=None)
+_REPLAY: ContextVar[bool] = ContextVar("sv_throwaway_run", default=False)
 _RECORDING: ContextVar[list[datetime] | None] = ContextVar("sv_recorded_instants", default=None)
 
 
@@ -84,8 +85,9 @@ class IsolatingSessionFactory(sessionmaker[Session]):
 
 
 def in_isolated_run() -> bool:
-    """Whether this thread is inside `isolated(...)`: a shadow replay, whose effects are thrown away."""
-    return _CONNECTION.get() is not None
+    """Whether this thread is inside a throw-away `isolated(...)` run: a shadow replay, whose effects no caller
+    sees (a guarded canary run, with `keep`, is real traffic)."""
+    return _REPLAY.get()
 
 
 @contextmanager
@@ -114,9 +116,13 @@ def recording() -> Iterator[list[datetime]]:
 
 
 @contextmanager
-def isolated(engine: Engine, *, immediate: bool = False) -> Iterator[Connection]:
+def isolated(
+    engine: Engine, *, immediate: bool = False, keep: Callable[[], bool] | None = None
+) -> Iterator[Connection]:
     """Inside the block, this thread's sessions of `engine` work in one transaction, rolled back at the end.
 
+    `keep` turns the throw-away run into a guarded one: the transaction is committed when the block ends without
+    an exception and `keep()` is true (the canary keeps a plugin's write only when it answered well).
     `immediate` takes SQLite's write lock at the start: a run that writes after reading must not find its snapshot
     overtaken by another writer (SQLite refuses that upgrade at once, whatever the busy timeout).
     """
@@ -130,12 +136,21 @@ def isolated(engine: Engine, *, immediate: bool = False) -> Iterator[Connection]
             driver.isolation_level = None
         transaction = connection.begin()
         token = _CONNECTION.set(connection)
+        replay = _REPLAY.set(keep is None)
         try:
             if sqlite:
                 connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
             yield connection
-        finally:
-            _CONNECTION.reset(token)
+        except BaseException:
             transaction.rollback()
+            raise
+        else:
+            if keep is not None and keep():
+                transaction.commit()
+            else:
+                transaction.rollback()
+        finally:
+            _REPLAY.reset(replay)
+            _CONNECTION.reset(token)
             if sqlite:
                 driver.isolation_level = saved

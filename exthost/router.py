@@ -32,7 +32,7 @@ from exthost.compare import CapturedResponse
 from exthost.flags import Decision, decide
 from exthost.flagstore import FlagStore
 from exthost.host import ExtensionHost
-from exthost.isolation import recording
+from exthost.isolation import isolated, recording
 from exthost.results import ShadowResults
 from exthost.shadow import INCOMPLETE, SAFE_METHODS, Sample, ShadowRunner, call_wsgi, capture_request, tee
 from exthost.shadow_process import ProcessShadowRunner
@@ -125,7 +125,7 @@ class FlagRouter:
         # Wall time for when a sample was taken; never the platform clock, which the apps' own reads must have to
         # themselves (a pinned test clock advances on every read).
         self.clock = SystemClock()
-        self._sequence = itertools.count()
+        self._sequences: dict[tuple[str, str | None], itertools.count[int]] = {}
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "") or "/"
@@ -147,6 +147,13 @@ class FlagRouter:
 
     # -- feature requests ------------------------------------------------------------------------------------------
 
+    def _next(self, match: RouteMatch) -> int:
+        """Request number of this route: sampling is even per route, whatever other routes are doing."""
+        counter = self._sequences.get((match.feature, match.rule))
+        if counter is None:
+            counter = self._sequences.setdefault((match.feature, match.rule), itertools.count())
+        return next(counter)
+
     def _feature(
         self, match: RouteMatch, method: str, environ: WSGIEnvironment, start_response: StartResponse
     ) -> Iterable[bytes]:
@@ -156,7 +163,7 @@ class FlagRouter:
         tenant = self.tenant_of(environ)
         user = environ.get(RESOLVED_USER_KEY)
         sticky = getattr(user, "id", None) or tenant
-        decision = decide(flag, tenant=tenant, sticky_key=sticky, sequence=next(self._sequence))
+        decision = decide(flag, tenant=tenant, sticky_key=sticky, sequence=self._next(match))
         plugin = self.host.table().feature_app(match.feature, tenant)
         if decision.primary == "plugin":
             if plugin is None:
@@ -181,22 +188,52 @@ class FlagRouter:
         start_response: StartResponse,
     ) -> Iterable[bytes]:
         # The plugin's answer is held until it is known to be good: a 5xx must be replaceable by legacy's.
-        body = _read_body(environ)
+        body = read_body(environ, self.max_body)
+        if body is None or (method not in SAFE_METHODS and match.writes_outside_database):
+            # Not replaceable: a body too large to hold twice, or files written / a push made that no rollback
+            # undoes. The plugin answers whatever happens; failures still count towards the breaker.
+            return self._canary_unguarded(match, method, decision, plugin, environ, start_response)
+        answer: CapturedResponse | None = None
         try:
-            answer: CapturedResponse | None = call_wsgi(plugin, environ, body)
+            if method in SAFE_METHODS:
+                answer = call_wsgi(plugin, environ, body)
+            else:
+                # A write is kept only if the plugin succeeds: legacy must start from the state the caller had.
+                with isolated(self.host.services.engine, immediate=True, keep=lambda: ok(answer)):
+                    answer = call_wsgi(plugin, environ, body)
         except Exception:  # a plugin app renders its own errors; this is a failure of the app itself
             answer = None
-        if answer is not None and answer.status < 500:
+        if answer is not None and ok(answer):
             start_response(_status_line(answer.status), list(answer.headers))
             return [answer.body]
         why = "exception" if answer is None else f"status-{answer.status}"
         self.results.count(match.feature, match.rule, method, decision.mode, f"fallback:{why}")
-        if self.breaker.failure(match.feature):
-            self._trip(match, method, why)
+        self._failed(match, method, decision, why)
         environ["wsgi.input"] = io.BytesIO(body)
         return self.legacy(environ, start_response)
 
-    def _trip(self, match: RouteMatch, method: str, why: str) -> None:
+    def _canary_unguarded(
+        self,
+        match: RouteMatch,
+        method: str,
+        decision: Decision,
+        plugin: WSGIApplication,
+        environ: WSGIEnvironment,
+        start_response: StartResponse,
+    ) -> Iterable[bytes]:
+        def watch(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            if int(status.split(" ", 1)[0]) >= 500:
+                self.results.count(match.feature, match.rule, method, decision.mode, "canary_error")
+                self._failed(match, method, decision, f"status-{status.split(' ', 1)[0]}")
+            return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
+
+        return plugin(environ, watch)
+
+    def _failed(self, match: RouteMatch, method: str, decision: Decision, why: str) -> None:
+        if not self.breaker.failure(match.feature):
+            return
+        flag = decision.flag
+        route = flag.route if flag is not None else None
         breaker = self.breaker
         reason = (
             f"circuit breaker: {breaker.threshold} plugin failures within {breaker.window:g}s in canary mode; "
@@ -204,7 +241,10 @@ class FlagRouter:
         )
         self.results.count(match.feature, match.rule, method, "canary", "breaker")
         try:
-            self.flags.set(match.feature, "legacy", changed_by=BREAKER_USER, reason=reason)
+            # The flag that made the decision goes back to legacy (a route's own flag wins over its feature's),
+            # unless another worker's breaker already moved it.
+            if self.flags.refresh().flag(match.feature, route).mode == "canary":
+                self.flags.set(match.feature, "legacy", route=route, changed_by=BREAKER_USER, reason=reason)
         except Exception:
             self.host.services.logger.exception("circuit breaker could not store legacy mode for %s", match.feature)
         self.host.services.logger.warning("%s: %s", match.feature, reason)
@@ -224,12 +264,12 @@ class FlagRouter:
             skip = "skipped:plugin-unavailable"
         elif method not in SAFE_METHODS and (match.writes_outside_database or match.rule is None):
             skip = "skipped:writes-outside-database"
-        elif _content_length(environ) > self.max_body:
+        body = read_body(environ, self.max_body) if skip is None else b""
+        if body is None:
             skip = "skipped:body-too-large"
-        if skip is not None or plugin is None:
+        if skip is not None or plugin is None or body is None:
             self.results.count(match.feature, match.rule, method, decision.mode, skip or "skipped")
             return self.legacy(environ, start_response)
-        body = _read_body(environ)
         copy = {k: v for k, v in environ.items() if not k.startswith(("werkzeug.", "flask."))}
         request = capture_request(copy, body)
         started = self.clock.now()
@@ -240,6 +280,13 @@ class FlagRouter:
             return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
 
         def submit(response_body: bytes | None) -> None:
+            try:
+                take(response_body)
+            except Exception:  # shadow work must never break the caller's response
+                self.host.services.logger.exception("shadow sample of %s %s not taken", method, match.rule)
+                self.results.count(match.feature, match.rule, method, decision.mode, "dropped")
+
+        def take(response_body: bytes | None) -> None:
             if response_body is INCOMPLETE or not captured:
                 self.results.count(match.feature, match.rule, method, decision.mode, "skipped:incomplete-response")
                 return
@@ -271,19 +318,52 @@ class FlagRouter:
         return tee(iterable, self.max_body, submit)
 
 
-def _content_length(environ: WSGIEnvironment) -> int:
+def ok(answer: CapturedResponse | None) -> bool:
+    return answer is not None and answer.status < 500
+
+
+def _content_length(environ: WSGIEnvironment) -> int | None:
     try:
-        return int(environ.get("CONTENT_LENGTH") or 0)
+        return int(environ["CONTENT_LENGTH"]) if environ.get("CONTENT_LENGTH") else None
     except ValueError:
-        return 0
+        return None
 
 
-def _read_body(environ: WSGIEnvironment) -> bytes:
-    length = _content_length(environ)
+def read_body(environ: WSGIEnvironment, limit: int) -> bytes | None:
+    """The request body, read once and put back as a fresh stream for the app; None when over `limit` (the stream
+    is then put back whole, unread bytes included, and nothing is kept).
+
+    A body without Content-Length (chunked) is read only when the server marks its input as terminated
+    (`wsgi.input_terminated`); otherwise, as in werkzeug, there is no body to read.
+    """
     stream = environ.get("wsgi.input")
-    if stream is None or length <= 0:
+    length = _content_length(environ)
+    if stream is None or (length is None and not environ.get("wsgi.input_terminated")):
         return b""
-    return bytes(stream.read(length))
+    if length is not None and length > limit:
+        return None
+    data = bytes(stream.read(length if length is not None else limit + 1))
+    if length is None and len(data) > limit:
+        environ["wsgi.input"] = _Prefixed(data, stream)
+        return None
+    environ["wsgi.input"] = io.BytesIO(data)
+    return data
+
+
+class _Prefixed(io.RawIOBase):
+    """Bytes already read, then the rest of the original stream: what the app reads is the whole body."""
+
+    def __init__(self, head: bytes, rest: Any):
+        self._head = io.BytesIO(head)
+        self._rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._head.read(len(buffer)) or self._rest.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
 
 
 def _status_line(status: int) -> str:

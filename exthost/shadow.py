@@ -24,13 +24,13 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
-from exthost.compare import CapturedRequest, CapturedResponse, Comparison, compare
+from exthost.compare import CapturedRequest, CapturedResponse, Comparison, compare, header_value
 from exthost.isolation import ReplayClock, isolated, pinned
 from exthost.noise import RuleSet
 from exthost.results import ShadowResults
@@ -178,13 +178,31 @@ class ShadowRunner:
     # -- one sample ------------------------------------------------------------------------------------------------
 
     def run(self, sample: Sample) -> str:
-        """Run one sample, record its outcome and return it."""
+        """Run one sample, record its outcome and return it.
+
+        A replay that raises past the apps' own error handling (a failing streamed body) is a candidate error, and
+        counted as one: every sample ends in exactly one outcome.
+        """
+        try:
+            return self._run(sample)
+        except Exception:
+            self.errors += 1
+            log.exception("shadow replay of %s %s raised", sample.request.method, sample.request.path)
+            return self._outcome(sample, "candidate_error")
+
+    def _run(self, sample: Sample) -> str:
         instants = sample.instants or (sample.started,)
         # Ids are pinned for every run, reads included (a GET may create a row): a candidate must not draw from the
         # live id generator, whose sequence the primary side goes on using.
         seed = secrets.token_hex(4)
         body = sample.request.body
         primary = sample.primary
+        # Every run gets the caller's request id, so an error answer (which quotes it) can match.
+        request_id = header_value(primary.headers, "x-request-id")
+        environ = dict(sample.environ)
+        if request_id:
+            environ["HTTP_X_REQUEST_ID"] = request_id
+        sample = replace(sample, environ=environ)
         if sample.safe:
             with isolated(self.engine), pinned(clock=ReplayClock(instants), ids=SequentialIds(seed)):
                 candidate = call_wsgi(sample.candidate_app, sample.environ, body)
@@ -205,11 +223,15 @@ class ShadowRunner:
                     finally:
                         savepoint.rollback()
             primary, candidate = runs
+            if primary.status != sample.primary.status:
+                # Replayed on the state after the caller's own write, legacy answers otherwise (a DELETE now finds
+                # nothing): comparing two such answers would be evidence of nothing.
+                return self._outcome(sample, "skipped:not-replayable")
             comparison = self._compare(sample, primary, candidate)
         self.processed += 1
         if comparison.match:
             return self._outcome(sample, "match")
-        outcome = "candidate_error" if candidate.status >= 500 else "mismatch"
+        outcome = "candidate_error" if candidate.status >= 500 and primary.status < 500 else "mismatch"
         self.results.keep(
             feature=sample.feature,
             route=sample.route,

@@ -51,6 +51,7 @@ class ProcessShadowRunner:
         self._processed: Any = self._context.Value("q", 0)
         self._errors: Any = self._context.Value("q", 0)
         self._process: Any = None
+        self._pid = 0  # the process that started the child: only it may use it (gunicorn --preload forks after)
         self._lock = threading.Lock()
 
     @property
@@ -61,9 +62,21 @@ class ProcessShadowRunner:
     def errors(self) -> int:
         return int(self._errors.value)
 
+    def _alive(self) -> bool:
+        return self._process is not None and self._pid == os.getpid() and self._process.is_alive()
+
     def start(self) -> None:
         with self._lock:
-            if self._process is not None and self._process.is_alive():
+            if self._pid != os.getpid():
+                # Forked since (a preloading server's worker): the parent's child, queue and counters belong to the
+                # parent; this process gets its own.
+                self._process = None
+                self.queue = self._context.Queue(maxsize=self.queue_size)
+                self._done = self._context.Value("q", 0)
+                self._processed = self._context.Value("q", 0)
+                self._errors = self._context.Value("q", 0)
+                self._submitted = 0
+            if self._alive():
                 return
             self._process = self._context.Process(
                 target=child_main,
@@ -72,6 +85,7 @@ class ProcessShadowRunner:
                 daemon=True,
             )
             self._process.start()
+            self._pid = os.getpid()
 
     def submit(self, sample: Sample) -> bool:
         """Queue a plain-data copy of the sample without waiting; a full queue (or no child) drops it, counted."""
@@ -81,7 +95,9 @@ class ProcessShadowRunner:
             primary_app=None,  # type: ignore[arg-type]
             candidate_app=None,  # type: ignore[arg-type]
         )
-        if self._process is None or not self._process.is_alive():
+        if self._pid != os.getpid() and self._pid:
+            self.start()  # the first sample in a forked worker starts that worker's own child
+        if not self._alive():
             self.results.count(sample.feature, sample.route, sample.request.method, sample.mode, "dropped")
             return False
         try:
@@ -99,7 +115,7 @@ class ProcessShadowRunner:
         with self._lock:
             target = self._submitted
         while self._done.value < target:
-            if time.monotonic() > deadline or self._process is None or not self._process.is_alive():
+            if time.monotonic() > deadline or not self._alive():
                 return False
             time.sleep(0.01)
         self.results.flush()
@@ -109,7 +125,8 @@ class ProcessShadowRunner:
         self.drain(timeout)
         with self._lock:
             process, self._process = self._process, None
-        if process is not None and process.is_alive():
+            mine = self._pid == os.getpid()
+        if process is not None and mine and process.is_alive():
             with contextlib.suppress(queue.Full):
                 self.queue.put(None, timeout=1)
             process.join(timeout)
@@ -163,11 +180,8 @@ def _replay(
     if candidate is None:
         results.count(item.feature, item.route, item.request.method, item.mode, "skipped:plugin-unavailable")
         return
-    try:
-        runner.run(replace(item, primary_app=legacy.app, candidate_app=candidate))
-        with processed.get_lock():
-            processed.value += 1
-    except Exception:
-        with errors.get_lock():
-            errors.value += 1
-        log.exception("shadow replay of %s %s failed", item.request.method, item.request.path)
+    before = runner.errors
+    runner.run(replace(item, primary_app=legacy.app, candidate_app=candidate))
+    counter = errors if runner.errors > before else processed
+    with counter.get_lock():
+        counter.value += 1

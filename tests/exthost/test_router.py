@@ -401,3 +401,120 @@ def test_router_core_paths_skip_the_feature_matcher(platform):
     assert platform.router.routes.resolve("/api/projects/p_1/members", "GET") is None
     method_not_allowed = platform.router.routes.resolve("/api/projects/p_1/blog/post/all", "PUT")
     assert method_not_allowed.feature == "blog"
+
+
+def _chunked(platform, method, path, body, cookie=None):
+    """A request as a server hands over a chunked body: no Content-Length, input marked terminated."""
+    from werkzeug.test import EnvironBuilder, run_wsgi_app
+
+    builder = EnvironBuilder(path=path, method=method, data=body, content_type="application/json")
+    environ = builder.get_environ()
+    del environ["CONTENT_LENGTH"]
+    environ["wsgi.input_terminated"] = True
+    environ["HTTP_TRANSFER_ENCODING"] = "chunked"
+    if cookie:
+        environ["HTTP_COOKIE"] = cookie
+    app_iter, status, _ = run_wsgi_app(platform, environ, buffered=True)
+    return int(status.split()[0]), b"".join(app_iter)
+
+
+def test_router_shadow_and_canary_keep_chunked_bodies_whole(platform):
+    alice = sign_up(platform, "alice@example.test")
+    project = project_of(platform, alice)
+    cookie = "; ".join(f"{c.key}={c.value}" for c in alice._cookies.values())
+    body = json.dumps({"title": "Chunked"}).encode()
+    platform.set_mode("papertrail", "shadow")
+    status, answer = _chunked(platform, "PATCH", board(project), body, cookie)
+    assert status == 200 and json.loads(answer)["board"]["title"] == "Chunked"
+    big = json.dumps({"title": "y" * 2_000_000}).encode()  # over SHADOW_MAX_BODY_BYTES: served whole, not copied
+    status, answer = _chunked(platform, "PATCH", board(project), big, cookie)
+    platform.set_mode("papertrail", "legacy")
+    plain_status, plain_answer = _chunked(platform, "PATCH", board(project), big, cookie)
+    assert status == plain_status
+    assert json.loads(answer).get("board", {}).get("title") == json.loads(plain_answer).get("board", {}).get("title")
+    assert json.loads(answer) != {"error": "Nothing to update: give at least one of 'title', 'nodes', 'edges'"}
+    found = counts(platform)
+    assert found[("PATCH", "mismatch")] == 1 and found[("PATCH", "skipped:body-too-large")] == 1
+
+
+def test_router_canary_fallback_keeps_nothing_of_a_failed_plugin_write(platform):
+    alice = sign_up(platform, "alice@example.test")
+    project = project_of(platform, alice)
+    platform.set_mode("papertrail", "canary", percent=100)
+    answer = alice.patch(board(project) + "?fail=1", json={"title": "From legacy"})
+    assert answer.status_code == 200 and answer.get_json()["board"]["title"] == "From legacy"
+    with platform.services.session_factory() as db:
+        assert db.get(Project, project).description == ""  # the plugin's write was rolled back before legacy ran
+    assert counts(platform)[("PATCH", "fallback:status-500")] == 1
+    # A plugin that succeeds keeps its write.
+    assert alice.patch(board(project), json={"title": "x"}).get_json()["board"]["by"] == "stand-in"
+    with platform.services.session_factory() as db:
+        assert db.get(Project, project).description == "written by the stand-in"
+
+
+def test_router_breaker_trips_the_route_flag_that_decided(settings_factory, platform_factory, settings):
+    platform = platform_factory(
+        settings_factory(PLUGINS_DIR=settings.PLUGINS_DIR, FLAGS_POLL_SECONDS=0, CANARY_BREAKER_FAILURES=2)
+    )
+    platform.host.enable("standin")
+    platform.set_mode("papertrail", "canary", route=BOARD, percent=100)
+    client = platform.test_client()
+    for _ in range(4):
+        client.get(board("p_1") + "?fail=1")
+    flags = platform.flags.current()
+    assert flags.flag("papertrail", BOARD).mode == "legacy"
+    assert flags.flag("papertrail", BOARD).updated_by == "sv:circuit-breaker"
+    assert flags.flag("papertrail").mode == "legacy" and flags.flag("papertrail").updated_by == "default"
+    assert [h["route"] for h in platform.flags.history("papertrail")] == [BOARD, BOARD]  # one trip, one set
+
+
+def test_router_shadow_sampling_is_even_per_route(platform):
+    platform.set_mode("papertrail", "shadow", sample=50)
+    client = platform.test_client()
+    for _ in range(6):
+        client.get(board("p_1"))
+        client.get(board("p_1") + "/export")
+    platform.shadow.drain()
+    per_route: dict[str, int] = {}
+    for row in platform.results.counts():
+        per_route[row["route"]] = per_route.get(row["route"], 0) + row["count"]
+    assert per_route == {BOARD: 3, BOARD + "/export": 3}  # not 6 of one route and none of the other
+
+
+def test_router_cli_on_an_unmigrated_database_says_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'empty.db'}")
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
+    for command in (["flags:list"], ["flags:set", "blog", "shadow"], ["shadow:status"], ["shadow:export", "mm_1"]):
+        result = CliRunner().invoke(main, command)
+        assert result.exit_code == 1, (command, result.output)
+        assert "sv migrate:deploy" in result.output and "Traceback" not in result.output
+
+
+def test_flagstore_concurrent_changes_are_both_kept(settings, monkeypatch):
+    import threading
+    import time
+
+    from exthost.flagstore import FlagStore
+    from tests.exthost.test_flags import _store
+
+    original = FlagStore._stored
+
+    def slow(self, db, feature, route):
+        found = original(self, db, feature, route)
+        time.sleep(0.2)
+        return found
+
+    monkeypatch.setattr(FlagStore, "_stored", slow)
+    first, second = _store(settings, poll_seconds=0), _store(settings, poll_seconds=0)
+    first.set("blog", "canary", percent=5, changed_by="setup")
+    threads = [
+        threading.Thread(target=first.set, args=("blog", "canary"), kwargs={"percent": 50, "changed_by": "alice"}),
+        threading.Thread(target=second.set, args=("blog", "canary"), kwargs={"tenants": ["acme"], "changed_by": "bob"}),
+    ]
+    for thread in threads:
+        thread.start()
+        time.sleep(0.05)
+    for thread in threads:
+        thread.join()
+    flag = first.refresh().flag("blog")
+    assert (flag.percent, flag.tenants) == (50.0, frozenset({"acme"}))

@@ -76,6 +76,9 @@ def test_shadow_a_shadowed_session_stores_exactly_what_an_unshadowed_one_does(
         assert not [key for key in found if key[2] in ("mismatch", "candidate_error", "dropped")], found
         assert found[("GET", "/api/projects/<project_id>/papertrail/board/export", "match")] == 1
         assert found[("PATCH", "/api/projects/<project_id>/papertrail/board", "match")] == 1
+        # Replayed after the caller's own DELETE, legacy finds nothing: not evidence, so not counted as a match.
+        node = "/api/projects/<project_id>/papertrail/board/<board_id>/nodes/<node_id>"
+        assert found[("DELETE", node, "skipped:not-replayable")] == 1
         assert plain.results.counts() == []
     finally:
         shadowed.close()
