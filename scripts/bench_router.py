@@ -214,6 +214,9 @@ def enable_plugin(platform: Platform, board: Call) -> str | None:
         platform.set_mode(FEATURE, "legacy")
 
 
+RUNNER = ["process"]  # --runner: where shadow samples are replayed (SHADOW_RUNNER)
+
+
 def settings_for(root: Path, database: Path) -> dict[str, Any]:
     """The settings both the in-process platform and the server run with."""
     return {
@@ -223,6 +226,7 @@ def settings_for(root: Path, database: Path) -> dict[str, Any]:
         "PLUGIN_ENTRY_POINTS": False,
         "FLAGS_POLL_SECONDS": POLL_SECONDS,
         "LOG_LEVEL": "WARNING",
+        "SHADOW_RUNNER": RUNNER[0],
     }
 
 
@@ -346,7 +350,8 @@ def bench_in_process(platform: Platform, board: dict[str, Any], args: argparse.N
     for metric in ("mean", "p99"):
         compare("board", results, "legacy", "plugin", metric)
 
-    print("-- 3a. shadow (sample 100%) vs legacy, in-process: 1 caller thread, 1 shadow worker thread")
+    runner = "1 shadow child process (nice 10)" if RUNNER[0] == "process" else "1 shadow worker thread"
+    print(f"-- 3a. shadow (sample 100%) vs legacy, in-process: 1 caller thread, {runner}")
     outcomes: dict[str, Counter[str]] = {"shadow": Counter(), "paused": Counter()}
     mark: list[Counter[str]] = []
 
@@ -437,7 +442,11 @@ def main() -> None:
     parser.add_argument("--http-requests", type=int, default=800, help="HTTP requests per side and round")
     parser.add_argument("--connections", type=int, default=8, help="concurrent keep-alive HTTP connections")
     parser.add_argument("--skip-http", action="store_true", help="in-process parts only, no gunicorn")
+    parser.add_argument(
+        "--runner", choices=("process", "thread"), default="process", help="SHADOW_RUNNER of both platforms"
+    )
     args = parser.parse_args()
+    RUNNER[0] = args.runner
     if args.quick:
         args.rounds, args.requests, args.http_requests = 3, 100, 240
     args.http_rounds = max(2, args.rounds - 2)  # an HTTP round also waits for flag polls and the shadow backlog
