@@ -146,6 +146,7 @@ def child_main(settings: Any, samples: Any, done: Any, processed: Any, errors: A
     runner = ShadowRunner(engine=host.services.engine, results=results, rules=lambda: rules, workers=0)
     finished = 0
     last_flush = time.monotonic()
+    parent = multiprocessing.parent_process()
     try:
         while True:
             try:
@@ -153,6 +154,8 @@ def child_main(settings: Any, samples: Any, done: Any, processed: Any, errors: A
                 idle = False
             except queue.Empty:
                 item, idle = None, True
+                if parent is not None and not parent.is_alive():
+                    break  # the serving process is gone (killed, not stopped): nothing will come any more
             if item is None and not idle:
                 break  # the parent's stop signal
             if item is not None:
