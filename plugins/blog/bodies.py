@@ -20,32 +20,41 @@ from .posts import EDITABLE_KEYS, read_pub_date
 Model = TypeVar("Model", bound=BaseModel)
 
 
-def _utf8(value: str) -> str:
-    # JSON can carry a lone surrogate ("\ud800"); no UTF-8 file can hold one.
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise ValueError("contains a lone surrogate, which no UTF-8 file can hold") from exc
+def _writable(text: str) -> str:
+    """`text` if a UTF-8 file can store it: JSON escapes may smuggle in a surrogate code point, which it cannot."""
+    if any(0xD800 <= ord(character) <= 0xDFFF for character in text):
+        raise ValueError("contains a lone surrogate, which no UTF-8 file can hold")
+    return text
+
+
+def _dated(text: str) -> str:
+    if read_pub_date(text) is not None:
+        return text
+    raise ValueError("use YYYY-MM-DD or an ISO 8601 date-time such as 2026-01-31T09:30:00Z")
+
+
+def _stripped(longest: int, *, at_least: int = 1) -> StringConstraints:
+    """Surrounding whitespace removed, then the length held between `at_least` and `longest`."""
+    return StringConstraints(strip_whitespace=True, min_length=at_least, max_length=longest)
+
+
+_STORABLE = AfterValidator(_writable)
+FileName = Annotated[str, _stripped(200), _STORABLE]
+Title = Annotated[str, _stripped(300), _STORABLE]
+Description = Annotated[str, _stripped(2000, at_least=0), _STORABLE]
+Tag = Annotated[str, _stripped(100), _STORABLE]
+PubDate = Annotated[str, _stripped(40, at_least=10), AfterValidator(_dated)]
+# No stripping for the Markdown itself: what arrives is what lands in the file.
+Body = Annotated[str, StringConstraints(max_length=1_000_000), _STORABLE]
+# Front matter key -> attribute of FrontMatterFields, where the two differ.
+_ATTRIBUTE_OF = {"pubDate": "pub_date"}
+
+
+def _yaml_value(key: str, value: Any) -> Any:
+    """A bare `YYYY-MM-DD` pubDate goes into YAML as a date; every other value as it came."""
+    if key == "pubDate" and isinstance(value, str) and len(value) == 10:
+        return date.fromisoformat(value)
     return value
-
-
-def _a_date(value: str) -> str:
-    if read_pub_date(value) is None:
-        raise ValueError("use YYYY-MM-DD or an ISO 8601 date-time such as 2026-01-31T09:30:00Z")
-    return value
-
-
-def _trimmed(shortest: int, longest: int) -> StringConstraints:
-    return StringConstraints(strip_whitespace=True, min_length=shortest, max_length=longest)
-
-
-FileName = Annotated[str, _trimmed(1, 200), AfterValidator(_utf8)]
-Title = Annotated[str, _trimmed(1, 300), AfterValidator(_utf8)]
-Description = Annotated[str, _trimmed(0, 2000), AfterValidator(_utf8)]
-Tag = Annotated[str, _trimmed(1, 100), AfterValidator(_utf8)]
-PubDate = Annotated[str, _trimmed(10, 40), AfterValidator(_a_date)]
-# The Markdown body is stored exactly as sent (no trimming), so it round-trips byte for byte.
-Body = Annotated[str, StringConstraints(max_length=1_000_000), AfterValidator(_utf8)]
 
 
 class ConfigureBody(BaseModel):
@@ -83,15 +92,8 @@ class FrontMatterFields(BaseModel):
 
     def changes(self) -> dict[str, Any]:
         """The given fields by front matter key; a plain `YYYY-MM-DD` becomes a YAML date, not a string."""
-        given: dict[str, Any] = {}
-        for key in EDITABLE_KEYS:
-            value = getattr(self, "pub_date" if key == "pubDate" else key, None)
-            if value is not None:
-                given[key] = value
-        pub_date = given.get("pubDate")
-        if isinstance(pub_date, str) and len(pub_date) == 10:
-            given["pubDate"] = date.fromisoformat(pub_date)
-        return given
+        present = ((key, getattr(self, _ATTRIBUTE_OF.get(key, key), None)) for key in EDITABLE_KEYS)
+        return {key: _yaml_value(key, value) for key, value in present if value is not None}
 
 
 class NewPostBody(FrontMatterFields):
@@ -111,7 +113,8 @@ class PostChangesBody(FrontMatterFields):
 
     @model_validator(mode="after")
     def _not_empty(self) -> PostChangesBody:
-        if all(getattr(self, name) is None for name in type(self).model_fields):
+        values = [getattr(self, name) for name in type(self).model_fields]
+        if values.count(None) == len(values):
             raise ValueError("give at least one of 'title', 'description', 'tags', 'pubDate', 'draft', 'body', 'file'")
         return self
 

@@ -76,31 +76,34 @@ def read_document(text: str, *, name: str = "post") -> Document:
     return Document(data, "".join(lines[closing + 1 :]))
 
 
+# Keys stay in their order, text stays readable, mappings stay in block style, long lines stay whole.
+_DUMP_OPTIONS: dict[str, Any] = {
+    "Dumper": _PostDumper,
+    "sort_keys": False,
+    "allow_unicode": True,
+    "default_flow_style": False,
+    "width": UNFOLDED,
+}
+
+
 def write_document(document: Document) -> str:
-    """The file text of `document`, keys in their order; reading it back gives the same document."""
-    if not document.front_matter:
-        return f"{FENCE}\n{FENCE}\n{document.body}"
-    mapping = yaml.dump(
-        document.front_matter,
-        Dumper=_PostDumper,
-        sort_keys=False,
-        allow_unicode=True,
-        default_flow_style=False,
-        width=UNFOLDED,
-    )
-    return f"{FENCE}\n{mapping}{FENCE}\n{document.body}"
+    """`document` as file text, which `read_document` turns back into an equal document."""
+    yaml_block = yaml.dump(document.front_matter, **_DUMP_OPTIONS) if document.front_matter else ""
+    return "".join((FENCE, "\n", yaml_block, FENCE, "\n", document.body))
 
 
 def to_json(value: Any) -> Any:
-    """A YAML value in a form JSON carries: dates as ISO text, bytes as base64, keys as text, no NaN or infinity."""
-    if isinstance(value, dict):
-        return {str(key): to_json(item) for key, item in value.items()}
-    if isinstance(value, list | tuple | set):
-        return [to_json(item) for item in value]
-    if isinstance(value, date):  # datetime is a date too; both have the isoformat JSON needs
-        return value.isoformat()
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode("ascii")
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+    """`value` (as YAML loaded it) reshaped for JSON: text keys, ISO dates, base64 bytes, null for NaN and inf."""
+    match value:
+        case dict():
+            return {str(key): to_json(inner) for key, inner in value.items()}
+        case list() | tuple() | set():
+            return list(map(to_json, value))
+        case date():  # datetime included
+            return value.isoformat()
+        case bytes():
+            return base64.b64encode(value).decode("ascii")
+        case float() if not math.isfinite(value):
+            return None
+        case _:
+            return value

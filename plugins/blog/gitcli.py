@@ -1,10 +1,10 @@
-"""The git command line, run for one working clone: a fixed environment, timeouts, and git's reasons as errors.
+"""One table of the git invocations the blog plugin makes, and a single runner that looks them up by verb.
 
-Commits get their author and committer from the blog's configuration through GIT_AUTHOR_* / GIT_COMMITTER_*
-(the server may have no global identity), and their dates from git's own default - the wall clock, or
-GIT_AUTHOR_DATE / GIT_COMMITTER_DATE when the process environment sets them - exactly as the legacy feature,
-so both produce the same commits. No call ever prompts: a missing credential fails at once. An access token
-travels as an HTTP header set through the environment, never in argv, `.git/config` or an error message.
+The runner never lets git ask for anything (no terminal, no askpass, ssh in batch mode) and always speaks the C
+locale, so the reasons quoted in errors read the same on every host. Commit identity comes from the blog's
+settings via GIT_AUTHOR_* / GIT_COMMITTER_*; commit dates are left to git (wall clock, or GIT_*_DATE when the
+process environment pins them). A token is handed to git as an `http.<origin>.extraHeader` setting through the
+GIT_CONFIG_KEY_n / GIT_CONFIG_VALUE_n variables: it shows up neither in argv, nor in `.git/config`, nor in errors.
 """
 
 from __future__ import annotations
@@ -14,210 +14,160 @@ import contextlib
 import os
 import signal
 import subprocess
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
-from .errors import GitFailed, GitTimedOut, PushRefused
+from .errors import GitFailed, GitTimedOut
 
-QUICK = 30.0  # seconds for a command that only reads or writes the working clone
-REMOTE = 120.0  # seconds for a command that talks to the remote
-REASON_LINES = 6  # git's last lines of output that make up a failure's reason
-TOKEN_USER = "x-access-token"  # GitHub wants this user name with a token; GitLab and Gitea take any
-# Only well-known transports: `ext::` and the like run a command of the URL's choosing.
-TRANSPORT_SETTINGS = {
-    "protocol.allow": "never",
-    "protocol.https.allow": "always",
-    "protocol.http.allow": "always",
-    "protocol.ssh.allow": "always",
-    "protocol.git.allow": "always",
-    "protocol.file.allow": "always",
+LOCAL_SECONDS = 30.0
+NETWORK_SECONDS = 120.0
+TAIL = 6  # how many trailing non-blank output lines explain a failure
+HEADS = "refs/heads/"
+NO_QUESTIONS = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "", "SSH_ASKPASS": "", "LC_ALL": "C", "LANGUAGE": "C"}
+# `ext::` and friends would let a remote URL start a program; only these transports are switched on.
+SAFE_TRANSPORTS = ("https", "http", "ssh", "git", "file")
+_PROCESS_OPTIONS: dict[str, Any] = {
+    "stdin": subprocess.DEVNULL,
+    "stdout": subprocess.PIPE,
+    "stderr": subprocess.PIPE,
+    "text": True,
+    "encoding": "utf-8",
+    "errors": "replace",
+    # git gets a process group of its own: when it overruns, the whole group (ssh, remote helpers) is killed.
+    "start_new_session": True,
 }
 
 
 @dataclass(frozen=True)
-class Author:
-    """Who the blog's commits are by (author and committer alike)."""
+class Verb:
+    """A git invocation: argv pieces with `{name}` holes, whether it goes over the network, the exits it tolerates.
+
+    A verb whose pieces end with `--` takes its paths after them.
+    """
+
+    pieces: tuple[str, ...]
+    network: bool = False
+    tolerated: tuple[int, ...] = (0,)
+
+
+VERBS: dict[str, Verb] = {
+    "list-heads": Verb(("ls-remote", "--heads", "--", "{url}"), network=True),
+    "clone": Verb(
+        ("clone", "--quiet", "--no-tags", "--single-branch", "--branch", "{branch}", "--", "{url}", "{into}"),
+        network=True,
+    ),
+    "fetch": Verb(("fetch", "--quiet", "--no-tags", "origin", "+refs/heads/{branch}:{tracking}"), network=True),
+    "push": Verb(("push", "--porcelain", "origin", "HEAD:refs/heads/{branch}"), network=True, tolerated=(0, 1)),
+    "resolve": Verb(("rev-parse", "--verify", "{rev}")),
+    "is-ancestor": Verb(("merge-base", "--is-ancestor", "{older}", "{newer}"), tolerated=(0, 1)),
+    "count": Verb(("rev-list", "--count", "{span}")),
+    "changed-between": Verb(("diff", "--name-only", "--no-renames", "-z", "{old}", "{new}", "--")),
+    "fast-forward": Verb(("merge", "--ff-only", "--quiet", "{rev}")),
+    "status": Verb(("status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames", "--")),
+    "in-head": Verb(("ls-tree", "--name-only", "HEAD", "--")),
+    "stage": Verb(("add", "--all", "--")),
+    "unstage-and-delete": Verb(("rm", "--quiet", "--force", "--ignore-unmatch", "--")),
+    "index-differs": Verb(("diff", "--cached", "--quiet", "HEAD", "--"), tolerated=(0, 1)),
+    "commit": Verb(("commit", "--quiet", "--no-verify", "--message", "{message}", "--only", "--")),
+    "rewind": Verb(("reset", "--soft", "--quiet", "{rev}")),
+}
+
+
+class Author(NamedTuple):
+    """The name and email the blog commits under, as author and as committer."""
 
     name: str
     email: str
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
+    """What a finished git process left: its exit code and both output streams."""
+
     returncode: int
     stdout: str
     stderr: str
 
+    @property
+    def text(self) -> str:
+        return self.stdout.strip()
 
-def token_settings(remote_url: str, token: str) -> dict[str, str]:
-    """The git setting that sends `token` to this http(s) remote's host only; none for other remotes."""
-    if not token:
-        return {}
-    parts = urlsplit(remote_url)
-    if parts.scheme.lower() not in ("http", "https"):
-        return {}
-    # Scoped to scheme://host/, so a redirect to another host never receives the token.
-    scope = f"{parts.scheme.lower()}://{parts.netloc}/"
-    basic = base64.b64encode(f"{TOKEN_USER}:{token}".encode()).decode("ascii")
-    return {f"http.{scope}.extraHeader": f"Authorization: Basic {basic}"}
+    @property
+    def items(self) -> list[str]:
+        """The non-empty entries of NUL-separated (`-z`) output."""
+        return [item for item in self.stdout.split("\0") if item]
 
 
-def environment(base: Mapping[str, str], author: Author | None, remote_url: str, token: str) -> dict[str, str]:
-    """The environment of every git call: `base`, no prompts, the C locale (stable messages), identity, settings."""
-    env = dict(base)
-    env.update(GIT_TERMINAL_PROMPT="0", GIT_ASKPASS="", SSH_ASKPASS="", LC_ALL="C", LANGUAGE="C")
+def _header_setting(remote_url: str, token: str) -> list[tuple[str, str]]:
+    """An Authorization header for the remote's own origin; nothing without a token or for non-http remotes."""
+    url = urlsplit(remote_url)
+    scheme = url.scheme.lower()
+    if not token or scheme not in ("http", "https"):
+        return []
+    # Bound to one scheme://host/, so following a redirect elsewhere leaves the token behind.
+    pair = base64.b64encode(("x-access-token:" + token).encode()).decode("ascii")
+    return [(f"http.{scheme}://{url.netloc}/.extraHeader", "Authorization: Basic " + pair)]
+
+
+def _environment(author: Author | None, remote_url: str, token: str) -> dict[str, str]:
+    env = {**os.environ, **NO_QUESTIONS}
     env.setdefault("GIT_SSH_COMMAND", "ssh -o BatchMode=yes")
     if author is not None:
-        for role in ("AUTHOR", "COMMITTER"):
-            env[f"GIT_{role}_NAME"] = author.name
-            env[f"GIT_{role}_EMAIL"] = author.email
-    settings = {"commit.gpgSign": "false", **TRANSPORT_SETTINGS, **token_settings(remote_url, token)}
-    # GIT_CONFIG_COUNT / KEY_n / VALUE_n act like `git -c` without showing values in the process list; settings
-    # the environment already carries keep their numbers.
-    first = int(env.get("GIT_CONFIG_COUNT", "0") or "0")
-    for number, (key, value) in enumerate(settings.items(), start=first):
-        env[f"GIT_CONFIG_KEY_{number}"] = key
-        env[f"GIT_CONFIG_VALUE_{number}"] = value
-    env["GIT_CONFIG_COUNT"] = str(first + len(settings))
+        for who in ("AUTHOR", "COMMITTER"):
+            env.update({f"GIT_{who}_NAME": author.name, f"GIT_{who}_EMAIL": author.email})
+    settings = [("commit.gpgSign", "false"), ("protocol.allow", "never")]
+    settings += [(f"protocol.{transport}.allow", "always") for transport in SAFE_TRANSPORTS]
+    settings += _header_setting(remote_url, token)
+    # Numbered after any GIT_CONFIG_* settings the process already has, which stay in force.
+    offset = int(env.get("GIT_CONFIG_COUNT", "0") or "0")
+    for index, (key, value) in enumerate(settings, offset):
+        env[f"GIT_CONFIG_KEY_{index}"], env[f"GIT_CONFIG_VALUE_{index}"] = key, value
+    env["GIT_CONFIG_COUNT"] = str(offset + len(settings))
     return env
 
 
 class GitCli:
-    """git in one folder; every command raises GitFailed (or GitTimedOut) with git's reason when it fails."""
+    """Runs the verbs of `VERBS` inside one folder; a failure raises GitFailed (GitTimedOut when it overran)."""
 
-    def __init__(
-        self, folder: Path, *, author: Author | None = None, remote_url: str = "", token: str = "", program: str = "git"
-    ) -> None:
+    executable = "git"
+
+    def __init__(self, folder: Path, *, author: Author | None = None, remote_url: str = "", token: str = "") -> None:
         self.folder = folder
-        self.program = program
-        self._token = token
-        # Read at construction, once per request: the process environment may pin commit dates (tests do).
-        self._env = environment(os.environ, author, remote_url, token)
+        self._secret = token
+        # Built now, from the environment as it is at this moment (tests pin the commit dates there).
+        self._env = _environment(author, remote_url, token)
 
-    def _hide(self, text: str) -> str:
-        return text.replace(self._token, "***") if self._token else text
+    def masked(self, text: str) -> str:
+        """`text` with the token, if any, replaced by `***`."""
+        return text.replace(self._secret, "***") if self._secret else text
 
-    def run(self, *args: str, timeout: float = QUICK, accept: Sequence[int] = (0,)) -> Outcome:
-        """`git <args>`; a return code outside `accept` raises GitFailed, running past `timeout` GitTimedOut."""
-        shown = self._hide(" ".join(["git", *args]))
+    def explain(self, outcome: Outcome) -> str:
+        """The failure's reason: the last non-blank lines of stderr (stdout when stderr is empty), joined."""
+        stream = outcome.stderr or outcome.stdout
+        tail = [stripped for stripped in map(str.strip, stream.splitlines()) if stripped][-TAIL:]
+        return self.masked(" ".join(tail) or "no message")
+
+    def __call__(self, verb: str, *paths: str, **holes: str) -> Outcome:
+        """Run `verb` with its holes filled from `holes` and `paths` appended."""
+        spec = VERBS[verb]
+        argv = [piece.format_map(holes) for piece in spec.pieces]
+        argv.extend(paths)
+        seconds = NETWORK_SECONDS if spec.network else LOCAL_SECONDS
+        label = self.masked("git " + " ".join(argv))
         try:
-            process = subprocess.Popen(
-                [self.program, *args],
-                cwd=self.folder,
-                env=self._env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                encoding="utf-8",
-                errors="replace",
-                start_new_session=True,  # a process group of its own, so a timeout also stops ssh and helpers
-            )
+            child = subprocess.Popen([self.executable, *argv], cwd=self.folder, env=self._env, **_PROCESS_OPTIONS)
         except OSError as exc:
-            raise GitFailed(shown, None, f"cannot run {self.program!r}: {exc.strerror}; is git installed?") from exc
+            message = f"cannot run {self.executable!r}: {exc.strerror}; is git installed?"
+            raise GitFailed(label, None, message) from exc
         try:
-            stdout, stderr = process.communicate(timeout=timeout)
+            out, err = child.communicate(timeout=seconds)
         except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.communicate()
-            raise GitTimedOut(shown, timeout) from None
-        outcome = Outcome(process.returncode, stdout, stderr)
-        if outcome.returncode not in accept:
-            raise GitFailed(shown, outcome.returncode, self.reason(outcome))
-        return outcome
-
-    def reason(self, outcome: Outcome) -> str:
-        """git's last few non-blank lines (stderr, else stdout) on one line, secrets hidden."""
-        lines = [line.strip() for line in (outcome.stderr or outcome.stdout).splitlines() if line.strip()]
-        return self._hide(" ".join(lines[-REASON_LINES:]) or "no message")
-
-    # -- the remote ---------------------------------------------------------------------------------------------
-
-    def branches_of(self, url: str) -> list[str]:
-        """The branch names of the repository at `url`."""
-        listing = self.run("ls-remote", "--heads", "--", url, timeout=REMOTE).stdout
-        prefix_length = len("refs/heads/")
-        return [line.partition("\t")[2][prefix_length:] for line in listing.splitlines()]
-
-    def clone(self, url: str, destination: Path, branch: str) -> None:
-        self.run(
-            "clone", "--quiet", "--no-tags", "--single-branch", "--branch", branch, "--", url, str(destination),
-            timeout=REMOTE,
-        )  # fmt: skip
-
-    def push(self, branch: str) -> None:
-        """Push HEAD to `branch` of origin; PushRefused when the remote has commits this clone lacks."""
-        outcome = self.run("push", "--porcelain", "origin", f"HEAD:refs/heads/{branch}", timeout=REMOTE, accept=(0, 1))
-        if outcome.returncode == 0:
-            return
-        # Errors name the push without --porcelain, as legacy does (the text reaches API answers).
-        command = f"git push origin HEAD:refs/heads/{branch}"
-        for line in outcome.stdout.splitlines():
-            if line.startswith("!") and "[rejected]" in line:
-                raise PushRefused(command, outcome.returncode, line.split("\t")[-1])
-        raise GitFailed(command, outcome.returncode, self.reason(outcome))
-
-    def fetch(self, branch: str) -> str:
-        """Fetch `branch` of origin into its remote-tracking ref; the commit it points at."""
-        tracking = f"refs/remotes/origin/{branch}"
-        self.run("fetch", "--quiet", "--no-tags", "origin", f"+refs/heads/{branch}:{tracking}", timeout=REMOTE)
-        return self.run("rev-parse", "--verify", f"{tracking}^{{commit}}").stdout.strip()
-
-    # -- history ------------------------------------------------------------------------------------------------
-
-    def head(self) -> str:
-        return self.run("rev-parse", "--verify", "HEAD").stdout.strip()
-
-    def contains(self, commit: str, ancestor: str) -> bool:
-        """Whether `ancestor` is `commit` or one of its ancestors."""
-        answer = self.run("merge-base", "--is-ancestor", ancestor, commit, accept=(0, 1))
-        return answer.returncode == 0
-
-    def commits_missing(self, since: str, until: str) -> int:
-        """How many commits `until` has that `since` lacks."""
-        return int(self.run("rev-list", "--count", f"{since}..{until}").stdout.strip())
-
-    def paths_changed_between(self, old: str, new: str) -> set[str]:
-        listing = self.run("diff", "--name-only", "--no-renames", "-z", old, new, "--").stdout
-        return {path for path in listing.split("\0") if path}
-
-    def fast_forward(self, commit: str) -> None:
-        """Move branch, index and files to `commit`, a descendant of HEAD; local changes stay (or git refuses)."""
-        self.run("merge", "--ff-only", "--quiet", commit)
-
-    # -- the working tree and the index -------------------------------------------------------------------------
-
-    def uncommitted(self, pathspec: str) -> set[str]:
-        """Paths under `pathspec` (relative to the repository) that differ from HEAD, staged or not, or untracked."""
-        listing = self.run(
-            "status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames", "--", pathspec
-        ).stdout
-        # Each entry is "XY <path>"; -z keeps odd names unquoted.
-        return {entry[3:] for entry in listing.split("\0") if len(entry) > 3}
-
-    def committed(self, path: str) -> bool:
-        """Whether `path` is in the HEAD commit."""
-        return bool(self.run("ls-tree", "--name-only", "HEAD", "--", path).stdout.strip())
-
-    def add(self, paths: Sequence[str]) -> None:
-        """Stage the state of `paths`, deletions included."""
-        self.run("add", "--all", "--", *paths)
-
-    def remove(self, paths: Sequence[str]) -> None:
-        self.run("rm", "--quiet", "--force", "--ignore-unmatch", "--", *paths)
-
-    def staged(self, paths: Sequence[str]) -> bool:
-        """Whether the index differs from HEAD for any of `paths`."""
-        return self.run("diff", "--cached", "--quiet", "HEAD", "--", *paths, accept=(0, 1)).returncode == 1
-
-    def commit(self, message: str, paths: Sequence[str]) -> str:
-        """Commit exactly `paths` (anything else staged stays staged); the new commit's id."""
-        self.run("commit", "--quiet", "--no-verify", "--message", message, "--only", "--", *paths)
-        return self.head()
-
-    def undo_commit(self, commit: str) -> None:
-        """Move the branch back to `commit`; the index and the files stay as they are."""
-        self.run("reset", "--soft", "--quiet", commit)
+                os.killpg(child.pid, signal.SIGKILL)
+            child.communicate()
+            raise GitTimedOut(label, seconds) from None
+        outcome = Outcome(child.returncode, out, err)
+        if outcome.returncode in spec.tolerated:
+            return outcome
+        raise GitFailed(label, outcome.returncode, self.explain(outcome))

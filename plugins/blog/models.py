@@ -39,9 +39,19 @@ class BlogConfigRow(BlogBase):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+# BlogRepo attribute -> (table column, key in the API's view). The view's order is this table's order.
+_FIELDS: dict[str, tuple[str, str]] = {
+    "url": ("repo_url", "repoUrl"),
+    "branch": ("branch", "branch"),
+    "content_dir": ("content_dir", "contentDir"),
+    "author_name": ("git_user_name", "gitUserName"),
+    "author_email": ("git_user_email", "gitUserEmail"),
+}
+
+
 @dataclass(frozen=True)
 class BlogRepo:
-    """A blog's repository settings; `token` goes to http(s) remotes only."""
+    """Repository settings of one blog; the token, when present, is only ever offered to http(s) remotes."""
 
     url: str
     branch: str
@@ -51,43 +61,25 @@ class BlogRepo:
     token: str = ""
 
     def git(self, folder: Path) -> GitCli:
-        """git in `folder` with this blog's commit identity and its token for its remote."""
-        return GitCli(folder, author=Author(self.author_name, self.author_email), remote_url=self.url, token=self.token)
+        """A git runner for `folder` that commits as this blog's author and authenticates to its remote."""
+        who = Author(name=self.author_name, email=self.author_email)
+        return GitCli(folder, author=who, remote_url=self.url, token=self.token)
 
     def public(self) -> dict[str, Any]:
-        """The settings as the API shows them: the token only as `hasToken` (key order is part of the API)."""
-        return {
-            "repoUrl": self.url,
-            "branch": self.branch,
-            "contentDir": self.content_dir,
-            "gitUserName": self.author_name,
-            "gitUserEmail": self.author_email,
-            "hasToken": bool(self.token),
-        }
+        """What the API reveals: every setting by its JSON key, and in place of the token just `hasToken`."""
+        shown = {key: getattr(self, attribute) for attribute, (_column, key) in _FIELDS.items()}
+        shown["hasToken"] = bool(self.token)
+        return shown
 
     def row(self, project_id: str, created_at: datetime) -> BlogConfigRow:
-        return BlogConfigRow(
-            project_id=project_id,
-            repo_url=self.url,
-            branch=self.branch,
-            content_dir=self.content_dir,
-            git_user_name=self.author_name,
-            git_user_email=self.author_email,
-            git_auth_token=self.token,
-            created_at=created_at,
-        )
+        columns = {column: getattr(self, attribute) for attribute, (column, _key) in _FIELDS.items()}
+        return BlogConfigRow(project_id=project_id, git_auth_token=self.token, created_at=created_at, **columns)
 
 
 def stored_repo(db: Session, project_id: str) -> BlogRepo | None:
-    """The blog project's stored repository settings; None while it is not configured."""
-    row = db.get(BlogConfigRow, project_id)
-    if row is None:
+    """Settings saved for the project, or None when the blog has not been configured yet."""
+    found = db.get(BlogConfigRow, project_id)
+    if found is None:
         return None
-    return BlogRepo(
-        url=row.repo_url,
-        branch=row.branch,
-        content_dir=row.content_dir,
-        author_name=row.git_user_name,
-        author_email=row.git_user_email,
-        token=row.git_auth_token,
-    )
+    values = {attribute: getattr(found, column) for attribute, (column, _key) in _FIELDS.items()}
+    return BlogRepo(token=found.git_auth_token, **values)

@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import FrontMatterInvalid, GitFailed, GitTimedOut, PostMissing, PostTaken, PullRefused
+from .errors import FrontMatterInvalid, GitFailed, GitTimedOut, PostMissing, PostTaken, PullRefused, PushRefused
 from .frontmatter import Document, read_document, write_document
+from .gitcli import HEADS, GitCli
 from .models import BlogRepo
 from .posts import Post, is_listed, listing_order
 
@@ -44,6 +45,40 @@ class Pull:
     updated: bool
 
 
+def dirty_paths(git: GitCli, pathspec: str) -> set[str]:
+    """Repository paths under `pathspec` whose working or staged state is not HEAD's (untracked ones included)."""
+    # A `-z` status entry is two status letters, a space, then the path, unquoted.
+    return {entry[3:] for entry in git("status", pathspec).items if len(entry) > 3}
+
+
+def in_head(git: GitCli, path: str) -> bool:
+    return git("in-head", path).text != ""
+
+
+def index_differs(git: GitCli, paths: list[str]) -> bool:
+    """True when staging left something for a commit of `paths` to record."""
+    return git("index-differs", *paths).returncode == 1
+
+
+def commit_only(git: GitCli, message: str, paths: list[str]) -> str:
+    """Record exactly `paths` (other staged work is left staged) and answer the commit's id."""
+    git("commit", *paths, message=message)
+    return git("resolve", rev="HEAD").text
+
+
+def push_branch(git: GitCli, branch: str) -> None:
+    """Send HEAD to the remote branch; a non-fast-forward answer becomes PushRefused."""
+    answer = git("push", branch=branch)
+    if answer.returncode == 0:
+        return
+    # Named without --porcelain, the way the legacy feature quotes it in API answers.
+    label = f"git push origin HEAD:{HEADS}{branch}"
+    refused = next((row for row in answer.stdout.splitlines() if row[:1] == "!" and "[rejected]" in row), None)
+    if refused is None:
+        raise GitFailed(label, answer.returncode, git.explain(answer))
+    raise PushRefused(label, answer.returncode, refused.split("\t")[-1])
+
+
 @contextlib.contextmanager
 def project_lock(folder: Path) -> Iterator[None]:
     """Hold the project's lock file (blocking) for the block; the folder is created when missing."""
@@ -64,14 +99,14 @@ def fresh_clone(folder: Path, repo: BlogRepo) -> Path:
     """
     folder.mkdir(parents=True, exist_ok=True)
     git = repo.git(folder)
-    branches = git.branches_of(repo.url)
+    branches = [row.partition("\t")[2][len(HEADS) :] for row in git("list-heads", url=repo.url).stdout.splitlines()]
     if repo.branch not in branches:
         known = ", ".join(repr(name) for name in sorted(branches)) or "none (the repository is empty)"
         reason = f"branch {repo.branch!r} does not exist in the repository; its branches: {known}"
         raise GitFailed(f"git ls-remote --heads -- {repo.url}", 0, reason)
     staging = Path(tempfile.mkdtemp(prefix="clone-", dir=folder))
     try:
-        git.clone(repo.url, staging / CLONE, repo.branch)
+        git("clone", branch=repo.branch, url=repo.url, into=str(staging / CLONE))
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -143,14 +178,14 @@ class Workspace:
     def post(self, file: str) -> Post:
         """The post, marked uncommitted when it differs from the last commit; FrontMatterInvalid when unreadable."""
         document = self._document(file)
-        return Post(file, document, uncommitted=self.in_repo(file) in self.git.uncommitted(self.in_repo(file)))
+        return Post(file, document, uncommitted=self.in_repo(file) in dirty_paths(self.git, self.in_repo(file)))
 
     def listing(self) -> list[dict[str, Any]]:
         """Summaries of every post, newest first; a post with unreadable front matter shows as having none."""
         content = self._content()
         if not content.is_dir():
             return []
-        changed = self.git.uncommitted(self.repo.content_dir)
+        changed = dirty_paths(self.git, self.repo.content_dir)
         summaries = []
         for entry in sorted(content.iterdir()):
             name = entry.name
@@ -194,7 +229,7 @@ class Workspace:
         if self._occupied(new_file):
             raise PostTaken(new_file)
         renames = self._renames()
-        committed_name = renames.pop(file, None) or (file if self.git.committed(self.in_repo(file)) else None)
+        committed_name = renames.pop(file, None) or (file if in_head(self.git, self.in_repo(file)) else None)
         if committed_name is not None and committed_name != new_file:
             renames[new_file] = committed_name
         self._save(new_file, document)  # the new file first: a crash in between leaves a copy, never nothing
@@ -210,7 +245,7 @@ class Workspace:
         if (
             committed_name is None
             or self._is_post(committed_name)
-            or not self.git.committed(self.in_repo(committed_name))
+            or not in_head(self.git, self.in_repo(committed_name))
         ):
             return [self.in_repo(file)], []
         return [self.in_repo(file)], [self.in_repo(committed_name)]
@@ -223,18 +258,18 @@ class Workspace:
         """
         self._existing(file)
         current, old = self._commit_paths(file)
-        self.git.add(current)
+        self.git("stage", *current)
         if old:
-            self.git.remove(old)
+            self.git("unstage-and-delete", *old)
         paths = current + old
-        if not self.git.staged(paths):
+        if not index_differs(self.git, paths):
             return None
-        before = self.git.head()
-        commit = self.git.commit(f"Publish {file}", paths)
+        before = self.git("resolve", rev="HEAD").text
+        commit = commit_only(self.git, f"Publish {file}", paths)
         try:
-            self.git.push(self.repo.branch)
+            push_branch(self.git, self.repo.branch)
         except GitFailed:
-            self.git.undo_commit(before)
+            self.git("rewind", rev=before)
             raise
         self._forget_rename(file)
         return commit
@@ -247,17 +282,17 @@ class Workspace:
         path = self._existing(file)
         current, old = self._commit_paths(file)
         paths = current + old
-        self.git.remove(paths)
+        self.git("unstage-and-delete", *paths)
         with contextlib.suppress(FileNotFoundError):
             path.unlink()  # git rm leaves an untracked post alone
-        if not self.git.staged(paths):
+        if not index_differs(self.git, paths):
             self._forget_rename(file)
             return Deletion(commit=None, pushed=False)
         # git commit --only names paths of the last commit; one that was merely staged is unknown to git now.
-        commit = self.git.commit(f"Delete {file}", [path for path in paths if self.git.committed(path)])
+        commit = commit_only(self.git, f"Delete {file}", [path for path in paths if in_head(self.git, path)])
         self._forget_rename(file)
         try:
-            self.git.push(self.repo.branch)
+            push_branch(self.git, self.repo.branch)
         except GitFailed as exc:
             return Deletion(commit=commit, pushed=False, warning=str(exc))
         return Deletion(commit=commit, pushed=True)
@@ -271,19 +306,29 @@ class Workspace:
         have commits the other lacks, or when uncommitted changes touch files the remote changed.
         """
         branch, url = self.repo.branch, self.repo.url
-        remote = self.git.fetch(branch)
-        head = self.git.head()
-        if self.git.contains(head, remote):
+        tracking = f"refs/remotes/origin/{branch}"
+        self.git("fetch", branch=branch, tracking=tracking)
+        remote = self.git("resolve", rev=tracking + "^{commit}").text
+        head = self.git("resolve", rev="HEAD").text
+
+        def descends(newer: str, older: str) -> bool:
+            return self.git("is-ancestor", older=older, newer=newer).returncode == 0
+
+        def ahead(of: str, by: str) -> int:
+            return int(self.git("count", span=f"{of}..{by}").text)
+
+        if descends(head, remote):
             return Pull(head, updated=False)
-        if not self.git.contains(remote, head):
-            ours = self.git.commits_missing(remote, head)
-            theirs = self.git.commits_missing(head, remote)
+        if not descends(remote, head):
+            ours = ahead(remote, head)
+            theirs = ahead(head, remote)
             raise PullRefused(
                 f"the working copy has {ours} commit(s) the branch {branch!r} of {url} lacks, "
                 f"and that branch has {theirs} commit(s) the working copy lacks, so it cannot be fast-forwarded; "
                 "nothing was changed; the two histories need merging with git in the working copy before a pull works"
             )
-        in_the_way = sorted(self.git.uncommitted(".") & self.git.paths_changed_between(head, remote))
+        unpublished = dirty_paths(self.git, ".")
+        in_the_way = sorted(unpublished.intersection(self.git("changed-between", old=head, new=remote).items))
         if in_the_way:
             prefix = f"{self.repo.content_dir}/"
             names = ", ".join(repr(path.removeprefix(prefix)) for path in in_the_way)
@@ -293,7 +338,7 @@ class Workspace:
                 "with git in the working copy before a pull works"
             )
         try:
-            self.git.fast_forward(remote)
+            self.git("fast-forward", rev=remote)
         except GitTimedOut:
             raise
         except GitFailed as exc:  # e.g. an untracked file where the remote now has a folder: git changed nothing
