@@ -55,21 +55,27 @@ class Directory:
     size: int
 
 
+def _stamped(name: str, when: tuple[int, int, int, int, int, int]) -> zipfile.ZipInfo:
+    """The header of one member: deflated, stamped `when`, mode rw-r--r-- whatever the server's umask."""
+    header = zipfile.ZipInfo(name, date_time=when)
+    header.compress_type = zipfile.ZIP_DEFLATED
+    header.external_attr = 0o644 << 16
+    return header
+
+
 def write_zip(members: Sequence[tuple[str, bytes]], moment: datetime) -> bytes:
     """A deflated zip of `members`, in order, every entry stamped with `moment` (so equal boards give equal bytes).
 
     `moment` may be naive (SQLite hands timestamps back without a zone); `astimezone` then reads it as the host's
     local time, exactly as the legacy export does, so both implementations stamp the same bytes on any host.
     """
-    stamp = max(moment.astimezone(UTC).timetuple()[:6], EARLIEST)
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+    utc = moment.astimezone(UTC)
+    when = max((utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second), EARLIEST)
+    sink = io.BytesIO()
+    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for name, data in members:
-            info = zipfile.ZipInfo(name, date_time=stamp)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o644 << 16  # rw-r--r--, whatever the server's umask
-            archive.writestr(info, data)
-    return out.getvalue()
+            archive.writestr(_stamped(name, when), data)
+    return sink.getvalue()
 
 
 def _directory(data: bytes) -> Directory:
@@ -135,31 +141,42 @@ def unsafe_name(name: str) -> bool:
     return ".." in name.split("/")
 
 
-def read_members(data: bytes, max_unpacked: int) -> dict[str, bytes]:
-    """Every file member of a zip by name (folders left out), after the checks of the module docstring."""
-    check_directory(data)
+def _open(data: bytes) -> zipfile.ZipFile:
     try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
+        return zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, zlib.error, ValueError, EOFError, OSError) as exc:
         raise ArchiveError(_NOT_A_ZIP) from exc
-    with archive:
-        infos = archive.infolist()
-        if len(infos) > MAX_MEMBERS:
-            raise too_many_members(len(infos))
-        seen: set[str] = set()
-        for info in infos:
-            if unsafe_name(info.filename):
-                raise ArchiveError(f"Bundle member {info.filename!r} has an unsafe path ('..', absolute or backslash)")
-            if info.filename in seen:
-                raise ArchiveError(f"Bundle has more than one member named {info.filename!r}")
-            seen.add(info.filename)
-        if sum(info.file_size for info in infos) > max_unpacked:
+
+
+def _screen_names(names: list[str]) -> None:
+    """Refuse the first name, in archive order, that is unsafe or that an earlier member already used."""
+    earliest = {name: position for position, name in reversed(list(enumerate(names)))}
+    culprit = next(
+        (position for position, name in enumerate(names) if unsafe_name(name) or earliest[name] != position), None
+    )
+    if culprit is None:
+        return
+    name = names[culprit]
+    if unsafe_name(name):
+        raise ArchiveError(f"Bundle member {name!r} has an unsafe path ('..', absolute or backslash)")
+    raise ArchiveError(f"Bundle has more than one member named {name!r}")
+
+
+_UNREADABLE = (zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError, EOFError, ValueError)
+
+
+def read_members(data: bytes, max_unpacked: int) -> dict[str, bytes]:
+    """The archive's files by member name (folder entries skipped), once every check of the module docstring held."""
+    check_directory(data)
+    with _open(data) as archive:
+        listing = archive.infolist()
+        if len(listing) > MAX_MEMBERS:
+            raise too_many_members(len(listing))
+        _screen_names([entry.filename for entry in listing])
+        unpacked = sum(entry.file_size for entry in listing)
+        if unpacked > max_unpacked:
             raise ArchiveError(f"Bundle unpacks to more than {max_unpacked} bytes", status=413)
-        members: dict[str, bytes] = {}
         try:
-            for info in infos:
-                if not info.is_dir():
-                    members[info.filename] = archive.read(info)
-        except (zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError, EOFError, ValueError) as exc:
+            return {entry.filename: archive.read(entry) for entry in listing if not entry.is_dir()}
+        except _UNREADABLE as exc:
             raise ArchiveError(f"Bundle member could not be read: {exc}") from exc
-    return members

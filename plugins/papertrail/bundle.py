@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import reduce
 from typing import Any
 
 from . import rules
@@ -28,32 +30,30 @@ LINK_FIELDS = ("url", "imageUrl", "html", "descHtml", "text")
 
 
 class BundleError(ValueError):
-    """A bundle that cannot be imported: the answer's status (400 or 413), message and optional details."""
+    """Why a bundle is refused: the HTTP status to answer (400 malformed, 413 too big), the message, maybe details."""
 
     def __init__(self, message: str, *, status: int = 400, details: list[dict[str, str]] | None = None):
         super().__init__(message)
-        self.message = message
-        self.status = status
-        self.details = details
+        self.status, self.details, self.message = status, details, message
 
 
 @dataclass(frozen=True)
 class IncomingComment:
+    body: str
     node_id: str | None
     author_id: str | None
-    body: str
     created_at: datetime | None
     updated_at: datetime | None
 
 
 @dataclass(frozen=True)
 class IncomingFile:
-    source_id: str
-    source_filename: str
-    node_id: str | None
+    data: bytes
     filename: str
     content_type: str
-    data: bytes
+    node_id: str | None
+    source_id: str
+    source_filename: str
     created_at: datetime | None
 
 
@@ -70,17 +70,17 @@ class Bundle:
 
     def summary(self) -> dict[str, Any]:
         """What an import would bring (the `summary` of the validate and import answers)."""
-        distinct_tags = {name for item in self.board.nodes for name in item["tags"]}
-        return {
-            "title": self.title,
-            "nodes": len(self.board.nodes),
-            "edges": len(self.board.edges),
+        nodes, edges = self.board.nodes, self.board.edges
+        tag_names: set[str] = set().union(*(item["tags"] for item in nodes))
+        counts = {
+            "nodes": len(nodes),
+            "edges": len(edges),
             "comments": len(self.comments),
             "attachments": len(self.files),
-            "tags": len(distinct_tags),
-            "uploadBytes": sum(len(item.data) for item in self.files),
-            "droppedEdges": self.board.dropped_edges,
+            "tags": len(tag_names),
         }
+        upload_bytes = sum(len(item.data) for item in self.files)
+        return {"title": self.title, **counts, "uploadBytes": upload_bytes, "droppedEdges": self.board.dropped_edges}
 
 
 def member_name(attachment_id: str, filename: str) -> str:
@@ -131,57 +131,83 @@ def read_zip(data: bytes, max_unpacked: int) -> tuple[Any, dict[str, bytes]]:
 
 def moment(value: Any) -> datetime | None:
     """An ISO 8601 timestamp of the bundle (UTC when it names no zone), or None when absent or unreadable."""
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+    if isinstance(value, str):
+        with suppress(ValueError):
+            parsed = datetime.fromisoformat(value)
+            return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+    return None
 
 
 def _as_list(value: Any, name: str) -> list[Any]:
-    if value is None:
-        return []
-    if not isinstance(value, list):
+    """`value` when it is a list, [] for null; any other JSON value is refused."""
+    if isinstance(value, list):
+        return value
+    if value is not None:
         raise BundleError(f"'{name}' must be a list, not {type(value).__name__}")
-    return value
+    return []
 
 
-def _node_reference(value: Any, node_ids: set[str]) -> tuple[str | None, bool]:
-    """A node reference kept only when that node is in the bundle; the flag tells a reference was dropped."""
-    if value is None:
-        return None, False
-    if isinstance(value, str) and value in node_ids:
-        return value, False
-    return None, True
+def _link(value: Any, node_ids: set[str]) -> tuple[str | None, bool]:
+    """The node a comment or attachment hangs on, if the bundle has it, and whether a reference had to be cut."""
+    kept = value if isinstance(value, str) and value in node_ids else None
+    return kept, value is not None and kept is None
+
+
+def _one_comment(position: int, raw: Any, node_ids: set[str]) -> tuple[IncomingComment, bool]:
+    if not isinstance(raw, dict):
+        raise BundleError(f"comments.{position} must be an object")
+    text = raw.get("body")
+    body = rules.scrub(text).strip() if isinstance(text, str) else ""
+    if not 0 < len(body) <= COMMENT_MAX:
+        raise BundleError(f"comments.{position}.body must be a non-empty string of at most {COMMENT_MAX} characters")
+    node_id, cut = _link(raw.get("nodeId"), node_ids)
+    author = raw.get("authorId")
+    comment = IncomingComment(
+        body=body,
+        node_id=node_id,
+        author_id=author if isinstance(author, str) else None,
+        created_at=moment(raw.get("createdAt")),
+        updated_at=moment(raw.get("updatedAt")),
+    )
+    return comment, cut
 
 
 def _comments(raw: Any, node_ids: set[str], warnings: list[str]) -> list[IncomingComment]:
-    found: list[IncomingComment] = []
-    unlinked = 0
-    for index, item in enumerate(_as_list(raw, "comments")):
-        if not isinstance(item, dict):
-            raise BundleError(f"comments.{index} must be an object")
-        raw_body = item.get("body")
-        body = rules.scrub(raw_body).strip() if isinstance(raw_body, str) else ""
-        if not body or len(body) > COMMENT_MAX:
-            raise BundleError(f"comments.{index}.body must be a non-empty string of at most {COMMENT_MAX} characters")
-        node_id, dropped = _node_reference(item.get("nodeId"), node_ids)
-        unlinked += dropped
-        author = item.get("authorId")
-        found.append(
-            IncomingComment(
-                node_id=node_id,
-                author_id=author if isinstance(author, str) else None,
-                body=body,
-                created_at=moment(item.get("createdAt")),
-                updated_at=moment(item.get("updatedAt")),
-            )
-        )
-    if unlinked:
-        warnings.append(f"{unlinked} comment(s) referred to a missing node and were kept without one")
-    return found
+    read = [_one_comment(position, item, node_ids) for position, item in enumerate(_as_list(raw, "comments"))]
+    cut = sum(flag for _, flag in read)
+    if cut:
+        warnings.append(f"{cut} comment(s) referred to a missing node and were kept without one")
+    return [comment for comment, _ in read]
+
+
+def _filled(value: Any) -> str | None:
+    """`value` if it is a non-empty string."""
+    return value if isinstance(value, str) and value else None
+
+
+def _one_file(position: int, raw: Any, members: dict[str, bytes], node_ids: set[str]) -> tuple[IncomingFile, str, bool]:
+    """One listed attachment with its bytes, the member they came from, and whether its node reference was cut."""
+    if not isinstance(raw, dict):
+        raise BundleError(f"attachments.{position} must be an object")
+    source_id, original = _filled(raw.get("id")), _filled(raw.get("filename"))
+    if source_id is None or original is None:
+        raise BundleError(f"attachments.{position} needs a string 'id' and 'filename'")
+    location = raw.get("path") or member_name(source_id, original)
+    if not isinstance(location, str) or location not in members:
+        raise BundleError(f"Bundle lacks the file {location!r} of attachment {source_id!r}")
+    node_id, cut = _link(raw.get("nodeId"), node_ids)
+    filename = safe_name(original)
+    claimed_type = raw.get("contentType")
+    incoming = IncomingFile(
+        data=members[location],
+        filename=filename,
+        content_type=content_type_for(filename, claimed_type if isinstance(claimed_type, str) else None),
+        node_id=node_id,
+        source_id=source_id,
+        source_filename=original,
+        created_at=moment(raw.get("createdAt")),
+    )
+    return incoming, location, cut
 
 
 def _files(raw: Any, members: dict[str, bytes] | None, node_ids: set[str], warnings: list[str]) -> list[IncomingFile]:
@@ -190,82 +216,75 @@ def _files(raw: Any, members: dict[str, bytes] | None, node_ids: set[str], warni
         if listed:
             warnings.append(f"{len(listed)} attachment(s) skipped: a JSON import carries no files; import the zip")
         return []
-    found: list[IncomingFile] = []
-    claimed: set[str] = set()
-    unlinked = 0
-    for index, item in enumerate(listed):
-        if not isinstance(item, dict):
-            raise BundleError(f"attachments.{index} must be an object")
-        source_id, filename = item.get("id"), item.get("filename")
-        if not (isinstance(source_id, str) and source_id and isinstance(filename, str) and filename):
-            raise BundleError(f"attachments.{index} needs a string 'id' and 'filename'")
-        path = item.get("path") or member_name(source_id, filename)
-        if not isinstance(path, str) or path not in members:
-            raise BundleError(f"Bundle lacks the file {path!r} of attachment {source_id!r}")
-        claimed.add(path)
-        node_id, dropped = _node_reference(item.get("nodeId"), node_ids)
-        unlinked += dropped
-        stored_name = safe_name(filename)
-        declared = item.get("contentType")
-        found.append(
-            IncomingFile(
-                source_id=source_id,
-                source_filename=filename,
-                node_id=node_id,
-                filename=stored_name,
-                content_type=content_type_for(stored_name, declared if isinstance(declared, str) else None),
-                data=members[path],
-                created_at=moment(item.get("createdAt")),
-            )
-        )
-    if unlinked:
-        warnings.append(f"{unlinked} attachment(s) referred to a missing node and were kept without one")
-    unclaimed = set(members) - claimed
-    if unclaimed:
-        warnings.append(f"{len(unclaimed)} file(s) in the bundle belong to no attachment and were ignored")
-    return found
+    read = [_one_file(position, item, members, node_ids) for position, item in enumerate(listed)]
+    cut = sum(flag for _, _, flag in read)
+    if cut:
+        warnings.append(f"{cut} attachment(s) referred to a missing node and were kept without one")
+    orphans = members.keys() - {location for _, location, _ in read}
+    if orphans:
+        warnings.append(f"{len(orphans)} file(s) in the bundle belong to no attachment and were ignored")
+    return [incoming for incoming, _, _ in read]
+
+
+def _board_of(document: Any) -> tuple[dict[str, Any], str]:
+    """The board object of a bundle document and the prefix of its error fields ("" for a bare snapshot)."""
+    if not isinstance(document, dict):
+        raise BundleError(f"{BOARD_JSON} must hold a JSON object, not {type(document).__name__}")
+    version = document.get("version", VERSION)
+    if version != VERSION:  # deliberately `!=`: 1.0 and true equal 1, and legacy lets them through
+        raise BundleError(f"Bundle version {version!r} is not supported; this server reads version {VERSION}")
+    if "board" not in document:
+        board: Any = document
+    else:
+        board = document["board"]
+    if isinstance(board, dict) and "nodes" in board:
+        return board, ("" if board is document else "board.")
+    raise BundleError("Bundle holds no board: expected a 'board' object or a snapshot with a 'nodes' list")
+
+
+def _source_project(document: dict[str, Any], board: dict[str, Any]) -> str | None:
+    """The id of the project the bundle was exported from, when it names one."""
+    project = document.get("project")
+    found = project.get("id") if isinstance(project, dict) else board.get("projectId")
+    return found if isinstance(found, str) and found != "" else None
 
 
 def read_document(
     document: Any, members: dict[str, bytes] | None, node_id: rules.NewId, edge_id: rules.NewId
 ) -> Bundle:
     """Check and normalise a board.json or a bare snapshot; `members` is None for a JSON import."""
-    if not isinstance(document, dict):
-        raise BundleError(f"{BOARD_JSON} must hold a JSON object, not {type(document).__name__}")
-    version = document.get("version", VERSION)
-    if version != VERSION:  # `!=`, as legacy: 1.0 and true compare equal to 1 and are accepted
-        raise BundleError(f"Bundle version {version!r} is not supported; this server reads version {VERSION}")
-    board = document.get("board", document)
-    if not isinstance(board, dict) or "nodes" not in board:
-        raise BundleError("Bundle holds no board: expected a 'board' object or a snapshot with a 'nodes' list")
-    prefix = "" if board is document else "board."
+    board, prefix = _board_of(document)
+    raw_title = board.get("title")
     try:
-        title = rules.board_title(board["title"], f"{prefix}title") if board.get("title") is not None else None
+        title = None if raw_title is None else rules.board_title(raw_title, f"{prefix}title")
         content = rules.snapshot(board["nodes"], board.get("edges"), node_id, edge_id, prefix)
     except rules.BoardDataError as exc:
         raise BundleError("Invalid board data", details=exc.details()) from exc
-    warnings: list[str] = []
-    if content.dropped_edges:
-        warnings.append(f"{content.dropped_edges} edge(s) dropped: their source or target is not a node")
-    if content.retyped_nodes:
-        warnings.append(f"{content.retyped_nodes} node(s) of unknown type imported as 'text'")
-    node_ids = {item["id"] for item in content.nodes}
-    comments = _comments(document.get("comments"), node_ids, warnings)
-    files = _files(document.get("attachments"), members, node_ids, warnings)
-    project = document.get("project")
-    source = project.get("id") if isinstance(project, dict) else board.get("projectId")
+    notes = (
+        (content.dropped_edges, "edge(s) dropped: their source or target is not a node"),
+        (content.retyped_nodes, "node(s) of unknown type imported as 'text'"),
+    )
+    warnings = [f"{count} {text}" for count, text in notes if count]
+    present = {item["id"] for item in content.nodes}
+    comments = _comments(document.get("comments"), present, warnings)
+    files = _files(document.get("attachments"), members, present, warnings)
     return Bundle(
         title=title,
         board=content,
         comments=comments,
         files=files,
-        source_project_id=source if isinstance(source, str) and source else None,
+        source_project_id=_source_project(document, board),
         warnings=warnings,
     )
 
 
 def _never_called() -> str:
-    raise AssertionError("a shaped node always carries its id")
+    raise AssertionError("relinking reshapes nodes that already carry ids; none can be missing")
+
+
+def _swap_links(text: str, moved: Mapping[str, str]) -> str:
+    """`text` with each old upload URL replaced by its new one, one mapping after the other."""
+    return reduce(lambda current, pair: current.replace(pair[0], pair[1]), moved.items(), text)
 
 
 def relink(nodes: list[dict[str, Any]], moved: Mapping[str, str]) -> list[dict[str, Any]]:
@@ -276,11 +295,7 @@ def relink(nodes: list[dict[str, Any]], moved: Mapping[str, str]) -> list[dict[s
     """
     if not moved:
         return nodes
-    relinked: list[dict[str, Any]] = []
-    for item in nodes:
-        changed = dict(item)
-        for key in LINK_FIELDS:
-            for old, new in moved.items():
-                changed[key] = changed[key].replace(old, new)
-        relinked.append(rules.node(changed, _never_called))
-    return relinked
+    return [
+        rules.node({**item, **{key: _swap_links(item[key], moved) for key in LINK_FIELDS}}, _never_called)
+        for item in nodes
+    ]

@@ -3,64 +3,82 @@
 from __future__ import annotations
 
 import mimetypes
-import re
+import string
 import unicodedata
+from itertools import groupby
 from pathlib import PurePosixPath
 
 NAME_MAX = 120
 SUFFIX_MAX = 16
 FALLBACK_NAME = "file"
 BINARY = "application/octet-stream"
-_NOT_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
-_WELL_FORMED_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,50}/[a-z0-9][a-z0-9!#$&^_.+-]{0,60}$")
-# Types a browser displays without running anything; every other type (html, svg, scripts) is sent as a download,
-# so an uploaded file can never execute in the platform's origin.
-SHOWN_INLINE = frozenset(
-    {
-        "application/pdf",
-        "image/avif",
-        "image/bmp",
-        "image/gif",
-        "image/jpeg",
-        "image/png",
-        "image/webp",
-        "text/plain",
-    }
-)
+_NAME_CHARACTERS = frozenset(string.ascii_letters + string.digits + "._-")
+_EDGE_CHARACTERS = "._-"  # never first or last in a stored name: no '..', no hidden files
+# A media type we store as declared: "<major>/<minor>", lower case, each part starting with a letter or digit and
+# made of the RFC 6838 restricted-name characters, at most 51 and 61 characters long.
+_TOKEN_START = frozenset(string.ascii_lowercase + string.digits)
+_TOKEN_REST = _TOKEN_START | frozenset("!#$&^_.+-")
+_MAJOR_MAX, _MINOR_MAX = 51, 61
+# What the browser may render in place. Only passive formats: anything that can run script (html, svg, xml) is
+# served as an attachment so an upload never executes with the platform's origin.
+_RENDERED_IMAGES = ("avif", "bmp", "gif", "jpeg", "png", "webp")
+SHOWN_INLINE = frozenset({"application/pdf", "text/plain", *(f"image/{kind}" for kind in _RENDERED_IMAGES)})
+_MEDIA_FAMILIES = ("audio/", "video/")
+
+
+def _fold_to_ascii(text: str) -> str:
+    """`text` decomposed (NFKD) with every non-ASCII code point dropped, so "é" keeps its "e"."""
+    return "".join(char for char in unicodedata.normalize("NFKD", text) if char.isascii())
+
+
+def _squash(text: str) -> str:
+    """Every run of characters outside `_NAME_CHARACTERS` replaced by a single '_'."""
+    pieces = groupby(text, key=_NAME_CHARACTERS.__contains__)
+    return "".join("".join(run) if allowed else "_" for allowed, run in pieces)
 
 
 def safe_name(name: str) -> str:
-    """A name that is safe as one path segment and in a URL: ASCII letters, digits, '.', '_' and '-'.
+    """The stored form of an uploaded file's name: one path segment, plain ASCII, at most `NAME_MAX` long.
 
-    Only the last segment counts ('/' and '\\' both separate), accents are folded to ASCII, anything else becomes
-    '_', leading and trailing '.', '_', '-' go (no '..', no hidden files), and a long name is cut to 120 characters
-    keeping a short extension. Nothing left gives "file".
+    Whatever precedes the last '/' or '\\' is dropped; "Résumé (2).pdf" becomes "Resume_2_.pdf". A name that is too
+    long loses the end of its stem, not its (short) extension; if nothing usable remains it is `FALLBACK_NAME`.
     """
-    last = re.split(r"[\\/]", name)[-1]
-    ascii_only = unicodedata.normalize("NFKD", last).encode("ascii", "ignore").decode("ascii")
-    cleaned = _NOT_SAFE.sub("_", ascii_only).strip("._-")
-    if not cleaned:
+    leaf = name.replace("\\", "/").rpartition("/")[2]
+    cleaned = _squash(_fold_to_ascii(leaf)).strip(_EDGE_CHARACTERS)
+    if cleaned == "":
         return FALLBACK_NAME
-    suffix = PurePosixPath(cleaned).suffix
-    if len(suffix) > SUFFIX_MAX:
-        suffix = ""
     if len(cleaned) <= NAME_MAX:
         return cleaned
-    stem = cleaned[: len(cleaned) - len(suffix)] if suffix else cleaned
-    stem = stem[: NAME_MAX - len(suffix)].rstrip("._-") or FALLBACK_NAME
-    return stem + suffix
+    extension = PurePosixPath(cleaned).suffix
+    kept = extension if len(extension) <= SUFFIX_MAX else ""
+    stem = cleaned.removesuffix(kept) if kept else cleaned
+    return (stem[: NAME_MAX - len(kept)].rstrip(_EDGE_CHARACTERS) or FALLBACK_NAME) + kept
+
+
+def _token(part: str, longest: int) -> bool:
+    return 0 < len(part) <= longest and part[0] in _TOKEN_START and set(part[1:]) <= _TOKEN_REST
+
+
+def _well_formed(media_type: str) -> bool:
+    major, slash, minor = media_type.partition("/")
+    return slash == "/" and _token(major, _MAJOR_MAX) and _token(minor, _MINOR_MAX)
+
+
+def _essence(content_type: str) -> str:
+    """The media type without parameters, trimmed and lower-cased ("Text/Plain; charset=x" -> "text/plain")."""
+    return content_type.partition(";")[0].strip().lower()
 
 
 def content_type_for(filename: str, declared: str | None) -> str:
-    """The type to store: guessed from the extension first, else the declared one when well formed, else binary."""
-    guessed, _encoding = mimetypes.guess_type(filename, strict=False)
-    if guessed:
-        return guessed
-    candidate = (declared or "").split(";", 1)[0].strip().lower()
-    return candidate if _WELL_FORMED_TYPE.match(candidate) else BINARY
+    """The type stored for a file: what its extension says; failing that the client's claim if sane; else binary."""
+    from_extension = mimetypes.guess_type(filename, strict=False)[0]
+    if from_extension:
+        return from_extension
+    claimed = _essence(declared or "")
+    return claimed if _well_formed(claimed) else BINARY
 
 
 def shown_inline(content_type: str) -> bool:
-    """Whether a file of this type may be displayed by the browser rather than downloaded."""
-    essence = content_type.split(";", 1)[0].strip().lower()
-    return essence in SHOWN_INLINE or essence.startswith(("audio/", "video/"))
+    """True when a file of this type may be rendered by the browser; otherwise it is served as a download."""
+    essence = _essence(content_type)
+    return essence in SHOWN_INLINE or essence.startswith(_MEDIA_FAMILIES)

@@ -7,6 +7,7 @@ if that transaction fails, and the folders of the attachments it replaced are re
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 from flask import Response, request
@@ -17,7 +18,7 @@ from exthost.sdk import CurrentUser, HttpError
 from . import store
 from .board_routes import BOARD
 from .bodies import JSON_MIMETYPES, is_json_upload, multipart_file, raw_body
-from .bundle import Bundle, BundleError, parse_json, read_document, read_zip, relink
+from .bundle import Bundle, BundleError, IncomingFile, parse_json, read_document, read_zip, relink
 from .disk import project_folder, read_capped, remove_tree
 from .feature import EDITOR, Feature
 from .models import Account, Attachment, Board, Comment
@@ -48,12 +49,33 @@ def incoming_bundle(feature: Feature) -> Bundle:
 
 
 def comment_author(db: Session, author_id: str | None, importer: CurrentUser) -> str:
-    """A comment keeps its author when that account exists in the importer's tenant; otherwise the importer signs."""
-    if author_id is not None:
-        account = db.get(Account, author_id)
-        if account is not None and account.tenant_id == importer.tenant_id:
-            return account.id
-    return importer.id
+    """Who signs an imported comment: its recorded author if that account lives in the importer's tenant, else the
+    importer."""
+    account = None if author_id is None else db.get(Account, author_id)
+    keep = account is not None and account.tenant_id == importer.tenant_id
+    return account.id if keep and account is not None else importer.id
+
+
+def _unpack_file(
+    feature: Feature, board: Board, item: IncomingFile, uploader: str, now: datetime, written: list[Path]
+) -> Attachment:
+    """Put one bundled file on disk under a freshly drawn attachment id; the row describing it (not yet added)."""
+    new_id = feature.ctx.ids.new("a")
+    target = project_folder(feature.root, board.project_id) / new_id
+    target.mkdir(parents=True)
+    written.append(target)
+    (target / item.filename).write_bytes(item.data)
+    return Attachment(
+        id=new_id,
+        board_id=board.id,
+        node_id=item.node_id,
+        filename=item.filename,
+        stored_path="/".join((board.project_id, new_id, item.filename)),
+        content_type=item.content_type,
+        size=len(item.data),
+        uploaded_by=uploader,
+        created_at=item.created_at or now,
+    )
 
 
 def restore(
@@ -61,47 +83,34 @@ def restore(
 ) -> None:
     """Replace the board's content with the bundle's; each attachment folder created is added to `written`."""
     now = feature.ctx.clock.now()
-    project_id = board.project_id
     store.empty(db, board.id)
-    moved: dict[str, str] = {}
-    rows: list[Attachment] = []
-    for item in bundle.files:
-        attachment_id = feature.ctx.ids.new("a")
-        if bundle.source_project_id is not None:
-            old = file_url(bundle.source_project_id, item.source_id, item.source_filename)
-            moved[old] = file_url(project_id, attachment_id, item.filename)
-        folder = project_folder(feature.root, project_id) / attachment_id
-        folder.mkdir(parents=True)
-        written.append(folder)
-        (folder / item.filename).write_bytes(item.data)
-        rows.append(
-            Attachment(
-                id=attachment_id,
-                board_id=board.id,
-                node_id=item.node_id,
-                filename=item.filename,
-                stored_path=f"{project_id}/{attachment_id}/{item.filename}",
-                content_type=item.content_type,
-                size=len(item.data),
-                uploaded_by=importer.id,
-                created_at=item.created_at or now,
-            )
-        )
+    unpacked = [_unpack_file(feature, board, item, importer.id, now, written) for item in bundle.files]
+    source = bundle.source_project_id
+    # Old upload URL -> URL of the restored copy; only meaningful when the bundle says where it came from.
+    moved = (
+        {}
+        if source is None
+        else {
+            file_url(source, item.source_id, item.source_filename): file_url(board.project_id, row.id, row.filename)
+            for item, row in zip(bundle.files, unpacked, strict=True)
+        }
+    )
     if bundle.title is not None:
         board.title = bundle.title
     store.set_nodes(db, board, relink(bundle.board.nodes, moved), now)
     store.set_edges(db, board, bundle.board.edges, now)
-    db.add_all(rows)
-    for comment in bundle.comments:
+    db.add_all(unpacked)
+    for note in bundle.comments:
+        created = note.created_at or now
         db.add(
             Comment(
                 id=feature.ctx.ids.new("c"),
                 board_id=board.id,
-                node_id=comment.node_id,
-                author_id=comment_author(db, comment.author_id, importer),
-                body=comment.body,
-                created_at=comment.created_at or now,
-                updated_at=comment.updated_at or comment.created_at or now,
+                node_id=note.node_id,
+                author_id=comment_author(db, note.author_id, importer),
+                body=note.body,
+                created_at=created,
+                updated_at=note.updated_at or created,
             )
         )
     store.bump(board, now)

@@ -11,19 +11,22 @@ Every save path (snapshot, patch, single items, import) goes through these, so t
 - ids are 1..80 characters that can travel as one URL path segment; a missing id is generated; repeats refused;
 - edges whose endpoints are not nodes of the same snapshot are dropped.
 
-Ids are generated lazily, one per missing id, in document order (all nodes, then all edges): the parity tests pin
-the id service to one shared counter, so the order of `new_id()` calls is part of the observable behaviour.
+A node or an edge is described by a table of (key, reader) pairs; shaping one runs the readers in table order, so
+the table order is at once the key order of the API shape, the order in which a bad field is reported first, and
+the order in which missing ids are drawn. Ids are drawn lazily in document order (all nodes, then all edges): the
+parity tests pin the id service to one shared counter, so the sequence of `new_id()` calls is observable.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 NewId = Callable[[], str]
+# A field reader: (raw value, dotted field path, id source) -> stored value.
+Reader = Callable[[Any, str, NewId], Any]
 
 NODE_TYPES = frozenset({"text", "note", "link", "image", "file", "quote"})
 FALLBACK_TYPE = "text"
@@ -31,7 +34,8 @@ ID_MAX = 80
 TITLE_MAX = 160
 LABEL_MAX = 240
 COLOR_MAX = 32
-INT32 = (-(2**31), 2**31 - 1)
+SMALLEST, LARGEST = -(2**31), 2**31 - 1
+_COORDINATES = range(SMALLEST, LARGEST + 1)
 # Node text fields in the order they are checked (an error names the first bad one) and their caps.
 NODE_TEXTS: tuple[tuple[str, int], ...] = (
     ("title", 240),
@@ -42,72 +46,81 @@ NODE_TEXTS: tuple[tuple[str, int], ...] = (
     ("imageUrl", 2000),
     ("color", COLOR_MAX),
 )
-NODE_KEYS = ("id", "type", "x", "y", "w", "h", *(key for key, _ in NODE_TEXTS), "tags")
-EDGE_KEYS = ("id", "source", "target", "label", "color")
-# Characters a URL path segment cannot carry intact: separators (decoded before routing) and control characters.
-_NOT_IN_SEGMENT = re.compile(r"[/\\\x00-\x1f\x7f-\x9f]")
+# Characters a URL path segment cannot carry intact: the two separators (decoded before routing) and the C0 and C1
+# control ranges.
+_SEGMENT_BREAKERS = frozenset("/\\") | {chr(code) for code in (*range(0x20), *range(0x7F, 0xA0))}
+_RELATIVE_STEPS = frozenset({".", ".."})
 
 
 class BoardDataError(ValueError):
-    """Board data that breaks a rule; `field` is a dotted path such as "nodes.2.x"."""
+    """A rule the client's board data breaks, located by a dotted path (`field`, e.g. "nodes.2.x")."""
 
     def __init__(self, field: str, message: str):
+        self.field, self.message = field, message
         super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
 
     def details(self) -> list[dict[str, str]]:
-        """The `details` list of the 400 answer."""
-        return [{"field": self.field, "message": self.message}]
+        """What the 400 answer lists under `details`: one entry naming the field and the problem."""
+        return [dict(field=self.field, message=self.message)]
 
 
 @dataclass(frozen=True)
 class Snapshot:
-    """A whole board after the rules: nodes and kept edges in order, and what had to be dropped or retyped."""
+    """The outcome of shaping a whole board: how many edges were dropped and nodes retyped, and what was kept."""
 
-    nodes: list[dict[str, Any]]
-    edges: list[dict[str, Any]]
     dropped_edges: int
     retyped_nodes: int
+    nodes: list[dict[str, Any]]
+    edges: list[dict[str, Any]]
 
 
-def _type_name(value: Any) -> str:
-    return type(value).__name__
+def _wrong_type(where: str, wanted: str, got: Any) -> BoardDataError:
+    return BoardDataError(where, f"must be {wanted}, not {type(got).__name__}")
 
 
 def scrub(text: str) -> str:
-    """`text` as it can be stored: NUL characters removed, lone surrogates replaced by "?"."""
-    return text.replace("\x00", "").encode("utf-8", errors="replace").decode("utf-8")
+    """`text` as it can be stored: lone surrogates turned into "?", NUL characters taken out."""
+    return text.encode("utf-8", errors="replace").decode("utf-8").replace("\x00", "")
 
 
 def storable(text: str) -> bool:
-    """Whether `text` can be stored or looked up unchanged (PostgreSQL refuses NUL, UTF-8 lone surrogates)."""
-    return scrub(text) == text
+    """True when `text` survives storage untouched: no NUL (PostgreSQL) and no lone surrogate (UTF-8)."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def capped_text(value: Any, field: str, cap: int) -> str:
     """A string field cut to `cap` characters; null is the empty string; another type is refused."""
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise BoardDataError(field, f"must be a string, not {_type_name(value)}")
-    return scrub(value)[:cap]
+    if isinstance(value, str):
+        return scrub(value)[:cap]
+    if value is not None:
+        raise _wrong_type(field, "a string", value)
+    return ""
+
+
+def _whole_number(value: Any, field: str) -> int:
+    # `true` is an int to Python but not a position to us.
+    numeric = isinstance(value, int | float) and not isinstance(value, bool)
+    if not numeric:
+        raise _wrong_type(field, "a number", value)
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        raise BoardDataError(field, f"must be a finite number, not {value!r}")
+    truncated = int(value)  # toward zero, as math.trunc
+    if truncated not in _COORDINATES:
+        raise BoardDataError(field, f"{truncated} is outside the range {SMALLEST}..{LARGEST}")
+    return truncated
 
 
 def coordinate(value: Any, field: str, *, optional: bool) -> int | None:
-    """A whole-number coordinate (truncated toward zero); null is 0, or None for an optional one (w, h)."""
-    if value is None:
-        return None if optional else 0
-    # bool is an int subclass, but `true` is not a position.
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise BoardDataError(field, f"must be a number, not {_type_name(value)}")
-    if isinstance(value, float) and not math.isfinite(value):
-        raise BoardDataError(field, f"must be a finite number, not {value!r}")
-    whole = math.trunc(value)
-    low, high = INT32
-    if whole < low or whole > high:
-        raise BoardDataError(field, f"{whole} is outside the range {low}..{high}")
-    return whole
+    """A position or size in whole units; a missing one is None when `optional` (w, h) and 0 otherwise (x, y)."""
+    if value is not None:
+        return _whole_number(value, field)
+    return None if optional else 0
 
 
 def tag(raw: str) -> str:
@@ -120,43 +133,50 @@ def tag_list(value: Any, field: str) -> list[str]:
     if value is None:
         return []
     if not isinstance(value, list):
-        raise BoardDataError(field, f"must be a list of strings, not {_type_name(value)}")
-    kept: list[str] = []
-    for index, raw in enumerate(value):
-        if not isinstance(raw, str):
-            raise BoardDataError(f"{field}.{index}", f"must be a string, not {_type_name(raw)}")
-        cleaned = tag(raw)
-        if cleaned and cleaned not in kept:
-            kept.append(cleaned)
-    return kept
+        raise _wrong_type(field, "a list of strings", value)
+    offender = next((position for position, raw in enumerate(value) if not isinstance(raw, str)), None)
+    if offender is not None:
+        raise _wrong_type(f"{field}.{offender}", "a string", value[offender])
+    return list(dict.fromkeys(cleaned for cleaned in map(tag, value) if cleaned))
 
 
 def segment_problem(value: str) -> str | None:
     """Why `value` could not be an id that is addressed as a URL path segment, or None if it can."""
-    if value in (".", ".."):
+    if value in _RELATIVE_STEPS:
         return f"{value!r} is not allowed: an id is part of its item's URL, where {value!r} means a relative step"
-    bad = _NOT_IN_SEGMENT.search(value)
-    if bad is None:
+    breaker = next((char for char in value if char in _SEGMENT_BREAKERS), None)
+    if breaker is None:
         return None
     return (
-        f"must not contain {bad.group()!r}: an id is part of its item's URL, which cannot carry "
+        f"must not contain {breaker!r}: an id is part of its item's URL, which cannot carry "
         "'/', '\\' or control characters (use '-' instead)"
     )
 
 
+def _length_problem(value: str) -> str | None:
+    if 0 < len(value) <= ID_MAX:
+        return None
+    return f"must be 1 to {ID_MAX} characters long, not {len(value)}"
+
+
+def _storage_problem(value: str) -> str | None:
+    return None if storable(value) else "must not contain NUL characters or lone surrogates"
+
+
+# Checks on a client-chosen id, first failure reported.
+_ID_CHECKS: tuple[Callable[[str], str | None], ...] = (_length_problem, _storage_problem, segment_problem)
+
+
 def item_id(value: Any, field: str, new_id: NewId) -> str:
-    """The client's id, checked, or a generated one when it is missing or null."""
+    """The id the client chose, if it passes every check, or a freshly drawn one when it sent none."""
     if value is None:
         return new_id()
     if not isinstance(value, str):
-        raise BoardDataError(field, f"must be a string, not {_type_name(value)}")
-    if len(value) < 1 or len(value) > ID_MAX:
-        raise BoardDataError(field, f"must be 1 to {ID_MAX} characters long, not {len(value)}")
-    if not storable(value):
-        raise BoardDataError(field, "must not contain NUL characters or lone surrogates")
-    problem = segment_problem(value)
-    if problem is not None:
-        raise BoardDataError(field, problem)
+        raise _wrong_type(field, "a string", value)
+    for check in _ID_CHECKS:
+        problem = check(value)
+        if problem is not None:
+            raise BoardDataError(field, problem)
     return value
 
 
@@ -170,31 +190,49 @@ def endpoint(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
-def node(raw: Any, new_id: NewId, field: str = "node") -> dict[str, Any]:
-    """One node in its API shape (keys in `NODE_KEYS` order); fields are checked in that order too."""
+def _axis(optional: bool) -> Reader:
+    return lambda value, where, _draw: coordinate(value, where, optional=optional)
+
+
+def _text(cap: int) -> Reader:
+    return lambda value, where, _draw: capped_text(value, where, cap)
+
+
+NODE_READERS: tuple[tuple[str, Reader], ...] = (
+    ("id", item_id),
+    ("type", lambda value, _where, _draw: node_type(value)),
+    ("x", _axis(False)),
+    ("y", _axis(False)),
+    ("w", _axis(True)),
+    ("h", _axis(True)),
+    *((key, _text(cap)) for key, cap in NODE_TEXTS),
+    ("tags", lambda value, where, _draw: tag_list(value, where)),
+)
+EDGE_READERS: tuple[tuple[str, Reader], ...] = (
+    ("id", item_id),
+    ("source", lambda value, _where, _draw: endpoint(value)),
+    ("target", lambda value, _where, _draw: endpoint(value)),
+    ("label", _text(LABEL_MAX)),
+    ("color", _text(COLOR_MAX)),
+)
+NODE_KEYS = tuple(key for key, _ in NODE_READERS)
+EDGE_KEYS = tuple(key for key, _ in EDGE_READERS)
+
+
+def _shape(readers: tuple[tuple[str, Reader], ...], raw: Any, new_id: NewId, field: str) -> dict[str, Any]:
     if not isinstance(raw, Mapping):
-        raise BoardDataError(field, f"must be an object, not {_type_name(raw)}")
-    shaped: dict[str, Any] = {"id": item_id(raw.get("id"), f"{field}.id", new_id), "type": node_type(raw.get("type"))}
-    for axis, optional in (("x", False), ("y", False), ("w", True), ("h", True)):
-        shaped[axis] = coordinate(raw.get(axis), f"{field}.{axis}", optional=optional)
-    for key, cap in NODE_TEXTS:
-        shaped[key] = capped_text(raw.get(key), f"{field}.{key}", cap)
-    shaped["tags"] = tag_list(raw.get("tags"), f"{field}.tags")
-    return shaped
+        raise _wrong_type(field, "an object", raw)
+    return {key: read(raw.get(key), f"{field}.{key}", new_id) for key, read in readers}
+
+
+def node(raw: Any, new_id: NewId, field: str = "node") -> dict[str, Any]:
+    """One node in its API shape, read through `NODE_READERS`."""
+    return _shape(NODE_READERS, raw, new_id, field)
 
 
 def edge(raw: Any, new_id: NewId, field: str = "edge") -> dict[str, Any]:
-    """One edge in its API shape: id, source, target, label, color."""
-    if not isinstance(raw, Mapping):
-        raise BoardDataError(field, f"must be an object, not {_type_name(raw)}")
-    shaped_id = item_id(raw.get("id"), f"{field}.id", new_id)
-    return {
-        "id": shaped_id,
-        "source": endpoint(raw.get("source")),
-        "target": endpoint(raw.get("target")),
-        "label": capped_text(raw.get("label"), f"{field}.label", LABEL_MAX),
-        "color": capped_text(raw.get("color"), f"{field}.color", COLOR_MAX),
-    }
+    """One edge in its API shape, read through `EDGE_READERS`."""
+    return _shape(EDGE_READERS, raw, new_id, field)
 
 
 def board_title(value: Any, field: str = "title") -> str:
@@ -204,38 +242,43 @@ def board_title(value: Any, field: str = "title") -> str:
     return capped_text(value, field, TITLE_MAX)
 
 
-def _refuse_repeats(items: list[dict[str, Any]], field: str) -> None:
-    seen: set[str] = set()
-    for index, item in enumerate(items):
-        if item["id"] in seen:
-            raise BoardDataError(f"{field}.{index}.id", f"duplicate id {item['id']!r}; ids must be unique")
-        seen.add(item["id"])
+def _first_repeat(items: list[dict[str, Any]]) -> int | None:
+    """The position of the earliest item whose id an earlier item already has."""
+    first_seen: dict[str, int] = {}
+    for position, item in enumerate(items):
+        if first_seen.setdefault(item["id"], position) != position:
+            return position
+    return None
+
+
+def _shaped_list(
+    raw: Any, shaper: Callable[[Any, NewId, str], dict[str, Any]], new_id: NewId, field: str
+) -> list[dict[str, Any]]:
+    if not isinstance(raw, list):
+        raise _wrong_type(field, "a list", raw)
+    # Everything is shaped (and every missing id drawn) before repeats are looked for.
+    shaped = [shaper(item, new_id, f"{field}.{position}") for position, item in enumerate(raw)]
+    repeat = _first_repeat(shaped)
+    if repeat is not None:
+        repeated = shaped[repeat]["id"]
+        raise BoardDataError(f"{field}.{repeat}.id", f"duplicate id {repeated!r}; ids must be unique")
+    return shaped
 
 
 def node_list(raw: Any, new_id: NewId, field: str = "nodes") -> list[dict[str, Any]]:
-    """A list of nodes; every node is shaped (and its ids drawn) before repeats are looked for."""
-    if not isinstance(raw, list):
-        raise BoardDataError(field, f"must be a list, not {_type_name(raw)}")
-    nodes = [node(item, new_id, f"{field}.{index}") for index, item in enumerate(raw)]
-    _refuse_repeats(nodes, field)
-    return nodes
+    """A list of nodes with unique ids."""
+    return _shaped_list(raw, node, new_id, field)
 
 
 def edge_list(raw: Any, new_id: NewId, field: str = "edges") -> list[dict[str, Any]]:
-    """A list of edges (null is none); endpoints are not checked here."""
-    if raw is None:
-        return []
-    if not isinstance(raw, list):
-        raise BoardDataError(field, f"must be a list, not {_type_name(raw)}")
-    edges = [edge(item, new_id, f"{field}.{index}") for index, item in enumerate(raw)]
-    _refuse_repeats(edges, field)
-    return edges
+    """A list of edges with unique ids (null is none); endpoints are not checked here."""
+    return [] if raw is None else _shaped_list(raw, edge, new_id, field)
 
 
 def joined(edges: Iterable[dict[str, Any]], node_ids: Iterable[str]) -> list[dict[str, Any]]:
     """The edges both of whose ends are among `node_ids`, order kept."""
-    present = set(node_ids)
-    return [item for item in edges if item["source"] in present and item["target"] in present]
+    present = frozenset(node_ids)
+    return [item for item in edges if {item["source"], item["target"]} <= present]
 
 
 def snapshot(raw_nodes: Any, raw_edges: Any, node_id: NewId, edge_id: NewId, prefix: str = "") -> Snapshot:
@@ -243,6 +286,7 @@ def snapshot(raw_nodes: Any, raw_edges: Any, node_id: NewId, edge_id: NewId, pre
     nodes = node_list(raw_nodes, node_id, f"{prefix}nodes")
     edges = edge_list(raw_edges, edge_id, f"{prefix}edges")
     kept = joined(edges, (item["id"] for item in nodes))
-    # A node counts as retyped when its stored type differs from what was sent, a missing type included.
-    retyped = sum(1 for raw in raw_nodes if isinstance(raw, Mapping) and node_type(raw.get("type")) != raw.get("type"))
+    # Every raw node was a mapping (or shaping would have failed); it was retyped when the stored type is not what it
+    # sent, a missing type included.
+    retyped = sum(shaped["type"] != sent.get("type") for sent, shaped in zip(raw_nodes, nodes, strict=True))
     return Snapshot(nodes=nodes, edges=kept, dropped_edges=len(edges) - len(kept), retyped_nodes=retyped)
