@@ -7,6 +7,7 @@ it when it is deleted (a node's edges, and its comments' and attachments' refere
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from datetime import datetime
 from typing import Any
 
@@ -25,8 +26,8 @@ from .shapes import edge_shape, node_shape
 ITEMS = "/api/projects/<project_id>/papertrail/board/<board_id>"
 
 
-class ItemKind:
-    """The rules of one kind of board item; subclasses fill them in."""
+class ItemKind(ABC):
+    """The rules of one kind of board item; each kind (nodes, edges) implements the abstract methods."""
 
     singular = ""
     plural = ""
@@ -34,26 +35,33 @@ class ItemKind:
     keys: tuple[str, ...] = ()  # the item's fields, "id" first
     model: store.ItemModel
 
+    @abstractmethod
     def shape(self, raw: Any, new_id: rules.NewId) -> dict[str, Any]:
-        raise NotImplementedError
+        """The checked, normalised item from a request body, drawing ids from `new_id` (400 on bad input)."""
 
+    @abstractmethod
     def show(self, row: Any) -> dict[str, Any]:
-        raise NotImplementedError
+        """A stored row as the API shows it."""
 
+    @abstractmethod
     def create_row(self, board: Board, item: dict[str, Any], position: int, now: datetime) -> Node | Edge:
-        raise NotImplementedError
+        """A new row for `item` at `position` on `board`."""
 
+    @abstractmethod
     def update_row(self, row: Any, item: dict[str, Any], now: datetime) -> None:
-        raise NotImplementedError
+        """Write `item`'s fields onto an existing row."""
 
+    @abstractmethod
     def rows(self, db: Session, board_id: str) -> list[Any]:
-        raise NotImplementedError
+        """Every stored item of the board, in board order."""
 
     def check_links(self, db: Session, board: Board, item: dict[str, Any]) -> None:
         """Refuse an item that refers to something missing (nothing to check by default)."""
+        return
 
     def after_delete(self, db: Session, board: Board, item_id: str) -> None:
         """Clean up what referred to a deleted item (nothing by default)."""
+        return
 
     def find(self, db: Session, board: Board, item_id: str) -> Any:
         """The stored item, or 404 ("Node not found" / "Edge not found")."""
