@@ -424,12 +424,7 @@ class ExtensionHost:
         snapshot serve the whole decision.
         """
         self.sync()
-        table = self._table
-        plugin = table.match(path)
-        if plugin is None:
-            return None
-        tenant_id = tenant() if callable(tenant) else tenant
-        return table.apps[plugin] if tenant_id in table.tenants.get(plugin, ()) else None
+        return self._table.app_for(path, tenant)
 
     def table(self) -> MountTable:
         """The mount table in force, after a registry check (the feature-flag router reads feature plugins here)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -114,6 +115,15 @@ class MountTable:
             if path_matches(path, mount.parts):
                 return mount.plugin
         return None
+
+    def app_for(self, path: str, tenant: str | Callable[[], str]) -> Flask | None:
+        """The app of the plugin (of no feature) whose mount covers `path`, when it serves `tenant`; `tenant` may be
+        a function, called only when some mount covers the path (so other paths never read the session)."""
+        plugin = self.match(path)
+        if plugin is None:
+            return None
+        tenant_id = tenant() if callable(tenant) else tenant
+        return self.apps[plugin] if tenant_id in self.tenants.get(plugin, ()) else None
 
     def feature_at(self, path: str) -> str | None:
         """The feature whose plugin's mounts cover `path`."""

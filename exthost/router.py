@@ -134,11 +134,11 @@ class FlagRouter:
         method = str(environ.get("REQUEST_METHOD", "GET")).upper()
         match = self.routes.resolve(path, method)
         if match is None:
+            # A plugin of no feature whose mount covers the path, if it serves the caller's tenant.
             table = self.host.table()
-            plugin = table.match(path)
-            if plugin is not None:  # a plugin of no feature: served for the tenants it is enabled for
-                served = self.tenant_of(environ) in table.tenants.get(plugin, ())
-                return (table.apps[plugin] if served else self.legacy)(environ, start_response)
+            app = table.app_for(path, lambda: self.tenant_of(environ))
+            if app is not None:
+                return app(environ, start_response)
             feature = table.feature_at(path) if table.feature_mounts else None
             if feature is None:
                 return self.legacy(environ, start_response)
