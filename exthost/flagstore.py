@@ -15,13 +15,13 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Float, Integer, MetaData, String, Table, Text, insert, select, update
+from sqlalchemy import Column, DateTime, Float, Integer, MetaData, String, Table, Text, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from exthost.errors import ExtHostError
 from exthost.flags import MODES, Flag, FlagSet, Mode, check_percent
-from exthost.registry import registry_version
+from exthost.registry import bump_version, registry_version
 from legacy_core.clock import Clock, SystemClock
 from legacy_core.db import transaction
 
@@ -184,7 +184,7 @@ class FlagStore:
         with transaction(self.session_factory) as db:
             # The version bump comes first: it takes the write lock (SQLite) or the row lock (PostgreSQL) before the
             # stored flag is read, so two concurrent changes run one after the other and neither is lost.
-            self._bump(db)
+            bump_version(db, VERSION_KEY)
             old = self._stored(db, feature, route)
             try:
                 flag = Flag(
@@ -233,13 +233,3 @@ class FlagStore:
                 **log, previous_mode=previous, changed_by=flag.updated_by, changed_at=flag.updated_at
             )
         )
-
-    @staticmethod
-    def _bump(db: Session) -> None:
-        bumped = db.execute(
-            update(registry_version)
-            .where(registry_version.c.key == VERSION_KEY)
-            .values(version=registry_version.c.version + 1)
-        )
-        if not getattr(bumped, "rowcount", 0):
-            db.execute(insert(registry_version).values(key=VERSION_KEY, version=1))

@@ -40,6 +40,15 @@ registry_version = Table(
 VERSION_KEY = "plugins"
 
 
+def bump_version(db: Session, key: str) -> None:
+    """Add one to the change counter `key` of `sv_registry_version`, in the caller's transaction (created at 1)."""
+    bumped = db.execute(
+        update(registry_version).where(registry_version.c.key == key).values(version=registry_version.c.version + 1)
+    )
+    if not getattr(bumped, "rowcount", 0):
+        db.execute(insert(registry_version).values(key=key, version=1))
+
+
 @dataclass(frozen=True)
 class StateRow:
     plugin: str
@@ -101,10 +110,4 @@ class Registry:
                 delete(plugin_states).where(plugin_states.c.plugin == plugin, plugin_states.c.tenant_id == tenant_id)
             )
             db.execute(insert(plugin_states).values(**values))
-        bumped = db.execute(
-            update(registry_version)
-            .where(registry_version.c.key == VERSION_KEY)
-            .values(version=registry_version.c.version + 1)
-        )
-        if not getattr(bumped, "rowcount", 0):
-            db.execute(insert(registry_version).values(key=VERSION_KEY, version=1))
+        bump_version(db, VERSION_KEY)
