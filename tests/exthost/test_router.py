@@ -45,9 +45,8 @@ class Plugin:
 """
 
 
-@pytest.fixture
-def settings(settings_factory):
-    settings = settings_factory(PLUGIN_ENTRY_POINTS=False, PLUGIN_POLL_SECONDS=0, FLAGS_POLL_SECONDS=0)
+def write_standin(plugins_dir):
+    """The stand-in PaperTrail plugin (feature papertrail) in `plugins_dir`."""
     manifest = manifest_for(
         "standin",
         sovereign={"engine": ">=0.1 <1", "entry": "plugin:Plugin", "api": 1, "feature": "papertrail"},
@@ -55,7 +54,13 @@ def settings(settings_factory):
         capabilities=[],
         config={},
     )
-    write_plugin(settings.PLUGINS_DIR, "standin", STAND_IN, manifest=manifest)
+    write_plugin(plugins_dir, "standin", STAND_IN, manifest=manifest)
+
+
+@pytest.fixture
+def settings(settings_factory):
+    settings = settings_factory(PLUGIN_ENTRY_POINTS=False, PLUGIN_POLL_SECONDS=0, FLAGS_POLL_SECONDS=0)
+    write_standin(settings.PLUGINS_DIR)
     return settings
 
 
@@ -325,18 +330,7 @@ def test_router_on_postgres_shares_flags_and_isolates_shadow_runs(postgres_url, 
         tmp_path, DATABASE_URL=postgres_url, PLUGIN_ENTRY_POINTS=False, PLUGIN_POLL_SECONDS=0, FLAGS_POLL_SECONDS=0
     )
     settings.PLUGINS_DIR.mkdir(parents=True)
-    write_plugin(
-        settings.PLUGINS_DIR,
-        "standin",
-        STAND_IN,
-        manifest=manifest_for(
-            "standin",
-            sovereign={"engine": ">=0.1 <1", "entry": "plugin:Plugin", "api": 1, "feature": "papertrail"},
-            mounts={"api": "/api/projects/<project_id>/papertrail"},
-            capabilities=[],
-            config={},
-        ),
-    )
+    write_standin(settings.PLUGINS_DIR)
     first, second = platform_factory(settings), platform_factory(settings)
     first.host.enable("standin")
     alice = sign_up(second, "alice@example.test")

@@ -9,8 +9,7 @@ import pytest
 
 from legacy_core.models import Project
 from tests.exthost.test_platform import sign_up
-from tests.exthost.test_router import STAND_IN, board, counts, project_of
-from tests.fixtures.plugins import manifest_for, write_plugin
+from tests.exthost.test_router import board, counts, project_of, write_standin
 
 
 @pytest.fixture
@@ -18,14 +17,7 @@ def platform(settings_factory, platform_factory):
     settings = settings_factory(
         PLUGIN_ENTRY_POINTS=False, PLUGIN_POLL_SECONDS=0, FLAGS_POLL_SECONDS=0, SHADOW_RUNNER="process"
     )
-    manifest = manifest_for(
-        "standin",
-        sovereign={"engine": ">=0.1 <1", "entry": "plugin:Plugin", "api": 1, "feature": "papertrail"},
-        mounts={"api": "/api/projects/<project_id>/papertrail"},
-        capabilities=[],
-        config={},
-    )
-    write_plugin(settings.PLUGINS_DIR, "standin", STAND_IN, manifest=manifest)
+    write_standin(settings.PLUGINS_DIR)
     platform = platform_factory(settings)
     platform.host.enable("standin")
     return platform
