@@ -379,6 +379,15 @@ def _pointer_order(difference: Difference) -> list[tuple[int, int, str]]:
     return [(0, int(token), "") if token.isascii() and token.isdigit() else (1, 0, token) for token in tokens]
 
 
+def diff_trees(legacy: Any, plugin: Any, prefix: str = "") -> tuple[Difference, ...]:
+    """Every difference between two JSON-like trees, without noise rules, with pointers under `prefix` (the
+    harness compares stored state this way: rows, files and git history)."""
+    found: list[Difference] = []
+    _diff(legacy, plugin, split_pointer(prefix) if prefix else (), found, set())
+    found.sort(key=_pointer_order)
+    return tuple(found)
+
+
 def compare(
     legacy: CapturedResponse, plugin: CapturedResponse, rules: RuleSet, *, feature: str, method: str, route: str
 ) -> Comparison:

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from exthost.compare import CapturedRequest, CapturedResponse, Comparison, Difference
 from exthost.har import har_document, har_entry
+from parity_tests.state import CASE_START
 
 Kind = Literal["recorded", "generated"]
 KINDS: tuple[Kind, ...] = ("recorded", "generated")
@@ -57,8 +58,8 @@ class Exchange:
             "differences": [difference.to_json() for difference in self.comparison.differences],
             "stateDifferences": [difference.to_json() for difference in self.state],
             "rulesApplied": list(self.comparison.rules_applied),
-            "legacy": har_entry(self.request, self.legacy),
-            "plugin": har_entry(self.request, self.plugin),
+            "legacy": har_entry(self.request, self.legacy, started=CASE_START, time_ms=0.0),
+            "plugin": har_entry(self.request, self.plugin, started=CASE_START, time_ms=0.0),
         }
 
 
@@ -102,7 +103,9 @@ class CaseResult:
 
     def har(self, creator_version: str) -> dict[str, Any]:
         """The case's requests with the legacy answers, as a HAR document that replays it."""
-        entries = [har_entry(exchange.request, exchange.legacy) for exchange in self.exchanges]
+        entries = [
+            har_entry(exchange.request, exchange.legacy, started=CASE_START, time_ms=0.0) for exchange in self.exchanges
+        ]
         return har_document(entries, creator_version=creator_version)
 
     def to_json(self) -> dict[str, Any]:

@@ -1,0 +1,193 @@
+"""The two sides of a parity run: a legacy-serving and a plugin-serving platform on identical states, in one process.
+
+`build_pair` makes (once) a seeded template and a platform per side; `Pair.start_case` resets both sides to the
+template and pins a fresh clock and id sequence per side; `Pair.exchange` sends one request to both, through
+WSGI, each side with its own cookie jar, and compares the answers with the comparison engine and, after a request
+that may write, the stored state too.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import RequestRedirect
+from werkzeug.test import EnvironBuilder
+
+from exthost.compare import CapturedRequest, CapturedResponse, Difference, compare
+from exthost.isolation import pinned
+from exthost.noise import RuleSet
+from exthost.platform import Platform, create_platform
+from exthost.shadow import call_wsgi
+from legacy_core.clock import FixedClock, SequentialIds
+from legacy_core.features import FEATURES
+from legacy_core.settings import Settings
+from parity_tests.outcome import Exchange
+from parity_tests.seed import HARNESS_ARGON2_KIB, Seed, build_template, side_settings
+from parity_tests.state import CASE_START, SIDES, Layout, StateReader, state_differences
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Request headers a replay does not pass on: the client's connection, the cookie jar's own business (each side
+# keeps its own), and the recording server's name for itself (Origin/Referer would fail the same-origin check).
+DROPPED_HEADERS = frozenset(
+    {"host", "cookie", "content-length", "connection", "keep-alive", "transfer-encoding", "origin", "referer", "te"}
+)
+CORE = "core"
+
+
+def _cookie_updates(headers: Iterable[tuple[str, str]]) -> dict[str, str | None]:
+    """Cookie values a response sets (None: deleted, by an empty value or Max-Age=0)."""
+    updates: dict[str, str | None] = {}
+    for name, value in headers:
+        if name.lower() != "set-cookie":
+            continue
+        first, *attributes = value.split(";")
+        key, _, cookie = first.partition("=")
+        expired = any(attribute.strip().lower() in ("max-age=0", "max-age=-1") for attribute in attributes)
+        updates[key.strip()] = None if expired or not cookie.strip() else cookie.strip()
+    return updates
+
+
+@dataclass
+class Side:
+    """One platform of the pair, with the clock, ids and cookies of the case in progress."""
+
+    name: str
+    platform: Platform
+    reader: StateReader
+    clock: FixedClock = field(default_factory=FixedClock)
+    ids: SequentialIds = field(default_factory=SequentialIds)
+    cookies: dict[str, str] = field(default_factory=dict)
+
+    def start_case(self, clock_step: timedelta, cookies: Mapping[str, str]) -> None:
+        self.clock = FixedClock(start=CASE_START, step=clock_step)
+        self.ids = SequentialIds(seed="1")  # the template's ids use seed "0": a case's ids never collide with them
+        self.cookies = dict(cookies)
+
+    def call(self, request: CapturedRequest) -> CapturedResponse:
+        headers = [(name, value) for name, value in request.headers if name.lower() not in DROPPED_HEADERS]
+        if self.cookies:
+            headers.append(("Cookie", "; ".join(f"{name}={value}" for name, value in self.cookies.items())))
+        builder = EnvironBuilder(
+            path=request.path, method=request.method, query_string=request.query, headers=headers, data=request.body
+        )
+        try:
+            environ = builder.get_environ()
+        finally:
+            builder.close()
+        with pinned(clock=self.clock, ids=self.ids):
+            response = call_wsgi(self.platform, environ, request.body)
+        for name, value in _cookie_updates(response.headers).items():
+            if value is None:
+                self.cookies.pop(name, None)
+            else:
+                self.cookies[name] = value
+        return response
+
+
+@dataclass
+class Pair:
+    """Both sides; see the module docstring."""
+
+    layout: Layout
+    legacy: Side
+    plugin: Side
+    seed: Seed
+    rules: RuleSet
+    sides_label: str
+    clock_step: timedelta = timedelta(seconds=1)
+    # State differences already reported in this case: each is reported once, on the request that caused it.
+    reported: set[str] = field(default_factory=set)
+
+    @property
+    def sides(self) -> tuple[Side, Side]:
+        return self.legacy, self.plugin
+
+    def start_case(self, *, user: str | None = None) -> None:
+        """Both sides back to the template, fresh pinned clocks and ids, and (optionally) `user` signed in."""
+        cookies = {self.seed.cookie: self.seed.users[user].token} if user is not None else {}
+        self.reported.clear()
+        for side in self.sides:
+            self.layout.reset(side.name)
+            side.start_case(self.clock_step, cookies)
+
+    def route_of(self, request: CapturedRequest) -> tuple[str, str]:
+        """(feature, URL rule) of a request: a feature's rule, a core rule (feature "core"), or the path itself."""
+        match = self.legacy.platform.router.routes.resolve(request.path, request.method)
+        if match is not None:
+            return match.feature, match.rule or request.path
+        adapter = self.legacy.platform.legacy.app.url_map.bind("localhost", "/")
+        try:
+            rule, _ = adapter.match(request.path, request.method, return_rule=True)
+        except (HTTPException, RequestRedirect):
+            return CORE, request.path
+        return CORE, rule.rule
+
+    def send(self, request: CapturedRequest) -> tuple[CapturedResponse, CapturedResponse]:
+        """The request on each side in turn (the shared remote URL pointed at the side's remote first)."""
+        answers = []
+        for side in self.sides:
+            self.layout.point(side.name)
+            answers.append(side.call(request))
+        return answers[0], answers[1]
+
+    def exchange(self, index: int, request: CapturedRequest) -> Exchange:
+        """Send `request` to both sides and compare the answers (and the state, after a request that may write)."""
+        feature, route = self.route_of(request)
+        legacy, plugin = self.send(request)
+        comparison = compare(legacy, plugin, self.rules, feature=feature, method=request.method, route=route)
+        state = () if request.method in SAFE_METHODS else self.state_differences()
+        return Exchange(index, feature, route, request, legacy, plugin, comparison, state)
+
+    def state_differences(self) -> tuple[Difference, ...]:
+        """Differences in the stored state not yet reported in this case."""
+        found = state_differences(self.legacy.reader.read(), self.plugin.reader.read())
+        new = tuple(difference for difference in found if repr(difference) not in self.reported)
+        self.reported.update(repr(difference) for difference in new)
+        return new
+
+    def close(self) -> None:
+        for side in self.sides:
+            side.platform.close()
+
+
+def build_pair(
+    root: Path,
+    *,
+    base: Settings | None = None,
+    plugins_dir: Path | None = None,
+    rules_file: Path | None = None,
+    features: Iterable[str] = FEATURES,
+    aa: bool = False,
+    clock_step: timedelta = timedelta(seconds=1),
+) -> Pair:
+    """A pair in workspace `root` (its template built on first use): the plugin side serves `features` from their
+    plugins; with `aa`, both sides serve them from legacy (an A/A run, to show which noise rules are needed)."""
+    layout = Layout(root.resolve())
+    seed = build_template(layout, base=base, plugins_dir=plugins_dir, rules_file=rules_file)
+    chosen = tuple(features)
+    sides = []
+    for name in SIDES:
+        layout.reset(name)
+        serving = "legacy" if name == "legacy" or aa else "plugin"
+        flags = {feature: (serving if feature in chosen else "legacy") for feature in FEATURES}
+        settings = side_settings(layout, name, base=base, plugins_dir=plugins_dir, rules_file=rules_file, flags=flags)
+        platform = create_platform(settings, argon2_memory_kib=HARNESS_ARGON2_KIB, name=f"parity-{name}")
+        reader = StateReader(platform.services.engine, settings.DATA_DIR, settings.blog_root, layout.remote(name))
+        sides.append(Side(name, platform, reader))
+    rules = sides[0].platform.rules
+    label = "legacy/legacy" if aa else "legacy/plugin"
+    return Pair(layout, sides[0], sides[1], seed, rules, label, clock_step)
+
+
+def body_json(response: CapturedResponse) -> Any:
+    """A response body as JSON, or None when it is not JSON."""
+    try:
+        return json.loads(response.body)
+    except ValueError:
+        return None

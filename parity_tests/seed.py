@@ -1,0 +1,232 @@
+"""The harness's template state: migrated, both plugins enabled, and a small world seeded through the API.
+
+The world: four users (alice owns a PaperTrail project and a Blog project; bob edits and carol views both; dave
+is a stranger to them), a board with nodes, an edge and a comment, and a blog configured on the shared remote URL
+with the demo posts. Each user has a session in the template, so a generated case can act as anyone without a
+login request; a recorded session brings its own login (its redacted password is replaced by `SEED_PASSWORD`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from werkzeug.test import EnvironBuilder
+
+from exthost.platform import Platform, create_platform
+from exthost.plugin_commands import migrate_plugins
+from exthost.shadow import call_wsgi
+from legacy_core.blog.demo import BRANCH, CONTENT_DIR, ensure_demo_remote
+from legacy_core.blog.git import GitIdentity
+from legacy_core.clock import FixedClock, SequentialIds
+from legacy_core.db import make_engine
+from legacy_core.features import FEATURES
+from legacy_core.migrate import upgrade
+from legacy_core.settings import Settings
+from parity_tests.state import DATABASE, T0, Layout, commit_dates
+
+SEED_PASSWORD = "parity-harness-password"
+# argon2 work per hash: the harness's passwords guard nothing, and every recorded login verifies one on each side.
+HARNESS_ARGON2_KIB = 1024
+SEED_FILE = "seed.json"
+USERS = {"alice": "owner", "bob": "editor", "carol": "viewer", "dave": None}
+REPO_PLUGINS = Path(__file__).resolve().parent.parent / "plugins"
+BOARD: dict[str, list[dict[str, Any]]] = {
+    "nodes": [
+        {"id": "claim", "label": "Claim", "tags": ["thesis"]},
+        {"id": "source", "label": "Source A", "tags": ["evidence", "primary"]},
+        {"id": "rebuttal", "label": "Rebuttal"},
+    ],
+    "edges": [
+        {"id": "supports", "source": "source", "target": "claim", "label": "supports"},
+        {"id": "counters", "source": "rebuttal", "target": "claim", "label": "counters"},
+    ],
+}
+
+
+@dataclass(frozen=True)
+class SeedUser:
+    name: str
+    id: str
+    email: str
+    token: str
+    role: str | None
+
+
+@dataclass(frozen=True)
+class Seed:
+    """What the template holds, by name: users with their session tokens, and each feature's project and items."""
+
+    cookie: str
+    password: str
+    remote_url: str
+    users: dict[str, SeedUser]
+    projects: dict[str, dict[str, Any]]
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Seed:
+        users = {name: SeedUser(**user) for name, user in data["users"].items()}
+        return cls(data["cookie"], data["password"], data["remote_url"], users, data["projects"])
+
+    def email_of(self, name: str) -> str:
+        return self.users[name].email
+
+
+def side_settings(
+    layout: Layout,
+    name: str,
+    *,
+    base: Settings | None = None,
+    plugins_dir: Path | None = None,
+    rules_file: Path | None = None,
+    flags: dict[str, str] | None = None,
+) -> Settings:
+    """Settings of one side (or "template"): its own database and data folder, the shared remotes root, the
+    given plugins folder and noise rules, and flags fixed in FEATURE_FLAGS (no flag table read decides a case)."""
+    values: dict[str, Any] = {} if base is None else base.model_dump()
+    side = layout.side(name)
+    values.update(
+        DATABASE_URL=f"sqlite:///{side / DATABASE}",
+        DATA_DIR=side / "data",
+        PAPERTRAIL_DATA_ROOT=None,
+        BLOG_DATA_ROOT=None,
+        PLUGINS_DIR=(plugins_dir or (base.PLUGINS_DIR if base is not None else REPO_PLUGINS)).resolve(),
+        PLUGIN_ENTRY_POINTS=False,
+        BLOG_NETWORK_REMOTES=False,
+        BLOG_LOCAL_REMOTES_ROOT=layout.root,
+        FEATURE_FLAGS=flags or {},
+        SHADOW_RUNNER="thread",
+        SHADOW_RULES_FILE=rules_file.resolve() if rules_file is not None else values.get("SHADOW_RULES_FILE"),
+        # The flags of a side never change during a run: no poll needed.
+        FLAGS_POLL_SECONDS=3600.0,
+    )
+    for project_type in FEATURES:
+        values[f"FT_PROJECT_TYPE_{project_type.upper()}"] = True
+    return Settings(_env_file=None, **{key: value for key, value in values.items() if key in Settings.model_fields})  # type: ignore[call-arg]
+
+
+class _Seeder:
+    """Drives the template platform through its API, as a user would, failing loudly on any unexpected answer."""
+
+    def __init__(self, platform: Platform, cookie: str):
+        self.platform = platform
+        self.cookie = cookie
+        self.tokens: dict[str, str] = {}
+
+    def call(self, user: str | None, method: str, path: str, body: Any = None) -> Any:
+        headers: list[tuple[str, str]] = [("Content-Type", "application/json")]
+        if user is not None:
+            headers.append(("Cookie", f"{self.cookie}={self.tokens[user]}"))
+        data = json.dumps(body).encode() if body is not None else b""
+        builder = EnvironBuilder(path=path, method=method, headers=headers, data=data)
+        environ = builder.get_environ()
+        builder.close()
+        response = call_wsgi(self.platform, environ, data)
+        if response.status >= 400:
+            raise RuntimeError(
+                f"seeding the parity template: {method} {path} answered {response.status}: {response.body[:300]!r}"
+            )
+        for name, value in response.headers:
+            if name.lower() == "set-cookie" and value.startswith(f"{self.cookie}="):
+                self.tokens["__last__"] = value.split(";", 1)[0].split("=", 1)[1]
+        return json.loads(response.body) if response.body else None
+
+
+def _seed(platform: Platform, layout: Layout) -> Seed:
+    settings = platform.services.settings
+    seeder = _Seeder(platform, settings.AUTH_SESSION_COOKIE_NAME)
+    users: dict[str, SeedUser] = {}
+    for name, role in USERS.items():
+        email = f"{name}@example.test"
+        answer = seeder.call(None, "POST", "/register", {"email": email, "password": SEED_PASSWORD, "name": name})
+        seeder.tokens[name] = seeder.tokens.pop("__last__")
+        users[name] = SeedUser(name, str(answer["user"]["id"]), email, seeder.tokens[name], role)
+    projects: dict[str, dict[str, Any]] = {}
+    for feature, title in (("papertrail", "Evidence board"), ("blog", "Team blog")):
+        created = seeder.call("alice", "POST", "/api/projects", {"name": title, "type": feature})
+        project_id = str(created["id"])
+        for name, role in USERS.items():
+            if role not in (None, "owner"):
+                seeder.call(
+                    "alice", "POST", f"/api/projects/{project_id}/shares", {"email": users[name].email, "role": role}
+                )
+        projects[feature] = {"id": project_id}
+    board_path = f"/api/projects/{projects['papertrail']['id']}/papertrail/board"
+    board = seeder.call("alice", "POST", board_path, BOARD)["board"]
+    comment = seeder.call(
+        "bob", "POST", f"{board_path}/{board['id']}/comments", {"body": "Needs a second source", "nodeId": "claim"}
+    )
+    projects["papertrail"].update(
+        board_id=board["id"],
+        node_ids=[node["id"] for node in BOARD["nodes"]],
+        edge_ids=[edge["id"] for edge in BOARD["edges"]],
+        comment_ids=[comment["comment"]["id"]],
+    )
+    blog_id = projects["blog"]["id"]
+    layout.point("template")
+    seeder.call(
+        "alice",
+        "PATCH",
+        f"/api/projects/{blog_id}/configure",
+        {
+            "repoUrl": layout.remote_url,
+            "branch": BRANCH,
+            "contentDir": CONTENT_DIR,
+            "gitUserName": "Blog Bot",
+            "gitUserEmail": "blog-bot@example.test",
+        },
+    )
+    posts = seeder.call("alice", "GET", f"/api/projects/{blog_id}/blog/post/all")
+    projects["blog"]["files"] = sorted(_post_files(posts))
+    return Seed(settings.AUTH_SESSION_COOKIE_NAME, SEED_PASSWORD, layout.remote_url, users, projects)
+
+
+def _post_files(answer: Any) -> list[str]:
+    posts: Any = answer.get("posts", answer) if isinstance(answer, dict) else answer
+    found: list[str] = []
+    for post in posts if isinstance(posts, list) else []:
+        if isinstance(post, dict):
+            for key in ("file", "filename", "name", "slug"):
+                if isinstance(post.get(key), str):
+                    found.append(post[key])
+                    break
+    return found
+
+
+def build_template(
+    layout: Layout, *, base: Settings | None = None, plugins_dir: Path | None = None, rules_file: Path | None = None
+) -> Seed:
+    """The workspace's template (built unless `seed.json` says it is done) and what it holds."""
+    seed_file = layout.template / SEED_FILE
+    if seed_file.exists():
+        return Seed.from_json(json.loads(seed_file.read_text(encoding="utf-8")))
+    layout.template.mkdir(parents=True, exist_ok=True)
+    settings = side_settings(layout, "template", base=base, plugins_dir=plugins_dir, rules_file=rules_file)
+    engine = make_engine(settings.DATABASE_URL)
+    try:
+        upgrade(engine)
+        migrate_plugins(settings, engine, ())
+    finally:
+        engine.dispose()
+    ensure_demo_remote(layout.remote("template"), GitIdentity("Blog Bot", "blog-bot@example.test"), T0)
+    platform = create_platform(
+        settings,
+        clock=FixedClock(start=T0),
+        ids=SequentialIds(seed="0"),
+        argon2_memory_kib=HARNESS_ARGON2_KIB,
+        name="parity-template",
+    )
+    try:
+        for plugin in sorted(platform.host.plugins):
+            platform.host.enable(plugin, None)
+        with commit_dates():
+            seed = _seed(platform, layout)
+    finally:
+        platform.close()
+    seed_file.write_text(json.dumps(seed.to_json(), indent=2, sort_keys=True), encoding="utf-8")
+    return seed

@@ -1,0 +1,222 @@
+"""Identical starting states for both sides of a parity case: a seeded template, reset before every case, and the
+resulting state (rows, files, git history) read back for comparison.
+
+Layout of a harness workspace (`root`):
+
+    template/  sovereign.db, data/, remotes/blog.git    built once: migrated, plugins enabled, seeded through the API
+    legacy/    the same three, reset from the template before each case
+    plugin/    the same three
+    link/blog.git                                       a symlink to the serving side's remote
+
+Both sides configure their blog on the one URL of `link/blog.git`, pointed at a side's own remote before each of
+its requests: answers and rows that name the remote are then the same on both sides, while each side pushes to
+its own copy. Git stamps commits with the environment's dates (legacy passes git the process environment), so a
+harness run pins GIT_AUTHOR_DATE and GIT_COMMITTER_DATE (`commit_dates`) and the two sides' commits have the same
+hashes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, inspect, text
+
+from exthost.compare import Difference, diff_trees
+
+SIDES = ("legacy", "plugin")
+DATABASE = "sovereign.db"
+REMOTE = Path("remotes") / "blog.git"
+# The template is seeded at T0; every case starts a day later, so seeded sessions are valid and case rows are newer.
+T0 = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
+CASE_START = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+COMMIT_DATE = "2026-03-02T09:30:00+00:00"
+# Tables that are the platform's bookkeeping, not a feature's data (each side writes its own registry stamps).
+BOOKKEEPING = ("alembic_version", "exthost_alembic_version", "sv_")
+
+
+@contextlib.contextmanager
+def commit_dates(stamp: str = COMMIT_DATE) -> Iterator[None]:
+    """Pin git's commit dates for the block (both implementations hand git the process environment)."""
+    saved = {name: os.environ.get(name) for name in ("GIT_AUTHOR_DATE", "GIT_COMMITTER_DATE")}
+    os.environ.update(GIT_AUTHOR_DATE=stamp, GIT_COMMITTER_DATE=stamp)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The folders of one harness workspace."""
+
+    root: Path
+
+    def side(self, name: str) -> Path:
+        return self.root / name
+
+    @property
+    def template(self) -> Path:
+        return self.root / "template"
+
+    @property
+    def link(self) -> Path:
+        return self.root / "link" / "blog.git"
+
+    @property
+    def remote_url(self) -> str:
+        return self.link.as_uri()
+
+    def database(self, name: str) -> Path:
+        return self.side(name) / DATABASE
+
+    def data(self, name: str) -> Path:
+        return self.side(name) / "data"
+
+    def remote(self, name: str) -> Path:
+        return self.side(name) / REMOTE
+
+    def point(self, name: str) -> None:
+        """Make the shared remote URL lead to `name`'s own remote (an atomic swap of the symlink)."""
+        self.link.parent.mkdir(parents=True, exist_ok=True)
+        staged = self.link.with_name(".blog.git.next")
+        staged.unlink(missing_ok=True)
+        staged.symlink_to(self.remote(name), target_is_directory=True)
+        os.replace(staged, self.link)
+
+    def reset(self, name: str) -> None:
+        """Put side `name` back to the template's state: database (copied page by page with SQLite's backup, so
+        the side's open connections stay usable), data folder and remote."""
+        side = self.side(name)
+        side.mkdir(parents=True, exist_ok=True)
+        source = sqlite3.connect(self.database("template"))
+        target = sqlite3.connect(self.database(name), timeout=30)
+        try:
+            source.backup(target)
+        finally:
+            target.close()
+            source.close()
+        for folder in (self.data(name), self.remote(name)):
+            template = self.template / folder.relative_to(side)
+            shutil.rmtree(folder, ignore_errors=True)
+            if template.exists():
+                shutil.copytree(template, folder, symlinks=True)
+
+
+# --- reading the resulting state ---
+
+
+def _unsalted(value: Any) -> Any:
+    """Password hashes carry a random salt by design: two equal registrations store different hashes."""
+    if isinstance(value, str) and value.startswith("$argon2"):
+        return "<argon2 hash>"
+    if isinstance(value, bytes):
+        return {"sha256": hashlib.sha256(value).hexdigest(), "length": len(value)}
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def stored_rows(engine: Engine) -> dict[str, dict[str, dict[str, Any]]]:
+    """Every row of every feature and core table, by table and primary key (joined with '|'), as column maps."""
+    rows: dict[str, dict[str, dict[str, Any]]] = {}
+    with engine.connect() as connection:
+        inspector = inspect(connection)
+        for table in sorted(inspector.get_table_names()):
+            if table.startswith(BOOKKEEPING):
+                continue
+            keys = inspector.get_pk_constraint(table).get("constrained_columns") or []
+            result = connection.execute(text(f'SELECT * FROM "{table}"'))
+            columns = list(result.keys())
+            by_key: dict[str, dict[str, Any]] = {}
+            for index, row in enumerate(result.all()):
+                values = {column: _unsalted(value) for column, value in zip(columns, row, strict=True)}
+                key = "|".join(str(values[column]) for column in keys) if keys else f"#{index}"
+                by_key[key] = values
+            rows[table] = by_key
+    return rows
+
+
+def stored_files(root: Path) -> dict[str, str]:
+    """Every file under `root` by relative path, as a SHA-256 digest (git's internals summarised elsewhere)."""
+    if not root.exists():
+        return {}
+    files: dict[str, str] = {}
+    for path in sorted(root.rglob("*")):
+        relative = path.relative_to(root)
+        if path.is_file() and ".git" not in relative.parts:
+            files[relative.as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return files
+
+
+def _git(*args: str, cwd: Path) -> str:
+    result = subprocess.run(
+        ["git", *args], cwd=cwd, capture_output=True, text=True, check=False, timeout=60, env=_plain_git_env()
+    )
+    return result.stdout if result.returncode == 0 else f"<git {args[0]} failed: {result.stderr.strip()}>"
+
+
+def _plain_git_env() -> dict[str, str]:
+    return {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", "GIT_CONFIG_NOSYSTEM": "1"}
+
+
+def git_history(repository: Path) -> list[str]:
+    """Every commit on every branch: hash, tree, parents, author, committer, dates and message, newest first."""
+    if not repository.exists():
+        return []
+    log = _git("log", "--all", "--date=raw", "--format=%H %T %P|%an <%ae> %ad|%cn <%ce> %cd|%B%x00", cwd=repository)
+    return [entry.strip() for entry in log.split("\x00") if entry.strip()]
+
+
+def clone_states(blog_root: Path) -> dict[str, Any]:
+    """Per blog working clone: its refs, HEAD, status and staged changes (what `stored_files` leaves out)."""
+    states: dict[str, Any] = {}
+    if not blog_root.exists():
+        return states
+    for project in sorted(path for path in blog_root.iterdir() if path.is_dir()):
+        clone = project / "repo"
+        if not (clone / ".git").is_dir():
+            continue
+        states[project.name] = {
+            "refs": _git("for-each-ref", "--format=%(refname) %(objectname)", cwd=clone).splitlines(),
+            "head": _git("rev-parse", "HEAD", cwd=clone).strip(),
+            "status": _git("status", "--porcelain=v1", "--untracked-files=all", cwd=clone).splitlines(),
+        }
+    return states
+
+
+@dataclass(frozen=True)
+class StateReader:
+    """Reads one side's resulting state: rows, the data folder's files, the blog clones and the remote's history."""
+
+    engine: Engine
+    data_dir: Path
+    blog_root: Path
+    remote: Path
+
+    def read(self) -> dict[str, Any]:
+        return {
+            "rows": stored_rows(self.engine),
+            "files": stored_files(self.data_dir),
+            "clones": clone_states(self.blog_root),
+            "remote": git_history(self.remote),
+        }
+
+
+def state_differences(legacy: Mapping[str, Any], plugin: Mapping[str, Any]) -> tuple[Difference, ...]:
+    """Every difference between two sides' states, as JSON pointers under /state (e.g. /state/rows/t/key/col)."""
+    return diff_trees(json.loads(json.dumps(legacy)), json.loads(json.dumps(plugin)), "/state")
