@@ -171,9 +171,7 @@ class Translation:
                 body = json.dumps(translated, separators=(",", ":")).encode()
         elif body and media == "application/x-www-form-urlencoded":
             body = self._form(body.decode("utf-8", "replace")).encode()
-        elif body and self.ids:
-            text = body.decode("latin-1")
-            body = self._ids_in_text(text).encode("latin-1")
+        # Other bodies (multipart uploads, files) go as recorded: an id inside an uploaded file is the file's content.
         query = self._form(request.query) if request.query else ""
         headers = tuple((k, v) for k, v in request.headers if k.lower() != "content-length")
         return replace(request, path=self._ids_in_text(request.path), query=query, headers=headers, body=body)

@@ -25,7 +25,7 @@ import shutil
 import sqlite3
 import subprocess
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -65,6 +65,8 @@ class Layout:
     """The folders of one harness workspace."""
 
     root: Path
+    # Signature of each side folder right after it was copied from the template (see `reset`).
+    copied: dict[Path, Any] = field(default_factory=dict, compare=False)
 
     def side(self, name: str) -> Path:
         return self.root / name
@@ -111,10 +113,13 @@ class Layout:
             target.close()
             source.close()
         for folder in (self.data(name), self.remote(name)):
+            if self.copied.get(folder) == _signature(folder):
+                continue  # untouched since it was copied: already the template's
             template = self.template / folder.relative_to(side)
             shutil.rmtree(folder, ignore_errors=True)
             if template.exists():
                 shutil.copytree(template, folder, symlinks=True)
+            self.copied[folder] = _signature(folder)
 
 
 # --- reading the resulting state ---
@@ -167,7 +172,7 @@ def _git(*args: str, cwd: Path) -> str:
     result = subprocess.run(
         ["git", *args], cwd=cwd, capture_output=True, text=True, check=False, timeout=60, env=_plain_git_env()
     )
-    return result.stdout if result.returncode == 0 else f"<git {args[0]} failed: {result.stderr.strip()}>"
+    return result.stdout if result.returncode == 0 else f"<git {' '.join(args[:2])} failed: {result.stderr.strip()}>"
 
 
 def _plain_git_env() -> dict[str, str]:
@@ -194,27 +199,43 @@ def clone_states(blog_root: Path) -> dict[str, Any]:
         states[project.name] = {
             "refs": _git("for-each-ref", "--format=%(refname) %(objectname)", cwd=clone).splitlines(),
             "head": _git("rev-parse", "HEAD", cwd=clone).strip(),
-            "status": _git("status", "--porcelain=v1", "--untracked-files=all", cwd=clone).splitlines(),
+            "status": _git(
+                "--no-optional-locks", "status", "--porcelain=v1", "--untracked-files=all", cwd=clone
+            ).splitlines(),
         }
     return states
 
 
-@dataclass(frozen=True)
+def _signature(*roots: Path) -> tuple[tuple[str, int, int], ...]:
+    """Path, size and modification time of every file under `roots`: git's answers change only when these do."""
+    found = []
+    for root in roots:
+        if root.exists():
+            for path in root.rglob("*"):
+                stat = path.lstat()
+                found.append((str(path), stat.st_size, stat.st_mtime_ns))
+    return tuple(sorted(found))
+
+
+@dataclass
 class StateReader:
-    """Reads one side's resulting state: rows, the data folder's files, the blog clones and the remote's history."""
+    """Reads one side's resulting state: rows, the data folder's files, the blog clones and the remote's history.
+
+    The git parts (a few subprocesses) are read again only when a file under the blog folder or the remote has
+    changed since the last read: most requests touch neither.
+    """
 
     engine: Engine
     data_dir: Path
     blog_root: Path
     remote: Path
+    _git_seen: tuple[Any, dict[str, Any]] | None = None
 
     def read(self) -> dict[str, Any]:
-        return {
-            "rows": stored_rows(self.engine),
-            "files": stored_files(self.data_dir),
-            "clones": clone_states(self.blog_root),
-            "remote": git_history(self.remote),
-        }
+        signature = _signature(self.blog_root, self.remote)
+        if self._git_seen is None or self._git_seen[0] != signature:
+            self._git_seen = (signature, {"clones": clone_states(self.blog_root), "remote": git_history(self.remote)})
+        return {"rows": stored_rows(self.engine), "files": stored_files(self.data_dir), **self._git_seen[1]}
 
 
 def state_differences(legacy: Mapping[str, Any], plugin: Mapping[str, Any]) -> tuple[Difference, ...]:

@@ -1,0 +1,77 @@
+"""The differential suites: one pair per session, every case's result collected, the reports written at the end.
+
+The reports go to SV_PARITY_REPORT_DIR (default `reports/parity` under the repository); the Markdown summary is
+printed at the end of the run and appended to $GITHUB_STEP_SUMMARY when CI provides one.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from parity_tests.harness import VERSION
+from parity_tests.outcome import CaseResult, ParityRun
+from parity_tests.pair import Pair, build_pair
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = pytest.StashKey[list[CaseResult]]()
+STARTED = pytest.StashKey[str]()
+SUMMARY = pytest.StashKey[str]()
+# Generated cases per feature in the suites (`sv parity:run` makes 500 by default, what the switch gate asks for).
+GENERATED = int(os.environ.get("SV_PARITY_GENERATED", "200"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[RESULTS] = []
+    config.stash[STARTED] = datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@pytest.fixture(scope="session")
+def parity_pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
+    """Legacy against the repository's plugins, on a seeded template; each case resets it."""
+    pair = build_pair(tmp_path_factory.mktemp("parity") / "workspace")
+    yield pair
+    pair.close()
+
+
+@pytest.fixture
+def parity_results(request: pytest.FixtureRequest) -> list[CaseResult]:
+    """Where a differential test puts its cases' results, for the session's reports."""
+    return request.config.stash[RESULTS]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    results = session.config.stash.get(RESULTS, [])
+    if not results:
+        return
+    from parity_tests.report import markdown_summary, write_reports
+
+    features = tuple(sorted({case.feature for case in results}))
+    run = ParityRun(
+        started_at=session.config.stash[STARTED],
+        finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        sides="legacy/plugin",
+        features=features,
+        cases=tuple(results),
+        rules_file=str(ROOT / "parity_tests" / "noise_rules.toml"),
+        version=VERSION,
+    )
+    directory = Path(os.environ.get("SV_PARITY_REPORT_DIR", ROOT / "reports" / "parity"))
+    write_reports(run, directory)
+    summary = markdown_summary(run)
+    session.config.stash[SUMMARY] = f"{summary}\n\nReports: {directory}\n"
+    step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if step_summary:
+        with open(step_summary, "a", encoding="utf-8") as handle:
+            handle.write(summary + "\n")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    summary = terminalreporter.config.stash.get(SUMMARY, None)
+    if summary:
+        terminalreporter.section("parity summary")
+        terminalreporter.write_line(summary)

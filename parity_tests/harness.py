@@ -1,0 +1,174 @@
+"""One parity run: recorded sessions, then generated cases, per feature, on a pair of platforms; a `ParityRun`.
+
+`run_parity(config)` is what `sv parity:run`, the differential suites and the benchmark call. It builds the pair
+(a temporary workspace unless one is given), replays every recording of the chosen features, generates
+`config.generated` cases per feature, and returns every case's result with the run's facts: the sides compared,
+the rules file, the rules no A/A difference needed, and each feature's code fingerprint.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from legacy_core.features import FEATURES
+from legacy_core.settings import Settings
+from parity_tests.outcome import CaseResult, ParityRun
+from parity_tests.pair import Pair, build_pair
+from parity_tests.recordings import DEFAULT_RECORDINGS, RecordedSession, find_recordings, replay_session
+
+VERSION = "1"
+
+
+@dataclass(frozen=True)
+class HarnessConfig:
+    """What to run: features, where the recordings are, how many generated cases per feature, and on what."""
+
+    features: tuple[str, ...] = FEATURES
+    recordings: Path | None = DEFAULT_RECORDINGS
+    generated: int = 0
+    seed: int | None = 0
+    aa: bool = False
+    base: Settings | None = None
+    plugins_dir: Path | None = None
+    rules_file: Path | None = None
+    workspace: Path | None = None
+    # Worker processes, each with its own pair; 1 runs every case in this process.
+    jobs: int = 1
+    fingerprint: Callable[[str], str] | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The cases a run will make, known before it starts (for a progress bar)."""
+
+    recordings: tuple[RecordedSession | CaseResult, ...]
+    generated: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        return len(self.recordings) + sum(self.generated.values())
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@contextlib.contextmanager
+def open_pair(config: HarnessConfig) -> Iterator[Pair]:
+    """The run's pair, in `config.workspace` or a temporary folder removed afterwards."""
+    with contextlib.ExitStack() as stack:
+        root = config.workspace
+        if root is None:
+            root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sv-parity-")))
+        pair = build_pair(
+            root / "workspace",
+            base=config.base,
+            plugins_dir=config.plugins_dir,
+            rules_file=config.rules_file,
+            features=config.features,
+            aa=config.aa,
+        )
+        stack.callback(pair.close)
+        yield pair
+
+
+def plan_run(config: HarnessConfig, pair: Pair) -> Plan:
+    recordings: tuple[RecordedSession | CaseResult, ...] = ()
+    if config.recordings is not None and config.recordings.exists():
+        recordings = tuple(
+            found for found in find_recordings(config.recordings, pair) if found.feature in config.features
+        )
+    return Plan(recordings, dict.fromkeys(config.features, config.generated))
+
+
+Task = RecordedSession | CaseResult | tuple[str, int, int | None]
+
+
+def tasks_of(config: HarnessConfig, plan: Plan) -> list[Task]:
+    """The plan as units of work: each recording, and each feature's generated cases in `jobs` shares."""
+    tasks: list[Task] = list(plan.recordings)
+    for feature, count in plan.generated.items():
+        shares = max(1, min(config.jobs, count))
+        for share in range(shares):
+            size = count // shares + (1 if share < count % shares else 0)
+            if size:
+                seed = None if config.seed is None else config.seed + share
+                tasks.append((feature, size, seed))
+    return tasks
+
+
+def run_task(pair: Pair, task: Task, on_case: Callable[[CaseResult], None]) -> None:
+    """Run one unit of work on `pair`, reporting each finished case."""
+    if isinstance(task, CaseResult):
+        on_case(task)
+    elif isinstance(task, RecordedSession):
+        on_case(replay_session(pair, task))
+    else:
+        from parity_tests.generated import generate_cases  # schemathesis loads only when cases are generated
+
+        feature, count, seed = task
+        generate_cases(pair, feature, count, seed=seed, on_case=on_case)
+
+
+def run_cases(
+    config: HarnessConfig, pair: Pair, plan: Plan, on_case: Callable[[CaseResult], None] | None = None
+) -> list[CaseResult]:
+    """Every case of the plan, in this process: recordings, then each feature's generated cases."""
+    results: list[CaseResult] = []
+
+    def done(result: CaseResult) -> None:
+        results.append(result)
+        if on_case is not None:
+            on_case(result)
+
+    for task in tasks_of(config, plan):
+        run_task(pair, task, done)
+    return results
+
+
+def unused_rules(pair: Pair, cases: list[CaseResult]) -> tuple[str, ...]:
+    """Ids of the rules file's rules that suppressed no difference in these cases."""
+    applied = {rule for case in cases for exchange in case.exchanges for rule in exchange.comparison.rules_applied}
+    return tuple(rule.id for rule in pair.rules.rules if rule.id not in applied)
+
+
+def run_parity(
+    config: HarnessConfig,
+    *,
+    on_plan: Callable[[Plan], None] | None = None,
+    on_case: Callable[[CaseResult], None] | None = None,
+) -> ParityRun:
+    """Run the configured cases on a fresh pair and return everything they found."""
+    started = _now()
+    with open_pair(config) as pair:
+        plan = plan_run(config, pair)
+        if on_plan is not None:
+            on_plan(plan)
+        if config.jobs > 1:
+            from parity_tests.workers import run_in_workers
+
+            # The fingerprint function stays here: workers get plain, picklable settings.
+            portable = dataclasses.replace(config, fingerprint=None)
+            cases = run_in_workers(portable, tasks_of(config, plan), pair.layout.root.parent, on_case)
+        else:
+            cases = run_cases(config, pair, plan, on_case)
+        unused = unused_rules(pair, cases)
+        rules_file = pair.rules.source
+    fingerprints = {feature: config.fingerprint(feature) for feature in config.features} if config.fingerprint else {}
+    return ParityRun(
+        started_at=started,
+        finished_at=_now(),
+        sides="legacy/legacy" if config.aa else "legacy/plugin",
+        features=config.features,
+        cases=tuple(cases),
+        rules_file=rules_file,
+        rules_unused=unused,
+        fingerprints=fingerprints,
+        version=VERSION,
+    )

@@ -1,0 +1,154 @@
+"""Parity harness throughput, measured side by side in one run (not a test; this machine is shared and noisy).
+
+    .venv/bin/python scripts/bench_parity.py [--quick] [--jobs 2] [--generated 100]
+
+Prints, as medians over interleaved rounds:
+- recorded GETs: compared request pairs per second through the harness (one process, and `--jobs` workers), next
+  to the same requests sent to the legacy side alone (no second side, no comparison): their ratio is the
+  harness's cost per request;
+- state isolation: the time to reset both sides to the template before a case (database, files, remote), and
+  its share of a typical recorded session;
+- generated cases per second, per feature.
+The target of the issue: at least 500 compared pairs per second for recorded GETs on this 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from exthost.compare import CapturedRequest, CapturedResponse  # noqa: E402
+from exthost.har import har_document, har_entry  # noqa: E402
+from parity_tests.harness import HarnessConfig, run_parity  # noqa: E402
+from parity_tests.pair import Pair, build_pair  # noqa: E402
+from parity_tests.seed import Seed  # noqa: E402
+from parity_tests.state import CASE_START  # noqa: E402
+
+
+def get_paths(seed: Seed) -> list[str]:
+    project = seed.projects["papertrail"]
+    board = f"/api/projects/{project['id']}/papertrail/board"
+    blog = f"/api/projects/{seed.projects['blog']['id']}"
+    return [
+        board,
+        f"{board}/{project['board_id']}/nodes",
+        f"{board}/{project['board_id']}/nodes/claim",
+        f"{board}/{project['board_id']}/edges",
+        f"{board}/{project['board_id']}/comments",
+        f"/projects/{project['id']}/board",
+        f"{blog}/blog/post/all",
+        f"{blog}/configure",
+    ]
+
+
+def write_get_sessions(folder: Path, seed: Seed, sessions: int, per_session: int) -> int:
+    """HAR files of signed-in sessions of GETs (a login, then `per_session` GETs); the number of GETs written."""
+    paths = get_paths(seed)
+    login_body = json.dumps({"email": seed.email_of("alice"), "password": "[REDACTED]"}).encode()
+    login = CapturedRequest("POST", "/login", headers=(("Content-Type", "application/json"),), body=login_body)
+    for number in range(sessions):
+        entries = [har_entry(login, CapturedResponse(200), started=CASE_START, time_ms=0.0)]
+        for index in range(per_session):
+            request = CapturedRequest("GET", paths[index % len(paths)])
+            entries.append(har_entry(request, CapturedResponse(200), started=CASE_START, time_ms=0.0))
+        (folder / "papertrail").mkdir(parents=True, exist_ok=True)
+        document = har_document(entries, creator_version="bench")
+        (folder / "papertrail" / f"gets-{number:03d}.har").write_text(json.dumps(document), encoding="utf-8")
+    return sessions * per_session
+
+
+def harness_gets(workspace: Path, recordings: Path, jobs: int) -> tuple[float, int]:
+    """Seconds for a run over the GET sessions, and the GET pairs it compared (the pairs' build time excluded)."""
+    marks: dict[str, float] = {}
+    config = HarnessConfig(features=("papertrail",), recordings=recordings, workspace=workspace, jobs=jobs)
+
+    def on_plan(plan: object) -> None:
+        marks["start"] = time.perf_counter()
+
+    run = run_parity(config, on_plan=on_plan)
+    seconds = time.perf_counter() - marks["start"]
+    assert run.ok, [case.case_id for case in run.mismatched]
+    gets = sum(1 for case in run.cases for exchange in case.exchanges if exchange.method == "GET")
+    return seconds, gets
+
+
+def legacy_alone(pair: Pair, seed: Seed, count: int) -> float:
+    """Seconds for `count` GETs on the legacy side only."""
+    paths = get_paths(seed)
+    pair.start_case(user="alice")
+    started = time.perf_counter()
+    for index in range(count):
+        pair.legacy.call(CapturedRequest("GET", paths[index % len(paths)]))
+    return time.perf_counter() - started
+
+
+def isolation(pair: Pair, rounds: int) -> float:
+    """Median seconds of one reset of both sides."""
+    times = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        pair.start_case(user="alice")
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def generated_rate(workspace: Path, feature: str, count: int) -> float:
+    marks: dict[str, float] = {}
+
+    def on_plan(plan: object) -> None:
+        marks["start"] = time.perf_counter()
+
+    config = HarnessConfig(features=(feature,), recordings=None, generated=count, workspace=workspace)
+    run = run_parity(config, on_plan=on_plan)
+    return len(run.cases) / (time.perf_counter() - marks["start"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="Fewer rounds and requests.")
+    parser.add_argument("--jobs", type=int, default=2, help="Worker processes for the parallel figure.")
+    parser.add_argument("--generated", type=int, default=100, help="Generated cases per feature (0: skip).")
+    args = parser.parse_args()
+    rounds = 2 if args.quick else 5
+    sessions, per_session = (4, 50) if args.quick else (10, 100)
+    with tempfile.TemporaryDirectory(prefix="sv-bench-parity-") as scratch:
+        root = Path(scratch)
+        pair = build_pair(root / "single")
+        seed = pair.seed
+        recordings = root / "recordings"
+        total = write_get_sessions(recordings, seed, sessions, per_session)
+        serial, parallel, alone = [], [], []
+        for number in range(rounds):  # interleaved, so drift in the machine's load hits all three alike
+            seconds, gets = harness_gets(root / f"serial{number}", recordings, 1)
+            serial.append(gets / seconds)
+            seconds, gets = harness_gets(root / f"parallel{number}", recordings, args.jobs)
+            parallel.append(gets / seconds)
+            alone.append(total / legacy_alone(pair, seed, total))
+        reset = isolation(pair, 20 if args.quick else 50)
+        pair.close()
+        one, many, base = (statistics.median(values) for values in (serial, parallel, alone))
+        print(f"recorded GETs, {sessions} sessions x {per_session} GETs + login, {rounds} rounds, medians:")
+        print(f"  legacy side alone, no comparison {base:8.0f} requests/s")
+        print(f"  harness, 1 process               {one:8.0f} compared pairs/s, {one / base:.2f} of alone")
+        print(f"  harness, {args.jobs} worker processes      {many:8.0f} compared pairs/s, {many / base:.2f} of alone")
+        verdict = "met" if max(one, many) >= 500 else "NOT met"
+        print(f"  target >= 500 compared pairs/s: {verdict}")
+        session_seconds = (per_session + 1) / one
+        share = reset / (reset + session_seconds)
+        print(f"state isolation: {reset * 1000:.1f} ms per case (both sides), {share:.1%} of a session")
+        if args.generated:
+            for feature in ("papertrail", "blog"):
+                rate = generated_rate(root / f"generated-{feature}", feature, args.generated)
+                print(f"generated cases, {feature}: {rate:.1f} cases/s ({args.generated} cases, each from fresh state)")
+
+
+if __name__ == "__main__":
+    main()
