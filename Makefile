@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint demo check clean
+.PHONY: install test lint demo parity serve check clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,10 +23,20 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-## demo: migrate, seed a demo tenant/user/projects, then serve on 127.0.0.1:8000
+## demo: migrate, seed, run the parity harness on both features (reports in reports/parity), then serve on :8000
 demo: $(STAMP)
 	$(BIN)/sv migrate:deploy
 	$(BIN)/sv seed
+	$(BIN)/sv parity:run --report-dir reports/parity
+	$(BIN)/sv serve
+
+## parity: the parity harness alone (bundled recordings + 500 generated cases per feature)
+parity: $(STAMP)
+	$(BIN)/sv migrate:deploy
+	$(BIN)/sv parity:run --report-dir reports/parity
+
+## serve: serve the platform on 127.0.0.1:8000
+serve: $(STAMP)
 	$(BIN)/sv serve
 
 check: test lint

@@ -122,10 +122,17 @@ def serve_command(host: str, port: int, reload: bool, watch_plugins: bool) -> No
 
 
 def _register_command_groups() -> None:
-    from exthost import flag_commands, plugin_commands
+    from exthost import flag_commands, phase_commands, plugin_commands, record_commands
 
     plugin_commands.register(main, _settings)
     flag_commands.register(main, _settings)
+    phase_commands.register(main, _settings)
+    record_commands.register(main, _settings)
+
+    # The composition root is the one exthost module that may import the harness (docs/architecture.md).
+    from parity_tests.cli import parity_run_command
+
+    main.add_command(parity_run_command)
 
 
 _register_command_groups()

@@ -13,6 +13,7 @@ from typing import Any
 import click
 from sqlalchemy.exc import SQLAlchemyError
 
+from exthost.evidence import GATED_MODES
 from exthost.flagstore import FlagError, FlagStore
 from exthost.results import ShadowResults
 
@@ -114,7 +115,7 @@ def register(main: click.Group, settings_from: Any) -> None:
         if history:
             _table(
                 "changes (newest first)",
-                ["#", "feature", "route", "from", "to", "by", "at", "reason"],
+                ["#", "feature", "route", "from", "to", "by", "at", "forced", "reason"],
                 [
                     [
                         str(c["id"]),
@@ -124,6 +125,7 @@ def register(main: click.Group, settings_from: Any) -> None:
                         c["mode"],
                         c["changed_by"],
                         str(c["changed_at"]),
+                        "FORCED" if c["forced"] else "",
                         c["reason"],
                     ]
                     for c in changes
@@ -139,6 +141,12 @@ def register(main: click.Group, settings_from: Any) -> None:
     @click.option("--route", default=None, help="Set one route's mode (its URL rule) instead of the feature's.")
     @click.option("--reason", default="", help="Why, kept in the change log.")
     @click.option("--by", "changed_by", default=None, help="Who, kept in the change log; the OS user by default.")
+    @click.option(
+        "--force",
+        is_flag=True,
+        help="Switch to plugin or retired even though the feature's evidence is short of the gate; the change log "
+        "marks the change as forced and keeps the shortfalls in its reason.",
+    )
     def flags_set_command(
         feature: str,
         mode: str,
@@ -148,10 +156,24 @@ def register(main: click.Group, settings_from: Any) -> None:
         route: str | None,
         reason: str,
         changed_by: str | None,
+        force: bool,
     ) -> None:
-        """Set FEATURE to MODE (legacy, shadow, canary, plugin, retired); every worker follows within a second."""
+        """Set FEATURE to MODE (legacy, shadow, canary, plugin, retired); every worker follows within a second.
+
+        Switching to plugin or retired needs evidence on the code in place (`sv phase:status` shows it): refused while
+        it is short, unless --force.
+        """
         who = changed_by or f"{getpass.getuser()}@cli"
-        with stores(settings_from()) as found:
+        settings = settings_from()
+        forced = False
+        with stores(settings) as found:
+            routes = found.routes.get(feature, ())
+            found.flags.check(feature, mode, route=route, routes=routes)
+            if mode in GATED_MODES:
+                shortfalls = _gate_shortfalls(settings, found, feature, mode, force)
+                if shortfalls:
+                    forced = True
+                    reason = f"{reason + '; ' if reason else ''}forced past the evidence gate: {'; '.join(shortfalls)}"
             flag = found.flags.set(
                 feature,
                 mode,
@@ -161,7 +183,8 @@ def register(main: click.Group, settings_from: Any) -> None:
                 sample=sample,
                 changed_by=who,
                 reason=reason,
-                routes=found.routes.get(feature, ()),
+                routes=routes,
+                forced=forced,
             )
         share = ""
         if flag.mode == "canary":
@@ -169,6 +192,8 @@ def register(main: click.Group, settings_from: Any) -> None:
         elif flag.mode == "shadow":
             share = f" ({flag.sample:g}% of requests replayed)"
         click.echo(f"{feature}{' ' + route if route else ''}: {flag.mode}{share}, set by {who}")
+        if forced:
+            click.echo("forced past the evidence gate; the change log marks it (sv flags:list --history)")
 
     @main.command("shadow:status")
     @click.option("--feature", default=None, help="Only this feature.")
@@ -220,6 +245,24 @@ def register(main: click.Group, settings_from: Any) -> None:
         else:
             output.write_text(text + "\n", encoding="utf-8")
             click.echo(f"wrote {output}")
+
+
+def _gate_shortfalls(settings: Any, found: Stores, feature: str, mode: str, force: bool) -> tuple[str, ...]:
+    """The evidence gate of a switch to plugin or retired: () when the evidence suffices; the shortfalls when it is
+    short and `force` is given; otherwise a ClickException listing them and how to get the evidence."""
+    from exthost.evidence import assess, recordings_dir
+
+    assessment = assess(found.flags.session_factory, feature, settings)
+    if assessment.decision.ok or force:
+        return assessment.decision.shortfalls
+    shortfalls = "\n".join(f"  - {line}" for line in assessment.decision.shortfalls)
+    raise click.ClickException(
+        f"refusing to switch {feature!r} to {mode}: the evidence on its code in place ({assessment.code[:12]}) is "
+        f"short of the gate:\n{shortfalls}\n"
+        f"Gather evidence with `sv parity:run --feature {feature}` (recorded sessions are the HAR files under "
+        f"{recordings_dir(settings) / feature}) and with shadow traffic (`sv flags:set {feature} shadow`); "
+        "`sv phase:status` shows where it stands. Or switch anyway with --force: the change log marks it as forced."
+    )
 
 
 def _first(differences: list[dict[str, Any]]) -> str:

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Float, Integer, MetaData, String, Table, Text, insert, select
+from sqlalchemy import Boolean, Column, DateTime, Float, Integer, MetaData, String, Table, Text, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -56,6 +56,8 @@ flag_changes = Table(
     Column("changed_by", String(200), nullable=False),
     Column("changed_at", DateTime(timezone=True), nullable=False),
     Column("reason", Text, nullable=False),
+    # Set when the change went past the evidence gate with --force (exthost.evidence).
+    Column("forced", Boolean, nullable=False, default=False),
 )
 
 
@@ -169,18 +171,14 @@ class FlagStore:
         changed_by: str,
         reason: str = "",
         routes: Sequence[str] = (),
+        forced: bool = False,
     ) -> Flag:
         """Store a feature's (or route's) mode, log the change and bump the counter, in one transaction.
 
         Unset share fields keep their stored values. `routes` lists the feature's known rules, to check `route`.
+        `forced` marks, in the change log, a switch made past the evidence gate.
         """
-        if feature not in self.features:
-            raise FlagError(f"unknown feature {feature!r}; one of {', '.join(self.features)}")
-        if mode not in MODES:
-            raise FlagError(f"unknown mode {mode!r}; one of {', '.join(MODES)}")
-        if route is not None and routes and route not in routes:
-            shown = "\n  ".join(sorted(routes))
-            raise FlagError(f"feature {feature!r} has no route {route!r}; its routes:\n  {shown}")
+        mode = self.check(feature, mode, route=route, routes=routes)
         with transaction(self.session_factory) as db:
             # The version bump comes first: it takes the write lock (SQLite) or the row lock (PostgreSQL) before the
             # stored flag is read, so two concurrent changes run one after the other and neither is lost.
@@ -200,9 +198,20 @@ class FlagStore:
                 )
             except ValueError as exc:
                 raise FlagError(str(exc)) from exc
-            self._write(db, flag, old.mode)
+            self._write(db, flag, old.mode, forced=forced)
         self.refresh()
         return flag
+
+    def check(self, feature: str, mode: str, *, route: str | None = None, routes: Sequence[str] = ()) -> Mode:
+        """`mode`, checked: FlagError unless `feature`, `mode` and `route` (one of `routes`) can be stored."""
+        if feature not in self.features:
+            raise FlagError(f"unknown feature {feature!r}; one of {', '.join(self.features)}")
+        if mode not in MODES:
+            raise FlagError(f"unknown mode {mode!r}; one of {', '.join(MODES)}")
+        if route is not None and routes and route not in routes:
+            shown = "\n  ".join(sorted(routes))
+            raise FlagError(f"feature {feature!r} has no route {route!r}; its routes:\n  {shown}")
+        return mode
 
     def _stored(self, db: Session, feature: str, route: str | None) -> Flag:
         row = db.execute(
@@ -210,7 +219,7 @@ class FlagStore:
         ).first()
         return _flag(dict(row._mapping)) if row is not None else Flag(feature, route=route)
 
-    def _write(self, db: Session, flag: Flag, previous: Mode) -> None:
+    def _write(self, db: Session, flag: Flag, previous: Mode, *, forced: bool = False) -> None:
         values = {
             "feature": flag.feature,
             "route": flag.route or "",
@@ -230,6 +239,6 @@ class FlagStore:
         log = {k: values[k] for k in ("feature", "route", "mode", "percent", "tenants", "sample", "reason")}
         db.execute(
             insert(flag_changes).values(
-                **log, previous_mode=previous, changed_by=flag.updated_by, changed_at=flag.updated_at
+                **log, previous_mode=previous, changed_by=flag.updated_by, changed_at=flag.updated_at, forced=forced
             )
         )

@@ -19,11 +19,13 @@ from werkzeug.wrappers import Response
 
 from exthost.breaker import CircuitBreaker
 from exthost.errors import ExtHostError
+from exthost.evidence import code_fingerprint
 from exthost.flags import Flag, parse_overrides
 from exthost.flagstore import FlagStore
 from exthost.host import ExtensionHost
 from exthost.isolation import IsolatingSessionFactory, SwitchableClock, SwitchableIds
 from exthost.noise import RuleSet, load_rules
+from exthost.recorder import Recorder, RecordingStore, feature_resolver
 from exthost.results import ShadowResults
 from exthost.router import DIAGNOSTICS_PATH, FlagRouter
 from exthost.shadow import ShadowRunner
@@ -102,6 +104,18 @@ class Platform:
             fallback=settings.CANARY_FALLBACK,
             max_body=settings.SHADOW_MAX_BODY_BYTES,
         )
+        # Off (the default) the recorder passes every request straight to the router after one cached check.
+        self.recorder = Recorder(
+            self.router,
+            store=RecordingStore(
+                self.services.session_factory,
+                default_directory=settings.recording_dir,
+                poll_seconds=settings.FLAGS_POLL_SECONDS,
+            ),
+            cookie_name=self._cookie,
+            feature_of=feature_resolver(self.router),
+            max_body=settings.SHADOW_MAX_BODY_BYTES,
+        )
         self.shadow.start()
 
     @property
@@ -130,7 +144,7 @@ class Platform:
         return self.services.tenancy.for_user(user)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        return self.router(environ, start_response)
+        return self.recorder(environ, start_response)
 
     def diagnostics(self) -> dict[str, Any]:
         """The host's diagnostics plus every feature's flag and comparison counts."""
@@ -172,6 +186,7 @@ class Platform:
         return BufferedClient(self)
 
     def close(self) -> None:
+        self.recorder.close()
         self.shadow.stop()
         self.host.shutdown()
 
@@ -262,4 +277,6 @@ def build_platform_parts(
     legacy = create_server(services=services)
     host = ExtensionHost(settings, services=services, legacy_routes=routes(legacy.app), name=name, passive=passive)
     host.start()
-    return host, legacy, ShadowResults(services.session_factory), rules
+    # The code in place, fingerprinted once: shadow outcomes count as evidence for this code only (exthost.evidence).
+    codes = {feature: code_fingerprint(feature, settings) for feature in FEATURES}
+    return host, legacy, ShadowResults(services.session_factory, codes=codes), rules

@@ -1,7 +1,8 @@
 """Shadow and canary results: outcome counts per route and mode, and each mismatch kept whole for HAR export.
 
 Counting happens in memory (one lock, no I/O on the request path) and is flushed to `sv_shadow_counts` by adding
-deltas, so every worker's counts add up in the shared database. Mismatches and candidate errors are written at once
+deltas, so every worker's counts add up in the shared database; the same flush adds them to the evidence of the code
+in place (`sv_shadow_evidence`, exthost.evidence). Mismatches and candidate errors are written at once
 to `sv_shadow_mismatches`, redacted of secrets, with the request and both responses.
 """
 
@@ -21,6 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from exthost.compare import CapturedRequest, CapturedResponse, Difference
+from exthost.evidence import add_shadow_evidence
 from exthost.redact import redact_request, redact_response
 from legacy_core.clock import Clock, IdGenerator, RandomIds, SystemClock
 from legacy_core.db import transaction
@@ -39,7 +41,7 @@ counts_table = Table(
     Column("route", String(300), primary_key=True),
     Column("method", String(10), primary_key=True),
     Column("mode", String(20), primary_key=True),
-    Column("outcome", String(30), primary_key=True),
+    Column("outcome", String(80), primary_key=True),
     Column("count", Integer, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
@@ -52,7 +54,7 @@ mismatches_table = Table(
     Column("route", String(300), nullable=False),
     Column("method", String(10), nullable=False),
     Column("mode", String(20), nullable=False),
-    Column("outcome", String(30), nullable=False),
+    Column("outcome", String(80), nullable=False),
     Column("recorded_at", DateTime(timezone=True), nullable=False),
     Column("exchange", Text, nullable=False),
     Column("differences", Text, nullable=False),
@@ -147,9 +149,17 @@ class ShadowResults:
     """Counts and kept mismatches of one platform, shared through its database."""
 
     def __init__(
-        self, session_factory: sessionmaker[Session], *, clock: Clock | None = None, ids: IdGenerator | None = None
+        self,
+        session_factory: sessionmaker[Session],
+        *,
+        clock: Clock | None = None,
+        ids: IdGenerator | None = None,
+        codes: Mapping[str, str] | None = None,
     ):
         self.session_factory = session_factory
+        # Code fingerprint of each feature in place (exthost.evidence), taken once at start: flushed outcomes are also
+        # added to that code's evidence. A feature without one gathers no evidence.
+        self.codes = dict(codes or {})
         self.clock = clock or SystemClock()
         self.ids = ids or RandomIds()
         self._pending: Counter[CountKey] = Counter()
@@ -180,6 +190,12 @@ class ShadowResults:
                             set_={"count": counts_table.c.count + statement.excluded.count, "updated_at": now},
                         )
                     )
+                # In the same transaction: counts and evidence are added together or, on an error, retried together.
+                evidence: Counter[tuple[str, str, str]] = Counter()
+                for key, n in pending.items():
+                    if key.feature in self.codes:
+                        evidence[(key.feature, self.codes[key.feature], key.outcome)] += n
+                add_shadow_evidence(db, evidence, now)
         except Exception:
             self.flush_errors += 1
             with self._lock:

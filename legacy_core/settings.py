@@ -89,6 +89,33 @@ class Settings(BaseSettings):
     CANARY_BREAKER_WINDOW_SECONDS: float = Field(
         default=30.0, gt=0, description="Window of CANARY_BREAKER_FAILURES, in seconds."
     )
+    PARITY_RECORDINGS_DIR: Path | None = Field(
+        default=None,
+        description="Folder of the recorded sessions the switch gate requires (HAR files under <feature>/); "
+        "parity_tests/recordings when unset.",
+    )
+    PARITY_GATE_MIN_GENERATED: int = Field(
+        default=500,
+        ge=0,
+        description="Generated parity cases a feature needs on its current code before `sv flags:set F plugin` or "
+        "`retired` is allowed.",
+    )
+    PARITY_GATE_ALL_RECORDINGS: bool = Field(
+        default=True,
+        description="The switch gate also needs every recorded session of the feature to have matched on its "
+        "current code (and at least one to exist).",
+    )
+    PARITY_GATE_MAX_MISMATCHES: int = Field(
+        default=0,
+        ge=0,
+        description="Unexplained mismatches (parity cases, shadow mismatches and plugin failures) on a feature's "
+        "current code the switch gate tolerates.",
+    )
+    RECORDING_DIR: Path | None = Field(
+        default=None,
+        description="Folder of the HAR files traffic recording writes (`sv parity:record`); DATA_DIR/recordings "
+        "when unset.",
+    )
     SECRET_KEY: str = Field(default="dev-only-secret-change-me", description="Flask secret key (flash messages).")
     AUTH_SESSION_COOKIE_NAME: str = Field(default="svg_session", description="Name of the session cookie.")
     AUTH_SESSION_TTL_HOURS: int = Field(default=720, ge=1, description="Lifetime of a login session in hours.")
@@ -126,6 +153,8 @@ class Settings(BaseSettings):
         "BLOG_DATA_ROOT",
         "BLOG_LOCAL_REMOTES_ROOT",
         "SHADOW_RULES_FILE",
+        "PARITY_RECORDINGS_DIR",
+        "RECORDING_DIR",
     )
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
@@ -150,6 +179,10 @@ class Settings(BaseSettings):
     @property
     def blog_root(self) -> Path:
         return self.BLOG_DATA_ROOT or self.DATA_DIR / "blog"
+
+    @property
+    def recording_dir(self) -> Path:
+        return self.RECORDING_DIR or self.DATA_DIR / "recordings"
 
     def project_type_enabled(self, project_type: str) -> bool:
         """Whether the feature toggle of a project type is on."""

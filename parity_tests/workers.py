@@ -38,8 +38,12 @@ def _work(config: Any, root: Path, tasks: Any, results: Any) -> None:
             if item is None:
                 return
             index, task = item
+
+            def report(result: CaseResult, index: int = index) -> None:
+                results.put((index, result))
+
             try:
-                run_task(pair, task, lambda result, index=index: results.put((index, result)))
+                run_task(pair, task, report)
             except Exception:
                 results.put((index, f"worker {root.name}: {traceback.format_exc()}"))
             results.put((index, None))

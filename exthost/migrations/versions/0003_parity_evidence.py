@@ -41,7 +41,7 @@ def upgrade() -> None:
         "sv_shadow_evidence",
         sa.Column("feature", sa.String(40), primary_key=True),
         sa.Column("code", sa.String(64), primary_key=True),
-        sa.Column("outcome", sa.String(30), primary_key=True),
+        sa.Column("outcome", sa.String(80), primary_key=True),
         sa.Column("count", sa.Integer, nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     )
@@ -56,6 +56,11 @@ def upgrade() -> None:
         sa.Column("changed_by", sa.String(200), nullable=False),
         sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
     )
+    # Outcomes name their reason ("skipped:writes-outside-database" is 31 characters): 30 was too narrow, and
+    # PostgreSQL refused the whole flush of a worker's counts.
+    for table in ("sv_shadow_counts", "sv_shadow_mismatches"):
+        with op.batch_alter_table(table) as batch:
+            batch.alter_column("outcome", existing_type=sa.String(30), type_=sa.String(80), existing_nullable=False)
     # A switch made with --force despite short evidence stays marked as forced in the change log.
     op.add_column("sv_flag_changes", sa.Column("forced", sa.Boolean, nullable=False, server_default=sa.false()))
     version = sa.table("sv_registry_version", sa.column("key", sa.String), sa.column("version", sa.Integer))
@@ -66,6 +71,9 @@ def downgrade() -> None:
     op.execute("DELETE FROM sv_registry_version WHERE key = 'recording'")
     with op.batch_alter_table("sv_flag_changes") as batch:
         batch.drop_column("forced")
+    for table in ("sv_shadow_mismatches", "sv_shadow_counts"):
+        with op.batch_alter_table(table) as batch:
+            batch.alter_column("outcome", existing_type=sa.String(80), type_=sa.String(30), existing_nullable=False)
     op.drop_table("sv_recording")
     op.drop_table("sv_shadow_evidence")
     op.drop_table("sv_parity_runs")

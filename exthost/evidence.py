@@ -1,0 +1,583 @@
+"""The evidence record of each feature and the switch gate: parity runs and shadow samples per code fingerprint.
+
+Evidence counts only while the code it was gathered on is the code in place. `code_fingerprint` hashes both sides'
+source of a feature; each harness run (`record_parity_run`, one `sv_parity_runs` row per feature) and each shadow
+sample (`ShadowResults` adds its deltas to `sv_shadow_evidence`) is stored under the fingerprint it ran on, and
+`evidence_for` sums what was gathered on one fingerprint. `gate` is a pure function: evidence, corpus and thresholds
+in, the decision (with every shortfall in words) out. `assess` puts the four together for the CLI.
+
+The corpus of recorded sessions of a feature is every `*.har` under `<PARITY_RECORDINGS_DIR>/<feature>/`, each named
+by its path relative to PARITY_RECORDINGS_DIR (`papertrail/edit-board.har`), as the harness names a recorded case's
+`source`.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import importlib.metadata
+import importlib.util
+import json
+import os
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from sqlalchemy import Column, DateTime, Engine, Integer, MetaData, String, Table, Text, func, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, sessionmaker
+
+from exthost.errors import ExtHostError
+from legacy_core.app import PACKAGE_DIR as LEGACY_DIR
+from legacy_core.clock import IdGenerator, RandomIds
+from legacy_core.db import transaction
+from legacy_core.features import FEATURE_ENDPOINTS
+from legacy_core.settings import Settings
+
+# exthost may not import parity_tests, so its folder is found beside this package, as the noise rules file is
+# (exthost/platform.py): both are top-level packages of one distribution, in a checkout and in site-packages alike.
+DEFAULT_RECORDINGS_DIR = Path(__file__).resolve().parents[1] / "parity_tests" / "recordings"
+# Modes that take the legacy code out of serving: switching to them needs evidence.
+GATED_MODES = ("plugin", "retired")
+AA_SIDES = "legacy/legacy"
+FINGERPRINT_VERSION = b"sv-code-1"
+MANIFEST_FILENAME = "plugin.json"
+# Editor, interpreter and VCS droppings: not code, never part of a fingerprint (names starting with "." are skipped
+# as well: .git, .mypy_cache, .DS_Store, vim's .x.swp, emacs' .#x).
+_DROPPED_DIRS = frozenset({"__pycache__"})
+_DROPPED_SUFFIXES = (".pyc", ".pyo", ".swp", ".swo", ".orig", ".rej", ".bak", "~")
+_SHOWN_NAMES = 10
+
+metadata = MetaData()
+
+parity_runs = Table(
+    "sv_parity_runs",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("feature", String(40), nullable=False),
+    Column("code", String(64), nullable=False),
+    Column("sides", String(20), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=False),
+    Column("recorded_cases", Integer, nullable=False),
+    Column("recorded_matched", Integer, nullable=False),
+    Column("recordings_matched", Text, nullable=False),
+    Column("generated_cases", Integer, nullable=False),
+    Column("generated_matched", Integer, nullable=False),
+    Column("mismatched_cases", Integer, nullable=False),
+    Column("compared_requests", Integer, nullable=False),
+    Column("report_dir", Text, nullable=False),
+)
+
+shadow_evidence = Table(
+    "sv_shadow_evidence",
+    metadata,
+    Column("feature", String(40), primary_key=True),
+    Column("code", String(64), primary_key=True),
+    Column("outcome", String(80), primary_key=True),
+    Column("count", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+SessionSource = sessionmaker[Session] | Engine
+
+
+class EvidenceError(ExtHostError):
+    """Evidence that cannot be recorded: a parity run without the code fingerprint of one of its features."""
+
+
+# --- the code fingerprint -------------------------------------------------------------------------------------------
+
+
+def _dropped(name: str) -> bool:
+    return name.startswith(".") or name.endswith(_DROPPED_SUFFIXES) or (name.startswith("#") and name.endswith("#"))
+
+
+def _tree(root: Path, label: str) -> Iterator[tuple[str, Path]]:
+    """(label/relative path, file) of every file under `root` but droppings; symlinked folders are not followed."""
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [name for name in dirs if name not in _DROPPED_DIRS and not _dropped(name)]
+        for name in files:
+            if not _dropped(name):
+                path = Path(folder, name)
+                yield f"{label}/{path.relative_to(root).as_posix()}", path
+
+
+def _page_functions(pages: Path, feature: str) -> Iterator[tuple[str, bytes]]:
+    """The source of the feature's page views in the shared `web/pages.py`, and the templates they render.
+
+    Those views sit beside core pages (login, projects); hashing only theirs keeps a change to the login page from
+    discarding both features' evidence. The base template and static files are shared with the plugins' pages and
+    served by core routes, so they are no feature's.
+    """
+    if not pages.is_file():
+        return
+    text = pages.read_text(encoding="utf-8")
+    views = {endpoint.partition(".")[2] for endpoint, owner in FEATURE_ENDPOINTS.items() if owner == feature}
+    templates: set[str] = set()
+    for node in ast.walk(ast.parse(text, filename=str(pages))):
+        if isinstance(node, ast.FunctionDef) and node.name in views:
+            yield f"legacy/web/pages.py#{node.name}", (ast.get_source_segment(text, node) or "").encode()
+            for call in ast.walk(node):
+                if (
+                    isinstance(call, ast.Call)
+                    and getattr(call.func, "id", getattr(call.func, "attr", None)) == "render_template"
+                    and call.args
+                    and isinstance(call.args[0], ast.Constant)
+                    and isinstance(call.args[0].value, str)
+                ):
+                    templates.add(call.args[0].value)
+    for name in sorted(templates):
+        template = pages.parent.parent / "templates" / name
+        yield f"legacy/templates/{name}", template.read_bytes() if template.is_file() else b"<missing>"
+
+
+def _manifest_feature(folder: Path) -> str | None:
+    """`sovereign.feature` of a plugin folder's manifest, read as the host reads it; None when unreadable."""
+    try:
+        data = json.loads((folder / MANIFEST_FILENAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    sovereign = data.get("sovereign") if isinstance(data, dict) else None
+    feature = sovereign.get("feature") if isinstance(sovereign, dict) else None
+    return feature if isinstance(feature, str) else None
+
+
+def plugin_folders(feature: str, settings: Settings) -> list[Path]:
+    """The folders of every plugin whose manifest declares `sovereign.feature: <feature>`, where the host looks for
+    plugins (PLUGINS_DIR, then installed distributions' entry points), without running any plugin code.
+
+    All of them, not only the one the host would pick: a plugin that could serve the feature is part of its code.
+    """
+    candidates: list[Path] = []
+    if settings.PLUGINS_DIR.is_dir():
+        candidates += [path.parent for path in sorted(settings.PLUGINS_DIR.glob(f"*/{MANIFEST_FILENAME}"))]
+    if settings.PLUGIN_ENTRY_POINTS:
+        for entry_point in importlib.metadata.entry_points(group="sovereign.plugins"):
+            try:
+                spec = importlib.util.find_spec(entry_point.module)
+            except (ImportError, ValueError):
+                continue
+            if spec is not None and spec.origin and spec.submodule_search_locations is not None:
+                candidates.append(Path(spec.origin).resolve().parent)
+    found = {folder.resolve() for folder in candidates if _manifest_feature(folder) == feature}
+    return sorted(found, key=lambda folder: (folder.name, str(folder)))
+
+
+def code_files(feature: str, settings: Settings, *, legacy_dir: Path = LEGACY_DIR) -> list[tuple[str, bytes]]:
+    """What a feature's fingerprint covers, as (label, bytes) sorted by label: the legacy package
+    (`legacy_core/<feature>/`), the feature's page views and templates, and each plugin folder of the feature."""
+    files: dict[str, bytes] = {}
+    package = legacy_dir / feature
+    if package.is_dir():
+        files.update((label, path.read_bytes()) for label, path in _tree(package, f"legacy/{feature}"))
+    files.update(_page_functions(legacy_dir / "web" / "pages.py", feature))
+    named = Counter[str]()
+    for folder in plugin_folders(feature, settings):
+        # A second folder of the same name (a PLUGINS_DIR folder and a distribution's package) gets its own label.
+        named[folder.name] += 1
+        prefix = f"plugin/{folder.name}" + (f"#{named[folder.name]}" if named[folder.name] > 1 else "")
+        files.update((label, path.read_bytes()) for label, path in _tree(folder, prefix))
+    return sorted(files.items())
+
+
+def code_fingerprint(feature: str, settings: Settings, *, legacy_dir: Path = LEGACY_DIR) -> str:
+    """A stable SHA-256 (64 hex digits) over both sides' source of `feature` (see `code_files`): changing, adding,
+    removing or renaming one file of either side changes it; `__pycache__` and editor droppings do not."""
+    digest = hashlib.sha256(FINGERPRINT_VERSION + b"\0" + feature.encode() + b"\0")
+    for label, content in code_files(feature, settings, legacy_dir=legacy_dir):
+        digest.update(f"{label}\0{len(content)}\0".encode())
+        digest.update(hashlib.sha256(content).digest())
+    return digest.hexdigest()
+
+
+# --- the corpus ---------------------------------------------------------------------------------------------------
+
+
+def recordings_dir(settings: Settings) -> Path:
+    """The folder of recorded sessions: PARITY_RECORDINGS_DIR, else `parity_tests/recordings`."""
+    return settings.PARITY_RECORDINGS_DIR or DEFAULT_RECORDINGS_DIR
+
+
+def corpus_names(feature: str, settings: Settings) -> tuple[str, ...]:
+    """Every recorded session of `feature`: the `*.har` files under `<recordings dir>/<feature>/`, named by their path
+    relative to the recordings folder, sorted."""
+    root = recordings_dir(settings)
+    folder = root / feature
+    if not folder.is_dir():
+        return ()
+    return tuple(sorted(path.relative_to(root).as_posix() for path in folder.rglob("*.har") if not _dropped(path.name)))
+
+
+def _corpus_name(source: str, names: Sequence[str]) -> str:
+    """A recorded case's `source` as the corpus name it stands for: the name itself, or a path that ends in it (a
+    run over another folder names files relative to that folder); as given when no single name fits."""
+    source = source.replace("\\", "/")
+    if source in names:
+        return source
+    fits = [name for name in names if source.endswith("/" + name) or name.endswith("/" + source)]
+    return fits[0] if len(fits) == 1 else source
+
+
+# --- recording evidence --------------------------------------------------------------------------------------------
+
+
+class _Case(Protocol):
+    @property
+    def kind(self) -> str: ...
+    @property
+    def feature(self) -> str: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def match(self) -> bool: ...
+
+
+class _Tally(Protocol):
+    @property
+    def feature(self) -> str: ...
+    @property
+    def cases(self) -> Mapping[str, int]: ...
+    @property
+    def matched(self) -> Mapping[str, int]: ...
+    @property
+    def mismatched_cases(self) -> int: ...
+    @property
+    def compared_requests(self) -> int: ...
+
+
+class ParityRunLike(Protocol):
+    """What `record_parity_run` reads of a `parity_tests.outcome.ParityRun` (exthost may not import parity_tests)."""
+
+    @property
+    def started_at(self) -> str: ...
+    @property
+    def finished_at(self) -> str: ...
+    @property
+    def sides(self) -> str: ...
+    @property
+    def features(self) -> Sequence[str]: ...
+    @property
+    def cases(self) -> Sequence[_Case]: ...
+    @property
+    def fingerprints(self) -> Mapping[str, str]: ...
+    @property
+    def aa(self) -> bool: ...
+    def by_feature(self) -> Sequence[_Tally]: ...
+
+
+def _factory(source: SessionSource) -> sessionmaker[Session]:
+    return sessionmaker(bind=source, expire_on_commit=False) if isinstance(source, Engine) else source
+
+
+def _instant(value: datetime | str) -> datetime:
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def record_parity_run(
+    source: SessionSource,
+    run: ParityRunLike,
+    *,
+    recordings: Mapping[str, Sequence[str]] | None = None,
+    report_dir: str | Path = "",
+    ids: IdGenerator | None = None,
+) -> list[str]:
+    """Store one `sv_parity_runs` row per feature of a harness run, under the fingerprint in `run.fingerprints`;
+    returns the rows' ids. An A/A run (legacy against legacy) is no evidence and stores nothing.
+
+    `recordings` gives, per feature, the corpus names the run was given (`corpus_names`): a recorded case's `source`
+    is stored as the corpus name it stands for. A recording counts as matched only when every case of it matched.
+    Raises EvidenceError, before writing anything, when a feature of the run has no fingerprint.
+    """
+    if run.aa or run.sides == AA_SIDES:
+        return []
+    tallies = {tally.feature: tally for tally in run.by_feature()}
+    features = sorted(set(run.features) | set(tallies))
+    missing = [feature for feature in features if not run.fingerprints.get(feature)]
+    if missing:
+        raise EvidenceError(
+            f"parity run of {run.started_at}: no code fingerprint for {', '.join(map(repr, missing))} in "
+            "run.fingerprints; compute it with exthost.evidence.code_fingerprint(feature, settings)"
+        )
+    ids = ids or RandomIds()
+    started, finished = _instant(run.started_at), _instant(run.finished_at)
+    written: list[str] = []
+    with transaction(_factory(source)) as db:
+        for feature in features:
+            names = (recordings or {}).get(feature, ())
+            passed: set[str] = set()
+            failed: set[str] = set()
+            for case in run.cases:
+                if case.feature == feature and case.kind == "recorded":
+                    (passed if case.match else failed).add(_corpus_name(case.source, names))
+            tally = tallies.get(feature)
+            row_id = ids.new("pr")
+            db.execute(
+                insert(parity_runs).values(
+                    id=row_id,
+                    feature=feature,
+                    code=run.fingerprints[feature],
+                    sides=run.sides,
+                    started_at=started,
+                    finished_at=finished,
+                    recorded_cases=tally.cases.get("recorded", 0) if tally else 0,
+                    recorded_matched=tally.matched.get("recorded", 0) if tally else 0,
+                    recordings_matched=json.dumps(sorted(passed - failed)),
+                    generated_cases=tally.cases.get("generated", 0) if tally else 0,
+                    generated_matched=tally.matched.get("generated", 0) if tally else 0,
+                    mismatched_cases=tally.mismatched_cases if tally else 0,
+                    compared_requests=tally.compared_requests if tally else 0,
+                    report_dir=str(report_dir),
+                )
+            )
+            written.append(row_id)
+    return written
+
+
+def evidence_outcome(outcome: str) -> str:
+    """The outcome a shadow sample is kept under in `sv_shadow_evidence`: a skip's reason is dropped (nothing was
+    compared, and `sv_shadow_counts` keeps the reasons; "skipped:writes-outside-database" would not fit the column)."""
+    return "skipped" if outcome.startswith("skipped:") else outcome
+
+
+def unexplained(outcome: str) -> bool:
+    """Whether a shadow outcome is an unexplained difference: a mismatch, a candidate error, or in canary mode a
+    plugin failure legacy had to cover (`fallback:exception`, `fallback:status-5xx`, `canary_error`)."""
+    head, _, why = outcome.partition(":")
+    return head in ("mismatch", "candidate_error", "canary_error") or (
+        head == "fallback" and why != "plugin-unavailable"
+    )
+
+
+def add_shadow_evidence(db: Session, deltas: Mapping[tuple[str, str, str], int], now: datetime) -> None:
+    """Add (feature, code, outcome) counts to `sv_shadow_evidence` in the caller's transaction; every worker adds
+    its own, so they sum up."""
+    folded = Counter[tuple[str, str, str]]()
+    for (feature, code, outcome), n in deltas.items():
+        folded[(feature, code, evidence_outcome(outcome))] += n
+    module = postgresql if db.get_bind().dialect.name == "postgresql" else sqlite
+    for (feature, code, outcome), n in sorted(folded.items()):
+        statement = module.insert(shadow_evidence).values(
+            feature=feature, code=code, outcome=outcome, count=n, updated_at=now
+        )
+        db.execute(
+            statement.on_conflict_do_update(
+                index_elements=["feature", "code", "outcome"],
+                set_={"count": shadow_evidence.c.count + statement.excluded.count, "updated_at": now},
+            )
+        )
+
+
+# --- reading evidence ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What was gathered on one code fingerprint of a feature: harness runs summed, shadow samples by outcome."""
+
+    feature: str
+    code: str
+    runs: int = 0
+    recordings_matched: frozenset[str] = frozenset()
+    recorded_cases: int = 0
+    recorded_matched: int = 0
+    generated_cases: int = 0
+    generated_matched: int = 0
+    mismatched_cases: int = 0
+    compared_requests: int = 0
+    shadow: Mapping[str, int] = field(default_factory=dict)
+    last_run: datetime | None = None
+
+    @property
+    def shadow_mismatches(self) -> int:
+        return sum(n for outcome, n in self.shadow.items() if unexplained(outcome))
+
+    @property
+    def shadow_samples(self) -> int:
+        return sum(self.shadow.values())
+
+    @property
+    def mismatches(self) -> int:
+        """Unexplained differences since the code changed: mismatched parity cases plus shadow mismatches."""
+        return self.mismatched_cases + self.shadow_mismatches
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "feature": self.feature,
+            "code": self.code,
+            "runs": self.runs,
+            "recordingsMatched": sorted(self.recordings_matched),
+            "recordedCases": self.recorded_cases,
+            "recordedMatched": self.recorded_matched,
+            "generatedCases": self.generated_cases,
+            "generatedMatched": self.generated_matched,
+            "mismatchedCases": self.mismatched_cases,
+            "comparedRequests": self.compared_requests,
+            "shadow": dict(sorted(self.shadow.items())),
+            "shadowMismatches": self.shadow_mismatches,
+            "mismatches": self.mismatches,
+            "lastRun": self.last_run.isoformat() if self.last_run else None,
+        }
+
+
+def evidence_for(source: SessionSource, feature: str, code: str) -> Evidence:
+    """The evidence of `feature` gathered on code fingerprint `code`: its parity runs summed (A/A runs ignored) and
+    its shadow samples by outcome."""
+    sums = Counter[str]()
+    names: set[str] = set()
+    runs = 0
+    last: datetime | None = None
+    with _factory(source)() as db:
+        query = select(parity_runs).where(
+            parity_runs.c.feature == feature, parity_runs.c.code == code, parity_runs.c.sides != AA_SIDES
+        )
+        for row in db.execute(query):
+            data = row._mapping
+            runs += 1
+            for column in (
+                "recorded_cases",
+                "recorded_matched",
+                "generated_cases",
+                "generated_matched",
+                "mismatched_cases",
+                "compared_requests",
+            ):
+                sums[column] += int(data[column])
+            names.update(json.loads(data["recordings_matched"]))
+            finished = _instant(data["finished_at"])
+            last = finished if last is None or finished > last else last
+        shadow = {
+            str(outcome): int(n)
+            for outcome, n in db.execute(
+                select(shadow_evidence.c.outcome, func.sum(shadow_evidence.c.count))
+                .where(shadow_evidence.c.feature == feature, shadow_evidence.c.code == code)
+                .group_by(shadow_evidence.c.outcome)
+            )
+        }
+    return Evidence(
+        feature=feature,
+        code=code,
+        runs=runs,
+        recordings_matched=frozenset(names),
+        recorded_cases=sums["recorded_cases"],
+        recorded_matched=sums["recorded_matched"],
+        generated_cases=sums["generated_cases"],
+        generated_matched=sums["generated_matched"],
+        mismatched_cases=sums["mismatched_cases"],
+        compared_requests=sums["compared_requests"],
+        shadow=dict(sorted(shadow.items())),
+        last_run=last,
+    )
+
+
+# --- the gate ------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """How much evidence a switch to plugin or retired needs (settings PARITY_GATE_*)."""
+
+    min_generated: int = 500
+    all_recordings: bool = True
+    max_mismatches: int = 0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Thresholds:
+        return cls(
+            min_generated=settings.PARITY_GATE_MIN_GENERATED,
+            all_recordings=settings.PARITY_GATE_ALL_RECORDINGS,
+            max_mismatches=settings.PARITY_GATE_MAX_MISMATCHES,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "minGenerated": self.min_generated,
+            "allRecordings": self.all_recordings,
+            "maxMismatches": self.max_mismatches,
+        }
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    """Whether the evidence suffices; when not, every shortfall in words."""
+
+    shortfalls: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.shortfalls
+
+    def verdict(self, mode: str = "plugin") -> str:
+        return f"ready for {mode}" if self.ok else "; ".join(self.shortfalls)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 'es' if word.endswith('ch') else 's'}"
+
+
+def _names(names: Sequence[str]) -> str:
+    shown = ", ".join(names[:_SHOWN_NAMES])
+    return shown + (f" and {len(names) - _SHOWN_NAMES} more" if len(names) > _SHOWN_NAMES else "")
+
+
+def gate(evidence: Evidence, corpus: Iterable[str], thresholds: Thresholds) -> GateDecision:
+    """The switch gate: ok when (if `all_recordings`) the corpus is not empty and every recorded session in it has
+    matched on this code, at least `min_generated` generated cases ran, and there are at most `max_mismatches`
+    unexplained mismatches (parity cases and shadow samples); otherwise every shortfall. No I/O."""
+    shortfalls: list[str] = []
+    if thresholds.all_recordings:
+        names = sorted(set(corpus))
+        missing = [name for name in names if name not in evidence.recordings_matched]
+        if not names:
+            shortfalls.append("no recorded sessions in the corpus: at least one is needed, and every one must match")
+        elif missing:
+            verb = "has" if len(missing) == 1 else "have"
+            shortfalls.append(
+                f"{len(missing)} of {_plural(len(names), 'recorded session')} {verb} not matched on this code: "
+                f"{_names(missing)}"
+            )
+    if evidence.generated_cases < thresholds.min_generated:
+        shortfalls.append(f"{_plural(evidence.generated_cases, 'generated case')}, {thresholds.min_generated} needed")
+    if evidence.mismatches > thresholds.max_mismatches:
+        allowed = f", at most {thresholds.max_mismatches} allowed" if thresholds.max_mismatches else ""
+        shortfalls.append(
+            f"{_plural(evidence.mismatches, 'mismatch')} since the last code change "
+            f"({_plural(evidence.mismatched_cases, 'parity case')}, "
+            f"{_plural(evidence.shadow_mismatches, 'shadow sample')}){allowed}"
+        )
+    return GateDecision(tuple(shortfalls))
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """One feature's code in place, its corpus, the evidence gathered on that code and the gate's decision."""
+
+    feature: str
+    code: str
+    corpus: tuple[str, ...]
+    evidence: Evidence
+    thresholds: Thresholds
+    decision: GateDecision
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "feature": self.feature,
+            "code": self.code,
+            "corpus": list(self.corpus),
+            "evidence": self.evidence.to_json(),
+            "thresholds": self.thresholds.to_json(),
+            "gate": {"ok": self.decision.ok, "shortfalls": list(self.decision.shortfalls)},
+        }
+
+
+def assess(source: SessionSource, feature: str, settings: Settings, *, code: str | None = None) -> Assessment:
+    """The gate's decision for `feature` on the code in place (`code`, else fingerprinted now from disk)."""
+    code = code or code_fingerprint(feature, settings)
+    corpus = corpus_names(feature, settings)
+    evidence = evidence_for(source, feature, code)
+    thresholds = Thresholds.from_settings(settings)
+    return Assessment(feature, code, corpus, evidence, thresholds, gate(evidence, corpus, thresholds))

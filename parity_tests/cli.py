@@ -1,0 +1,154 @@
+"""`sv parity:run`: the parity harness from the command line, with a progress bar, reports and evidence."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from legacy_core.features import FEATURES
+
+DEFAULT_REPORT_DIR = Path("reports") / "parity"
+
+
+def _progress(total_hint: int) -> Any:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("[red]{task.fields[mismatched]} mismatched"),
+        TimeElapsedColumn(),
+        transient=False,
+    )
+
+
+@click.command("parity:run")
+@click.option(
+    "--feature",
+    "features",
+    multiple=True,
+    type=click.Choice(FEATURES),
+    help="Feature to compare (repeatable); every feature by default.",
+)
+@click.option(
+    "--recordings",
+    type=click.Path(path_type=Path, exists=True),
+    default=None,
+    help="HAR file or folder of recorded sessions; PARITY_RECORDINGS_DIR (the bundled corpus) by default.",
+)
+@click.option(
+    "--generated", type=click.IntRange(min=0), default=500, show_default=True, help="Generated cases per feature."
+)
+@click.option(
+    "--report-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=DEFAULT_REPORT_DIR,
+    show_default=True,
+    help="Folder for junit.xml, report.json, summary.md and report.html.",
+)
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Seed of the generated cases (same seed, same cases)."
+)
+@click.option("--aa", is_flag=True, help="A/A run: legacy against legacy, to show which noise rules are needed.")
+@click.option(
+    "--workspace",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Keep the harness's states here (a temporary folder by default).",
+)
+@click.option("--no-evidence", is_flag=True, help="Do not add this run to the evidence record in DATABASE_URL.")
+@click.option("--database-url", default=None, help="Database of the evidence record; DATABASE_URL by default.")
+def parity_run_command(
+    features: tuple[str, ...],
+    recordings: Path | None,
+    generated: int,
+    report_dir: Path,
+    seed: int,
+    aa: bool,
+    workspace: Path | None,
+    no_evidence: bool,
+    database_url: str | None,
+) -> None:
+    """Replay recorded sessions and generated cases against legacy and plugins; compare answers and state.
+
+    Every case runs on both sides from identical state; reports go to --report-dir and the Markdown summary is
+    printed. Exits 1 when any case differs (or, with --aa, when a noise rule was not needed).
+    """
+    from exthost.cli import _settings
+    from exthost.evidence import code_fingerprint, corpus_names, record_parity_run
+    from legacy_core.db import make_engine
+    from parity_tests.harness import HarnessConfig, Plan, run_parity
+    from parity_tests.outcome import CaseResult
+    from parity_tests.recordings import DEFAULT_RECORDINGS
+    from parity_tests.report import markdown_summary, write_reports
+
+    settings = _settings(DATABASE_URL=database_url)
+    chosen = features or FEATURES
+    from exthost.evidence import recordings_dir
+
+    corpus_dir = recordings or recordings_dir(settings) or DEFAULT_RECORDINGS
+    config = HarnessConfig(
+        features=tuple(chosen),
+        recordings=Path(corpus_dir),
+        generated=generated,
+        seed=seed,
+        aa=aa,
+        base=settings,
+        workspace=workspace,
+        fingerprint=lambda feature: code_fingerprint(feature, settings),
+    )
+    interactive = sys.stderr.isatty()
+    state: dict[str, Any] = {"mismatched": 0, "done": 0}
+    progress = _progress(0) if interactive else None
+    task: Any = None
+
+    def on_plan(plan: Plan) -> None:
+        nonlocal task
+        state["total"] = plan.total
+        if progress is not None:
+            task = progress.add_task("parity", total=plan.total, mismatched=0)
+        else:
+            click.echo(
+                f"parity: {len(plan.recordings)} recorded sessions, {sum(plan.generated.values())} generated cases",
+                err=True,
+            )
+
+    def on_case(result: CaseResult) -> None:
+        state["done"] += 1
+        state["mismatched"] += 0 if result.match else 1
+        if progress is not None and task is not None:
+            progress.update(
+                task, advance=1, mismatched=state["mismatched"], description=f"{result.feature} {result.kind}"
+            )
+        elif not result.match or state["done"] % 100 == 0:
+            verdict = "MISMATCH " + result.case_id if not result.match else "ok"
+            click.echo(f"parity: {state['done']}/{state.get('total', '?')} {verdict}", err=True)
+
+    try:
+        if progress is not None:
+            with progress:
+                run = run_parity(config, on_plan=on_plan, on_case=on_case)
+        else:
+            run = run_parity(config, on_plan=on_plan, on_case=on_case)
+    except Exception as exc:  # a harness that cannot start is a usage problem to the operator, not a traceback
+        raise click.ClickException(f"the parity harness could not run: {exc}") from exc
+    files = write_reports(run, report_dir)
+    click.echo(markdown_summary(run))
+    click.echo(f"reports: {files.html.parent}", err=True)
+    if not no_evidence and not aa:
+        engine = make_engine(settings.DATABASE_URL)
+        try:
+            corpus = {feature: corpus_names(feature, settings) for feature in run.features}
+            record_parity_run(engine, run, recordings=corpus, report_dir=str(report_dir))
+        except Exception as exc:
+            raise click.ClickException(
+                f"the run's evidence could not be stored in {engine.url.render_as_string(hide_password=True)!r}: "
+                f"{exc}; run `sv migrate:deploy` first, or pass --no-evidence"
+            ) from exc
+        finally:
+            engine.dispose()
+    sys.exit(run.exit_code)
