@@ -103,7 +103,7 @@ class Pair:
     rules: RuleSet
     sides_label: str
     clock_step: timedelta = timedelta(seconds=1)
-    # State differences already reported in this case: each is reported once, on the request that caused it.
+    # The state differences the last check found (see `state_differences`).
     reported: set[str] = field(default_factory=set)
 
     @property
@@ -147,18 +147,23 @@ class Pair:
         feature, route = self.route_of(request)
         legacy, plugin = self.send(request, feature)
         comparison = compare(legacy, plugin, self.rules, feature=feature, method=request.method, route=route)
-        state = () if request.method in SAFE_METHODS else self.state_differences()
+        # Reads may write too (legacy makes a board on first sight): the state is compared whenever either side's
+        # may have changed; for most reads a cheap check says it did not.
+        may_write = request.method not in SAFE_METHODS or any(side.reader.changed() for side in self.sides)
+        state = self.state_differences() if may_write else ()
         return Exchange(index, feature, route, request, legacy, plugin, comparison, state)
 
     def state_differences(self) -> tuple[Difference, ...]:
-        """Differences in the stored state not yet reported in this case."""
+        """Differences in the stored state that the previous check of this case did not find (a difference is
+        reported on the request that made it; one that went away and comes back is reported again)."""
         found = state_differences(self.legacy.reader.read(), self.plugin.reader.read())
         new = tuple(difference for difference in found if repr(difference) not in self.reported)
-        self.reported.update(repr(difference) for difference in new)
+        self.reported = {repr(difference) for difference in found}
         return new
 
     def close(self) -> None:
         for side in self.sides:
+            side.reader.close()
             side.platform.close()
 
 
@@ -184,7 +189,9 @@ def build_pair(
         flags = {feature: (serving if feature in chosen else "legacy") for feature in FEATURES}
         settings = side_settings(layout, name, base=base, plugins_dir=plugins_dir, rules_file=rules_file, flags=flags)
         platform = create_platform(settings, argon2_memory_kib=HARNESS_ARGON2_KIB, name=f"parity-{name}")
-        reader = StateReader(platform.services.engine, settings.DATA_DIR, settings.blog_root, layout.remote(name))
+        reader = StateReader(
+            platform.services.engine, layout.database(name), settings.DATA_DIR, settings.blog_root, layout.remote(name)
+        )
         sides.append(Side(name, platform, reader))
     rules = sides[0].platform.rules
     label = "legacy/legacy" if aa else "legacy/plugin"

@@ -43,6 +43,8 @@ CASE_START = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 COMMIT_DATE = "2026-03-02T09:30:00+00:00"
 # Tables that are the platform's bookkeeping, not a feature's data (each side writes its own registry stamps).
 BOOKKEEPING = ("alembic_version", "exthost_alembic_version", "sv_")
+# Where the blog keeps renames not yet published, inside a working clone's .git (legacy_core/blog/store.py).
+RENAMES_FILE = "sovereign-renames.json"
 
 
 @contextlib.contextmanager
@@ -180,15 +182,24 @@ def _plain_git_env() -> dict[str, str]:
 
 
 def git_history(repository: Path) -> list[str]:
-    """Every commit on every branch: hash, tree, parents, author, committer, dates and message, newest first."""
+    """Every commit on every branch: hash, tree, parents, author, committer, dates and message, oldest first (so a
+    new commit does not shift the place of those before it, and a difference keeps its pointer)."""
     if not repository.exists():
         return []
-    log = _git("log", "--all", "--date=raw", "--format=%H %T %P|%an <%ae> %ad|%cn <%ce> %cd|%B%x00", cwd=repository)
+    log = _git(
+        "log",
+        "--all",
+        "--reverse",
+        "--date=raw",
+        "--format=%H %T %P|%an <%ae> %ad|%cn <%ce> %cd|%B%x00",
+        cwd=repository,
+    )
     return [entry.strip() for entry in log.split("\x00") if entry.strip()]
 
 
 def clone_states(blog_root: Path) -> dict[str, Any]:
-    """Per blog working clone: its refs, HEAD, status and staged changes (what `stored_files` leaves out)."""
+    """Per blog working clone: its refs (by name), HEAD, status (by path) and the rename map the blog keeps in
+    `.git/sovereign-renames.json` (what `stored_files` leaves out)."""
     states: dict[str, Any] = {}
     if not blog_root.exists():
         return states
@@ -196,46 +207,81 @@ def clone_states(blog_root: Path) -> dict[str, Any]:
         clone = project / "repo"
         if not (clone / ".git").is_dir():
             continue
+        refs = _git("for-each-ref", "--format=%(refname) %(objectname)", cwd=clone).splitlines()
+        status = _git("--no-optional-locks", "status", "--porcelain=v1", "--untracked-files=all", cwd=clone)
+        renames = clone / ".git" / RENAMES_FILE
+        try:
+            rename_map = json.loads(renames.read_text(encoding="utf-8")) if renames.exists() else {}
+        except ValueError:
+            rename_map = {"<unreadable>": renames.read_text(encoding="utf-8", errors="replace")}
         states[project.name] = {
-            "refs": _git("for-each-ref", "--format=%(refname) %(objectname)", cwd=clone).splitlines(),
+            "refs": dict(line.split(" ", 1) for line in refs if " " in line),
             "head": _git("rev-parse", "HEAD", cwd=clone).strip(),
-            "status": _git(
-                "--no-optional-locks", "status", "--porcelain=v1", "--untracked-files=all", cwd=clone
-            ).splitlines(),
+            "status": {line[3:]: line[:2] for line in status.splitlines() if len(line) > 3},
+            "renames": rename_map,
         }
     return states
 
 
 def _signature(*roots: Path) -> tuple[tuple[str, int, int], ...]:
-    """Path, size and modification time of every file under `roots`: git's answers change only when these do."""
-    found = []
-    for root in roots:
-        if root.exists():
-            for path in root.rglob("*"):
-                stat = path.lstat()
-                found.append((str(path), stat.st_size, stat.st_mtime_ns))
-    return tuple(sorted(found))
+    """Path, size and modification time of every file and folder under `roots` (a changed, added or removed file
+    changes it): git's answers, and a side's files, change only when this does."""
+    found: list[tuple[str, int, int]] = []
+    pending = [str(root) for root in roots]
+    while pending:
+        try:
+            entries = os.scandir(pending.pop())
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        with entries:
+            for entry in entries:
+                stat = entry.stat(follow_symlinks=False)
+                found.append((entry.path, stat.st_size, stat.st_mtime_ns))
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append(entry.path)
+    found.sort()
+    return tuple(found)
 
 
 @dataclass
 class StateReader:
     """Reads one side's resulting state: rows, the data folder's files, the blog clones and the remote's history.
 
-    The git parts (a few subprocesses) are read again only when a file under the blog folder or the remote has
-    changed since the last read: most requests touch neither.
+    `changed()` tells cheaply whether anything may differ from the last `read()`: SQLite's data_version (which moves
+    whenever another connection commits) and the size and time of every file under the data folder and the remote.
+    The git parts (a few subprocesses) are read again only when a file under the blog folder or the remote changed.
     """
 
     engine: Engine
+    database: Path
     data_dir: Path
     blog_root: Path
     remote: Path
     _git_seen: tuple[Any, dict[str, Any]] | None = None
+    _version: tuple[Any, ...] | None = None
+    _watch: sqlite3.Connection | None = None
+
+    def version(self) -> tuple[Any, ...]:
+        if self._watch is None:
+            self._watch = sqlite3.connect(self.database, check_same_thread=False)
+        (data_version,) = self._watch.execute("PRAGMA data_version").fetchone()
+        return data_version, _signature(self.data_dir, self.remote)
+
+    def changed(self) -> bool:
+        """Whether the stored state may have changed since the last `read()`."""
+        return self._version is None or self.version() != self._version
 
     def read(self) -> dict[str, Any]:
+        self._version = self.version()
         signature = _signature(self.blog_root, self.remote)
         if self._git_seen is None or self._git_seen[0] != signature:
             self._git_seen = (signature, {"clones": clone_states(self.blog_root), "remote": git_history(self.remote)})
         return {"rows": stored_rows(self.engine), "files": stored_files(self.data_dir), **self._git_seen[1]}
+
+    def close(self) -> None:
+        if self._watch is not None:
+            self._watch.close()
+            self._watch = None
 
 
 def state_differences(legacy: Mapping[str, Any], plugin: Mapping[str, Any]) -> tuple[Difference, ...]:

@@ -1,0 +1,108 @@
+"""`sv parity:run` end to end: reports, summary, exit code, evidence, and the switch gate reading that evidence."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import text
+
+from exthost.cli import main
+from exthost.migrate import upgrade_exthost
+from legacy_core.db import make_engine
+from legacy_core.migrate import upgrade
+
+REPO = Path(__file__).resolve().parents[2]
+RECORDINGS = REPO / "parity_tests" / "recordings"
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    """A migrated evidence database and the settings `sv` reads, with a small generated-case threshold."""
+    database = tmp_path / "evidence.db"
+    engine = make_engine(f"sqlite:///{database}")
+    upgrade(engine)
+    upgrade_exthost(engine)
+    engine.dispose()
+    return {
+        "DATABASE_URL": f"sqlite:///{database}",
+        "DATA_DIR": str(tmp_path / "data"),
+        "PLUGINS_DIR": str(REPO / "plugins"),
+        "PLUGIN_ENTRY_POINTS": "false",
+        "PARITY_GATE_MIN_GENERATED": "4",
+    }
+
+
+def run(env: dict[str, str], *args: str) -> object:
+    return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+
+
+def test_parity_run_writes_reports_records_evidence_and_opens_the_gate(env: dict[str, str], tmp_path: Path) -> None:
+    refused = run(env, "flags:set", "papertrail", "plugin")
+    assert refused.exit_code != 0 and "sv parity:run" in refused.output
+
+    reports = tmp_path / "reports"
+    result = run(
+        env,
+        "parity:run",
+        "--feature",
+        "papertrail",
+        "--generated",
+        "4",
+        "--report-dir",
+        str(reports),
+        "--workspace",
+        str(tmp_path / "ws"),
+    )
+    assert result.exit_code == 0, result.output
+    assert "PASS" in result.output  # the Markdown summary is printed
+    for name in ("junit.xml", "report.json", "summary.md", "report.html"):
+        assert (reports / name).is_file()
+    document = json.loads((reports / "report.json").read_text(encoding="utf-8"))
+    kinds = [case["kind"] for case in document["cases"]]
+    assert kinds.count("recorded") == len(list((RECORDINGS / "papertrail").glob("*.har")))
+    assert kinds.count("generated") == 4
+    suites = ET.parse(reports / "junit.xml").getroot()
+    assert suites.get("failures") == "0"
+
+    engine = make_engine(env["DATABASE_URL"])
+    with engine.connect() as connection:
+        row = connection.execute(text("SELECT recorded_matched, generated_cases FROM sv_parity_runs")).one()
+    engine.dispose()
+    assert tuple(row) == (kinds.count("recorded"), 4)
+
+    allowed = run(env, "flags:set", "papertrail", "plugin", "--reason", "parity run passed")
+    assert allowed.exit_code == 0, allowed.output
+
+
+def test_parity_run_on_a_diverging_plugin_exits_1_and_names_the_route(env: dict[str, str], tmp_path: Path) -> None:
+    plugins = tmp_path / "plugins"
+    shutil.copytree(REPO / "plugins", plugins, ignore=shutil.ignore_patterns("__pycache__"))
+    shapes = plugins / "papertrail" / "shapes.py"
+    source = shapes.read_text(encoding="utf-8")
+    anchor = '"body": row.body,'
+    assert source.count(anchor) == 1, "the mutation's anchor moved; update this test"
+    shapes.write_text(source.replace(anchor, '"body": row.body.upper(),'), encoding="utf-8")
+    env = {**env, "PLUGINS_DIR": str(plugins)}
+
+    reports = tmp_path / "reports"
+    result = run(
+        env,
+        "parity:run",
+        "--feature",
+        "papertrail",
+        "--generated",
+        "0",
+        "--report-dir",
+        str(reports),
+        "--workspace",
+        str(tmp_path / "ws"),
+    )
+    assert result.exit_code == 1, result.output
+    assert "FAIL" in result.output
+    assert "/comments" in (reports / "summary.md").read_text(encoding="utf-8")
+    assert run(env, "flags:set", "papertrail", "plugin").exit_code != 0
