@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,13 @@ def _progress(total_hint: int) -> Any:
 @click.option(
     "--seed", type=int, default=0, show_default=True, help="Seed of the generated cases (same seed, same cases)."
 )
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=min(2, os.cpu_count() or 1),
+    show_default=True,
+    help="Worker processes, each with its own pair of platforms.",
+)
 @click.option("--aa", is_flag=True, help="A/A run: legacy against legacy, to show which noise rules are needed.")
 @click.option(
     "--workspace",
@@ -68,6 +76,7 @@ def parity_run_command(
     generated: int,
     report_dir: Path,
     seed: int,
+    jobs: int,
     aa: bool,
     workspace: Path | None,
     no_evidence: bool,
@@ -97,6 +106,7 @@ def parity_run_command(
         generated=generated,
         seed=seed,
         aa=aa,
+        jobs=jobs,
         base=settings,
         workspace=workspace,
         fingerprint=lambda feature: code_fingerprint(feature, settings),

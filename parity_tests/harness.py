@@ -87,7 +87,9 @@ def plan_run(config: HarnessConfig, pair: Pair) -> Plan:
     return Plan(recordings, dict.fromkeys(config.features, config.generated))
 
 
-Task = RecordedSession | CaseResult | tuple[str, int, int | None]
+# A recording to replay, a recording that could not be read, or a share of a feature's generated cases:
+# (feature, how many, seed, number of its first case).
+Task = RecordedSession | CaseResult | tuple[str, int, int | None, int]
 
 
 def tasks_of(config: HarnessConfig, plan: Plan) -> list[Task]:
@@ -95,11 +97,13 @@ def tasks_of(config: HarnessConfig, plan: Plan) -> list[Task]:
     tasks: list[Task] = list(plan.recordings)
     for feature, count in plan.generated.items():
         shares = max(1, min(config.jobs, count))
+        first = 0
         for share in range(shares):
             size = count // shares + (1 if share < count % shares else 0)
             if size:
                 seed = None if config.seed is None else config.seed + share
-                tasks.append((feature, size, seed))
+                tasks.append((feature, size, seed, first))
+                first += size
     return tasks
 
 
@@ -112,8 +116,8 @@ def run_task(pair: Pair, task: Task, on_case: Callable[[CaseResult], None]) -> N
     else:
         from parity_tests.generated import generate_cases  # schemathesis loads only when cases are generated
 
-        feature, count, seed = task
-        generate_cases(pair, feature, count, seed=seed, on_case=on_case)
+        feature, count, seed, first = task
+        generate_cases(pair, feature, count, seed=seed, on_case=on_case, number_from=first)
 
 
 def run_cases(

@@ -362,3 +362,25 @@ SCHEMAS: dict[str, Any] = {
     ),
     "BlogPushRejected": _object({"error": {"type": "string"}, "hint": {"type": "string"}}),
 }
+
+# --- links: which answer names the post a later request works on (schemathesis follows them in stateful runs) ---
+
+
+def _links(file: str, *operation_ids: str) -> dict[str, Any]:
+    """One link per target operation, named after it (`blogGetPost` -> `GetPost`), on the same project."""
+    parameters = {"projectId": "$request.path.projectId", "file": file}
+    return {
+        operation_id.removeprefix("blog"): {"operationId": operation_id, "parameters": dict(parameters)}
+        for operation_id in operation_ids
+    }
+
+
+_POST_WORK = ("blogGetPost", "blogUpdatePost", "blogPublishPost", "blogDeletePost")
+LINKS: dict[tuple[str, str, str], dict[str, Any]] = {
+    (POSTS, "post", "201"): _links("$response.body#/post/file", *_POST_WORK),
+    # A rename answers with the new name.
+    (POSTS + "/{file}", "patch", "200"): _links("$response.body#/post/file", *_POST_WORK),
+    (POSTS + "/{file}", "post", "200"): _links("$request.path.file", "blogGetPost", "blogUpdatePost", "blogDeletePost"),
+}
+for (_path, _method, _status), _found in LINKS.items():
+    PATHS[_path][_method]["responses"][_status]["links"] = _found

@@ -561,4 +561,63 @@ PATHS: dict[str, Any] = {
     },
 }
 
-__all__ = ["PATHS", "SCHEMAS"]
+
+# --- links: which answer names the item a later request works on (schemathesis follows them in stateful runs) ---
+
+_IN_PROJECT = {"projectId": "$request.path.projectId"}
+_ON_BOARD = {**_IN_PROJECT, "boardId": "$request.path.boardId"}
+
+
+def _links(parameters: dict[str, str], *operation_ids: str, body: dict[str, str] | None = None) -> dict[str, Any]:
+    """One link per target operation, named after it (`papertrailGetNode` -> `GetNode`), with the same parameters."""
+    links: dict[str, Any] = {}
+    for operation_id in operation_ids:
+        link: dict[str, Any] = {"operationId": operation_id, "parameters": dict(parameters)}
+        if body is not None:
+            link["requestBody"] = dict(body)  # merged into the generated body, field by field
+        links[operation_id.removeprefix("papertrail")] = link
+    return links
+
+
+_BOARD_WORK = (
+    "papertrailListNodes",
+    "papertrailCreateNode",
+    "papertrailListEdges",
+    "papertrailCreateEdge",
+    "papertrailListComments",
+    "papertrailCreateComment",
+    "papertrailUploadAttachment",
+)
+_FROM_BOARD = {**_IN_PROJECT, "boardId": "$response.body#/board/id"}
+_FROM_NODE = {**_ON_BOARD, "nodeId": "$response.body#/node/id"}
+LINKS: dict[tuple[str, str, str], dict[str, Any]] = {
+    (BASE, "get", "200"): _links(_FROM_BOARD, *_BOARD_WORK),
+    (BASE, "post", "200"): _links(_FROM_BOARD, *_BOARD_WORK),
+    (ITEMS + "/nodes", "post", "201"): {
+        **_links(_FROM_NODE, "papertrailGetNode", "papertrailUpdateNode", "papertrailDeleteNode"),
+        **_links(_ON_BOARD, "papertrailCreateEdge", body={"source": "$response.body#/node/id"}),
+        **_links(_ON_BOARD, "papertrailCreateComment", body={"nodeId": "$response.body#/node/id"}),
+    },
+    (ITEMS + "/nodes/{nodeId}", "patch", "200"): _links(_FROM_NODE, "papertrailGetNode", "papertrailDeleteNode"),
+    (ITEMS + "/edges", "post", "201"): _links(
+        {**_ON_BOARD, "edgeId": "$response.body#/edge/id"},
+        "papertrailGetEdge",
+        "papertrailUpdateEdge",
+        "papertrailDeleteEdge",
+    ),
+    (ITEMS + "/comments", "post", "201"): _links(
+        {**_ON_BOARD, "commentId": "$response.body#/comment/id"}, "papertrailUpdateComment", "papertrailDeleteComment"
+    ),
+    (ITEMS + "/attachments/upload", "post", "201"): _links(
+        {
+            **_IN_PROJECT,
+            "attachmentId": "$response.body#/attachment/id",
+            "filename": "$response.body#/attachment/filename",
+        },
+        "papertrailServeUpload",
+    ),
+}
+for (_path, _method, _status), _found in LINKS.items():
+    PATHS[_path][_method]["responses"][_status]["links"] = _found
+
+__all__ = ["LINKS", "PATHS", "SCHEMAS"]

@@ -408,7 +408,9 @@ def test_any_text_value_survives_junit_and_html_exactly(legacy: str, plugin: str
     run = parity_run(case("rec-any", exchange(answer({"v": legacy}), answer({"v": plugin + "!"}))))
 
     failure = junit_cases(junit_xml(run))["rec-any"].find("failure")
-    listed = dict(line.strip().split(": ", 1) for line in (failure.text or "").splitlines() if ": " in line)
+    # Split on "\n" only: str.splitlines also breaks at U+2028, U+0085 and others a value may hold as written.
+    lines = (failure.text or "").split("\n")
+    listed = dict(line.strip(" ").split(": ", 1) for line in lines if ": " in line)
     assert json.loads(listed["legacy"]) == legacy and json.loads(listed["plugin"]) == plugin + "!"
     cells = by_class(dom(html_report(run)), "value")
     assert [json.loads(text(cell)) for cell in cells] == [legacy, plugin + "!"]
