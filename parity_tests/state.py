@@ -223,9 +223,15 @@ def clone_states(blog_root: Path) -> dict[str, Any]:
     return states
 
 
-def _signature(*roots: Path) -> tuple[tuple[str, int, int], ...]:
+# Git's index caches file stats and git rewrites it while only reading (`git status`, which the blog runs to list
+# posts): left out of the change check of reads, or every blog read would look like a write.
+_GIT_INDEX = os.sep + os.path.join(".git", "index")
+
+
+def _signature(*roots: Path, volatile: bool = True) -> tuple[tuple[str, int, int], ...]:
     """Path, size and modification time of every file and folder under `roots` (a changed, added or removed file
-    changes it): git's answers, and a side's files, change only when this does."""
+    changes it): git's answers, and a side's files, change only when this does. Without `volatile`, git's index
+    is left out."""
     found: list[tuple[str, int, int]] = []
     pending = [str(root) for root in roots]
     while pending:
@@ -235,6 +241,8 @@ def _signature(*roots: Path) -> tuple[tuple[str, int, int], ...]:
             continue
         with entries:
             for entry in entries:
+                if not volatile and entry.path.endswith(_GIT_INDEX):
+                    continue
                 stat = entry.stat(follow_symlinks=False)
                 found.append((entry.path, stat.st_size, stat.st_mtime_ns))
                 if entry.is_dir(follow_symlinks=False):
@@ -265,7 +273,7 @@ class StateReader:
         if self._watch is None:
             self._watch = sqlite3.connect(self.database, check_same_thread=False)
         (data_version,) = self._watch.execute("PRAGMA data_version").fetchone()
-        return data_version, _signature(self.data_dir, self.remote)
+        return data_version, _signature(self.data_dir, self.remote, volatile=False)
 
     def changed(self) -> bool:
         """Whether the stored state may have changed since the last `read()`."""
