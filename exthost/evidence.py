@@ -42,6 +42,10 @@ from legacy_core.settings import Settings
 DEFAULT_RECORDINGS_DIR = Path(__file__).resolve().parents[1] / "parity_tests" / "recordings"
 # Modes that take the legacy code out of serving: switching to them needs evidence.
 GATED_MODES = ("plugin", "retired")
+EXTHOST_DIR = Path(__file__).resolve().parent
+DEFAULT_RULES_FILE = DEFAULT_RECORDINGS_DIR.parent / "noise_rules.toml"
+LEGACY_SUPPORT = ("access.py", "requestctx.py", "errors.py", "http.py")
+PLUGIN_SUPPORT = ("sdk.py",)
 AA_SIDES = "legacy/legacy"
 FINGERPRINT_VERSION = b"sv-code-1"
 MANIFEST_FILENAME = "plugin.json"
@@ -169,12 +173,24 @@ def plugin_folders(feature: str, settings: Settings) -> list[Path]:
 
 def code_files(feature: str, settings: Settings, *, legacy_dir: Path = LEGACY_DIR) -> list[tuple[str, bytes]]:
     """What a feature's fingerprint covers, as (label, bytes) sorted by label: the legacy package
-    (`legacy_core/<feature>/`), the feature's page views and templates, and each plugin folder of the feature."""
+    (`legacy_core/<feature>/`), the feature's page views and templates, the support modules only one side runs
+    (`LEGACY_SUPPORT`, `PLUGIN_SUPPORT`), the noise rules file in force, and each plugin folder of the feature."""
     files: dict[str, bytes] = {}
     package = legacy_dir / feature
     if package.is_dir():
         files.update((label, path.read_bytes()) for label, path in _tree(package, f"legacy/{feature}"))
     files.update(_page_functions(legacy_dir / "web" / "pages.py", feature))
+    # Code one side runs for every feature request and the other does not: legacy's access checks, request context
+    # and errors; the plugins' SDK. Both sides' answers depend on it as much as on the feature's own package.
+    for module in LEGACY_SUPPORT:
+        if (legacy_dir / module).is_file():
+            files[f"legacy/{module}"] = (legacy_dir / module).read_bytes()
+    for module in PLUGIN_SUPPORT:
+        files[f"sdk/{module}"] = (EXTHOST_DIR / module).read_bytes()
+    # The noise rules in force decide what counts as a difference: evidence gathered under other rules is not
+    # evidence for these.
+    rules = settings.SHADOW_RULES_FILE or DEFAULT_RULES_FILE
+    files["rules/noise_rules.toml"] = rules.read_bytes() if rules.is_file() else b"<no rules file>"
     named = Counter[str]()
     for folder in plugin_folders(feature, settings):
         # A second folder of the same name (a PLUGINS_DIR folder and a distribution's package) gets its own label.
@@ -204,12 +220,24 @@ def recordings_dir(settings: Settings) -> Path:
 
 def corpus_names(feature: str, settings: Settings) -> tuple[str, ...]:
     """Every recorded session of `feature`: the `*.har` files under `<recordings dir>/<feature>/`, named by their path
-    relative to the recordings folder, sorted."""
+    relative to the recordings folder and their content digest (`recording_name`), sorted."""
     root = recordings_dir(settings)
     folder = root / feature
     if not folder.is_dir():
         return ()
-    return tuple(sorted(path.relative_to(root).as_posix() for path in folder.rglob("*.har") if not _dropped(path.name)))
+    return tuple(
+        sorted(
+            recording_name(path.relative_to(root).as_posix(), path.read_bytes())
+            for path in folder.rglob("*.har")
+            if not _dropped(path.name)
+        )
+    )
+
+
+def recording_name(relative: str, content: bytes) -> str:
+    """A recording as evidence names it: its path in the corpus and a digest of its content (a file of the same
+    name with other requests in it is another recording)."""
+    return f"{relative}#sha256:{hashlib.sha256(content).hexdigest()[:16]}"
 
 
 def _corpus_name(source: str, names: Sequence[str]) -> str:
@@ -520,7 +548,8 @@ def _plural(n: int, word: str) -> str:
 
 
 def _names(names: Sequence[str]) -> str:
-    shown = ", ".join(names[:_SHOWN_NAMES])
+    # Shown by path: the content digest (`recording_name`) is for matching, not for reading.
+    shown = ", ".join(name.split("#sha256:")[0] for name in names[:_SHOWN_NAMES])
     return shown + (f" and {len(names) - _SHOWN_NAMES} more" if len(names) > _SHOWN_NAMES else "")
 
 

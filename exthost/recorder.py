@@ -400,6 +400,10 @@ def feature_resolver(router: FlagRouter) -> Callable[[str, str], str | None]:
     return feature_of
 
 
+# Requests that start, end or create a session: recorded even when the switch names only some features.
+SESSION_PATHS = frozenset({"/login", "/logout", "/register"})
+
+
 class Recorder:
     """WSGI middleware that records exchanges while the stored switch is on; see the module docstring."""
 
@@ -448,7 +452,8 @@ class Recorder:
         method = str(environ.get("REQUEST_METHOD", "GET")).upper()
         if not state.active(started) or state.directory is None or path == DIAGNOSTICS_PATH:
             return self.app(environ, start_response)
-        if state.features and self.feature_of(path, method) not in state.features:
+        # A session's sign-in is kept whatever the feature filter: a replay starts with it, or replays signed out.
+        if state.features and path not in SESSION_PATHS and self.feature_of(path, method) not in state.features:
             return self.app(environ, start_response)
         body = read_body(environ, self.max_body)
         if body is None:

@@ -27,6 +27,37 @@ def _progress(total_hint: int) -> Any:
     )
 
 
+def _check_report_dir(report_dir: Path) -> None:
+    """Fail before the run, not after it, when the reports cannot be written."""
+    try:
+        report_dir.mkdir(parents=True, exist_ok=True)
+        probe = report_dir / ".sv-write-check"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise click.UsageError(f"--report-dir {str(report_dir)!r} cannot hold the reports: {exc}") from exc
+
+
+def _check_evidence_store(database_url: str) -> None:
+    """Fail before the run when its evidence could not be stored (the database is not migrated)."""
+    from sqlalchemy import inspect
+
+    from legacy_core.db import make_engine
+
+    engine = make_engine(database_url)
+    try:
+        present = inspect(engine).has_table("sv_parity_runs")
+    except Exception as exc:
+        raise click.ClickException(f"the evidence database cannot be read: {exc}; pass --no-evidence") from exc
+    finally:
+        engine.dispose()
+    if not present:
+        shown = engine.url.render_as_string(hide_password=True)
+        raise click.ClickException(
+            f"{shown!r} has no evidence table (sv_parity_runs); run `sv migrate:deploy` first, or pass --no-evidence"
+        )
+
+
 @click.command("parity:run")
 @click.option(
     "--feature",
@@ -88,7 +119,7 @@ def parity_run_command(
     printed. Exits 1 when any case differs (or, with --aa, when a noise rule was not needed).
     """
     from exthost.cli import _settings
-    from exthost.evidence import code_fingerprint, corpus_names, record_parity_run
+    from exthost.evidence import code_fingerprint, corpus_names, record_parity_run, recordings_dir
     from legacy_core.db import make_engine
     from parity_tests.harness import HarnessConfig, Plan, run_parity
     from parity_tests.outcome import CaseResult
@@ -97,8 +128,9 @@ def parity_run_command(
 
     settings = _settings(DATABASE_URL=database_url)
     chosen = features or FEATURES
-    from exthost.evidence import recordings_dir
-
+    _check_report_dir(report_dir)
+    if not no_evidence and not aa:
+        _check_evidence_store(settings.DATABASE_URL)
     corpus_dir = recordings or recordings_dir(settings) or DEFAULT_RECORDINGS
     config = HarnessConfig(
         features=tuple(chosen),
@@ -118,6 +150,11 @@ def parity_run_command(
 
     def on_plan(plan: Plan) -> None:
         nonlocal task
+        if recordings is not None and not plan.recordings:
+            raise click.UsageError(
+                f"--recordings {str(recordings)!r} holds no recording of {', '.join(chosen)}; put each HAR file in a "
+                "folder named after its feature, or check --feature"
+            )
         state["total"] = plan.total
         if progress is not None:
             task = progress.add_task("parity", total=plan.total, mismatched=0)
@@ -144,9 +181,14 @@ def parity_run_command(
                 run = run_parity(config, on_plan=on_plan, on_case=on_case)
         else:
             run = run_parity(config, on_plan=on_plan, on_case=on_case)
+    except click.ClickException:
+        raise
     except Exception as exc:  # a harness that cannot start is a usage problem to the operator, not a traceback
         raise click.ClickException(f"the parity harness could not run: {exc}") from exc
-    files = write_reports(run, report_dir)
+    try:
+        files = write_reports(run, report_dir)
+    except OSError as exc:
+        raise click.ClickException(f"the reports could not be written to {str(report_dir)!r}: {exc}") from exc
     click.echo(markdown_summary(run))
     click.echo(f"reports: {files.html.parent}", err=True)
     if not no_evidence and not aa:

@@ -25,9 +25,15 @@ SUMMARY = pytest.StashKey[str]()
 GENERATED = int(os.environ.get("SV_PARITY_GENERATED", "200"))
 
 
+def report_dir() -> Path:
+    return Path(os.environ.get("SV_PARITY_REPORT_DIR", ROOT / "reports" / "parity"))
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[RESULTS] = []
     config.stash[STARTED] = datetime.now(UTC).isoformat(timespec="seconds")
+    # A summary left by an earlier session must not be taken (by .ci/run) for this session's.
+    (report_dir() / "summary.md").unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="session")
@@ -60,9 +66,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         rules_file=str(ROOT / "parity_tests" / "noise_rules.toml"),
         version=VERSION,
     )
-    directory = Path(os.environ.get("SV_PARITY_REPORT_DIR", ROOT / "reports" / "parity"))
-    write_reports(run, directory)
+    directory = report_dir()
     summary = markdown_summary(run)
+    try:
+        write_reports(run, directory)
+    except OSError as exc:  # the tests' verdict stands; only the files are missing
+        session.config.stash[SUMMARY] = f"{summary}\n\nThe reports could not be written to {directory}: {exc}\n"
+        return
     session.config.stash[SUMMARY] = f"{summary}\n\nReports: {directory}\n"
     step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if step_summary:

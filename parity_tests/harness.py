@@ -81,8 +81,11 @@ def open_pair(config: HarnessConfig) -> Iterator[Pair]:
 def plan_run(config: HarnessConfig, pair: Pair) -> Plan:
     recordings: tuple[RecordedSession | CaseResult, ...] = ()
     if config.recordings is not None and config.recordings.exists():
+        # A recording that could not be read stays in the plan whatever its feature: it must fail the run, not vanish.
         recordings = tuple(
-            found for found in find_recordings(config.recordings, pair) if found.feature in config.features
+            found
+            for found in find_recordings(config.recordings, pair)
+            if found.feature in config.features or isinstance(found, CaseResult)
         )
     return Plan(recordings, dict.fromkeys(config.features, config.generated))
 
@@ -105,6 +108,18 @@ def tasks_of(config: HarnessConfig, plan: Plan) -> list[Task]:
                 tasks.append((feature, size, seed, first))
                 first += size
     return tasks
+
+
+def task_failed(task: Task, why: str) -> CaseResult:
+    """A case standing for a unit of work that could not run to its end (the harness failed, a worker died): it
+    counts as a mismatch, so a broken run never reads as parity."""
+    if isinstance(task, CaseResult):
+        return task
+    if isinstance(task, RecordedSession):
+        return CaseResult(f"recorded:{task.name}", "recorded", task.feature, task.source, error=why)
+    feature, count, _, first = task
+    source = f"generated cases {first}..{first + count - 1}"
+    return CaseResult(f"generated:{feature}:{first}+", "generated", feature, source, error=why)
 
 
 def run_task(pair: Pair, task: Task, on_case: Callable[[CaseResult], None]) -> None:
@@ -132,7 +147,10 @@ def run_cases(
             on_case(result)
 
     for task in tasks_of(config, plan):
-        run_task(pair, task, done)
+        try:
+            run_task(pair, task, done)
+        except Exception as exc:  # reported as a failed case, with the cases that did run
+            done(task_failed(task, f"the harness failed: {type(exc).__name__}: {exc}"))
     return results
 
 

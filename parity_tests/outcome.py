@@ -243,8 +243,9 @@ class ParityRun:
 
     @property
     def ok(self) -> bool:
-        """No case differed; in an A/A run, also no rule went unused (an unneeded rule hides real differences)."""
-        return not self.mismatched and not (self.aa and self.rules_unused)
+        """At least one case ran and none differed; in an A/A run, also no rule went unused (an unneeded rule hides
+        real differences). A run of nothing proves nothing."""
+        return bool(self.cases) and not self.mismatched and not (self.aa and self.rules_unused)
 
     @property
     def exit_code(self) -> int:

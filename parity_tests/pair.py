@@ -42,6 +42,10 @@ CORE = "core"
 REMOTE_FEATURE = "blog"
 
 
+class HarnessError(Exception):
+    """The harness cannot run as configured (no plugin for a feature, ...); the message says what to fix."""
+
+
 def _cookie_updates(headers: Iterable[tuple[str, str]]) -> dict[str, str | None]:
     """Cookie values a response sets (None: deleted, by an empty value or Max-Age=0)."""
     updates: dict[str, str | None] = {}
@@ -185,7 +189,9 @@ def build_pair(
     sides = []
     for name in SIDES:
         layout.reset(name)
-        serving = "legacy" if name == "legacy" or aa else "plugin"
+        # "retired", not "plugin": with no plugin app for the feature, the router answers 503 instead of falling back
+        # to legacy, so a missing or disabled plugin can never pass for parity.
+        serving = "legacy" if name == "legacy" or aa else "retired"
         flags = {feature: (serving if feature in chosen else "legacy") for feature in FEATURES}
         settings = side_settings(layout, name, base=base, plugins_dir=plugins_dir, rules_file=rules_file, flags=flags)
         platform = create_platform(settings, argon2_memory_kib=HARNESS_ARGON2_KIB, name=f"parity-{name}")
@@ -193,6 +199,16 @@ def build_pair(
             platform.services.engine, layout.database(name), settings.DATA_DIR, settings.blog_root, layout.remote(name)
         )
         sides.append(Side(name, platform, reader))
+        if serving == "retired":
+            tenant = settings.TENANT_DEFAULT
+            missing = [feature for feature in chosen if platform.host.table().feature_app(feature, tenant) is None]
+            if missing:
+                for side in sides:
+                    side.platform.close()
+                raise HarnessError(
+                    f"no enabled plugin in {settings.PLUGINS_DIR} serves {', '.join(map(repr, missing))} for tenant "
+                    f"{tenant!r}; check `sv plugins:list` with PLUGINS_DIR={settings.PLUGINS_DIR}"
+                )
     rules = sides[0].platform.rules
     label = "legacy/legacy" if aa else "legacy/plugin"
     return Pair(layout, sides[0], sides[1], seed, rules, label, clock_step)

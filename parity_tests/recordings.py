@@ -24,6 +24,7 @@ from urllib.parse import parse_qsl, quote, urlencode
 
 from exthost.compare import CapturedRequest, CapturedResponse, parse_content_type
 from exthost.errors import ExtHostError
+from exthost.evidence import recording_name
 from exthost.har import read_har
 from exthost.redact import REDACTED
 from legacy_core.features import FEATURES
@@ -46,6 +47,12 @@ class RecordedSession:
     feature: str
     path: Path
     exchanges: tuple[tuple[CapturedRequest, CapturedResponse | None], ...]
+    digest_name: str = ""
+
+    @property
+    def source(self) -> str:
+        """The recording as evidence names it: path and content digest (exthost.evidence.recording_name)."""
+        return self.digest_name or self.name
 
 
 def _feature_of_path(path: Path, root: Path) -> str | None:
@@ -80,6 +87,11 @@ def find_recordings(source: Path, pair: Pair | None = None) -> Iterator[Recorded
             feature = _feature_of_path(path, root) or "unknown"
             yield CaseResult(f"recorded:{name}", "recorded", feature, name, error=str(exc))
             continue
+        if not exchanges:
+            feature = _feature_of_path(path, root) or "unknown"
+            error = f"{path}: the recording has no requests; record the session again"
+            yield CaseResult(f"recorded:{name}", "recorded", feature, name, error=error)
+            continue
         guessed = _feature_of_path(path, root) or _guess_feature(exchanges, pair)
         if guessed is None:
             yield CaseResult(
@@ -91,7 +103,7 @@ def find_recordings(source: Path, pair: Pair | None = None) -> Iterator[Recorded
                 "put it in a folder named after its feature",
             )
             continue
-        yield RecordedSession(name, guessed, path, exchanges)
+        yield RecordedSession(name, guessed, path, exchanges, recording_name(name, path.read_bytes()))
 
 
 # --- translating a recorded request for the replay ---
@@ -213,12 +225,40 @@ def replay_session(pair: Pair, session: RecordedSession) -> CaseResult:
                 pair.send(setup)
                 for side in pair.sides:
                     side.cookies.clear()
+        drift: list[str] = []
         for index, (recorded_request, recorded_response) in enumerate(session.exchanges):
             request = translation.request(recorded_request)
             exchange = pair.exchange(index, request)
             translation.learn(recorded_response, exchange.legacy)
             exchanges.append(exchange)
+            if recorded_response is not None and not _same_outcome(recorded_response.status, exchange.legacy.status):
+                drift.append(
+                    f"#{index} {request.method} {recorded_request.path}: recorded {recorded_response.status}, "
+                    f"legacy now {exchange.legacy.status}"
+                )
         end = pair.state_differences()
+    error = None
+    if drift:
+        # Both sides may well agree on a replay that went elsewhere (every request 401 without the login): such a
+        # case proves nothing, so it fails instead of counting as a matched recording.
+        error = (
+            f"{session.path}: the replay drifted from the recording ({len(drift)} of {len(exchanges)} requests "
+            f"answered otherwise by legacy: {'; '.join(drift[:3])}); a recording must start from the harness's seed "
+            "with its login (docs/parity.md, Recordings)"
+        )
     return CaseResult(
-        case_id, "recorded", session.feature, session.name, tuple(exchanges), end, seconds=time.perf_counter() - started
+        case_id,
+        "recorded",
+        session.feature,
+        session.source,
+        tuple(exchanges),
+        end,
+        error=error,
+        seconds=time.perf_counter() - started,
     )
+
+
+def _same_outcome(recorded: int, replayed: int) -> bool:
+    """Whether a replayed status is what the recording answered. A browser's 304 (its cache was fresh) stands for the
+    200 a cacheless replay gets; status 0 is a request the browser never completed."""
+    return recorded in (0, replayed) or (recorded == 304 and replayed == 200)

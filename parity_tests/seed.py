@@ -104,6 +104,8 @@ def side_settings(
         SHADOW_RULES_FILE=rules_file.resolve() if rules_file is not None else values.get("SHADOW_RULES_FILE"),
         # The flags of a side never change during a run: no poll needed.
         FLAGS_POLL_SECONDS=3600.0,
+        # A plugin that keeps failing must show as failing answers, not be disabled (legacy would answer instead).
+        PLUGIN_ERROR_BUDGET=0,
     )
     for project_type in FEATURES:
         values[f"FT_PROJECT_TYPE_{project_type.upper()}"] = True

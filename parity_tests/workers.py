@@ -2,7 +2,8 @@
 
 A worker builds its workspace from scratch (about a second): the template is deterministic (pinned clock and ids),
 and a workspace's remote URL is stored in its template's rows, so templates are not shared between workspaces.
-Results stream back as they finish; they are returned in the order of the tasks, each task's cases in order.
+Results stream back as they finish; they are returned in the order of the tasks, each task's cases in order. A task
+that raises, or whose worker dies, becomes a failed case naming why; the other tasks still run.
 """
 
 from __future__ import annotations
@@ -17,36 +18,42 @@ from typing import Any
 from parity_tests.outcome import CaseResult
 from parity_tests.pair import build_pair
 
-# A guard against a wedged worker, not a performance expectation: a case takes milliseconds.
-HANG_GUARD_SECONDS = 600.0
+# How often the parent looks at its workers while waiting for results.
+POLL_SECONDS = 1.0
+STARTED, FINISHED = "started", "finished"
 
 
-def _work(config: Any, root: Path, tasks: Any, results: Any) -> None:
-    from parity_tests.harness import run_task
+def _work(config: Any, root: Path, number: int, tasks: Any, results: Any) -> None:
+    from parity_tests.harness import run_task, task_failed
 
-    pair = build_pair(
-        root,
-        base=config.base,
-        plugins_dir=config.plugins_dir,
-        rules_file=config.rules_file,
-        features=config.features,
-        aa=config.aa,
-    )
+    try:
+        pair = build_pair(
+            root,
+            base=config.base,
+            plugins_dir=config.plugins_dir,
+            rules_file=config.rules_file,
+            features=config.features,
+            aa=config.aa,
+        )
+    except Exception:
+        results.put((-1, f"worker {number} could not build its pair: {traceback.format_exc(limit=3)}"))
+        return
     try:
         while True:
             item = tasks.get()
             if item is None:
                 return
             index, task = item
+            results.put((index, (STARTED, number)))
 
             def report(result: CaseResult, index: int = index) -> None:
                 results.put((index, result))
 
             try:
                 run_task(pair, task, report)
-            except Exception:
-                results.put((index, f"worker {root.name}: {traceback.format_exc()}"))
-            results.put((index, None))
+            except Exception as exc:
+                results.put((index, task_failed(task, f"the harness failed: {type(exc).__name__}: {exc}")))
+            results.put((index, (FINISHED, number)))
     finally:
         pair.close()
 
@@ -55,6 +62,8 @@ def run_in_workers(
     config: Any, tasks: Sequence[Any], root: Path, on_case: Callable[[CaseResult], None] | None = None
 ) -> list[CaseResult]:
     """Run `tasks` on `config.jobs` worker processes under `root`; every case's result, in task order."""
+    from parity_tests.harness import task_failed
+
     context = multiprocessing.get_context("spawn")  # a fresh interpreter: no inherited engines or threads
     inbox: Any = context.Queue()
     outbox: Any = context.Queue()
@@ -63,28 +72,54 @@ def run_in_workers(
     workers = []
     for number in range(config.jobs):
         inbox.put(None)
-        process = context.Process(target=_work, args=(config, root / f"worker{number}", inbox, outbox), daemon=True)
+        process = context.Process(
+            target=_work, args=(config, root / f"worker{number}", number, inbox, outbox), daemon=True
+        )
         process.start()
         workers.append(process)
     found: dict[int, list[CaseResult]] = {index: [] for index in range(len(tasks))}
-    pending = len(tasks)
+    running: dict[int, int] = {}  # task index -> worker number
+    done: set[int] = set()
+
+    def finish(index: int, result: CaseResult | None = None) -> None:
+        if result is not None:
+            found[index].append(result)
+            if on_case is not None:
+                on_case(result)
+        done.add(index)
+        running.pop(index, None)
+
+    problems: list[str] = []
     try:
-        while pending:
+        while len(done) < len(tasks):
             try:
-                index, result = outbox.get(timeout=HANG_GUARD_SECONDS)
+                index, message = outbox.get(timeout=POLL_SECONDS)
             except queue.Empty:
-                raise RuntimeError(f"no parity worker answered for {HANG_GUARD_SECONDS:.0f} s") from None
-            if result is None:
-                pending -= 1
-            elif isinstance(result, str):
-                raise RuntimeError(result)
+                dead = {number for number, process in enumerate(workers) if not process.is_alive()}
+                for index, number in list(running.items()):
+                    if number in dead:  # the worker died inside this task
+                        code = workers[number].exitcode
+                        finish(index, task_failed(tasks[index], f"parity worker {number} died (exit code {code})"))
+                if len(dead) == len(workers):  # nobody is left to take the tasks not started
+                    why = "; ".join(problems) or "every parity worker exited"
+                    for index in range(len(tasks)):
+                        if index not in done:
+                            finish(index, task_failed(tasks[index], why))
+                continue
+            if isinstance(message, str):
+                problems.append(message)
+            elif isinstance(message, tuple):
+                state, number = message
+                if state == STARTED:
+                    running[index] = number
+                else:
+                    finish(index)
             else:
-                found[index].append(result)
+                found[index].append(message)
                 if on_case is not None:
-                    on_case(result)
-            if pending and not any(process.is_alive() for process in workers) and outbox.empty():
-                raise RuntimeError("every parity worker exited before the cases were done")
+                    on_case(message)
     finally:
+        inbox.cancel_join_thread()  # tasks a dead worker never took must not keep this process from exiting
         for process in workers:
             process.join(timeout=5)
             if process.is_alive():

@@ -191,8 +191,12 @@ def test_evidence_corpus_is_every_har_file_of_the_feature_folder(settings: Setti
     for relative in ("papertrail/b.har", "papertrail/sub/a.har", "papertrail/notes.txt", "blog/c.har"):
         (root / relative).parent.mkdir(parents=True, exist_ok=True)
         (root / relative).write_text("{}", encoding="utf-8")
-    assert corpus_names("papertrail", settings) == ("papertrail/b.har", "papertrail/sub/a.har")
-    assert corpus_names("blog", settings) == ("blog/c.har",)
+    digest = "#sha256:44136fa355b3678a"  # of "{}": a name carries its file's content digest
+    assert corpus_names("papertrail", settings) == (f"papertrail/b.har{digest}", f"papertrail/sub/a.har{digest}")
+    assert corpus_names("blog", settings) == (f"blog/c.har{digest}",)
+    # The same name with other content is another recording: earlier evidence for it does not count.
+    (root / "blog" / "c.har").write_text('{"log": {}}', encoding="utf-8")
+    assert corpus_names("blog", settings) != (f"blog/c.har{digest}",)
 
 
 def test_evidence_recordings_default_to_the_parity_tests_folder(settings_factory: Callable[..., Settings]) -> None:

@@ -174,7 +174,7 @@ def mode(feature: str = "papertrail") -> str:
 def record_enough(settings: Settings, code: str | None = None, generated: int = 500) -> None:
     """A parity run on the code in place: every recorded session and `generated` generated cases matched."""
     code = code or code_fingerprint("papertrail", settings)
-    cases = [case("papertrail", "recorded", name) for name in RECORDINGS]
+    cases = [case("papertrail", "recorded", name) for name in corpus_names("papertrail", settings)]
     cases += [case("papertrail", "generated", f"generated:{n}") for n in range(generated)]
     engine = build_services(settings, argon2_memory_kib=TEST_ARGON2_KIB).engine
     record_parity_run(
@@ -291,9 +291,11 @@ def test_phase_status_shows_modes_evidence_and_verdicts(settings: Settings) -> N
     assert list(features) == ["papertrail", "blog"]
     papertrail = features["papertrail"]
     assert papertrail["mode"] == "legacy" and papertrail["routeFlags"] == [{"route": BOARD, "mode": "canary"}]
-    assert papertrail["code"] == code and papertrail["corpus"] == list(RECORDINGS)
+    corpus = list(corpus_names("papertrail", settings))  # the names carry each file's digest
+    assert [name.split("#")[0] for name in corpus] == list(RECORDINGS)
+    assert papertrail["code"] == code and papertrail["corpus"] == corpus
     found = papertrail["evidence"]
-    assert found["recordingsMatched"] == list(RECORDINGS) and found["generatedCases"] == 500
+    assert found["recordingsMatched"] == corpus and found["generatedCases"] == 500
     assert found["shadow"] == {"match": 12} and found["mismatches"] == 0
     assert found["lastRun"] == "2026-11-26T10:05:00+00:00" and found["runs"] == 1
     assert papertrail["gate"] == {"ok": True, "shortfalls": []} and papertrail["verdict"] == "ready for plugin"

@@ -106,3 +106,35 @@ def test_parity_run_on_a_diverging_plugin_exits_1_and_names_the_route(env: dict[
     assert "FAIL" in result.output
     assert "/comments" in (reports / "summary.md").read_text(encoding="utf-8")
     assert run(env, "flags:set", "papertrail", "plugin").exit_code != 0
+
+
+def test_parity_run_checks_the_report_folder_and_the_evidence_store_before_running(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("", encoding="utf-8")
+    result = run(env, "parity:run", "--generated", "0", "--report-dir", str(blocker / "sub"))
+    assert result.exit_code == 2 and "cannot hold the reports" in result.output and "Traceback" not in result.output
+
+    unmigrated = {**env, "DATABASE_URL": f"sqlite:///{tmp_path / 'empty.db'}"}
+    result = run(unmigrated, "parity:run", "--generated", "0", "--report-dir", str(tmp_path / "r"))
+    assert result.exit_code == 1 and "sv migrate:deploy" in result.output
+    assert not (tmp_path / "r" / "report.json").exists()  # refused before any case ran
+
+
+def test_parity_run_refuses_recordings_that_hold_nothing_for_the_feature(env: dict[str, str], tmp_path: Path) -> None:
+    result = run(
+        env,
+        "parity:run",
+        "--feature",
+        "blog",
+        "--recordings",
+        str(RECORDINGS / "papertrail"),
+        "--generated",
+        "0",
+        "--report-dir",
+        str(tmp_path / "r"),
+        "--workspace",
+        str(tmp_path / "ws"),
+    )
+    assert result.exit_code == 2 and "holds no recording of blog" in result.output

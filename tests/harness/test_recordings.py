@@ -12,7 +12,7 @@ import pytest
 from exthost.compare import CapturedRequest
 from parity_tests.harness import HarnessConfig, run_parity
 from parity_tests.outcome import CaseResult
-from parity_tests.pair import Pair, build_pair
+from parity_tests.pair import HarnessError, Pair, build_pair
 from parity_tests.recordings import RecordedSession, Translation, find_recordings, replay_session
 
 
@@ -177,3 +177,71 @@ def test_worker_processes_find_what_one_process_finds(tmp_path: Path) -> None:
     assert [case.case_id for case in two.cases] == [case.case_id for case in one.cases]
     assert [len(case.exchanges) for case in two.cases] == [len(case.exchanges) for case in one.cases]
     assert one.ok and two.ok
+
+
+def test_a_replay_that_drifts_from_its_recording_fails_even_when_both_sides_agree(pair: Pair, tmp_path: Path) -> None:
+    # Without its login every request answers 401 on both sides: parity, but of nothing the recording did.
+    write_har(tmp_path / "papertrail" / "no-login.har", browser_session(pair)[1:])
+    [session] = find_recordings(tmp_path, pair)
+    assert isinstance(session, RecordedSession)
+    result = replay_session(pair, session)
+    assert all(exchange.match for exchange in result.exchanges)
+    assert not result.match
+    assert "drifted from the recording" in (result.error or "") and "recorded 201, legacy now 401" in (
+        result.error or ""
+    )
+
+
+def test_an_empty_recording_is_a_failed_case(pair: Pair, tmp_path: Path) -> None:
+    write_har(tmp_path / "papertrail" / "empty.har", [])
+    [found] = find_recordings(tmp_path, pair)
+    assert isinstance(found, CaseResult) and "has no requests" in (found.error or "")
+
+
+def test_a_recording_is_named_by_path_and_content(pair: Pair, tmp_path: Path) -> None:
+    write_har(tmp_path / "papertrail" / "a.har", browser_session(pair))
+    [first] = find_recordings(tmp_path, pair)
+    write_har(tmp_path / "papertrail" / "a.har", browser_session(pair)[:3])
+    [second] = find_recordings(tmp_path, pair)
+    assert isinstance(first, RecordedSession) and isinstance(second, RecordedSession)
+    assert first.source.startswith("papertrail/a.har#sha256:") and first.source != second.source
+
+
+def test_a_broken_recording_of_another_feature_still_fails_the_run(tmp_path: Path) -> None:
+    (tmp_path / "recordings").mkdir()
+    (tmp_path / "recordings" / "broken.har").write_text("not json", encoding="utf-8")
+    run = run_parity(HarnessConfig(features=("blog",), recordings=tmp_path / "recordings", workspace=tmp_path / "w"))
+    assert [case.case_id for case in run.cases] == ["recorded:broken.har"]
+    assert not run.ok
+
+
+def test_a_run_of_no_case_is_not_a_pass(tmp_path: Path) -> None:
+    run = run_parity(HarnessConfig(features=("blog",), recordings=None, workspace=tmp_path))
+    assert run.cases == () and not run.ok and run.exit_code == 1
+
+
+def test_a_plugins_folder_without_the_feature_stops_the_harness(tmp_path: Path) -> None:
+    (tmp_path / "no-plugins").mkdir()
+    with pytest.raises(HarnessError, match=r"no enabled plugin .* serves 'papertrail'"):
+        build_pair(tmp_path / "ws", plugins_dir=tmp_path / "no-plugins", features=("papertrail",))
+
+
+def test_a_case_the_harness_fails_on_is_a_failed_case_and_the_run_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import parity_tests.harness as harness
+
+    corpus = Path(__file__).resolve().parents[2] / "parity_tests" / "recordings"
+    real = harness.replay_session
+
+    def flaky(pair: Pair, session: RecordedSession) -> CaseResult:
+        if session.name.endswith("stranger-is-kept-out.har"):
+            raise OSError("disk full")
+        return real(pair, session)
+
+    monkeypatch.setattr(harness, "replay_session", flaky)
+    run = run_parity(HarnessConfig(features=("papertrail",), recordings=corpus, workspace=tmp_path))
+    failed = [case for case in run.cases if not case.match]
+    assert [case.case_id for case in failed] == ["recorded:papertrail/stranger-is-kept-out.har"]
+    assert "OSError: disk full" in (failed[0].error or "")
+    assert len(run.cases) == 4 and not run.ok
