@@ -10,7 +10,6 @@ overrides stored flags in this process only (for development).
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -21,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from exthost.errors import ExtHostError
 from exthost.flags import MODES, Flag, FlagSet, Mode, check_percent
-from exthost.registry import bump_version, registry_version
+from exthost.registry import PolledStore, bump_version
 from legacy_core.clock import Clock, SystemClock
 from legacy_core.db import transaction
 
@@ -79,8 +78,10 @@ def _flag(row: dict[str, object]) -> Flag:
     )
 
 
-class FlagStore:
-    """Reads (cached, version-checked) and writes the flags of one database."""
+class FlagStore(PolledStore[FlagSet]):
+    """Reads (cached, version-checked; see `PolledStore`) and writes the flags of one database."""
+
+    version_key = VERSION_KEY
 
     def __init__(
         self,
@@ -93,61 +94,26 @@ class FlagStore:
         monotonic: Callable[[], float] = time.monotonic,
         strict: bool = False,
     ):
-        self.session_factory = session_factory
         self.features = tuple(features)
         self.overrides = tuple(overrides)
-        self.poll_seconds = poll_seconds
         self.clock = clock or SystemClock()  # wall time: a change log is about when people acted
-        self._monotonic = monotonic
-        self._cached = FlagSet().with_overrides(self.overrides)
-        self._checked_at = float("-inf")
-        self._loaded = False
-        self._refreshing = threading.Lock()
-        self.strict = strict  # raise read errors (the CLI) instead of keeping the last flags (a serving process)
-        self.read_errors = 0
+        super().__init__(
+            session_factory,
+            initial=FlagSet().with_overrides(self.overrides),
+            poll_seconds=poll_seconds,
+            monotonic=monotonic,
+            strict=strict,
+        )
 
     # -- reading ---------------------------------------------------------------------------------------------------
 
-    def current(self) -> FlagSet:
-        """The flags in force. Checks the counter at most every poll_seconds; a concurrent check is not waited for."""
-        if self._loaded and self._monotonic() - self._checked_at < self.poll_seconds:
-            return self._cached
-        if not self._refreshing.acquire(blocking=not self._loaded):
-            return self._cached
-        try:
-            self._refresh()
-        finally:
-            self._refreshing.release()
-        return self._cached
+    def _version_of(self, value: FlagSet) -> int:
+        return value.version
 
-    def refresh(self) -> FlagSet:
-        """Re-read now, whatever the poll interval."""
-        with self._refreshing:
-            self._checked_at = float("-inf")
-            self._loaded = False
-            self._refresh()
-        return self._cached
-
-    def _refresh(self) -> None:
-        self._checked_at = self._monotonic()
-        try:
-            with self.session_factory() as db:
-                version = int(
-                    db.scalar(select(registry_version.c.version).where(registry_version.c.key == VERSION_KEY)) or 0
-                )
-                if self._loaded and version == self._cached.version:
-                    return
-                rows = [dict(row._mapping) for row in db.execute(select(flags_table))]
-        except Exception:
-            # A database hiccup must not fail requests: the last flags known stay in force, and it is counted.
-            if self.strict:
-                raise
-            self.read_errors += 1
-            self._loaded = True
-            return
+    def _load(self, db: Session, version: int) -> FlagSet:
+        rows = [dict(row._mapping) for row in db.execute(select(flags_table))]
         stored = {(flag.feature, flag.route): flag for flag in map(_flag, rows)}
-        self._cached = FlagSet(stored, version).with_overrides(self.overrides)
-        self._loaded = True
+        return FlagSet(stored, version).with_overrides(self.overrides)
 
     def history(self, feature: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
         """The latest changes, newest first."""

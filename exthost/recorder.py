@@ -45,7 +45,7 @@ from exthost.compare import CapturedRequest, CapturedResponse
 from exthost.errors import ExtHostError, did_you_mean
 from exthost.har import har_document, har_entry
 from exthost.records import host_version
-from exthost.registry import bump_version, registry_version
+from exthost.registry import PolledStore, bump_version
 from exthost.router import DIAGNOSTICS_PATH, read_body
 from exthost.shadow import INCOMPLETE, capture_request, tee
 from legacy_core.clock import Clock, SystemClock
@@ -126,8 +126,10 @@ def _state(row: Mapping[str, Any], version: int) -> RecordingState:
     )
 
 
-class RecordingStore:
-    """Reads (cached, version-checked) and writes the recording switch of one database."""
+class RecordingStore(PolledStore[RecordingState]):
+    """Reads (cached, version-checked; see `PolledStore`) and writes the recording switch of one database."""
+
+    version_key = VERSION_KEY
 
     def __init__(
         self,
@@ -140,57 +142,19 @@ class RecordingStore:
         monotonic: Callable[[], float] = time.monotonic,
         strict: bool = False,
     ):
-        self.session_factory = session_factory
         self.default_directory = default_directory
         self.features = tuple(features)
-        self.poll_seconds = poll_seconds
         self.clock = clock or SystemClock()  # wall time: when people switched, and when an expiry passes
-        self._monotonic = monotonic
-        self._cached = RecordingState()
-        self._checked_at = float("-inf")
-        self._loaded = False
-        self._refreshing = threading.Lock()
-        self.strict = strict  # raise read errors (the CLI) instead of keeping the last state (a serving process)
-        self.read_errors = 0
+        super().__init__(
+            session_factory, initial=RecordingState(), poll_seconds=poll_seconds, monotonic=monotonic, strict=strict
+        )
 
-    def current(self) -> RecordingState:
-        """The switch in force. Checks the counter at most every poll_seconds; a concurrent check is not waited for."""
-        if self._loaded and self._monotonic() - self._checked_at < self.poll_seconds:
-            return self._cached
-        if not self._refreshing.acquire(blocking=not self._loaded):
-            return self._cached
-        try:
-            self._refresh()
-        finally:
-            self._refreshing.release()
-        return self._cached
+    def _version_of(self, value: RecordingState) -> int:
+        return value.version
 
-    def refresh(self) -> RecordingState:
-        """Re-read now, whatever the poll interval."""
-        with self._refreshing:
-            self._loaded = False
-            self._refresh()
-        return self._cached
-
-    def _refresh(self) -> None:
-        self._checked_at = self._monotonic()
-        try:
-            with self.session_factory() as db:
-                version = int(
-                    db.scalar(select(registry_version.c.version).where(registry_version.c.key == VERSION_KEY)) or 0
-                )
-                if self._loaded and version == self._cached.version:
-                    return
-                row = db.execute(select(recording_table).where(recording_table.c.id == 1)).first()
-        except Exception:
-            # A database hiccup (or a database not yet migrated) must not fail requests: the last state stays.
-            if self.strict:
-                raise
-            self.read_errors += 1
-            self._loaded = True
-            return
-        self._cached = _state(dict(row._mapping), version) if row is not None else RecordingState(version=version)
-        self._loaded = True
+    def _load(self, db: Session, version: int) -> RecordingState:
+        row = db.execute(select(recording_table).where(recording_table.c.id == 1)).first()
+        return _state(dict(row._mapping), version) if row is not None else RecordingState(version=version)
 
     def set(
         self,

@@ -8,8 +8,12 @@ read and rebuilds its mount table only then. No row means disabled: a new plugin
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import ClassVar, Generic, TypeVar
 
 from sqlalchemy import Boolean, Column, DateTime, Integer, MetaData, String, Table, Text, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -38,6 +42,7 @@ registry_version = Table(
 )
 
 VERSION_KEY = "plugins"
+T = TypeVar("T")
 
 
 def bump_version(db: Session, key: str) -> None:
@@ -111,3 +116,77 @@ class Registry:
             )
             db.execute(insert(plugin_states).values(**values))
         bump_version(db, VERSION_KEY)
+
+
+class PolledStore(Generic[T]):
+    """A value kept in the database and cached by each worker: re-read only when its `sv_registry_version` counter
+    (`version_key`) moved, checked at most every `poll_seconds`, and never waited for by a request while another
+    thread checks. Subclasses say how the cached value shows its version and how to load it.
+
+    A read error keeps the last value in force and is counted (a serving process must not fail requests over a
+    database hiccup, or a database not yet migrated); with `strict` (the CLI) it is raised.
+    """
+
+    version_key: ClassVar[str]
+
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        *,
+        initial: T,
+        poll_seconds: float = 1.0,
+        monotonic: Callable[[], float] = time.monotonic,
+        strict: bool = False,
+    ):
+        self.session_factory = session_factory
+        self.poll_seconds = poll_seconds
+        self.strict = strict
+        self.read_errors = 0
+        self._monotonic = monotonic
+        self._cached = initial
+        self._checked_at = float("-inf")
+        self._loaded = False
+        self._refreshing = threading.Lock()
+
+    def _version_of(self, value: T) -> int:
+        raise NotImplementedError  # pragma: no cover - every store says where its value keeps the version
+
+    def _load(self, db: Session, version: int) -> T:
+        raise NotImplementedError  # pragma: no cover - every store reads its own tables
+
+    def current(self) -> T:
+        """The value in force; checks the counter at most every poll_seconds."""
+        if self._loaded and self._monotonic() - self._checked_at < self.poll_seconds:
+            return self._cached
+        if not self._refreshing.acquire(blocking=not self._loaded):
+            return self._cached
+        try:
+            self._refresh()
+        finally:
+            self._refreshing.release()
+        return self._cached
+
+    def refresh(self) -> T:
+        """Re-read now, whatever the poll interval."""
+        with self._refreshing:
+            self._loaded = False
+            self._refresh()
+        return self._cached
+
+    def _refresh(self) -> None:
+        self._checked_at = self._monotonic()
+        try:
+            with self.session_factory() as db:
+                query = select(registry_version.c.version).where(registry_version.c.key == self.version_key)
+                version = int(db.scalar(query) or 0)
+                if self._loaded and version == self._version_of(self._cached):
+                    return
+                value = self._load(db, version)
+        except Exception:
+            if self.strict:
+                raise
+            self.read_errors += 1
+            self._loaded = True
+            return
+        self._cached = value
+        self._loaded = True

@@ -118,7 +118,7 @@ def test_mutation_with_a_vanished_anchor_fails_loudly(tmp_path: Path) -> None:
         apply_edit(plugins, Edit("papertrail/rules.py", "no such code in the plugin", ""))
 
 
-# --- what the harness misplaces or misses today: these fail until parity_tests is fixed ---
+# --- what the harness once misplaced or missed (found by this module, fixed in parity_tests): kept as guards ---
 
 
 def test_state_written_by_a_get_is_reported_on_that_get(tmp_path: Path) -> None:
