@@ -121,7 +121,9 @@ class Translation:
         """Map the ids of a recorded answer to those at the same places of the replayed legacy answer."""
         if recorded is None:
             return
-        self._walk(body_json(recorded), body_json(replayed))
+        old = body_json(recorded)
+        if old is not None:  # the replayed answer is parsed only when there is something to pair it with
+            self._walk(old, body_json(replayed))
         for name in ("location",):
             old = next((value for key, value in recorded.headers if key.lower() == name), None)
             new = next((value for key, value in replayed.headers if key.lower() == name), None)

@@ -229,9 +229,10 @@ _GIT_INDEX = os.sep + os.path.join(".git", "index")
 
 
 def _signature(*roots: Path, volatile: bool = True) -> tuple[tuple[str, int, int], ...]:
-    """Path, size and modification time of every file and folder under `roots` (a changed, added or removed file
-    changes it): git's answers, and a side's files, change only when this does. Without `volatile`, git's index
-    is left out."""
+    """Path, size and modification time of every file under `roots`, and the path of every folder (a changed,
+    added or removed file changes it): git's answers, and a side's files, change only when this does. A folder's
+    own time is left out: it moves when a file comes and goes, even one gone again (git's lock files), and files
+    that stay show by path. Without `volatile`, git's index is left out too."""
     found: list[tuple[str, int, int]] = []
     pending = [str(root) for root in roots]
     while pending:
@@ -243,10 +244,12 @@ def _signature(*roots: Path, volatile: bool = True) -> tuple[tuple[str, int, int
             for entry in entries:
                 if not volatile and entry.path.endswith(_GIT_INDEX):
                     continue
+                if entry.is_dir(follow_symlinks=False):
+                    found.append((entry.path, 0, 0))
+                    pending.append(entry.path)
+                    continue
                 stat = entry.stat(follow_symlinks=False)
                 found.append((entry.path, stat.st_size, stat.st_mtime_ns))
-                if entry.is_dir(follow_symlinks=False):
-                    pending.append(entry.path)
     found.sort()
     return tuple(found)
 
