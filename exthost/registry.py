@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -118,7 +119,7 @@ class Registry:
         bump_version(db, VERSION_KEY)
 
 
-class PolledStore(Generic[T]):
+class PolledStore(ABC, Generic[T]):
     """A value kept in the database and cached by each worker: re-read only when its `sv_registry_version` counter
     (`version_key`) moved, checked at most every `poll_seconds`, and never waited for by a request while another
     thread checks. Subclasses say how the cached value shows its version and how to load it.
@@ -148,11 +149,13 @@ class PolledStore(Generic[T]):
         self._loaded = False
         self._refreshing = threading.Lock()
 
+    @abstractmethod
     def _version_of(self, value: T) -> int:
-        raise NotImplementedError  # pragma: no cover - every store says where its value keeps the version
+        """The counter value `value` was read at."""
 
+    @abstractmethod
     def _load(self, db: Session, version: int) -> T:
-        raise NotImplementedError  # pragma: no cover - every store reads its own tables
+        """Read the value from its own tables, stamped with `version`."""
 
     def current(self) -> T:
         """The value in force; checks the counter at most every poll_seconds."""
