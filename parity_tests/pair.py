@@ -17,26 +17,20 @@ from typing import Any
 
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import RequestRedirect
-from werkzeug.test import EnvironBuilder
 
 from exthost.compare import CapturedRequest, CapturedResponse, Difference, compare
 from exthost.isolation import pinned
 from exthost.noise import RuleSet
 from exthost.platform import Platform, create_platform
-from exthost.shadow import call_wsgi
 from legacy_core.clock import FixedClock, SequentialIds
 from legacy_core.features import FEATURES
 from legacy_core.settings import Settings
+from parity_tests.client import send
 from parity_tests.outcome import Exchange
 from parity_tests.seed import HARNESS_ARGON2_KIB, Seed, build_template, side_settings
 from parity_tests.state import CASE_START, SIDES, Layout, StateReader, state_differences
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-# Request headers a replay does not pass on: the client's connection, the cookie jar's own business (each side
-# keeps its own), and the recording server's name for itself (Origin/Referer would fail the same-origin check).
-DROPPED_HEADERS = frozenset(
-    {"host", "cookie", "content-length", "connection", "keep-alive", "transfer-encoding", "origin", "referer", "te"}
-)
 CORE = "core"
 # The feature whose requests reach the git remote shared by URL.
 REMOTE_FEATURE = "blog"
@@ -44,19 +38,6 @@ REMOTE_FEATURE = "blog"
 
 class HarnessError(Exception):
     """The harness cannot run as configured (no plugin for a feature, ...); the message says what to fix."""
-
-
-def _cookie_updates(headers: Iterable[tuple[str, str]]) -> dict[str, str | None]:
-    """Cookie values a response sets (None: deleted, by an empty value or Max-Age=0)."""
-    updates: dict[str, str | None] = {}
-    for name, value in headers:
-        if name.lower() != "set-cookie":
-            continue
-        first, *attributes = value.split(";")
-        key, _, cookie = first.partition("=")
-        expired = any(attribute.strip().lower() in ("max-age=0", "max-age=-1") for attribute in attributes)
-        updates[key.strip()] = None if expired or not cookie.strip() else cookie.strip()
-    return updates
 
 
 @dataclass
@@ -76,24 +57,8 @@ class Side:
         self.cookies = dict(cookies)
 
     def call(self, request: CapturedRequest) -> CapturedResponse:
-        headers = [(name, value) for name, value in request.headers if name.lower() not in DROPPED_HEADERS]
-        if self.cookies:
-            headers.append(("Cookie", "; ".join(f"{name}={value}" for name, value in self.cookies.items())))
-        builder = EnvironBuilder(
-            path=request.path, method=request.method, query_string=request.query, headers=headers, data=request.body
-        )
-        try:
-            environ = builder.get_environ()
-        finally:
-            builder.close()
         with pinned(clock=self.clock, ids=self.ids):
-            response = call_wsgi(self.platform, environ, request.body)
-        for name, value in _cookie_updates(response.headers).items():
-            if value is None:
-                self.cookies.pop(name, None)
-            else:
-                self.cookies[name] = value
-        return response
+            return send(self.platform, request, self.cookies)
 
 
 @dataclass

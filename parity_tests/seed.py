@@ -13,11 +13,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from werkzeug.test import EnvironBuilder
-
+from exthost.compare import CapturedRequest
 from exthost.platform import Platform, create_platform
 from exthost.plugin_commands import migrate_plugins
-from exthost.shadow import call_wsgi
 from legacy_core.blog.demo import BRANCH, CONTENT_DIR, ensure_demo_remote
 from legacy_core.blog.git import GitIdentity
 from legacy_core.clock import FixedClock, SequentialIds
@@ -25,6 +23,7 @@ from legacy_core.db import make_engine
 from legacy_core.features import FEATURES
 from legacy_core.migrate import upgrade
 from legacy_core.settings import Settings
+from parity_tests.client import send
 from parity_tests.state import DATABASE, T0, Layout, commit_dates
 
 SEED_PASSWORD = "parity-harness-password"
@@ -115,39 +114,30 @@ def side_settings(
 class _Seeder:
     """Drives the template platform through its API, as a user would, failing loudly on any unexpected answer."""
 
-    def __init__(self, platform: Platform, cookie: str):
+    def __init__(self, platform: Platform):
         self.platform = platform
-        self.cookie = cookie
-        self.tokens: dict[str, str] = {}
+        self.jars: dict[str, dict[str, str]] = {}  # each user's cookies, as their browser would keep them
 
-    def call(self, user: str | None, method: str, path: str, body: Any = None) -> Any:
-        headers: list[tuple[str, str]] = [("Content-Type", "application/json")]
-        if user is not None:
-            headers.append(("Cookie", f"{self.cookie}={self.tokens[user]}"))
+    def call(self, user: str, method: str, path: str, body: Any = None) -> Any:
         data = json.dumps(body).encode() if body is not None else b""
-        builder = EnvironBuilder(path=path, method=method, headers=headers, data=data)
-        environ = builder.get_environ()
-        builder.close()
-        response = call_wsgi(self.platform, environ, data)
+        request = CapturedRequest(method, path, headers=(("Content-Type", "application/json"),), body=data)
+        response = send(self.platform, request, self.jars.setdefault(user, {}))
         if response.status >= 400:
             raise RuntimeError(
                 f"seeding the parity template: {method} {path} answered {response.status}: {response.body[:300]!r}"
             )
-        for name, value in response.headers:
-            if name.lower() == "set-cookie" and value.startswith(f"{self.cookie}="):
-                self.tokens["__last__"] = value.split(";", 1)[0].split("=", 1)[1]
         return json.loads(response.body) if response.body else None
 
 
 def _seed(platform: Platform, layout: Layout) -> Seed:
     settings = platform.services.settings
-    seeder = _Seeder(platform, settings.AUTH_SESSION_COOKIE_NAME)
+    cookie = settings.AUTH_SESSION_COOKIE_NAME
+    seeder = _Seeder(platform)
     users: dict[str, SeedUser] = {}
     for name, role in USERS.items():
         email = f"{name}@example.test"
-        answer = seeder.call(None, "POST", "/register", {"email": email, "password": SEED_PASSWORD, "name": name})
-        seeder.tokens[name] = seeder.tokens.pop("__last__")
-        users[name] = SeedUser(name, str(answer["user"]["id"]), email, seeder.tokens[name], role)
+        answer = seeder.call(name, "POST", "/register", {"email": email, "password": SEED_PASSWORD, "name": name})
+        users[name] = SeedUser(name, str(answer["user"]["id"]), email, seeder.jars[name][cookie], role)
     projects: dict[str, dict[str, Any]] = {}
     for feature, title in (("papertrail", "Evidence board"), ("blog", "Team blog")):
         created = seeder.call("alice", "POST", "/api/projects", {"name": title, "type": feature})
@@ -183,21 +173,9 @@ def _seed(platform: Platform, layout: Layout) -> Seed:
             "gitUserEmail": "blog-bot@example.test",
         },
     )
-    posts = seeder.call("alice", "GET", f"/api/projects/{blog_id}/blog/post/all")
-    projects["blog"]["files"] = sorted(_post_files(posts))
-    return Seed(settings.AUTH_SESSION_COOKIE_NAME, SEED_PASSWORD, layout.remote_url, users, projects)
-
-
-def _post_files(answer: Any) -> list[str]:
-    posts: Any = answer.get("posts", answer) if isinstance(answer, dict) else answer
-    found: list[str] = []
-    for post in posts if isinstance(posts, list) else []:
-        if isinstance(post, dict):
-            for key in ("file", "filename", "name", "slug"):
-                if isinstance(post.get(key), str):
-                    found.append(post[key])
-                    break
-    return found
+    posts = seeder.call("alice", "GET", f"/api/projects/{blog_id}/blog/post/all")["posts"]
+    projects["blog"]["files"] = sorted(post["file"] for post in posts)
+    return Seed(cookie, SEED_PASSWORD, layout.remote_url, users, projects)
 
 
 def build_template(
