@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
 
-from exthost.compare import CapturedRequest, CapturedResponse, parse_content_type
+from exthost.compare import CapturedRequest, CapturedResponse, header_value, parse_content_type
 from exthost.errors import ExtHostError
 from exthost.evidence import recording_name
 from exthost.har import read_har
@@ -35,7 +35,7 @@ from parity_tests.state import commit_dates
 DEFAULT_RECORDINGS = Path(__file__).resolve().parent / "recordings"
 # What an id made by the platform looks like (`p_3f9a...`, `p_1000000000000004`): a prefix, '_', 8+ characters.
 ID = re.compile(r"[a-z]{1,4}_[0-9A-Za-z]{8,}")
-LOGIN_PATHS = ("/login", "/register")
+LOGIN_PATH = "/login"
 REMOTE_FIELDS = ("repoUrl",)
 
 
@@ -124,12 +124,11 @@ class Translation:
         old = body_json(recorded)
         if old is not None:  # the replayed answer is parsed only when there is something to pair it with
             self._walk(old, body_json(replayed))
-        for name in ("location",):
-            old = next((value for key, value in recorded.headers if key.lower() == name), None)
-            new = next((value for key, value in replayed.headers if key.lower() == name), None)
-            if old and new:
-                for left, right in zip(old.split("/"), new.split("/"), strict=False):
-                    self._pair(left, right)
+        old_location = header_value(recorded.headers, "location")
+        new_location = header_value(replayed.headers, "location")
+        if old_location and new_location:
+            for left, right in zip(old_location.split("/"), new_location.split("/"), strict=False):
+                self._pair(left, right)
 
     def _walk(self, old: Any, new: Any) -> None:
         if isinstance(old, dict) and isinstance(new, dict):
@@ -148,32 +147,29 @@ class Translation:
     def _ids_in_text(self, text: str) -> str:
         return ID.sub(lambda match: self.ids.get(match.group(0), match.group(0)), text) if self.ids else text
 
+    def _value(self, key: str | None, value: str) -> str:
+        """One recorded value as the replay sends it, `key` being the JSON or form field that holds it."""
+        if value == REDACTED and key is not None and "pass" in key.lower():
+            return self.password
+        if key in REMOTE_FIELDS and value:
+            return self.remote_url
+        return self._ids_in_text(value)
+
     def _json(self, value: Any, key: str | None = None) -> Any:
         if isinstance(value, dict):
             return {name: self._json(item, name) for name, item in value.items()}
         if isinstance(value, list):
             return [self._json(item) for item in value]
-        if isinstance(value, str):
-            if value == REDACTED and key is not None and "pass" in key.lower():
-                return self.password
-            if key in REMOTE_FIELDS and value:
-                return self.remote_url
-            return self._ids_in_text(value)
-        return value
+        return self._value(key, value) if isinstance(value, str) else value
 
     def _form(self, text: str) -> str:
-        pairs = []
-        for key, value in parse_qsl(text, keep_blank_values=True):
-            if value == REDACTED and "pass" in key.lower():
-                value = self.password
-            elif key in REMOTE_FIELDS and value:
-                value = self.remote_url
-            pairs.append((key, self._ids_in_text(value)))
-        return urlencode(pairs, quote_via=quote)
+        pairs = parse_qsl(text, keep_blank_values=True)
+        translated = [(key, self._value(key, value)) for key, value in pairs]
+        return text if translated == pairs else urlencode(translated, quote_via=quote)
 
     def request(self, request: CapturedRequest) -> CapturedRequest:
-        """The recorded request as the replay sends it."""
-        media, _ = parse_content_type(next((v for k, v in request.headers if k.lower() == "content-type"), None))
+        """The recorded request as the replay sends it; what needs no translation keeps its recorded bytes."""
+        media, _ = parse_content_type(header_value(request.headers, "content-type"))
         body = request.body
         if body and media == "application/json":
             try:
@@ -192,9 +188,10 @@ class Translation:
 
 
 def _login_emails(session: RecordedSession) -> list[str]:
+    """The emails the session signs in with (JSON or form logins), in order."""
     emails = []
     for request, _ in session.exchanges:
-        if request.method == "POST" and request.path in LOGIN_PATHS[:1]:
+        if request.method == "POST" and request.path == LOGIN_PATH:
             try:
                 data = (
                     json.loads(request.body)
