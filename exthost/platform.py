@@ -25,7 +25,7 @@ from exthost.flagstore import FlagStore
 from exthost.host import ExtensionHost
 from exthost.isolation import IsolatingSessionFactory, SwitchableClock, SwitchableIds
 from exthost.noise import RuleSet, load_rules
-from exthost.recorder import Recorder, RecordingStore, feature_resolver
+from exthost.recorder import Recorder, RecordingStore
 from exthost.results import ShadowResults
 from exthost.router import DIAGNOSTICS_PATH, FlagRouter
 from exthost.shadow import ShadowRunner
@@ -113,7 +113,7 @@ class Platform:
                 poll_seconds=settings.FLAGS_POLL_SECONDS,
             ),
             cookie_name=self._cookie,
-            feature_of=feature_resolver(self.router),
+            feature_of=self.router.feature_of,
             max_body=settings.SHADOW_MAX_BODY_BYTES,
         )
         self.shadow.start()

@@ -55,7 +55,6 @@ from legacy_core.features import FEATURES
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-    from exthost.router import FlagRouter
 
 VERSION_KEY = "recording"
 ANONYMOUS = "anonymous"
@@ -346,22 +345,6 @@ class _Exchange:
     time_ms: float
     request: CapturedRequest
     response: CapturedResponse
-
-
-def feature_resolver(router: FlagRouter) -> Callable[[str, str], str | None]:
-    """The feature of a path and method, resolved as the router does: a legacy feature rule, else a path only a
-    feature plugin's mount covers (a plugin of no feature owns the paths its mounts cover)."""
-
-    def feature_of(path: str, method: str) -> str | None:
-        match = router.routes.resolve(path, method)
-        if match is not None:
-            return match.feature
-        table = router.host.table()
-        if not table.feature_mounts or table.match(path) is not None:
-            return None
-        return table.feature_at(path)
-
-    return feature_of
 
 
 # Requests that start, end or create a session: recorded even when the switch names only some features.

@@ -145,6 +145,17 @@ class FlagRouter:
             match = RouteMatch(feature, None, None)
         return self._feature(match, method, environ, start_response)
 
+    def feature_of(self, path: str, method: str) -> str | None:
+        """The feature a request belongs to, as `__call__` routes it: a legacy feature rule, else a path only a
+        feature plugin's mount covers (a plugin of no feature owns the paths its mounts cover)."""
+        match = self.routes.resolve(path, method)
+        if match is not None:
+            return match.feature
+        table = self.host.table()
+        if not table.feature_mounts or table.match(path) is not None:
+            return None
+        return table.feature_at(path)
+
     # -- feature requests ------------------------------------------------------------------------------------------
 
     def _next(self, match: RouteMatch) -> int:
