@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from exthost.errors import ExtHostError
 from legacy_core.app import PACKAGE_DIR as LEGACY_DIR
 from legacy_core.clock import IdGenerator, RandomIds
-from legacy_core.db import transaction
+from legacy_core.db import session_factory_of, transaction
 from legacy_core.features import FEATURE_ENDPOINTS
 from legacy_core.settings import Settings
 
@@ -297,10 +297,6 @@ class ParityRunLike(Protocol):
     def by_feature(self) -> Sequence[_Tally]: ...
 
 
-def _factory(source: SessionSource) -> sessionmaker[Session]:
-    return sessionmaker(bind=source, expire_on_commit=False) if isinstance(source, Engine) else source
-
-
 def _instant(value: datetime | str) -> datetime:
     moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
@@ -334,7 +330,7 @@ def record_parity_run(
     ids = ids or RandomIds()
     started, finished = _instant(run.started_at), _instant(run.finished_at)
     written: list[str] = []
-    with transaction(_factory(source)) as db:
+    with transaction(session_factory_of(source)) as db:
         for feature in features:
             names = (recordings or {}).get(feature, ())
             passed: set[str] = set()
@@ -459,7 +455,7 @@ def evidence_for(source: SessionSource, feature: str, code: str) -> Evidence:
     names: set[str] = set()
     runs = 0
     last: datetime | None = None
-    with _factory(source)() as db:
+    with session_factory_of(source)() as db:
         query = select(parity_runs).where(
             parity_runs.c.feature == feature, parity_runs.c.code == code, parity_runs.c.sides != AA_SIDES
         )

@@ -49,7 +49,7 @@ from exthost.registry import PolledStore, bump_version
 from exthost.router import DIAGNOSTICS_PATH, read_body
 from exthost.shadow import INCOMPLETE, capture_request, tee
 from legacy_core.clock import Clock, SystemClock
-from legacy_core.db import transaction
+from legacy_core.db import session_factory_of, transaction
 from legacy_core.features import FEATURES
 
 if TYPE_CHECKING:
@@ -204,10 +204,6 @@ class RecordingStore(PolledStore[RecordingState]):
         return self.refresh()
 
 
-def _session_factory(target: Engine | sessionmaker[Session]) -> sessionmaker[Session]:
-    return sessionmaker(bind=target, expire_on_commit=False) if isinstance(target, Engine) else target
-
-
 def set_recording(
     target: Engine | sessionmaker[Session],
     enabled: bool = True,
@@ -223,7 +219,7 @@ def set_recording(
     stored switch when None; required the first time), `features` limits recording to those features (None keeps
     the stored list, empty records all), `until` ends recording at that instant or after that long from now.
     """
-    store = RecordingStore(_session_factory(target), strict=True)
+    store = RecordingStore(session_factory_of(target), strict=True)
     if isinstance(until, timedelta):
         until = store.clock.now() + until
     return store.set(enabled, directory=directory, features=features, until=until, changed_by=changed_by)
@@ -231,7 +227,7 @@ def set_recording(
 
 def recording_state(target: Engine | sessionmaker[Session]) -> RecordingState:
     """The stored recording switch of the database of `target` (read now, not cached)."""
-    return RecordingStore(_session_factory(target), strict=True).refresh()
+    return RecordingStore(session_factory_of(target), strict=True).refresh()
 
 
 # --- files ----------------------------------------------------------------------------------------------------------

@@ -48,6 +48,11 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
 
 
+def session_factory_of(source: Engine | sessionmaker[Session]) -> sessionmaker[Session]:
+    """A session factory for functions that take either an engine (scripts, the CLI) or a platform's factory."""
+    return make_session_factory(source) if isinstance(source, Engine) else source
+
+
 @contextmanager
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """A session whose work is committed on success and rolled back, whole, on any error."""
