@@ -17,7 +17,8 @@ import nodesemver
 from exthost.errors import DependencyError, ManifestError, MountConflict, PluginLoadError, did_you_mean
 from exthost.manifest import MANIFEST_FILENAME, load_manifest
 from exthost.mounts import core_conflicts, mounts_overlap
-from exthost.records import DISCOVERED, INVALID, PluginRecord, host_version
+from exthost.records import DISCOVERED, INVALID, PluginRecord
+from exthost.version import host_version
 from legacy_core.features import RouteInfo
 from legacy_core.settings import Settings
 

@@ -37,7 +37,6 @@ from exthost.errors import (
     did_you_mean,
 )
 from exthost.hookspecs import PROJECT, PluginHooks
-from exthost.isolation import in_isolated_run
 from exthost.loader import (
     NAMESPACE,
     build_plugin_app,
@@ -60,9 +59,10 @@ from exthost.records import (
     HookTiming,
     MountTable,
     PluginRecord,
-    host_version,
 )
 from exthost.registry import Registry, StateRow
+from exthost.rollout.isolation import in_isolated_run
+from exthost.version import host_version
 from exthost.sdk import TENANT_KEY, PluginContext
 from legacy_core.app import build_services, create_server
 from legacy_core.db import transaction

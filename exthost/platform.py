@@ -1,8 +1,8 @@
 """The platform: legacy core, extension host and feature-flag router on one set of services, built by a factory.
 
 `create_platform(settings)` builds everything one instance needs from explicit settings: services whose session
-factory, clock and ids can be isolated and pinned (exthost.isolation), the legacy app, the extension host, the flag
-store, the shadow results and runner, and the router (exthost.router), which is the WSGI callable. Two platforms in
+factory, clock and ids can be isolated and pinned (exthost.rollout.isolation), the legacy app, the extension host, the flag
+store, the shadow results and runner, and the router (exthost.rollout.router), which is the WSGI callable. Two platforms in
 one process share nothing.
 """
 
@@ -17,19 +17,20 @@ from flask import Flask, jsonify
 from werkzeug.http import parse_cookie
 from werkzeug.wrappers import Response
 
-from exthost.breaker import CircuitBreaker
 from exthost.errors import ExtHostError
-from exthost.evidence import code_fingerprint
-from exthost.flags import Flag, parse_overrides
-from exthost.flagstore import FlagStore
+from exthost.evidence.capture import DIAGNOSTICS_PATH
+from exthost.evidence.fingerprint import DEFAULT_RULES_FILE, code_fingerprint
+from exthost.evidence.noise import RuleSet, load_rules
+from exthost.evidence.recorder import Recorder, RecordingStore
 from exthost.host import ExtensionHost
-from exthost.isolation import IsolatingSessionFactory, SwitchableClock, SwitchableIds
-from exthost.noise import RuleSet, load_rules
-from exthost.recorder import Recorder, RecordingStore
-from exthost.results import ShadowResults
-from exthost.router import DIAGNOSTICS_PATH, FlagRouter
-from exthost.shadow import ShadowRunner
-from exthost.shadow_process import ProcessShadowRunner
+from exthost.rollout.breaker import CircuitBreaker
+from exthost.rollout.flags import Flag, parse_overrides
+from exthost.rollout.flagstore import FlagStore
+from exthost.rollout.isolation import IsolatingSessionFactory, SwitchableClock, SwitchableIds
+from exthost.rollout.results import ShadowResults
+from exthost.rollout.router import FlagRouter
+from exthost.rollout.shadow import ShadowRunner, ShadowSink
+from exthost.rollout.shadow_process import ProcessShadowRunner
 from legacy_core.app import PACKAGE_DIR as LEGACY_DIR
 from legacy_core.app import (
     RESOLVED_USER_KEY,
@@ -50,7 +51,6 @@ from legacy_core.settings import Settings
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
-DEFAULT_RULES_FILE = Path(__file__).resolve().parents[1] / "parity_tests" / "noise_rules.toml"
 
 
 class Platform:
@@ -73,10 +73,11 @@ class Platform:
         self.results = results
         self.rules_file = rules_file(settings)
         self._rules = rules
-        self.shadow: ShadowRunner | ProcessShadowRunner
+        self.shadow: ShadowSink
         if settings.SHADOW_RUNNER == "process":
             self.shadow = ProcessShadowRunner(
                 settings=settings,
+                build_parts=build_platform_parts,
                 results=results,
                 queue_size=settings.SHADOW_QUEUE_SIZE,
                 nice=settings.SHADOW_NICE,
@@ -277,6 +278,6 @@ def build_platform_parts(
     legacy = create_server(services=services)
     host = ExtensionHost(settings, services=services, legacy_routes=routes(legacy.app), name=name, passive=passive)
     host.start()
-    # The code in place, fingerprinted once: shadow outcomes count as evidence for this code only (exthost.evidence).
+    # The code in place, fingerprinted once: shadow outcomes count as evidence for this code only (exthost.evidence.gate).
     codes = {feature: code_fingerprint(feature, settings) for feature in FEATURES}
     return host, legacy, ShadowResults(services.session_factory, codes=codes), rules

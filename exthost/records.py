@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,14 +21,6 @@ ENABLED = "enabled"
 DISABLED = "disabled"
 FAILED = "failed"
 STATES = (DISCOVERED, INVALID, REGISTERED, ENABLED, DISABLED, FAILED)
-
-
-def host_version() -> str:
-    """The Sovereign version plugins' `sovereign.engine` ranges are checked against."""
-    try:
-        return importlib.metadata.version("sovereign")
-    except importlib.metadata.PackageNotFoundError:  # running from a source tree that was never installed
-        return "0.1.0"
 
 
 @dataclass

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 
 from werkzeug.test import EnvironBuilder
 
-from exthost.compare import CapturedRequest, CapturedResponse
-from exthost.shadow import call_wsgi
+from exthost.evidence.capture import call_wsgi
+from exthost.evidence.compare import CapturedRequest, CapturedResponse
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication

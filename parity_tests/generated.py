@@ -50,8 +50,8 @@ from schemathesis.hooks import HookContext
 from schemathesis.transport.wsgi import WSGI_TRANSPORT
 from werkzeug.test import EnvironBuilder, stream_encode_multipart
 
-from exthost.compare import CapturedRequest, CapturedResponse, parse_content_type
-from exthost.har import read_har
+from exthost.evidence.compare import CapturedRequest, CapturedResponse, parse_content_type
+from exthost.evidence.har import read_har
 from legacy_core.openapi import package_version
 from parity_tests.outcome import CaseResult, Exchange, Reproduction
 from parity_tests.pair import CORE, Pair, body_json

@@ -20,7 +20,8 @@ from legacy_core.features import FEATURES
 from legacy_core.settings import Settings
 from parity_tests.outcome import CaseResult, ParityRun
 from parity_tests.pair import Pair, build_pair
-from parity_tests.recordings import DEFAULT_RECORDINGS, RecordedSession, find_recordings, replay_session
+from parity_tests.recordings import DEFAULT_RECORDINGS, RecordedSession, find_recordings
+from parity_tests.tasks import Task, run_task, task_failed
 
 VERSION = "1"
 
@@ -90,11 +91,6 @@ def plan_run(config: HarnessConfig, pair: Pair) -> Plan:
     return Plan(recordings, dict.fromkeys(config.features, config.generated))
 
 
-# A recording to replay, a recording that could not be read, or a share of a feature's generated cases:
-# (feature, how many, seed, number of its first case).
-Task = RecordedSession | CaseResult | tuple[str, int, int | None, int]
-
-
 def tasks_of(config: HarnessConfig, plan: Plan) -> list[Task]:
     """The plan as units of work: each recording, and each feature's generated cases in `jobs` shares."""
     tasks: list[Task] = list(plan.recordings)
@@ -108,31 +104,6 @@ def tasks_of(config: HarnessConfig, plan: Plan) -> list[Task]:
                 tasks.append((feature, size, seed, first))
                 first += size
     return tasks
-
-
-def task_failed(task: Task, why: str) -> CaseResult:
-    """A case standing for a unit of work that could not run to its end (the harness failed, a worker died): it
-    counts as a mismatch, so a broken run never reads as parity."""
-    if isinstance(task, CaseResult):
-        return task
-    if isinstance(task, RecordedSession):
-        return CaseResult(f"recorded:{task.name}", "recorded", task.feature, task.source, error=why)
-    feature, count, _, first = task
-    source = f"generated cases {first}..{first + count - 1}"
-    return CaseResult(f"generated:{feature}:{first}+", "generated", feature, source, error=why)
-
-
-def run_task(pair: Pair, task: Task, on_case: Callable[[CaseResult], None]) -> None:
-    """Run one unit of work on `pair`, reporting each finished case."""
-    if isinstance(task, CaseResult):
-        on_case(task)
-    elif isinstance(task, RecordedSession):
-        on_case(replay_session(pair, task))
-    else:
-        from parity_tests.generated import generate_cases  # schemathesis loads only when cases are generated
-
-        feature, count, seed, first = task
-        generate_cases(pair, feature, count, seed=seed, on_case=on_case, number_from=first)
 
 
 def run_cases(

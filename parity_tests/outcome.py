@@ -9,8 +9,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from exthost.compare import CapturedRequest, CapturedResponse, Comparison, Difference
-from exthost.har import har_document, har_entry
+from exthost.evidence.compare import CapturedRequest, CapturedResponse, Comparison, Difference
+from exthost.evidence.har import har_document, har_entry
 from parity_tests.state import CASE_START
 
 Kind = Literal["recorded", "generated"]

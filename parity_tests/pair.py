@@ -18,10 +18,10 @@ from typing import Any
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import RequestRedirect
 
-from exthost.compare import CapturedRequest, CapturedResponse, Difference, compare
-from exthost.isolation import pinned
-from exthost.noise import RuleSet
+from exthost.evidence.compare import CapturedRequest, CapturedResponse, Difference, compare
+from exthost.evidence.noise import RuleSet
 from exthost.platform import Platform, create_platform
+from exthost.rollout.isolation import pinned
 from legacy_core.clock import FixedClock, SequentialIds
 from legacy_core.features import FEATURES
 from legacy_core.settings import Settings

@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
 
-from exthost.compare import CapturedRequest, CapturedResponse, header_value, parse_content_type
 from exthost.errors import ExtHostError
-from exthost.evidence import recording_name
-from exthost.har import read_har
-from exthost.redact import REDACTED
+from exthost.evidence.compare import CapturedRequest, CapturedResponse, header_value, parse_content_type
+from exthost.evidence.fingerprint import recording_name
+from exthost.evidence.har import read_har
+from exthost.evidence.redact import REDACTED
 from legacy_core.features import FEATURES
 from parity_tests.outcome import CaseResult, Exchange
 from parity_tests.pair import CORE, Pair, body_json
@@ -51,7 +51,7 @@ class RecordedSession:
 
     @property
     def source(self) -> str:
-        """The recording as evidence names it: path and content digest (exthost.evidence.recording_name)."""
+        """The recording as evidence names it: path and content digest (exthost.evidence.fingerprint.recording_name)."""
         return self.digest_name or self.name
 
 

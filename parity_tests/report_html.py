@@ -19,7 +19,14 @@ from typing import Any
 
 import jinja2
 
-from exthost.compare import MISSING, CapturedResponse, Difference, canonical_body, header_value, parse_content_type
+from exthost.evidence.compare import (
+    MISSING,
+    CapturedResponse,
+    Difference,
+    canonical_body,
+    header_value,
+    parse_content_type,
+)
 from parity_tests.outcome import KINDS, CaseResult, Exchange, FeatureTally, ParityRun
 
 # Characters XML 1.0 forbids (and HTML shows as nothing or U+FFFD): C0 controls but tab and newlines, lone

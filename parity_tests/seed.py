@@ -13,9 +13,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from exthost.compare import CapturedRequest
+from exthost.cli.plugins import migrate_plugins
+from exthost.evidence.compare import CapturedRequest
 from exthost.platform import Platform, create_platform
-from exthost.plugin_commands import migrate_plugins
 from legacy_core.blog.demo import BRANCH, CONTENT_DIR, ensure_demo_remote
 from legacy_core.blog.git import GitIdentity
 from legacy_core.clock import FixedClock, SequentialIds

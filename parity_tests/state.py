@@ -32,7 +32,7 @@ from typing import Any
 
 from sqlalchemy import Engine, inspect, text
 
-from exthost.compare import Difference, diff_trees
+from exthost.evidence.compare import Difference, diff_trees
 
 SIDES = ("legacy", "plugin")
 DATABASE = "sovereign.db"

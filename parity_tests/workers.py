@@ -17,6 +17,7 @@ from typing import Any
 
 from parity_tests.outcome import CaseResult
 from parity_tests.pair import build_pair
+from parity_tests.tasks import run_task, task_failed
 
 # How often the parent looks at its workers while waiting for results.
 POLL_SECONDS = 1.0
@@ -24,8 +25,6 @@ STARTED, FINISHED = "started", "finished"
 
 
 def _work(config: Any, root: Path, number: int, tasks: Any, results: Any) -> None:
-    from parity_tests.harness import run_task, task_failed
-
     try:
         pair = build_pair(
             root,
@@ -62,8 +61,6 @@ def run_in_workers(
     config: Any, tasks: Sequence[Any], root: Path, on_case: Callable[[CaseResult], None] | None = None
 ) -> list[CaseResult]:
     """Run `tasks` on `config.jobs` worker processes under `root`; every case's result, in task order."""
-    from parity_tests.harness import task_failed
-
     context = multiprocessing.get_context("spawn")  # a fresh interpreter: no inherited engines or threads
     inbox: Any = context.Queue()
     outbox: Any = context.Queue()

@@ -25,8 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from exthost.compare import CapturedRequest, CapturedResponse  # noqa: E402
-from exthost.har import har_document, har_entry  # noqa: E402
+from exthost.evidence.compare import CapturedRequest, CapturedResponse  # noqa: E402
+from exthost.evidence.har import har_document, har_entry  # noqa: E402
 from parity_tests.harness import HarnessConfig, run_parity  # noqa: E402
 from parity_tests.outcome import CaseResult  # noqa: E402
 from parity_tests.pair import Pair, build_pair  # noqa: E402

@@ -47,10 +47,10 @@ from werkzeug.test import Client, EnvironBuilder, run_wsgi_app
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from exthost.flagstore import FlagStore  # noqa: E402
 from exthost.migrate import upgrade_exthost  # noqa: E402
 from exthost.platform import Platform, create_platform  # noqa: E402
-from exthost.results import ShadowResults  # noqa: E402
+from exthost.rollout.flagstore import FlagStore  # noqa: E402
+from exthost.rollout.results import ShadowResults  # noqa: E402
 from legacy_core.db import make_engine, make_session_factory  # noqa: E402
 from legacy_core.features import FEATURES  # noqa: E402
 from legacy_core.migrate import upgrade  # noqa: E402

@@ -25,8 +25,8 @@ from werkzeug.test import Client
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from exthost.evidence.recorder import set_recording  # noqa: E402
 from exthost.platform import create_platform  # noqa: E402
-from exthost.recorder import set_recording  # noqa: E402
 from legacy_core.db import make_engine  # noqa: E402
 from parity_tests.seed import HARNESS_ARGON2_KIB, Seed, build_template, side_settings  # noqa: E402
 from parity_tests.state import Layout, commit_dates  # noqa: E402

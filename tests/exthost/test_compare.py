@@ -14,7 +14,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from exthost.compare import (
+from exthost.evidence.compare import (
     MISSING,
     CapturedResponse,
     Comparison,
@@ -23,7 +23,7 @@ from exthost.compare import (
     canonical_body,
     compare,
 )
-from exthost.noise import RouteRules, RuleSet, parse_rules
+from exthost.evidence.noise import RouteRules, RuleSet, parse_rules
 
 ROOT = Path(__file__).resolve().parents[2]
 ROUTE = "/api/projects/<project_id>/papertrail/board"
@@ -468,7 +468,7 @@ def test_canonical_body_undecodable_text_is_flagged():
 
 # --- architecture ---
 
-ENGINE_MODULES = ("compare", "noise", "har", "redact")
+ENGINE_MODULES = ("compare", "noise", "har", "redact", "capture")
 FORBIDDEN_TOPS = {"flask", "werkzeug", "legacy_core"}
 
 
@@ -484,7 +484,7 @@ def engine_imports(source: str) -> set[str]:
 
 @pytest.mark.parametrize("module", ENGINE_MODULES)
 def test_compare_engine_modules_import_no_flask_werkzeug_or_legacy_core(module):
-    source = (ROOT / "exthost" / f"{module}.py").read_text(encoding="utf-8")
+    source = (ROOT / "exthost" / "evidence" / f"{module}.py").read_text(encoding="utf-8")
     forbidden = {name for name in engine_imports(source) if name.split(".")[0] in FORBIDDEN_TOPS}
     assert forbidden == set()
 

@@ -8,18 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from exthost.evidence import (
+from exthost.evidence.fingerprint import (
     DEFAULT_RECORDINGS_DIR,
-    EvidenceError,
     code_files,
     code_fingerprint,
     corpus_names,
-    evidence_for,
-    record_parity_run,
     recordings_dir,
 )
+from exthost.evidence.gate import EvidenceError, evidence_for, record_parity_run
 from exthost.platform import Platform
-from exthost.results import ShadowResults
+from exthost.rollout.results import ShadowResults
 from legacy_core.app import build_services
 from legacy_core.settings import Settings
 from parity_tests.outcome import CaseResult, ParityRun

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exthost.breaker import CircuitBreaker
-from exthost.flags import BUCKETS, Flag, FlagSet, bucket, decide, parse_overrides, sampled
-from exthost.flagstore import FlagError, FlagStore
+from exthost.rollout.breaker import CircuitBreaker
+from exthost.rollout.flags import BUCKETS, Flag, FlagSet, bucket, decide, parse_overrides, sampled
+from exthost.rollout.flagstore import FlagError, FlagStore
 from legacy_core.app import build_services
 from legacy_core.settings import Settings
 from tests.fixtures.app import TEST_ARGON2_KIB

@@ -13,8 +13,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from exthost.cli import main
-from exthost.evidence import Evidence, Thresholds, code_fingerprint, corpus_names, gate, record_parity_run
-from exthost.results import ShadowResults
+from exthost.evidence.fingerprint import code_fingerprint, corpus_names
+from exthost.evidence.gate import Evidence, Thresholds, gate, record_parity_run
+from exthost.rollout.results import ShadowResults
 from legacy_core.app import build_services
 from legacy_core.settings import Settings
 from tests.exthost.test_evidence import case, copy_plugins, flip_one_byte, parity_run

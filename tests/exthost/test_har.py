@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exthost.compare import CapturedRequest, CapturedResponse
 from exthost.errors import HarError
-from exthost.har import har_document, har_entry, read_har
-from exthost.redact import REDACTED, redact_request, redact_response
+from exthost.evidence.compare import CapturedRequest, CapturedResponse
+from exthost.evidence.har import har_document, har_entry, read_har
+from exthost.evidence.redact import REDACTED, redact_request, redact_response
 
 STARTED = datetime(2026, 11, 25, 10, 0, 0, 123000, tzinfo=UTC)
 CONTENT_TYPES = [

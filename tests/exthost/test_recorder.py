@@ -17,10 +17,9 @@ import pytest
 from click.testing import CliRunner
 
 from exthost.cli import main
-from exthost.har import read_har
-from exthost.platform import Platform, create_platform
-from exthost.record_commands import parse_duration
-from exthost.recorder import (
+from exthost.cli.record import parse_duration
+from exthost.evidence.har import read_har
+from exthost.evidence.recorder import (
     RecordingError,
     append_har_entry,
     har_files,
@@ -28,7 +27,8 @@ from exthost.recorder import (
     session_key,
     set_recording,
 )
-from exthost.redact import REDACTED
+from exthost.evidence.redact import REDACTED
+from exthost.platform import Platform, create_platform
 from legacy_core.clock import FixedClock, SequentialIds
 from legacy_core.settings import Settings
 from tests.fixtures.app import PASSWORD, TEST_ARGON2_KIB
@@ -89,7 +89,7 @@ def session_cookie(client: Any, settings: Settings) -> str:
 
 
 def recorded(platform: Platform) -> dict[str, list[Any]]:
-    """Every HAR file of the platform's recording folder, read back with exthost.har.read_har, by file name."""
+    """Every HAR file of the platform's recording folder, read back with exthost.evidence.har.read_har, by file name."""
     assert platform.recorder.drain()
     folder = platform.services.settings.recording_dir
     return {path.name: read_har(path) for path in sorted(folder.glob("*.har"))}

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exthost.compare import CapturedRequest, CapturedResponse
-from exthost.redact import REDACTED, is_sensitive, redact_body, redact_request, redact_response
+from exthost.evidence.compare import CapturedRequest, CapturedResponse
+from exthost.evidence.redact import REDACTED, is_sensitive, redact_body, redact_request, redact_response
 
 SENSITIVE_KEYS = [
     "password",

@@ -371,7 +371,7 @@ def test_router_shadow_candidate_errors_are_counted_not_charged_to_the_error_bud
 
 
 def test_router_shadow_tee_hands_over_whole_bodies_only():
-    from exthost.shadow import INCOMPLETE, tee
+    from exthost.evidence.capture import INCOMPLETE, tee
 
     got: list[bytes | None] = []
     whole = tee(iter([b"a", b"b", b"c"]), 100, got.append)
@@ -488,7 +488,7 @@ def test_flagstore_concurrent_changes_are_both_kept(settings, monkeypatch):
     import threading
     import time
 
-    from exthost.flagstore import FlagStore
+    from exthost.rollout.flagstore import FlagStore
     from tests.exthost.test_flags import _store
 
     original = FlagStore._stored

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import schemathesis
 
-from exthost.compare import CapturedRequest
-from exthost.har import read_har
+from exthost.evidence.compare import CapturedRequest
+from exthost.evidence.har import read_har
 from legacy_core.features import FEATURES
 from parity_tests.generated import (
     FEATURE_PATHS,

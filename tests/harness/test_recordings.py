@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from exthost.compare import CapturedRequest
+from exthost.evidence.compare import CapturedRequest
 from parity_tests.harness import HarnessConfig, run_parity
 from parity_tests.outcome import CaseResult
 from parity_tests.pair import HarnessError, Pair, build_pair

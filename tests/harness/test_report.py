@@ -15,9 +15,9 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from exthost.compare import CapturedRequest, CapturedResponse, Difference, compare
-from exthost.har import har_document, har_entry
-from exthost.noise import RuleSet
+from exthost.evidence.compare import CapturedRequest, CapturedResponse, Difference, compare
+from exthost.evidence.har import har_document, har_entry
+from exthost.evidence.noise import RuleSet
 from parity_tests.outcome import SESSION_END, CaseResult, Exchange, Kind, ParityRun, Reproduction
 from parity_tests.report import html_report, json_report, junit_xml, markdown_summary, write_reports
 from tests.fixtures.browser import Browser

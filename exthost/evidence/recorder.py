@@ -2,12 +2,12 @@
 
 The switch is the one row of `sv_recording` (enabled, folder, features, expiry); `sv parity:record` or
 `set_recording` writes it and bumps the `recording` row of `sv_registry_version`. Each worker checks that counter at
-most every `poll_seconds`, never waiting for another thread's check (as `exthost.flagstore` does for flags), so a
+most every `poll_seconds`, never waiting for another thread's check (as `exthost.rollout.flagstore` does for flags), so a
 switch reaches every worker within about a second. While off, `Recorder` passes requests through after one cached
 check.
 
 While on, the request path does only what shadow mode does: copy the request body and tee the response body as it
-streams out (`exthost.shadow`); the caller's bytes are unchanged. Redacting, building the HAR entry and writing the
+streams out (`exthost.rollout.shadow`); the caller's bytes are unchanged. Redacting, building the HAR entry and writing the
 file happen on a writer thread; a full queue or a failed write is logged and counted, never raised to the caller.
 
 A session's file is `<folder>/<YYYYMMDD>-<key>.har`, key a short hash of the session cookie's value. An exchange
@@ -41,13 +41,12 @@ from sqlalchemy import Boolean, Column, DateTime, Engine, Integer, MetaData, Str
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.http import parse_cookie
 
-from exthost.compare import CapturedRequest, CapturedResponse
 from exthost.errors import ExtHostError, did_you_mean
-from exthost.har import har_document, har_entry
-from exthost.records import host_version
+from exthost.evidence.capture import DIAGNOSTICS_PATH, INCOMPLETE, capture_request, read_body, tee
+from exthost.evidence.compare import CapturedRequest, CapturedResponse
+from exthost.evidence.har import har_document, har_entry
 from exthost.registry import PolledStore, bump_version
-from exthost.router import DIAGNOSTICS_PATH, read_body
-from exthost.shadow import INCOMPLETE, capture_request, tee
+from exthost.version import host_version
 from legacy_core.clock import Clock, SystemClock
 from legacy_core.db import session_factory_of, transaction
 from legacy_core.features import FEATURES

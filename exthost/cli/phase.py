@@ -8,7 +8,8 @@ from typing import Any
 
 import click
 
-from exthost.evidence import Assessment
+from exthost.cli.settings import load_settings
+from exthost.evidence.gate import Assessment
 
 
 def _when(assessment: Assessment) -> str:
@@ -50,51 +51,49 @@ def _mode(status: dict[str, Any]) -> str:
     return f"{status['mode']}{overrides}"
 
 
-def register(main: click.Group, settings_from: Any) -> None:
-    """Add the phase commands to the `sv` group."""
 
-    @main.command("phase:status")
-    @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-    def phase_status_command(as_json: bool) -> None:
-        """Each feature's mode, code fingerprint, evidence since its last code change, and the switch gate's verdict."""
-        from exthost.evidence import assess, recordings_dir
-        from exthost.flag_commands import stores
-        from legacy_core.features import FEATURES
+@click.command("phase:status")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def phase_status_command(as_json: bool) -> None:
+    """Each feature's mode, code fingerprint, evidence since its last code change, and the switch gate's verdict."""
+    from exthost.cli.flags import stores
+    from exthost.evidence.fingerprint import recordings_dir
+    from exthost.evidence.gate import assess
+    from legacy_core.features import FEATURES
 
-        settings = settings_from()
-        statuses: list[tuple[dict[str, Any], Assessment]] = []
-        with stores(settings) as found:
-            flags = found.flags.current()
-            for feature in FEATURES:
-                assessment = assess(found.flags.session_factory, feature, settings)
-                status = {
-                    "feature": feature,
-                    "mode": flags.flag(feature).mode,
-                    "routeFlags": [
-                        {"route": f.route, "mode": f.mode} for f in flags.all() if f.feature == feature and f.route
-                    ],
-                    **assessment.to_json(),
-                    "verdict": _verdict(assessment),
-                }
-                statuses.append((status, assessment))
-        if as_json:
-            click.echo(
-                json.dumps(
-                    {"recordingsDir": str(recordings_dir(settings)), "features": [s for s, _ in statuses]}, indent=2
-                )
+    settings = load_settings()
+    statuses: list[tuple[dict[str, Any], Assessment]] = []
+    with stores(settings) as found:
+        flags = found.flags.current()
+        for feature in FEATURES:
+            assessment = assess(found.flags.session_factory, feature, settings)
+            status = {
+                "feature": feature,
+                "mode": flags.flag(feature).mode,
+                "routeFlags": [
+                    {"route": f.route, "mode": f.mode} for f in flags.all() if f.feature == feature and f.route
+                ],
+                **assessment.to_json(),
+                "verdict": _verdict(assessment),
+            }
+            statuses.append((status, assessment))
+    if as_json:
+        click.echo(
+            json.dumps(
+                {"recordingsDir": str(recordings_dir(settings)), "features": [s for s, _ in statuses]}, indent=2
             )
-            return
-        if sys.stdout.isatty():
-            _print_table(statuses)
-            return
-        for status, assessment in statuses:
-            click.echo(status["feature"])
-            click.echo(f"  mode: {_mode(status)}")
-            click.echo(f"  code: {assessment.code[:12]}")
-            for name, value in _evidence_lines(assessment):
-                click.echo(f"  {name}: {value}")
-            click.echo(f"  gate: {_verdict(assessment)}")
-
+        )
+        return
+    if sys.stdout.isatty():
+        _print_table(statuses)
+        return
+    for status, assessment in statuses:
+        click.echo(status["feature"])
+        click.echo(f"  mode: {_mode(status)}")
+        click.echo(f"  code: {assessment.code[:12]}")
+        for name, value in _evidence_lines(assessment):
+            click.echo(f"  {name}: {value}")
+        click.echo(f"  gate: {_verdict(assessment)}")
 
 def _evidence_lines(assessment: Assessment) -> list[tuple[str, str]]:
     return [

@@ -19,8 +19,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from exthost.errors import ExtHostError
-from exthost.flags import MODES, Flag, FlagSet, Mode, check_percent
 from exthost.registry import PolledStore, bump_version
+from exthost.rollout.flags import MODES, Flag, FlagSet, Mode, check_percent
 from legacy_core.clock import Clock, SystemClock
 from legacy_core.db import transaction
 
@@ -55,7 +55,7 @@ flag_changes = Table(
     Column("changed_by", String(200), nullable=False),
     Column("changed_at", DateTime(timezone=True), nullable=False),
     Column("reason", Text, nullable=False),
-    # Set when the change went past the evidence gate with --force (exthost.evidence).
+    # Set when the change went past the evidence gate with --force (exthost.evidence.gate).
     Column("forced", Boolean, nullable=False, default=False),
 )
 

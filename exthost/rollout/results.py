@@ -2,7 +2,7 @@
 
 Counting happens in memory (one lock, no I/O on the request path) and is flushed to `sv_shadow_counts` by adding
 deltas, so every worker's counts add up in the shared database; the same flush adds them to the evidence of the code
-in place (`sv_shadow_evidence`, exthost.evidence). Mismatches and candidate errors are written at once
+in place (`sv_shadow_evidence`, exthost.evidence.gate). Mismatches and candidate errors are written at once
 to `sv_shadow_mismatches`, redacted of secrets, with the request and both responses.
 """
 
@@ -21,9 +21,9 @@ from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text,
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
-from exthost.compare import CapturedRequest, CapturedResponse, Difference
-from exthost.evidence import add_shadow_evidence
-from exthost.redact import redact_request, redact_response
+from exthost.evidence.compare import CapturedRequest, CapturedResponse, Difference
+from exthost.evidence.gate import add_shadow_evidence
+from exthost.evidence.redact import redact_request, redact_response
 from legacy_core.clock import Clock, IdGenerator, RandomIds, SystemClock
 from legacy_core.db import transaction
 
@@ -114,8 +114,8 @@ def difference_json(difference: Difference) -> dict[str, Any]:
 def mismatch_har(row: Mapping[str, Any]) -> dict[str, Any]:
     """A kept mismatch as a HAR 1.2 document: one entry replaying the request with the primary's response; the
     other side's response and the differences ride along in the entry's `_sovereign` field."""
-    from exthost.har import har_document, har_entry
-    from exthost.records import host_version
+    from exthost.evidence.har import har_document, har_entry
+    from exthost.version import host_version
 
     exchange = row["exchange"]
     request = request_from_json(exchange["request"])
@@ -157,7 +157,7 @@ class ShadowResults:
         codes: Mapping[str, str] | None = None,
     ):
         self.session_factory = session_factory
-        # Code fingerprint of each feature in place (exthost.evidence), taken once at start: flushed outcomes are also
+        # Code fingerprint of each feature in place (exthost.evidence.gate), taken once at start: flushed outcomes are also
         # added to that code's evidence. A feature without one gathers no evidence.
         self.codes = dict(codes or {})
         self.clock = clock or SystemClock()

@@ -17,13 +17,20 @@ import os
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from exthost.results import ShadowResults
-from exthost.shadow import Sample, ShadowRunner
+from exthost.rollout.results import ShadowResults
+from exthost.rollout.shadow import Sample, ShadowRunner
 
 log = logging.getLogger("sovereign.shadow")
+
+# Builds, in the child, the started (passive) host, the legacy server, the results store and the noise rules of one
+# platform instance: `exthost.platform.build_platform_parts`, handed in by the platform so that this module never
+# imports the platform that imports it. Spawned children receive it pickled by name, so it must be a module-level
+# function.
+PartsFactory = Callable[..., tuple[Any, Any, ShadowResults, Any]]
 
 # WSGI environ values a sample carries to the child: plain data only (server objects, streams and the server's
 # socket stay behind). The resolved user is a frozen dataclass and travels too.
@@ -37,9 +44,19 @@ def plain_environ(environ: Any, keep: tuple[str, ...]) -> dict[str, Any]:
 class ProcessShadowRunner:
     """The ShadowRunner interface (start, submit, drain, stop, queue, workers) over a child process."""
 
-    def __init__(self, *, settings: Any, results: ShadowResults, queue_size: int, nice: int, keep: tuple[str, ...]):
+    def __init__(
+        self,
+        *,
+        settings: Any,
+        build_parts: PartsFactory,
+        results: ShadowResults,
+        queue_size: int,
+        nice: int,
+        keep: tuple[str, ...],
+    ):
         self._context = multiprocessing.get_context("spawn")
         self.settings = settings
+        self.build_parts = build_parts
         self.results = results
         self.nice = nice
         self.keep = keep
@@ -80,7 +97,7 @@ class ProcessShadowRunner:
                 return
             self._process = self._context.Process(
                 target=child_main,
-                args=(self.settings, self.queue, self._done, self._processed, self._errors, self.nice),
+                args=(self.settings, self.build_parts, self.queue, self._done, self._processed, self._errors, self.nice),
                 name="sv-shadow",
                 daemon=True,
             )
@@ -136,13 +153,13 @@ class ProcessShadowRunner:
         self.results.flush()
 
 
-def child_main(settings: Any, samples: Any, done: Any, processed: Any, errors: Any, nice: int) -> None:
+def child_main(
+    settings: Any, build_parts: PartsFactory, samples: Any, done: Any, processed: Any, errors: Any, nice: int
+) -> None:
     """The child: a passive copy of the platform's apps on the same database, replaying samples until None."""
-    from exthost.platform import build_platform_parts
-
     with contextlib.suppress(OSError):  # not permitted here: run at the same priority rather than not at all
         os.nice(nice)
-    host, legacy, results, rules = build_platform_parts(settings, name="shadow", passive=True)
+    host, legacy, results, rules = build_parts(settings, name="shadow", passive=True)
     runner = ShadowRunner(engine=host.services.engine, results=results, rules=lambda: rules, workers=0)
     finished = 0
     last_flush = time.monotonic()

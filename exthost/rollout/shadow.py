@@ -3,7 +3,7 @@ compares.
 
 A sample is queued after the caller has its response (the router submits it when the response is closed); a full
 queue drops the sample and counts it. Worker threads run each sample on an isolated view of the stored state (a
-transaction always rolled back, see `exthost.isolation`) with the clock replaying the instants the primary read and
+transaction always rolled back, see `exthost.rollout.isolation`) with the clock replaying the instants the primary read and
 ids pinned to a sequence of the sample's own:
 
 - a safe request (GET, HEAD, OPTIONS): the candidate runs once and is compared with the response the caller got.
@@ -17,27 +17,27 @@ ids pinned to a sequence of the sample's own:
 
 from __future__ import annotations
 
-import io
 import logging
 import queue
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import Engine
 
-from exthost.compare import CapturedRequest, CapturedResponse, Comparison, compare, header_value
-from exthost.isolation import ReplayClock, isolated, pinned
-from exthost.noise import RuleSet
-from exthost.results import ShadowResults
+from exthost.evidence.capture import call_wsgi
+from exthost.evidence.compare import CapturedRequest, CapturedResponse, Comparison, compare, header_value
+from exthost.evidence.noise import RuleSet
+from exthost.rollout.isolation import ReplayClock, isolated, pinned
+from exthost.rollout.results import ShadowResults
 from legacy_core.clock import SequentialIds
 
 if TYPE_CHECKING:
-    from _typeshed.wsgi import WSGIApplication, WSGIEnvironment
+    from _typeshed.wsgi import WSGIApplication
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 log = logging.getLogger("sovereign.shadow")
@@ -66,26 +66,25 @@ class Sample:
         return self.request.method in SAFE_METHODS
 
 
-def call_wsgi(app: WSGIApplication, environ: Mapping[str, Any], body: bytes) -> CapturedResponse:
-    """Run a WSGI app on a copy of `environ` with `body` as its input; its whole response as plain data."""
-    env: WSGIEnvironment = dict(environ)
-    env["wsgi.input"] = io.BytesIO(body)
-    env["wsgi.errors"] = io.StringIO()
-    started: list[Any] = []
 
-    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], object]:
-        started[:] = [status, headers]
-        return lambda data: None
 
-    iterable = app(env, start_response)
-    try:
-        data = b"".join(iterable)
-    finally:
-        close = getattr(iterable, "close", None)
-        if close is not None:
-            close()
-    status, headers = started
-    return CapturedResponse(status=int(status.split(" ", 1)[0]), headers=tuple(headers), body=data)
+
+class ShadowSink(Protocol):
+    """Where the router hands samples: a runner in this process (`ShadowRunner`) or one that replays elsewhere
+    (`exthost.rollout.shadow_process.ProcessShadowRunner`). The attributes feed `/diagnostics`."""
+
+    queue: Any
+    queue_size: int
+    workers: int
+
+    @property
+    def processed(self) -> int: ...
+    @property
+    def errors(self) -> int: ...
+    def start(self) -> None: ...
+    def submit(self, sample: Sample) -> bool: ...
+    def drain(self, timeout: float = 30.0) -> bool: ...
+    def stop(self, timeout: float = 10.0) -> None: ...
 
 
 class ShadowRunner:
@@ -263,66 +262,3 @@ class ShadowRunner:
     def _outcome(self, sample: Sample, outcome: str) -> str:
         self.results.count(sample.feature, sample.route, sample.request.method, sample.mode, outcome)
         return outcome
-
-
-def capture_request(environ: Mapping[str, Any], body: bytes) -> CapturedRequest:
-    """The request of a WSGI environ as plain data (headers from HTTP_* keys and the content headers)."""
-    headers: list[tuple[str, str]] = []
-    for key, value in environ.items():
-        if key.startswith("HTTP_"):
-            headers.append((key[5:].replace("_", "-").title(), str(value)))
-        elif key in ("CONTENT_TYPE", "CONTENT_LENGTH") and value:
-            headers.append((key.replace("_", "-").title(), str(value)))
-    return CapturedRequest(
-        method=str(environ.get("REQUEST_METHOD", "GET")).upper(),
-        path=str(environ.get("PATH_INFO", "") or "/"),
-        query=str(environ.get("QUERY_STRING", "")),
-        headers=tuple(sorted(headers)),
-        body=body,
-    )
-
-
-def tee(iterable: Iterable[bytes], limit: int, on_close: Callable[[bytes | None], None]) -> Iterable[bytes]:
-    """Pass a response body through unchanged while keeping a copy for `on_close`: the whole body, None past
-    `limit` bytes, or `INCOMPLETE` when the response was closed before its end."""
-    return _Tee(iterable, limit, on_close)
-
-
-class _Tee:
-    def __init__(self, iterable: Iterable[bytes], limit: int, on_close: Callable[[bytes | None], None]):
-        self._iterable = iterable
-        self._limit = limit
-        self._on_close = on_close
-        self._chunks: list[bytes] | None = []
-        self._size = 0
-        self._done = False
-
-    def __iter__(self) -> Any:
-        for chunk in self._iterable:
-            if self._chunks is not None:
-                self._size += len(chunk)
-                if self._size > self._limit:
-                    self._chunks = None
-                else:
-                    self._chunks.append(chunk)
-            yield chunk
-        # The server asks for the next chunk only after writing the last one: the caller has the whole answer.
-        self._finish(b"".join(self._chunks) if self._chunks is not None else None)
-
-    def _finish(self, body: bytes | None) -> None:
-        if not self._done:
-            self._done = True
-            self._on_close(body)
-
-    def close(self) -> None:
-        try:
-            close = getattr(self._iterable, "close", None)
-            if close is not None:
-                close()
-        finally:
-            # Closed before the end (the client went away): what was copied is a prefix, not the answer.
-            self._finish(INCOMPLETE)
-
-
-# What the tee hands over for a response closed before its end; distinct from None (over the size limit).
-INCOMPLETE = b"\x00sv-incomplete"

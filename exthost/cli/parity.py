@@ -1,4 +1,8 @@
-"""`sv parity:run`: the parity harness from the command line, with a progress bar, reports and evidence."""
+"""`sv parity:run`: the parity harness from the command line, with a progress bar, reports and evidence.
+
+The harness (`parity_tests`) sits above exthost: it is found through the `sovereign.harness` entry point that the
+distribution declares, and loaded only when the command runs, so nothing in exthost imports it.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,29 @@ from typing import Any
 
 import click
 
+from exthost.cli.settings import load_settings
 from legacy_core.features import FEATURES
 
 DEFAULT_REPORT_DIR = Path("reports") / "parity"
+
+
+HARNESS_GROUP = "sovereign.harness"
+
+
+def load_harness() -> Any:
+    """The parity harness's surface (`parity_tests.api`), found through its entry point."""
+    from importlib.metadata import entry_points
+
+    found = sorted(entry_points(group=HARNESS_GROUP, name="parity"), key=lambda point: point.value)
+    if not found:
+        raise click.ClickException(
+            f"the parity harness is not installed: no entry point 'parity' in the group {HARNESS_GROUP!r}; "
+            "install the project with its harness (`pip install -e .` in the checkout)"
+        )
+    try:
+        return found[0].load()
+    except ImportError as exc:
+        raise click.ClickException(f"the parity harness {found[0].value!r} cannot be imported: {exc}") from exc
 
 
 def _progress(total_hint: int) -> Any:
@@ -118,21 +142,18 @@ def parity_run_command(
     Every case runs on both sides from identical state; reports go to --report-dir and the Markdown summary is
     printed. Exits 1 when any case differs (or, with --aa, when a noise rule was not needed).
     """
-    from exthost.cli import _settings
-    from exthost.evidence import code_fingerprint, corpus_names, record_parity_run, recordings_dir
+    from exthost.evidence.fingerprint import code_fingerprint, corpus_names, recordings_dir
+    from exthost.evidence.gate import record_parity_run
     from legacy_core.db import make_engine
-    from parity_tests.harness import HarnessConfig, Plan, run_parity
-    from parity_tests.outcome import CaseResult
-    from parity_tests.recordings import DEFAULT_RECORDINGS
-    from parity_tests.report import markdown_summary, write_reports
 
-    settings = _settings(DATABASE_URL=database_url)
+    harness = load_harness()
+    settings = load_settings(DATABASE_URL=database_url)
     chosen = features or FEATURES
     _check_report_dir(report_dir)
     if not no_evidence and not aa:
         _check_evidence_store(settings.DATABASE_URL)
-    corpus_dir = recordings or recordings_dir(settings) or DEFAULT_RECORDINGS
-    config = HarnessConfig(
+    corpus_dir = recordings or recordings_dir(settings) or harness.DEFAULT_RECORDINGS
+    config = harness.HarnessConfig(
         features=tuple(chosen),
         recordings=Path(corpus_dir),
         generated=generated,
@@ -148,7 +169,7 @@ def parity_run_command(
     progress = _progress(0) if interactive else None
     task: Any = None
 
-    def on_plan(plan: Plan) -> None:
+    def on_plan(plan: Any) -> None:
         nonlocal task
         if recordings is not None and not plan.recordings:
             raise click.UsageError(
@@ -164,7 +185,7 @@ def parity_run_command(
                 err=True,
             )
 
-    def on_case(result: CaseResult) -> None:
+    def on_case(result: Any) -> None:
         state["done"] += 1
         state["mismatched"] += 0 if result.match else 1
         if progress is not None and task is not None:
@@ -178,18 +199,18 @@ def parity_run_command(
     try:
         if progress is not None:
             with progress:
-                run = run_parity(config, on_plan=on_plan, on_case=on_case)
+                run = harness.run_parity(config, on_plan=on_plan, on_case=on_case)
         else:
-            run = run_parity(config, on_plan=on_plan, on_case=on_case)
+            run = harness.run_parity(config, on_plan=on_plan, on_case=on_case)
     except click.ClickException:
         raise
     except Exception as exc:  # a harness that cannot start is a usage problem to the operator, not a traceback
         raise click.ClickException(f"the parity harness could not run: {exc}") from exc
     try:
-        files = write_reports(run, report_dir)
+        files = harness.write_reports(run, report_dir)
     except OSError as exc:
         raise click.ClickException(f"the reports could not be written to {str(report_dir)!r}: {exc}") from exc
-    click.echo(markdown_summary(run))
+    click.echo(harness.markdown_summary(run))
     click.echo(f"reports: {files.html.parent}", err=True)
     if not no_evidence and not aa:
         engine = make_engine(settings.DATABASE_URL)

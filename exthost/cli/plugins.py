@@ -9,11 +9,9 @@ from typing import Any
 
 import click
 
+from exthost.cli.output import print_json
+from exthost.cli.settings import load_settings
 from exthost.errors import ExtHostError, PluginNotFound
-
-
-def _emit_json(value: Any) -> None:
-    click.echo(json.dumps(value, indent=2, default=str))
 
 
 @contextmanager
@@ -35,74 +33,79 @@ def started_host(settings: Any) -> Iterator[Any]:
         host.shutdown()
 
 
-def register(main: click.Group, settings_from: Any) -> None:
-    """Add the plugin commands to the `sv` group; `settings_from(**overrides)` builds the settings."""
 
-    @main.command("plugins:schema")
-    def schema_command() -> None:
-        """Print the JSON Schema of plugin.json (point your editor's JSON validation at it)."""
-        from exthost.manifest import manifest_json_schema
+@click.command("plugins:schema")
+def plugins_schema_command() -> None:
+    """Print the JSON Schema of plugin.json (point your editor's JSON validation at it)."""
+    from exthost.manifest import manifest_json_schema
 
-        _emit_json(manifest_json_schema())
+    print_json(manifest_json_schema())
 
-    @main.command("plugins:list")
-    @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-    def list_command(as_json: bool) -> None:
-        """Every discovered plugin with its state, version, mounts, tenants and reason."""
-        with started_host(settings_from()) as host:
-            rows = [host.describe(record) for record in sorted(host.plugins.values(), key=lambda r: r.name)]
-        if as_json:
-            _emit_json(rows)
-            return
-        from rich.console import Console
-        from rich.table import Table
+@click.command("plugins:list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def plugins_list_command(as_json: bool) -> None:
+    """Every discovered plugin with its state, version, mounts, tenants and reason."""
+    with started_host(load_settings()) as host:
+        rows = [host.describe(record) for record in sorted(host.plugins.values(), key=lambda r: r.name)]
+    if as_json:
+        print_json(rows)
+        return
+    from rich.console import Console
+    from rich.table import Table
 
-        table = Table(title=f"plugins ({len(rows)})")
-        for column in ("name", "state", "version"):
-            table.add_column(column, no_wrap=True)
-        for column in ("mounts", "tenants", "reason"):
-            table.add_column(column, overflow="fold")
-        for row in rows:
-            table.add_row(
-                row["name"],
-                row["state"],
-                row["version"] or "-",
-                "\n".join(row["mounts"]) or "-",
-                ", ".join(row["tenants"]) or "-",
-                row["reason"] or "",
-            )
-        Console().print(table)
+    table = Table(title=f"plugins ({len(rows)})")
+    for column in ("name", "state", "version"):
+        table.add_column(column, no_wrap=True)
+    for column in ("mounts", "tenants", "reason"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(
+            row["name"],
+            row["state"],
+            row["version"] or "-",
+            "\n".join(row["mounts"]) or "-",
+            ", ".join(row["tenants"]) or "-",
+            row["reason"] or "",
+        )
+    Console().print(table)
 
-    @main.command("plugins:info")
+@click.command("plugins:info")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def plugins_info_command(name: str, as_json: bool) -> None:
+    """Everything the host knows of one plugin, including hook timings and health."""
+    with started_host(load_settings()) as host:
+        info = host.describe(host.get(name), with_health=True)
+    if as_json:
+        print_json(info)
+        return
+    for key, value in info.items():
+        shown = json.dumps(value, default=str) if isinstance(value, (dict, list)) else value
+        shown = "-" if shown is None else shown
+        click.echo(f"{key}: {shown}")
+
+
+
+def _switch_command(enable: bool, help_text: str) -> click.Command:
+    verb = "enable" if enable else "disable"
+
+    @click.command(f"plugins:{verb}", help=help_text)
     @click.argument("name")
-    @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-    def info_command(name: str, as_json: bool) -> None:
-        """Everything the host knows of one plugin, including hook timings and health."""
-        with started_host(settings_from()) as host:
-            info = host.describe(host.get(name), with_health=True)
-        if as_json:
-            _emit_json(info)
-            return
-        for key, value in info.items():
-            shown = json.dumps(value, default=str) if isinstance(value, (dict, list)) else value
-            shown = "-" if shown is None else shown
-            click.echo(f"{key}: {shown}")
+    @click.option("--tenant", default=None, help=f"Tenant to {verb} it for; TENANT_DEFAULT when omitted.")
+    def command(name: str, tenant: str | None) -> None:
+        with started_host(load_settings()) as host:
+            tenant = tenant or host.settings.TENANT_DEFAULT
+            switch = host.enable if enable else host.disable
+            switch(name, tenant, changed_by=f"sv plugins:{verb}")
+        click.echo(f"{verb}d {name} for {tenant}")
 
-    def switch_command(enable: bool, help_text: str) -> None:
-        verb = "enable" if enable else "disable"
+    return command
 
-        @main.command(f"plugins:{verb}", help=help_text)
-        @click.argument("name")
-        @click.option("--tenant", default=None, help=f"Tenant to {verb} it for; TENANT_DEFAULT when omitted.")
-        def command(name: str, tenant: str | None) -> None:
-            with started_host(settings_from()) as host:
-                tenant = tenant or host.settings.TENANT_DEFAULT
-                switch = host.enable if enable else host.disable
-                switch(name, tenant, changed_by=f"sv plugins:{verb}")
-            click.echo(f"{verb}d {name} for {tenant}")
 
-    switch_command(True, "Enable a plugin for a tenant (runs its on_enable hook first; a failure changes nothing).")
-    switch_command(False, "Disable a plugin for a tenant; the legacy routes serve that tenant again.")
+plugins_enable_command = _switch_command(
+    True, "Enable a plugin for a tenant (runs its on_enable hook first; a failure changes nothing)."
+)
+plugins_disable_command = _switch_command(False, "Disable a plugin for a tenant; the legacy routes serve that tenant again.")
 
 
 def migrate_plugins(settings: Any, engine: Any, only: tuple[str, ...]) -> list[str]:

@@ -1,6 +1,6 @@
 """HAR 1.2 recordings: captured exchanges as HAR entries and documents, and HAR files (ours or a browser's) read back.
 
-Writing redacts secrets first (`exthost.redact`). Text bodies are written as text, other bodies in base64. Reading
+Writing redacts secrets first (`exthost.evidence.redact`). Text bodies are written as text, other bodies in base64. Reading
 takes HAR files as browsers and proxies export them: absolute URLs, `postData.text` or only `params`, base64
 content, HTTP/2 pseudo-headers, missing optional fields.
 """
@@ -22,9 +22,9 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import ErrorDetails
 
-from exthost.compare import CapturedRequest, CapturedResponse, Headers, header_value, parse_content_type
 from exthost.errors import HarError
-from exthost.redact import redact_request, redact_response
+from exthost.evidence.compare import CapturedRequest, CapturedResponse, Headers, header_value, parse_content_type
+from exthost.evidence.redact import redact_request, redact_response
 
 HAR_VERSION = "1.2"
 CREATOR = "sovereign"

@@ -2,9 +2,9 @@
 
     /diagnostics                       the host's diagnostics (platform admins)
     a route of a legacy feature, or a path under the mounts of the plugin reimplementing one
-                                       -> that feature's flag decides (exthost.flags.decide):
+                                       -> that feature's flag decides (exthost.rollout.flags.decide):
         legacy    legacy answers
-        shadow    legacy answers; a sample is copied and replayed on the plugin off the request path (exthost.shadow)
+        shadow    legacy answers; a sample is copied and replayed on the plugin off the request path (exthost.rollout.shadow)
         canary    the plugin answers for the sticky share; a 5xx or exception falls back to legacy (counted), and a
                   burst of them trips the circuit breaker, which sets the feature back to legacy for every worker
         plugin    the plugin answers; when it does not serve the caller's tenant, legacy answers (counted)
@@ -27,15 +27,15 @@ from flask import Flask
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.routing import Map, RequestRedirect
 
-from exthost.breaker import CircuitBreaker
-from exthost.compare import CapturedResponse
-from exthost.flags import Decision, decide
-from exthost.flagstore import FlagStore
+from exthost.evidence.capture import DIAGNOSTICS_PATH, INCOMPLETE, call_wsgi, capture_request, read_body, tee
+from exthost.evidence.compare import CapturedResponse
 from exthost.host import ExtensionHost
-from exthost.isolation import isolated, recording
-from exthost.results import ShadowResults
-from exthost.shadow import INCOMPLETE, SAFE_METHODS, Sample, ShadowRunner, call_wsgi, capture_request, tee
-from exthost.shadow_process import ProcessShadowRunner
+from exthost.rollout.breaker import CircuitBreaker
+from exthost.rollout.flags import Decision, decide
+from exthost.rollout.flagstore import FlagStore
+from exthost.rollout.isolation import isolated, recording
+from exthost.rollout.results import ShadowResults
+from exthost.rollout.shadow import SAFE_METHODS, Sample, ShadowSink
 from legacy_core.app import RESOLVED_USER_KEY
 from legacy_core.clock import SystemClock
 from legacy_core.features import FEATURES, OUTSIDE_DATABASE_ENDPOINTS, feature_of
@@ -43,7 +43,6 @@ from legacy_core.features import FEATURES, OUTSIDE_DATABASE_ENDPOINTS, feature_o
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-DIAGNOSTICS_PATH = "/diagnostics"
 BREAKER_USER = "sv:circuit-breaker"
 
 
@@ -106,7 +105,7 @@ class FlagRouter:
         tenant_of: Callable[[WSGIEnvironment], str],
         flags: FlagStore,
         results: ShadowResults,
-        shadow: ShadowRunner | ProcessShadowRunner,
+        shadow: ShadowSink,
         breaker: CircuitBreaker,
         fallback: bool = True,
         max_body: int = 1024 * 1024,
@@ -331,50 +330,6 @@ class FlagRouter:
 
 def ok(answer: CapturedResponse | None) -> bool:
     return answer is not None and answer.status < 500
-
-
-def _content_length(environ: WSGIEnvironment) -> int | None:
-    try:
-        return int(environ["CONTENT_LENGTH"]) if environ.get("CONTENT_LENGTH") else None
-    except ValueError:
-        return None
-
-
-def read_body(environ: WSGIEnvironment, limit: int) -> bytes | None:
-    """The request body, read once and put back as a fresh stream for the app; None when over `limit` (the stream
-    is then put back whole, unread bytes included, and nothing is kept).
-
-    A body without Content-Length (chunked) is read only when the server marks its input as terminated
-    (`wsgi.input_terminated`); otherwise, as in werkzeug, there is no body to read.
-    """
-    stream = environ.get("wsgi.input")
-    length = _content_length(environ)
-    if stream is None or (length is None and not environ.get("wsgi.input_terminated")):
-        return b""
-    if length is not None and length > limit:
-        return None
-    data = bytes(stream.read(length if length is not None else limit + 1))
-    if length is None and len(data) > limit:
-        environ["wsgi.input"] = _Prefixed(data, stream)
-        return None
-    environ["wsgi.input"] = io.BytesIO(data)
-    return data
-
-
-class _Prefixed(io.RawIOBase):
-    """Bytes already read, then the rest of the original stream: what the app reads is the whole body."""
-
-    def __init__(self, head: bytes, rest: Any):
-        self._head = io.BytesIO(head)
-        self._rest = rest
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        data = self._head.read(len(buffer)) or self._rest.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
 
 
 def _status_line(status: int) -> str:

@@ -15,7 +15,7 @@ import re
 from typing import Any
 from urllib.parse import quote, unquote_plus
 
-from exthost.compare import CapturedRequest, CapturedResponse, Headers, header_value, parse_content_type
+from exthost.evidence.compare import CapturedRequest, CapturedResponse, Headers, header_value, parse_content_type
 
 REDACTED = "[REDACTED]"
 

@@ -1,0 +1,128 @@
+"""The `sv` command line: one click group whose commands live one group a module in this package.
+
+`sv --help` lists every command from the table below without importing any of their modules; a command's module
+(and whatever it needs: Flask, SQLAlchemy, the harness) is imported only when that command runs. A test checks that
+each summary here is the command's own.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+# name -> (module under exthost.cli, attribute, the summary `sv --help` shows)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "flags:list": (
+        "flags",
+        "flags_list_command",
+        "Each feature's mode (and any route's own), with its share, who set it and when.",
+    ),
+    "flags:set": (
+        "flags",
+        "flags_set_command",
+        "Set FEATURE to MODE (legacy, shadow, canary, plugin, retired); every worker follows within a second.",
+    ),
+    "migrate:deploy": (
+        "db",
+        "migrate_deploy_command",
+        "Apply every pending migration: the core schema, the plugin registry, then each valid plugin's own.",
+    ),
+    "parity:record": (
+        "record",
+        "parity_record_command",
+        "Record live traffic as HAR 1.2 files (one per client session, secrets redacted) for the parity harness.",
+    ),
+    "parity:run": (
+        "parity",
+        "parity_run_command",
+        "Replay recorded sessions and generated cases against legacy and plugins; compare answers and state.",
+    ),
+    "phase:status": (
+        "phase",
+        "phase_status_command",
+        "Each feature's mode, code fingerprint, evidence since its last code change, and the switch gate's verdict.",
+    ),
+    "plugins:disable": (
+        "plugins",
+        "plugins_disable_command",
+        "Disable a plugin for a tenant; the legacy routes serve that tenant again.",
+    ),
+    "plugins:enable": (
+        "plugins",
+        "plugins_enable_command",
+        "Enable a plugin for a tenant (runs its on_enable hook first; a failure changes nothing).",
+    ),
+    "plugins:info": (
+        "plugins",
+        "plugins_info_command",
+        "Everything the host knows of one plugin, including hook timings and health.",
+    ),
+    "plugins:list": (
+        "plugins",
+        "plugins_list_command",
+        "Every discovered plugin with its state, version, mounts, tenants and reason.",
+    ),
+    "plugins:schema": (
+        "plugins",
+        "plugins_schema_command",
+        "Print the JSON Schema of plugin.json (point your editor's JSON validation at it).",
+    ),
+    "seed": (
+        "db",
+        "seed_command",
+        "Create the demo tenant, user and projects, and the demo blog's git repository (idempotent).",
+    ),
+    "serve": (
+        "serve",
+        "serve_command",
+        "Serve the platform (legacy routes and enabled plugins) with werkzeug's development server.",
+    ),
+    "shadow:export": (
+        "shadow",
+        "shadow_export_command",
+        "Export a kept mismatch as a HAR 1.2 file that replays its request (secrets already redacted).",
+    ),
+    "shadow:status": (
+        "shadow",
+        "shadow_status_command",
+        "Comparison counts per feature, route, method and mode, and the latest mismatches.",
+    ),
+}
+
+
+class LazyGroup(click.Group):
+    """A click group that imports a command's module only when the command is run or its help is asked for."""
+
+    def __init__(self, *args: object, commands_table: dict[str, tuple[str, str, str]], **kwargs: object):
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.table = commands_table
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(self.table) | set(self.commands))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.commands or cmd_name not in self.table:
+            return self.commands.get(cmd_name)
+        module, attribute, _ = self.table[cmd_name]
+        command = getattr(importlib.import_module(f"{__name__}.{module}"), attribute)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"exthost.cli.{module}.{attribute} is not a click command")
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, self.table[name][2]) for name in sorted(self.table)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(
+    cls=LazyGroup,
+    commands_table=COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+def main() -> None:
+    """Sovereign: run legacy and plugin code side by side and prove they behave the same."""
+
+
+__all__ = ["COMMANDS", "LazyGroup", "main"]

@@ -1,0 +1,196 @@
+"""`sv flags:*` and `sv shadow:*`: feature modes and comparison results, read and written in the shared database."""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import click
+from sqlalchemy.exc import SQLAlchemyError
+
+from exthost.cli.output import print_json, print_table
+from exthost.cli.settings import load_settings
+from exthost.evidence.gate import GATED_MODES
+from exthost.rollout.flagstore import FlagError, FlagStore
+from exthost.rollout.results import ShadowResults
+
+
+@dataclass
+class Stores:
+    flags: FlagStore
+    results: ShadowResults
+    routes: dict[str, list[str]]
+
+
+@contextmanager
+def stores(settings: Any) -> Iterator[Stores]:
+    """The flag store and results of the configured database (no host, no plugin imported)."""
+    from exthost.rollout.flags import parse_overrides
+    from exthost.rollout.router import FeatureRoutes
+    from legacy_core.app import create_server
+    from legacy_core.features import FEATURES
+
+    try:
+        overrides = parse_overrides(settings.FEATURE_FLAGS)
+    except ValueError as exc:
+        raise click.UsageError(f"setting {exc}") from exc
+    server = create_server(settings)
+    services = server.services
+    try:
+        yield Stores(
+            FlagStore(services.session_factory, features=FEATURES, overrides=overrides, poll_seconds=0, strict=True),
+            ShadowResults(services.session_factory),
+            FeatureRoutes(server.app).by_feature,
+        )
+    except FlagError as exc:
+        raise click.UsageError(str(exc)) from exc
+    except SQLAlchemyError as exc:
+        where = services.engine.url.render_as_string(hide_password=True)
+        raise click.ClickException(
+            f"cannot read the flags and results in {where!r} ({type(exc).__name__}); "
+            "is it migrated? run `sv migrate:deploy`"
+        ) from exc
+    finally:
+        services.engine.dispose()
+
+
+def _tenants(value: str | None) -> list[str] | None:
+    return None if value is None else [t.strip() for t in value.split(",") if t.strip()]
+
+
+
+@click.command("flags:list")
+@click.option("--history", is_flag=True, help="Also show the latest changes: who, when, from what, why.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+def flags_list_command(history: bool, as_json: bool) -> None:
+    """Each feature's mode (and any route's own), with its share, who set it and when."""
+    with stores(load_settings()) as found:
+        flags = found.flags.current()
+        features = sorted(found.routes)
+        rows: list[dict[str, Any]] = [flags.flag(feature).as_dict() for feature in features]
+        rows += [f.as_dict() for f in flags.all() if f.route is not None]
+        changes = found.flags.history() if history else []
+    if as_json:
+        print_json({"flags": rows, "history": changes} if history else rows)
+        return
+    print_table(
+        "feature flags",
+        ["feature", "route", "mode", "percent", "tenants", "sample", "set by", "at", "reason"],
+        [
+            [
+                r["feature"],
+                r["route"] or "(all)",
+                r["mode"],
+                f"{r['percent']:g}",
+                ",".join(r["tenants"]) or "-",
+                f"{r['sample']:g}",
+                r["updatedBy"],
+                r["updatedAt"] or "-",
+                r["reason"],
+            ]
+            for r in rows
+        ],
+    )
+    if history:
+        print_table(
+            "changes (newest first)",
+            ["#", "feature", "route", "from", "to", "by", "at", "forced", "reason"],
+            [
+                [
+                    str(c["id"]),
+                    c["feature"],
+                    c["route"] or "(all)",
+                    c["previous_mode"],
+                    c["mode"],
+                    c["changed_by"],
+                    str(c["changed_at"]),
+                    "FORCED" if c["forced"] else "",
+                    c["reason"],
+                ]
+                for c in changes
+            ],
+        )
+
+@click.command("flags:set")
+@click.argument("feature")
+@click.argument("mode")
+@click.option("--percent", type=float, default=None, help="Canary: share of callers (0-100) on the plugin.")
+@click.option("--tenants", default=None, help="Canary: comma-separated tenants always on the plugin.")
+@click.option("--sample", type=float, default=None, help="Shadow: share of requests (0-100) replayed.")
+@click.option("--route", default=None, help="Set one route's mode (its URL rule) instead of the feature's.")
+@click.option("--reason", default="", help="Why, kept in the change log.")
+@click.option("--by", "changed_by", default=None, help="Who, kept in the change log; the OS user by default.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Switch to plugin or retired even though the feature's evidence is short of the gate; the change log "
+    "marks the change as forced and keeps the shortfalls in its reason.",
+)
+def flags_set_command(
+    feature: str,
+    mode: str,
+    percent: float | None,
+    tenants: str | None,
+    sample: float | None,
+    route: str | None,
+    reason: str,
+    changed_by: str | None,
+    force: bool,
+) -> None:
+    """Set FEATURE to MODE (legacy, shadow, canary, plugin, retired); every worker follows within a second.
+
+    Switching to plugin or retired needs evidence on the code in place (`sv phase:status` shows it): refused while
+    it is short, unless --force.
+    """
+    who = changed_by or f"{getpass.getuser()}@cli"
+    settings = load_settings()
+    forced = False
+    with stores(settings) as found:
+        routes = found.routes.get(feature, ())
+        found.flags.check(feature, mode, route=route, routes=routes)
+        if mode in GATED_MODES:
+            shortfalls = _gate_shortfalls(settings, found, feature, mode, force)
+            if shortfalls:
+                forced = True
+                reason = f"{reason + '; ' if reason else ''}forced past the evidence gate: {'; '.join(shortfalls)}"
+        flag = found.flags.set(
+            feature,
+            mode,
+            route=route,
+            percent=percent,
+            tenants=_tenants(tenants),
+            sample=sample,
+            changed_by=who,
+            reason=reason,
+            routes=routes,
+            forced=forced,
+        )
+    share = ""
+    if flag.mode == "canary":
+        share = f" ({flag.percent:g}% of callers, tenants: {', '.join(sorted(flag.tenants)) or 'none'})"
+    elif flag.mode == "shadow":
+        share = f" ({flag.sample:g}% of requests replayed)"
+    click.echo(f"{feature}{' ' + route if route else ''}: {flag.mode}{share}, set by {who}")
+    if forced:
+        click.echo("forced past the evidence gate; the change log marks it (sv flags:list --history)")
+
+def _gate_shortfalls(settings: Any, found: Stores, feature: str, mode: str, force: bool) -> tuple[str, ...]:
+    """The evidence gate of a switch to plugin or retired: () when the evidence suffices; the shortfalls when it is
+    short and `force` is given; otherwise a ClickException listing them and how to get the evidence."""
+    from exthost.evidence.fingerprint import recordings_dir
+    from exthost.evidence.gate import assess
+
+    assessment = assess(found.flags.session_factory, feature, settings)
+    if assessment.decision.ok or force:
+        return assessment.decision.shortfalls
+    shortfalls = "\n".join(f"  - {line}" for line in assessment.decision.shortfalls)
+    raise click.ClickException(
+        f"refusing to switch {feature!r} to {mode}: the evidence on its code in place ({assessment.code[:12]}) is "
+        f"short of the gate:\n{shortfalls}\n"
+        f"Gather evidence with `sv parity:run --feature {feature}` (recorded sessions are the HAR files under "
+        f"{recordings_dir(settings) / feature}) and with shadow traffic (`sv flags:set {feature} shadow`); "
+        "`sv phase:status` shows where it stands. Or switch anyway with --force: the change log marks it as forced."
+    )
