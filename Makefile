@@ -16,7 +16,7 @@ install: $(STAMP)
 
 ## test: the whole test suite
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto
 
 ## lint: ruff and mypy
 lint: $(STAMP)

@@ -7,6 +7,7 @@ ExtHostError                   root of everything the host raises on purpose
  ├── MountConflict             a mount that overlaps a core route or another plugin's mount
  ├── PluginNotFound            a name that is not a discovered plugin (did-you-mean included)
  ├── PluginStateError          an operation the plugin's state does not allow (enable an invalid plugin, …)
+ ├── PluginMigrationError      a plugin's revisions could not be applied; its schema stays where it was
  ├── HookFailed                a lifecycle hook raised: register fails the plugin, on_enable fails that tenant
  ├── CapabilityDenied          `caps.require` refused: undeclared capability, or the caller does not hold it
  ├── NoiseRulesError           a noise rules file that cannot be used: names the file, the rule, the field and the fix
@@ -57,6 +58,10 @@ class PluginNotFound(ExtHostError):
 
 class PluginStateError(ExtHostError):
     """The plugin's current state does not allow the operation."""
+
+
+class PluginMigrationError(ExtHostError):
+    """A plugin's migrations failed; the message names the plugin and the revision its schema stays at."""
 
 
 class HookFailed(ExtHostError):

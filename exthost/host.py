@@ -62,8 +62,8 @@ from exthost.records import (
 )
 from exthost.registry import Registry, StateRow
 from exthost.rollout.isolation import in_isolated_run
-from exthost.version import host_version
 from exthost.sdk import TENANT_KEY, PluginContext
+from exthost.version import host_version
 from legacy_core.app import build_services, create_server
 from legacy_core.db import transaction
 from legacy_core.features import RouteInfo, routes

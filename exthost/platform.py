@@ -1,8 +1,8 @@
 """The platform: legacy core, extension host and feature-flag router on one set of services, built by a factory.
 
 `create_platform(settings)` builds everything one instance needs from explicit settings: services whose session
-factory, clock and ids can be isolated and pinned (exthost.rollout.isolation), the legacy app, the extension host, the flag
-store, the shadow results and runner, and the router (exthost.rollout.router), which is the WSGI callable. Two platforms in
+factory, clock and ids can be isolated and pinned (rollout.isolation), the legacy app, the extension host, the flag
+store, the shadow results and runner, and the router (rollout.router), which is the WSGI callable. Two platforms in
 one process share nothing.
 """
 
@@ -278,6 +278,6 @@ def build_platform_parts(
     legacy = create_server(services=services)
     host = ExtensionHost(settings, services=services, legacy_routes=routes(legacy.app), name=name, passive=passive)
     host.start()
-    # The code in place, fingerprinted once: shadow outcomes count as evidence for this code only (exthost.evidence.gate).
+    # The code in place, fingerprinted once: shadow outcomes count as evidence for this code only (evidence.gate).
     codes = {feature: code_fingerprint(feature, settings) for feature in FEATURES}
     return host, legacy, ShadowResults(services.session_factory, codes=codes), rules

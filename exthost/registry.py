@@ -17,10 +17,10 @@ from datetime import datetime
 from typing import ClassVar, Generic, TypeVar
 
 from sqlalchemy import Boolean, Column, DateTime, Integer, MetaData, String, Table, Text, delete, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from legacy_core.clock import Clock
+from legacy_core.db import upsert_insert
 
 metadata = MetaData()
 
@@ -108,8 +108,7 @@ class Registry:
         changes = {key: values[key] for key in ("enabled", "changed_at", "changed_by", "reason")}
         dialect = db.get_bind().dialect.name
         if dialect in ("postgresql", "sqlite"):
-            module = postgresql if dialect == "postgresql" else sqlite
-            statement = module.insert(plugin_states).values(**values)
+            statement = upsert_insert(dialect, plugin_states).values(**values)
             db.execute(statement.on_conflict_do_update(index_elements=["plugin", "tenant_id"], set_=changes))
         else:  # other databases: delete and insert in the caller's transaction
             db.execute(

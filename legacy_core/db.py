@@ -8,8 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, insert, inspect
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
@@ -67,6 +65,23 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         session.close()
 
 
+def upsert_insert(dialect: str, table: Any) -> Any:
+    """An INSERT into `table` with the `ON CONFLICT` clauses of `dialect` ("postgresql" or "sqlite").
+
+    The dialect's module is imported on first use: importing SQLAlchemy's PostgreSQL dialect also imports asyncio
+    and the asyncpg dialect, which a command that never writes should not pay for at start-up.
+    """
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+        return postgresql_insert(table)
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(table)
+    raise ValueError(f"no ON CONFLICT insert for the {dialect!r} dialect; PostgreSQL and SQLite have one")
+
+
 def insert_unless_taken(db: Session, model: type[Base], values: Mapping[str, Any]) -> bool:
     """Insert one row unless a unique key of it is taken; True when the row was inserted.
 
@@ -75,10 +90,8 @@ def insert_unless_taken(db: Session, model: type[Base], values: Mapping[str, Any
     and, unlike a savepoint, keeps the caller's transaction whole on every dialect.
     """
     dialect = db.get_bind().dialect.name
-    if dialect == "postgresql":
-        statement: Any = postgresql_insert(model).values(**values).on_conflict_do_nothing()
-    elif dialect == "sqlite":
-        statement = sqlite_insert(model).values(**values).on_conflict_do_nothing()
+    if dialect in ("postgresql", "sqlite"):
+        statement: Any = upsert_insert(dialect, model).values(**values).on_conflict_do_nothing()
     else:  # other databases: a plain insert, so a lost race is an IntegrityError
         statement = insert(model).values(**values)
     # RETURNING, not rowcount: an ORM-level execute does not report a trustworthy rowcount for this statement.

@@ -1,5 +1,8 @@
 """The differential suites: one pair per session, every case's result collected, the reports written at the end.
 
+Under pytest-xdist each worker process has its own pair and collects its own cases; it hands them to the controller
+when it finishes (`workeroutput`), and only the controller writes the reports, over every worker's cases.
+
 The reports go to SV_PARITY_REPORT_DIR (default `reports/parity` under the repository); the Markdown summary is
 printed at the end of the run and appended to $GITHUB_STEP_SUMMARY when CI provides one.
 """
@@ -7,6 +10,7 @@ printed at the end of the run and appended to $GITHUB_STEP_SUMMARY when CI provi
 from __future__ import annotations
 
 import os
+import pickle
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,11 +33,29 @@ def report_dir() -> Path:
     return Path(os.environ.get("SV_PARITY_REPORT_DIR", ROOT / "reports" / "parity"))
 
 
+WORKER_RESULTS = "sv_parity_results"
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[RESULTS] = []
     config.stash[STARTED] = datetime.now(UTC).isoformat(timespec="seconds")
-    # A summary left by an earlier session must not be taken (by .ci/run) for this session's.
-    (report_dir() / "summary.md").unlink(missing_ok=True)
+    if not _is_worker(config):
+        # A summary left by an earlier session must not be taken (by .ci/run) for this session's.
+        (report_dir() / "summary.md").unlink(missing_ok=True)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: object, error: object) -> None:
+    """pytest-xdist, in the controller: a worker finished; its cases join the session's (pickled: plain bytes cross
+    the channel, the results are frozen dataclasses of this package)."""
+    output = getattr(node, "workeroutput", {})
+    if WORKER_RESULTS in output:
+        config: pytest.Config = node.config  # type: ignore[attr-defined]
+        config.stash[RESULTS].extend(pickle.loads(output[WORKER_RESULTS]))
 
 
 @pytest.fixture(scope="session")
@@ -52,6 +74,9 @@ def parity_results(request: pytest.FixtureRequest) -> list[CaseResult]:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     results = session.config.stash.get(RESULTS, [])
+    if _is_worker(session.config):
+        session.config.workeroutput[WORKER_RESULTS] = pickle.dumps(results)  # type: ignore[attr-defined]
+        return
     if not results:
         return
     from parity_tests.report import markdown_summary, write_reports

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from exthost.cli.plugins import migrate_plugins
+from exthost.deploy import migrate_plugins
 from exthost.evidence.compare import CapturedRequest
 from exthost.platform import Platform, create_platform
 from legacy_core.blog.demo import BRANCH, CONTENT_DIR, ensure_demo_remote

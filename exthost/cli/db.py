@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import click
 
-from exthost.cli.plugins import migrate_plugins
 from exthost.cli.settings import load_settings
 
 
@@ -19,6 +18,8 @@ from exthost.cli.settings import load_settings
 )
 def migrate_deploy_command(database_url: str | None, plugins: tuple[str, ...]) -> None:
     """Apply every pending migration: the core schema, the plugin registry, then each valid plugin's own."""
+    from exthost.deploy import migrate_plugins
+    from exthost.errors import ExtHostError, PluginNotFound
     from legacy_core.db import make_engine
     from legacy_core.migrate import current_revision, head_revision, upgrade
 
@@ -38,7 +39,13 @@ def migrate_deploy_command(database_url: str | None, plugins: tuple[str, ...]) -
             click.echo(f"database already at {after} (head {head_revision(engine)})")
         else:
             click.echo(f"migrated {before or '<empty>'} -> {after}")
-        for line in migrate_plugins(settings, engine, plugins):
+        try:
+            lines = migrate_plugins(settings, engine, plugins)
+        except PluginNotFound as exc:
+            raise click.UsageError(str(exc)) from exc
+        except ExtHostError as exc:
+            raise click.ClickException(str(exc)) from exc
+        for line in lines:
             click.echo(line)
     finally:
         engine.dispose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import getpass
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,45 +17,59 @@ from exthost.cli.settings import load_settings
 from exthost.evidence.gate import GATED_MODES
 from exthost.rollout.flagstore import FlagError, FlagStore
 from exthost.rollout.results import ShadowResults
+from legacy_core.features import FEATURES
+from legacy_core.settings import Settings
 
 
 @dataclass
 class Stores:
+    settings: Settings
     flags: FlagStore
     results: ShadowResults
-    routes: dict[str, list[str]]
+
+    @functools.cached_property
+    def routes(self) -> dict[str, list[str]]:
+        """Each feature's legacy URL rules; builds the legacy app (Flask), so only the commands that check a route
+        ask for it."""
+        from exthost.rollout.router import FeatureRoutes
+        from legacy_core.app import create_server
+
+        server = create_server(self.settings)
+        try:
+            return FeatureRoutes(server.app).by_feature
+        finally:
+            server.services.engine.dispose()
 
 
 @contextmanager
-def stores(settings: Any) -> Iterator[Stores]:
-    """The flag store and results of the configured database (no host, no plugin imported)."""
+def stores(settings: Settings) -> Iterator[Stores]:
+    """The flag store and results of the configured database (no app, no host, no plugin imported)."""
     from exthost.rollout.flags import parse_overrides
-    from exthost.rollout.router import FeatureRoutes
-    from legacy_core.app import create_server
+    from legacy_core.db import make_engine, make_session_factory
     from legacy_core.features import FEATURES
 
     try:
         overrides = parse_overrides(settings.FEATURE_FLAGS)
     except ValueError as exc:
         raise click.UsageError(f"setting {exc}") from exc
-    server = create_server(settings)
-    services = server.services
+    engine = make_engine(settings.DATABASE_URL)
+    session_factory = make_session_factory(engine)
     try:
         yield Stores(
-            FlagStore(services.session_factory, features=FEATURES, overrides=overrides, poll_seconds=0, strict=True),
-            ShadowResults(services.session_factory),
-            FeatureRoutes(server.app).by_feature,
+            settings,
+            FlagStore(session_factory, features=FEATURES, overrides=overrides, poll_seconds=0, strict=True),
+            ShadowResults(session_factory),
         )
     except FlagError as exc:
         raise click.UsageError(str(exc)) from exc
     except SQLAlchemyError as exc:
-        where = services.engine.url.render_as_string(hide_password=True)
+        where = engine.url.render_as_string(hide_password=True)
         raise click.ClickException(
             f"cannot read the flags and results in {where!r} ({type(exc).__name__}); "
             "is it migrated? run `sv migrate:deploy`"
         ) from exc
     finally:
-        services.engine.dispose()
+        engine.dispose()
 
 
 def _tenants(value: str | None) -> list[str] | None:
@@ -69,7 +84,7 @@ def flags_list_command(history: bool, as_json: bool) -> None:
     """Each feature's mode (and any route's own), with its share, who set it and when."""
     with stores(load_settings()) as found:
         flags = found.flags.current()
-        features = sorted(found.routes)
+        features = sorted(FEATURES)
         rows: list[dict[str, Any]] = [flags.flag(feature).as_dict() for feature in features]
         rows += [f.as_dict() for f in flags.all() if f.route is not None]
         changes = found.flags.history() if history else []

@@ -1,9 +1,9 @@
 """The evidence: what decides whether a plugin behaves like the legacy code it replaces.
 
-Modules: `compare` (the one comparison engine: canonical answers, differences as JSON pointers), `noise` (the
-reviewed noise rules), `capture` (WSGI requests and responses as plain data), `redact` (secrets removed), `har`
-(HAR 1.2 written and read), `recorder` (live traffic recorded as HAR), `fingerprint` (the code a feature's evidence
-is valid for, and its corpus of recordings) and `gate` (the evidence record and the switch gate).
+Modules: `compare` (the one comparison engine: canonical answers, differences as JSON pointers), `rules` and `noise`
+(the reviewed noise rules, as data and as their file), `capture` (WSGI requests and responses as plain data), `redact`
+(secrets removed), `har` (HAR 1.2 written and read), `recorder` (live traffic recorded as HAR), `fingerprint` (the code
+a feature's evidence is valid for, and its corpus of recordings) and `gate` (the evidence record and the switch gate).
 
 Imports no Flask: the live shadow runner and the offline harness use it alike. Never imports the rollout, the CLI or
 the harness.

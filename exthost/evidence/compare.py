@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import Any, Final
 
-from exthost.evidence.noise import WILDCARD, RouteRules, Rule, RuleSet, join_pointer, split_pointer
+from exthost.evidence.rules import WILDCARD, RouteRules, Rule, RuleSet, join_pointer, split_pointer
 
 Headers = tuple[tuple[str, str], ...]
 

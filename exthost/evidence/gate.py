@@ -18,13 +18,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import Column, DateTime, Engine, Integer, MetaData, String, Table, Text, func, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from exthost.errors import ExtHostError
 from exthost.evidence.fingerprint import code_fingerprint, corpus_names
 from legacy_core.clock import IdGenerator, RandomIds
-from legacy_core.db import session_factory_of, transaction
+from legacy_core.db import session_factory_of, transaction, upsert_insert
 
 if TYPE_CHECKING:
     from legacy_core.settings import Settings
@@ -215,9 +214,9 @@ def add_shadow_evidence(db: Session, deltas: Mapping[tuple[str, str, str], int],
     folded = Counter[tuple[str, str, str]]()
     for (feature, code, outcome), n in deltas.items():
         folded[(feature, code, evidence_outcome(outcome))] += n
-    module = postgresql if db.get_bind().dialect.name == "postgresql" else sqlite
+    dialect = db.get_bind().dialect.name
     for (feature, code, outcome), n in sorted(folded.items()):
-        statement = module.insert(shadow_evidence).values(
+        statement = upsert_insert(dialect, shadow_evidence).values(
             feature=feature, code=code, outcome=outcome, count=n, updated_at=now
         )
         db.execute(

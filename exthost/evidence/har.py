@@ -1,6 +1,6 @@
 """HAR 1.2 recordings: captured exchanges as HAR entries and documents, and HAR files (ours or a browser's) read back.
 
-Writing redacts secrets first (`exthost.evidence.redact`). Text bodies are written as text, other bodies in base64. Reading
+Writing redacts secrets first (`redact`). Text bodies are written as text, other bodies in base64. Reading
 takes HAR files as browsers and proxies export them: absolute URLs, `postData.text` or only `params`, base64
 content, HTTP/2 pseudo-headers, missing optional fields.
 """

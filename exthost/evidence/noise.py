@@ -1,9 +1,5 @@
-"""Noise rules: the reviewed list of response differences that are not parity failures, loaded from TOML.
-
-A rule names a feature, a route and a method, and a JSON pointer into the canonical form of a response
-(`/status`, `/headers/<lower-case name>`, `/body/...`, `/bodyError`); a `*` segment matches any one key or index.
-Actions: `ignore` (the value is not compared), `unordered` (a list is compared as a multiset) and `pattern` (the
-values may differ when both fullmatch `regex`). Every rule carries the reason, with the A/A run that showed it.
+"""The noise-rules file: the reviewed TOML list of response differences that are not parity failures, validated
+into the frozen rules of `exthost.evidence.rules`. Every rule carries the reason, with the A/A run that showed it.
 """
 
 from __future__ import annotations
@@ -11,117 +7,33 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 
 from exthost.errors import NoiseRulesError, did_you_mean
+from exthost.evidence.rules import (
+    _VARIABLE,
+    DEFAULT_HEADERS,
+    WILDCARD,
+    Action,
+    RouteRules,
+    Rule,
+    RuleSet,
+    join_pointer,
+    split_pointer,
+)
 
-DEFAULT_HEADERS: tuple[str, ...] = ("content-type", "content-disposition", "location", "cache-control")
+__all__ = ["RouteRules", "Rule", "RuleSet", "load_rules", "parse_rules"]
+
 ACTIONS: tuple[str, ...] = ("ignore", "unordered", "pattern")
 METHODS: tuple[str, ...] = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 PARTS: tuple[str, ...] = ("status", "headers", "body", "bodyError")
-WILDCARD = "*"
-
-Action = Literal["ignore", "unordered", "pattern"]
-
 _FEATURE = r"[a-z][a-z0-9_]*"
 _HEADER = r"[a-z0-9!#$%&'*+.^_`|~-]+"
-_VARIABLE = re.compile(r"<(?:(?P<converter>[A-Za-z_]\w*)(?:\([^)]*\))?:)?[A-Za-z_]\w*>")
 _RULE_HEADER = re.compile(r"^[ \t]*\[\[[ \t]*rule[ \t]*\]\]", re.MULTILINE)
-
-
-def split_pointer(pointer: str) -> tuple[str, ...]:
-    """The RFC 6901 reference tokens of `pointer`, unescaped; ValueError when it is not a JSON pointer."""
-    if pointer == "":
-        return ()
-    if not pointer.startswith("/"):
-        raise ValueError(f"a JSON pointer starts with '/', got {pointer!r}; e.g. '/body/board/updatedAt'")
-    tokens = pointer[1:].split("/")
-    for token in tokens:
-        if re.search(r"~(?![01])", token):
-            raise ValueError(f"'~' must be written '~0' and '/' inside a key '~1', got {pointer!r}")
-    return tuple(token.replace("~1", "/").replace("~0", "~") for token in tokens)
-
-
-def join_pointer(tokens: Iterable[str]) -> str:
-    """The RFC 6901 pointer of `tokens`, escaping '~' as '~0' and '/' as '~1'."""
-    return "".join("/" + token.replace("~", "~0").replace("/", "~1") for token in tokens)
-
-
-def _route_regex(route: str) -> re.Pattern[str]:
-    """A Flask URL rule as a regex over concrete paths: a variable is one segment, a `path` variable several."""
-    parts, position = [], 0
-    for variable in _VARIABLE.finditer(route):
-        parts.append(re.escape(route[position : variable.start()]))
-        parts.append(".+" if variable["converter"] == "path" else "[^/]+")
-        position = variable.end()
-    parts.append(re.escape(route[position:]))
-    return re.compile("".join(parts))
-
-
-@dataclass(frozen=True)
-class Rule:
-    """One reviewed noise rule; `tokens` is `pointer` split into reference tokens."""
-
-    feature: str
-    method: str
-    route: str
-    action: Action
-    pointer: str
-    reason: str
-    regex: re.Pattern[str] | None = None
-    tokens: tuple[str, ...] = field(init=False, repr=False, compare=False)
-    _route_re: re.Pattern[str] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "tokens", split_pointer(self.pointer))
-        object.__setattr__(self, "_route_re", _route_regex(self.route))
-
-    @property
-    def id(self) -> str:
-        """`feature:METHOD:route:pointer`, the name a comparison reports when the rule suppressed a difference."""
-        return f"{self.feature}:{self.method}:{self.route}:{self.pointer}"
-
-    def applies_to(self, feature: str, method: str, route: str) -> bool:
-        """Whether the rule covers a request; `route` is the URL rule as Flask writes it, or a concrete path."""
-        return (
-            self.feature in (WILDCARD, feature)
-            and self.method in (WILDCARD, method.upper())
-            and (self.route in (WILDCARD, route) or self._route_re.fullmatch(route) is not None)
-        )
-
-
-@dataclass(frozen=True)
-class RouteRules:
-    """The rules that apply to one feature, method and route, and the response headers that are compared."""
-
-    headers: tuple[str, ...] = DEFAULT_HEADERS
-    rules: tuple[Rule, ...] = ()
-
-    def __iter__(self) -> Iterator[Rule]:
-        return iter(self.rules)
-
-    def __len__(self) -> int:
-        return len(self.rules)
-
-
-@dataclass(frozen=True)
-class RuleSet:
-    """A whole rules file: the compared headers and every rule, in file order."""
-
-    headers: tuple[str, ...] = DEFAULT_HEADERS
-    rules: tuple[Rule, ...] = ()
-    source: str = "(no rules file)"
-
-    def for_route(self, feature: str, method: str, route: str) -> RouteRules:
-        """The rules covering `method route` of `feature`, in file order."""
-        matching = tuple(rule for rule in self.rules if rule.applies_to(feature, method, route))
-        return RouteRules(self.headers, matching)
 
 
 # --- the file at the trust boundary ---

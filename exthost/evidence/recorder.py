@@ -2,12 +2,12 @@
 
 The switch is the one row of `sv_recording` (enabled, folder, features, expiry); `sv parity:record` or
 `set_recording` writes it and bumps the `recording` row of `sv_registry_version`. Each worker checks that counter at
-most every `poll_seconds`, never waiting for another thread's check (as `exthost.rollout.flagstore` does for flags), so a
+most every `poll_seconds`, never waiting for another thread's check (as the flag store does for flags), so a
 switch reaches every worker within about a second. While off, `Recorder` passes requests through after one cached
 check.
 
 While on, the request path does only what shadow mode does: copy the request body and tee the response body as it
-streams out (`exthost.rollout.shadow`); the caller's bytes are unchanged. Redacting, building the HAR entry and writing the
+streams out (`capture.tee`); the caller's bytes are unchanged. Redacting, building the HAR entry and writing the
 file happen on a writer thread; a full queue or a failed write is logged and counted, never raised to the caller.
 
 A session's file is `<folder>/<YYYYMMDD>-<key>.har`, key a short hash of the session cookie's value. An exchange

@@ -15,14 +15,13 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Boolean, Column, DateTime, Float, Integer, MetaData, String, Table, Text, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from exthost.errors import ExtHostError
 from exthost.registry import PolledStore, bump_version
 from exthost.rollout.flags import MODES, Flag, FlagSet, Mode, check_percent
 from legacy_core.clock import Clock, SystemClock
-from legacy_core.db import transaction
+from legacy_core.db import transaction, upsert_insert
 
 VERSION_KEY = "flags"
 metadata = MetaData()
@@ -199,8 +198,7 @@ class FlagStore(PolledStore[FlagSet]):
         }
         changes = {k: v for k, v in values.items() if k not in ("feature", "route")}
         dialect = db.get_bind().dialect.name
-        module = postgresql if dialect == "postgresql" else sqlite
-        statement = module.insert(flags_table).values(**values)
+        statement = upsert_insert(dialect, flags_table).values(**values)
         db.execute(statement.on_conflict_do_update(index_elements=["feature", "route"], set_=changes))
         log = {k: values[k] for k in ("feature", "route", "mode", "percent", "tenants", "sample", "reason")}
         db.execute(

@@ -18,14 +18,13 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from exthost.evidence.compare import CapturedRequest, CapturedResponse, Difference
 from exthost.evidence.gate import add_shadow_evidence
 from exthost.evidence.redact import redact_request, redact_response
 from legacy_core.clock import Clock, IdGenerator, RandomIds, SystemClock
-from legacy_core.db import transaction
+from legacy_core.db import transaction, upsert_insert
 
 # What can happen to one feature request outside plain legacy serving. "skipped:<why>" and "fallback:<why>" carry
 # their reason after the colon.
@@ -157,8 +156,8 @@ class ShadowResults:
         codes: Mapping[str, str] | None = None,
     ):
         self.session_factory = session_factory
-        # Code fingerprint of each feature in place (exthost.evidence.gate), taken once at start: flushed outcomes are also
-        # added to that code's evidence. A feature without one gathers no evidence.
+        # Code fingerprint of each feature in place (evidence.fingerprint), taken once at start: flushed outcomes are
+        # also added to that code's evidence. A feature without one gathers no evidence.
         self.codes = dict(codes or {})
         self.clock = clock or SystemClock()
         self.ids = ids or RandomIds()
@@ -181,9 +180,9 @@ class ShadowResults:
         try:
             with transaction(self.session_factory) as db:
                 now = self.clock.now()
-                module = postgresql if db.get_bind().dialect.name == "postgresql" else sqlite
+                dialect = db.get_bind().dialect.name
                 for key, n in pending.items():
-                    statement = module.insert(counts_table).values(**vars(key), count=n, updated_at=now)
+                    statement = upsert_insert(dialect, counts_table).values(**vars(key), count=n, updated_at=now)
                     db.execute(
                         statement.on_conflict_do_update(
                             index_elements=["feature", "route", "method", "mode", "outcome"],

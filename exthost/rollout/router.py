@@ -4,7 +4,7 @@
     a route of a legacy feature, or a path under the mounts of the plugin reimplementing one
                                        -> that feature's flag decides (exthost.rollout.flags.decide):
         legacy    legacy answers
-        shadow    legacy answers; a sample is copied and replayed on the plugin off the request path (exthost.rollout.shadow)
+        shadow    legacy answers; a sample is copied and replayed on the plugin off the request path (shadow.py)
         canary    the plugin answers for the sticky share; a 5xx or exception falls back to legacy (counted), and a
                   burst of them trips the circuit breaker, which sets the feature back to legacy for every worker
         plugin    the plugin answers; when it does not serve the caller's tenant, legacy answers (counted)

@@ -3,7 +3,7 @@ compares.
 
 A sample is queued after the caller has its response (the router submits it when the response is closed); a full
 queue drops the sample and counts it. Worker threads run each sample on an isolated view of the stored state (a
-transaction always rolled back, see `exthost.rollout.isolation`) with the clock replaying the instants the primary read and
+transaction always rolled back, see `isolation.py`) with the clock replaying the instants the primary read and
 ids pinned to a sequence of the sample's own:
 
 - a safe request (GET, HEAD, OPTIONS): the candidate runs once and is compared with the response the caller got.
@@ -31,7 +31,7 @@ from sqlalchemy import Engine
 
 from exthost.evidence.capture import call_wsgi
 from exthost.evidence.compare import CapturedRequest, CapturedResponse, Comparison, compare, header_value
-from exthost.evidence.noise import RuleSet
+from exthost.evidence.rules import RuleSet
 from exthost.rollout.isolation import ReplayClock, isolated, pinned
 from exthost.rollout.results import ShadowResults
 from legacy_core.clock import SequentialIds

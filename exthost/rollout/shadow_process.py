@@ -97,7 +97,9 @@ class ProcessShadowRunner:
                 return
             self._process = self._context.Process(
                 target=child_main,
-                args=(self.settings, self.build_parts, self.queue, self._done, self._processed, self._errors, self.nice),
+                args=(
+                    self.settings, self.build_parts, self.queue, self._done, self._processed, self._errors, self.nice
+                ),
                 name="sv-shadow",
                 daemon=True,
             )

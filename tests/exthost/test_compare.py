@@ -468,7 +468,7 @@ def test_canonical_body_undecodable_text_is_flagged():
 
 # --- architecture ---
 
-ENGINE_MODULES = ("compare", "noise", "har", "redact", "capture")
+ENGINE_MODULES = ("compare", "rules", "noise", "har", "redact", "capture")
 FORBIDDEN_TOPS = {"flask", "werkzeug", "legacy_core"}
 
 

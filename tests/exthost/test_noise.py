@@ -9,7 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from exthost.errors import ExtHostError, NoiseRulesError
-from exthost.evidence.noise import DEFAULT_HEADERS, RuleSet, join_pointer, load_rules, parse_rules, split_pointer
+from exthost.evidence.noise import RuleSet, load_rules, parse_rules
+from exthost.evidence.rules import DEFAULT_HEADERS, join_pointer, split_pointer
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "parity_tests" / "noise_rules.toml"

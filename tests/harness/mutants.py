@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from exthost.evidence.compare import MISSING, CapturedRequest, CapturedResponse, Difference
-from exthost.evidence.noise import WILDCARD, split_pointer
+from exthost.evidence.rules import WILDCARD, split_pointer
 from parity_tests.outcome import CaseResult, Exchange
 from parity_tests.pair import body_json
 from parity_tests.recordings import RecordedSession

@@ -229,7 +229,7 @@ def test_a_plugins_folder_without_the_feature_stops_the_harness(tmp_path: Path) 
 def test_a_case_the_harness_fails_on_is_a_failed_case_and_the_run_goes_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import parity_tests.harness as harness
+    import parity_tests.tasks as harness
 
     corpus = Path(__file__).resolve().parents[2] / "parity_tests" / "recordings"
     real = harness.replay_session
