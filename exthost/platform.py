@@ -9,6 +9,7 @@ one process share nothing.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,8 +30,9 @@ from exthost.rollout.flagstore import FlagStore
 from exthost.rollout.isolation import IsolatingSessionFactory, SwitchableClock, SwitchableIds
 from exthost.rollout.results import ShadowResults
 from exthost.rollout.router import FlagRouter
-from exthost.rollout.shadow import ShadowRunner, ShadowSink
+from exthost.rollout.shadow import ShadowRunner, ShadowSink, mode_unchanged
 from exthost.rollout.shadow_process import ProcessShadowRunner
+from exthost.rollout.ticker import Ticker
 from legacy_core.app import PACKAGE_DIR as LEGACY_DIR
 from legacy_core.app import (
     RESOLVED_USER_KEY,
@@ -61,6 +63,7 @@ class Platform:
     ):
         self.host = host
         self.legacy = legacy
+        self._closed = False
         self.services: Services = host.services
         settings = self.services.settings
         self._cookie = settings.AUTH_SESSION_COOKIE_NAME
@@ -78,6 +81,7 @@ class Platform:
             self.shadow = ProcessShadowRunner(
                 settings=settings,
                 build_parts=build_platform_parts,
+                max_restarts=settings.SHADOW_CHILD_RESTARTS,
                 results=results,
                 queue_size=settings.SHADOW_QUEUE_SIZE,
                 nice=settings.SHADOW_NICE,
@@ -90,6 +94,9 @@ class Platform:
                 rules=lambda: self._rules,
                 queue_size=settings.SHADOW_QUEUE_SIZE,
                 workers=settings.SHADOW_WORKERS,
+                lock_timeout_ms=settings.SHADOW_LOCK_TIMEOUT_MS,
+                max_age_seconds=settings.SHADOW_MAX_SAMPLE_AGE_SECONDS,
+                wanted=mode_unchanged(lambda feature, route: self.flags.current().flag(feature, route).mode),
             )
         self.breaker = CircuitBreaker(settings.CANARY_BREAKER_FAILURES, settings.CANARY_BREAKER_WINDOW_SECONDS)
         self.diagnostics_app = make_diagnostics_app(self)
@@ -118,6 +125,15 @@ class Platform:
             max_body=settings.SHADOW_MAX_BODY_BYTES,
         )
         self.shadow.start()
+        # Counts made here (canary fallbacks, breaker trips, drops, a dead shadow child's losses) reach the shared
+        # database on this timer and at close, never on the request path.
+        self.ticker = Ticker(settings.SHADOW_FLUSH_SECONDS, self.tick, name="sv-rollout-flush")
+        self.ticker.ensure()
+
+    def tick(self) -> None:
+        """Notice a dead shadow child (and count its losses), then write this process's pending counts."""
+        self.shadow.poll()
+        self.results.flush()
 
     @property
     def rules(self) -> RuleSet:
@@ -145,6 +161,8 @@ class Platform:
         return self.services.tenancy.for_user(user)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        if self.ticker.pid != os.getpid():
+            self.ticker.ensure()  # a worker forked after the platform was built (gunicorn --preload)
         return self.recorder(environ, start_response)
 
     def diagnostics(self) -> dict[str, Any]:
@@ -167,6 +185,8 @@ class Platform:
             "workers": self.shadow.workers,
             "processed": self.shadow.processed,
             "runnerErrors": self.shadow.errors,
+            "childDeaths": self.shadow.deaths,
+            "childRestarts": self.shadow.restarts,
             "rulesFile": str(self.rules_file),
         }
         return report
@@ -187,8 +207,13 @@ class Platform:
         return BufferedClient(self)
 
     def close(self) -> None:
+        """Stop recording and shadowing (running what is queued) and write every pending count."""
+        if self._closed:
+            return
+        self._closed = True
         self.recorder.close()
         self.shadow.stop()
+        self.ticker.stop()
         self.host.shutdown()
 
 

@@ -66,6 +66,31 @@ class Settings(BaseSettings):
     SHADOW_WORKERS: int = Field(
         default=1, ge=1, description="Threads per process running shadow samples (SHADOW_RUNNER=thread)."
     )
+    SHADOW_LOCK_TIMEOUT_MS: int = Field(
+        default=100,
+        ge=1,
+        le=900,
+        description="How long a shadow replay waits for a lock a live request holds before giving up (counted as "
+        "skipped:contended); kept under PostgreSQL's deadlock_timeout (1 s), so a replay never wins a deadlock.",
+    )
+    SHADOW_CHILD_RESTARTS: int = Field(
+        default=5,
+        ge=0,
+        description="How many times within 5 minutes a serving process starts a new shadow child after one died "
+        "(its unrecorded samples are counted lost); past that, samples are dropped (counted) until the window has room.",
+    )
+    SHADOW_MAX_SAMPLE_AGE_SECONDS: float = Field(
+        default=30.0,
+        ge=0,
+        description="A shadow sample older than this when its turn comes is dropped (counted as dropped:stale), not "
+        "replayed; 0 keeps every sample.",
+    )
+    SHADOW_FLUSH_SECONDS: float = Field(
+        default=2.0,
+        gt=0,
+        description="How often each process writes its shadow and canary counts to the shared database (and checks "
+        "its shadow child), off the request path; also on shutdown.",
+    )
     SHADOW_MAX_BODY_BYTES: int = Field(
         default=1024 * 1024,
         ge=0,

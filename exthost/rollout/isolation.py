@@ -5,17 +5,27 @@ isolated run they behave exactly like the plain ones; inside `isolated(...)` (in
 joins one connection's transaction through a savepoint, and `now()`/`new()` come from the pinned services. So the
 same legacy and plugin code runs unchanged against a throw-away view of the stored state, which is how the shadow
 runner executes candidates without ever changing stored data.
+
+A throw-away run must also never hurt live traffic, and must know when it lost to it. With `lock_timeout_ms` it
+gives up a lock wait after that long instead of holding its own locks while it waits (on PostgreSQL a `lock_timeout`
+well under `deadlock_timeout`, so in a lock cycle with a live request the replay is the one that fails, long before
+PostgreSQL would pick a victim; on SQLite a short busy timeout). On PostgreSQL it reads one snapshot (REPEATABLE
+READ), so every run inside it sees the same rows whatever commits meanwhile. `contention()` collects the database
+errors of this thread that mean "lost to other traffic" (lock timeout, deadlock, serialization failure, SQLite's
+busy or locked database), so a caller can tell a replay that lost a race from one whose code misbehaved.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, event
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.orm import Session, sessionmaker
 
 from legacy_core.clock import Clock, IdGenerator
@@ -25,6 +35,57 @@ _CLOCK: ContextVar[Clock | None] = ContextVar("sv_pinned_clock", default=None)
 _IDS: ContextVar[IdGenerator | None] = ContextVar("sv_pinned_ids", default=None)
 _REPLAY: ContextVar[bool] = ContextVar("sv_throwaway_run", default=False)
 _RECORDING: ContextVar[list[datetime] | None] = ContextVar("sv_recorded_instants", default=None)
+_CONTENDED: ContextVar[list[str] | None] = ContextVar("sv_contention", default=None)
+
+# PostgreSQL's SQLSTATEs for losing to other transactions: lock_not_available (lock_timeout), serialization_failure
+# (REPEATABLE READ found a row changed since its snapshot), deadlock_detected.
+CONTENTION_SQLSTATES = frozenset({"55P03", "40001", "40P01"})
+# SQLite's primary result codes for the same: SQLITE_BUSY (another connection holds the lock, or the snapshot is
+# stale: SQLITE_BUSY_SNAPSHOT) and SQLITE_LOCKED.
+_SQLITE_CONTENTION = frozenset({5, 6})
+_listening: set[int] = set()
+_listening_lock = threading.Lock()
+
+
+def contention_of(error: BaseException | None) -> str | None:
+    """Why `error` (a DBAPI exception) means lost to other traffic, or None when it means something else."""
+    sqlstate = getattr(error, "sqlstate", None)
+    if sqlstate in CONTENTION_SQLSTATES:
+        return f"sqlstate {sqlstate}"
+    code = getattr(error, "sqlite_errorcode", None)
+    if isinstance(code, int) and code & 0xFF in _SQLITE_CONTENTION:
+        return f"sqlite {getattr(error, 'sqlite_errorname', code)}"
+    return None
+
+
+def _note_contention(context: ExceptionContext) -> None:
+    found = _CONTENDED.get()
+    if found is not None:
+        why = contention_of(context.original_exception)
+        if why is not None:
+            found.append(why)
+
+
+def _watch(engine: Engine) -> None:
+    """Listen once per engine for the errors `contention()` collects."""
+    if id(engine) in _listening:
+        return
+    with _listening_lock:
+        if not event.contains(engine, "handle_error", _note_contention):
+            event.listen(engine, "handle_error", _note_contention)
+        _listening.add(id(engine))
+
+
+@contextmanager
+def contention() -> Iterator[list[str]]:
+    """Inside the block (this thread only), every database error of an isolated run that means it lost to other
+    traffic is appended to the list (caught by the app or not)."""
+    found: list[str] = []
+    token = _CONTENDED.set(found)
+    try:
+        yield found
+    finally:
+        _CONTENDED.reset(token)
 
 
 class SwitchableClock:
@@ -117,7 +178,11 @@ def recording() -> Iterator[list[datetime]]:
 
 @contextmanager
 def isolated(
-    engine: Engine, *, immediate: bool = False, keep: Callable[[], bool] | None = None
+    engine: Engine,
+    *,
+    immediate: bool = False,
+    keep: Callable[[], bool] | None = None,
+    lock_timeout_ms: int | None = None,
 ) -> Iterator[Connection]:
     """Inside the block, this thread's sessions of `engine` work in one transaction, rolled back at the end.
 
@@ -125,32 +190,48 @@ def isolated(
     an exception and `keep()` is true (the canary keeps a plugin's write only when it answered well).
     `immediate` takes SQLite's write lock at the start: a run that writes after reading must not find its snapshot
     overtaken by another writer (SQLite refuses that upgrade at once, whatever the busy timeout).
+    `lock_timeout_ms` makes the run give up a lock wait after that long (see the module docstring); a throw-away run
+    on PostgreSQL also reads one snapshot (REPEATABLE READ).
     """
+    _watch(engine)
     with engine.connect() as connection:
         sqlite = connection.dialect.name == "sqlite"
+        postgresql = connection.dialect.name == "postgresql"
+        if postgresql and keep is None:
+            # Set before the transaction begins; the pool resets the level when the connection goes back.
+            connection.execution_options(isolation_level="REPEATABLE READ")
         driver: Any = connection.connection.driver_connection
         saved = driver.isolation_level if sqlite else None
+        saved_busy: int | None = None
         if sqlite:
             # pysqlite opens transactions itself, only before writes, and would end them at a savepoint; an explicit
             # BEGIN makes the whole run one transaction that the rollback below undoes.
             driver.isolation_level = None
+            if lock_timeout_ms is not None:
+                saved_busy = int(driver.execute("PRAGMA busy_timeout").fetchone()[0])
+                driver.execute(f"PRAGMA busy_timeout = {int(lock_timeout_ms)}")
         transaction = connection.begin()
         token = _CONNECTION.set(connection)
         replay = _REPLAY.set(keep is None)
         try:
             if sqlite:
                 connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+            elif postgresql and lock_timeout_ms is not None:
+                connection.exec_driver_sql(f"SET LOCAL lock_timeout = '{int(lock_timeout_ms)}ms'")
             yield connection
         except BaseException:
-            transaction.rollback()
+            if transaction.is_active:
+                transaction.rollback()
             raise
         else:
             if keep is not None and keep():
                 transaction.commit()
-            else:
+            elif transaction.is_active:
                 transaction.rollback()
         finally:
             _REPLAY.reset(replay)
             _CONNECTION.reset(token)
             if sqlite:
                 driver.isolation_level = saved
+                if saved_busy is not None:
+                    driver.execute(f"PRAGMA busy_timeout = {saved_busy}")

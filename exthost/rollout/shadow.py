@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import Engine
@@ -32,7 +32,7 @@ from sqlalchemy import Engine
 from exthost.evidence.capture import call_wsgi
 from exthost.evidence.compare import CapturedRequest, CapturedResponse, Comparison, compare, header_value
 from exthost.evidence.rules import RuleSet
-from exthost.rollout.isolation import ReplayClock, isolated, pinned
+from exthost.rollout.isolation import ReplayClock, contention, isolated, pinned
 from exthost.rollout.results import ShadowResults
 from legacy_core.clock import SequentialIds
 
@@ -76,15 +76,25 @@ class ShadowSink(Protocol):
     queue: Any
     queue_size: int
     workers: int
+    deaths: int
+    restarts: int
 
     @property
     def processed(self) -> int: ...
     @property
     def errors(self) -> int: ...
     def start(self) -> None: ...
+    def poll(self) -> None:
+        """Notice what went wrong since the last call (a dead worker) and count what it lost; off the request path."""
+
     def submit(self, sample: Sample) -> bool: ...
     def drain(self, timeout: float = 30.0) -> bool: ...
     def stop(self, timeout: float = 10.0) -> None: ...
+
+
+def mode_unchanged(current_mode: Callable[[str, str | None], str]) -> Callable[[Sample], bool]:
+    """Whether a sample's route is still in the mode that took it, by `current_mode(feature, route)`."""
+    return lambda sample: current_mode(sample.feature, sample.route) == sample.mode
 
 
 class ShadowRunner:
@@ -98,8 +108,16 @@ class ShadowRunner:
         rules: Callable[[], RuleSet],
         queue_size: int = 1000,
         workers: int = 1,
+        lock_timeout_ms: int = 100,
+        max_age_seconds: float = 0.0,
+        wanted: Callable[[Sample], bool] | None = None,
     ):
         self.engine = engine
+        self.lock_timeout_ms = lock_timeout_ms
+        # A sample older than this (0: no bound), or one whose route is no longer in the mode that took it, is dropped
+        # (counted), not replayed: a backlog never outlives the reason it was taken.
+        self.max_age_seconds = max_age_seconds
+        self.wanted = wanted
         self.results = results
         self.rules = rules
         self.queue: queue.Queue[Sample | None] = queue.Queue(maxsize=queue_size)
@@ -109,6 +127,7 @@ class ShadowRunner:
         self._lock = threading.Lock()
         self.processed = 0
         self.errors = 0
+        self.deaths = self.restarts = 0  # threads do not die: every error of a sample is caught
 
     # -- queue -----------------------------------------------------------------------------------------------------
 
@@ -120,6 +139,9 @@ class ShadowRunner:
                 thread = threading.Thread(target=self._work, name=f"sv-shadow-{index}", daemon=True)
                 thread.start()
                 self._threads.append(thread)
+
+    def poll(self) -> None:
+        """Nothing to notice: the worker threads catch every error of a sample."""
 
     def submit(self, sample: Sample) -> bool:
         """Queue a sample without waiting; a full queue drops it (counted)."""
@@ -179,22 +201,52 @@ class ShadowRunner:
     def run(self, sample: Sample) -> str:
         """Run one sample, record its outcome and return it.
 
-        A replay that raises past the apps' own error handling (a failing streamed body) is a candidate error, and
+        A replay that lost a lock or its snapshot to live traffic (a lock timeout, a deadlock, a serialization
+        failure, SQLite's busy database) is `skipped:contended`, never a mismatch, whatever the apps answered. A
+        replay that raises past the apps' own error handling (a failing streamed body) is a candidate error, and
         counted as one: every sample ends in exactly one outcome.
         """
-        try:
-            return self._run(sample)
-        except Exception:
-            self.errors += 1
-            log.exception("shadow replay of %s %s raised", sample.request.method, sample.request.path)
-            return self._outcome(sample, "candidate_error")
+        unwanted = self._unwanted(sample)
+        if unwanted is not None:
+            return self._outcome(sample, unwanted)
+        with contention() as lost:
+            try:
+                outcome, kept = self._run(sample)
+            except Exception:
+                if lost:
+                    return self._outcome(sample, "skipped:contended")
+                self.errors += 1
+                log.exception("shadow replay of %s %s raised", sample.request.method, sample.request.path)
+                return self._outcome(sample, "candidate_error")
+        if lost:
+            return self._outcome(sample, "skipped:contended")
+        if kept is not None:
+            self.results.keep(**kept)
+        return self._outcome(sample, outcome)
 
-    def _run(self, sample: Sample) -> str:
-        instants = sample.instants or (sample.started,)
+    def _unwanted(self, sample: Sample) -> str | None:
+        if self.max_age_seconds and (datetime.now(UTC) - sample.started).total_seconds() > self.max_age_seconds:
+            return "dropped:stale"
+        if self.wanted is not None and not self.wanted(sample):
+            return "dropped:mode-changed"
+        return None
+
+    def _replay(self, app: WSGIApplication, sample: Sample, connection: Any, seed: str) -> CapturedResponse:
+        """One side's run in a savepoint of the replay's transaction, rolled back: the next run starts from the same
+        snapshot, and nothing is kept."""
+        savepoint = connection.begin_nested()
+        try:
+            with pinned(clock=ReplayClock(sample.instants or (sample.started,)), ids=SequentialIds(seed)):
+                return call_wsgi(app, sample.environ, sample.request.body)
+        finally:
+            if savepoint.is_active:
+                savepoint.rollback()
+
+    def _run(self, sample: Sample) -> tuple[str, dict[str, Any] | None]:
+        """The outcome of one sample, and the mismatch to keep if any (stored by `run` once no contention showed)."""
         # Ids are pinned for every run, reads included (a GET may create a row): a candidate must not draw from the
-        # live id generator, whose sequence the primary side goes on using.
+        # live id generator, whose sequence the primary side goes on using. Both sides get the same sequence.
         seed = secrets.token_hex(4)
-        body = sample.request.body
         primary = sample.primary
         # Every run gets the caller's request id, so an error answer (which quotes it) can match.
         request_id = header_value(primary.headers, "x-request-id")
@@ -202,49 +254,45 @@ class ShadowRunner:
         if request_id:
             environ["HTTP_X_REQUEST_ID"] = request_id
         sample = replace(sample, environ=environ)
+        # One transaction for every run of the sample: both sides see one snapshot of the stored state (REPEATABLE
+        # READ on PostgreSQL; on SQLite a transaction always reads one snapshot), and the replay gives up on a lock
+        # rather than wait for one a live request holds (lock_timeout_ms).
+        timeout = self.lock_timeout_ms
         if sample.safe:
-            with isolated(self.engine), pinned(clock=ReplayClock(instants), ids=SequentialIds(seed)):
-                candidate = call_wsgi(sample.candidate_app, sample.environ, body)
-            comparison = self._compare(sample, sample.primary, candidate)
-            if not comparison.match:
-                with isolated(self.engine), pinned(clock=ReplayClock(instants), ids=SequentialIds(seed)):
-                    again = call_wsgi(sample.primary_app, sample.environ, body)
-                if not self._compare(sample, sample.primary, again, same_side=True).match:
-                    return self._outcome(sample, "skipped:state-moved")
+            with isolated(self.engine, lock_timeout_ms=timeout) as connection:
+                candidate = self._replay(sample.candidate_app, sample, connection, seed)
+                comparison = self._compare(sample, sample.primary, candidate)
+                if not comparison.match:
+                    again = self._replay(sample.primary_app, sample, connection, seed)
+                    if not self._compare(sample, sample.primary, again, same_side=True).match:
+                        return "skipped:state-moved", None
         else:
-            with isolated(self.engine, immediate=True) as connection:
-                runs = []
-                for app in (sample.primary_app, sample.candidate_app):
-                    savepoint = connection.begin_nested()
-                    try:
-                        with pinned(clock=ReplayClock(instants), ids=SequentialIds(seed)):
-                            runs.append(call_wsgi(app, sample.environ, body))
-                    finally:
-                        savepoint.rollback()
-            primary, candidate = runs
+            with isolated(self.engine, immediate=True, lock_timeout_ms=timeout) as connection:
+                primary = self._replay(sample.primary_app, sample, connection, seed)
+                candidate = self._replay(sample.candidate_app, sample, connection, seed)
             if primary.status != sample.primary.status:
                 # Replayed on the state after the caller's own write, legacy answers otherwise (a DELETE now finds
                 # nothing): comparing two such answers would be evidence of nothing.
-                return self._outcome(sample, "skipped:not-replayable")
+                return "skipped:not-replayable", None
             comparison = self._compare(sample, primary, candidate)
         self.processed += 1
         if comparison.match:
-            return self._outcome(sample, "match")
+            return "match", None
         outcome = "candidate_error" if candidate.status >= 500 and primary.status < 500 else "mismatch"
-        self.results.keep(
-            feature=sample.feature,
-            route=sample.route,
-            mode=sample.mode,
-            outcome=outcome,
-            request=sample.request,
-            primary_side=sample.primary_side,
-            primary=primary,
-            candidate=candidate,
-            differences=comparison.differences,
-            started=sample.started,
-            rules_applied=comparison.rules_applied,
-        )
-        return self._outcome(sample, outcome)
+        kept = {
+            "feature": sample.feature,
+            "route": sample.route,
+            "mode": sample.mode,
+            "outcome": outcome,
+            "request": sample.request,
+            "primary_side": sample.primary_side,
+            "primary": primary,
+            "candidate": candidate,
+            "differences": comparison.differences,
+            "started": sample.started,
+            "rules_applied": comparison.rules_applied,
+        }
+        return outcome, kept
 
     def _compare(
         self, sample: Sample, primary: CapturedResponse, other: CapturedResponse, *, same_side: bool = False

@@ -10,6 +10,7 @@ which is the contract: the callers never wait for shadow work.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import logging
 import multiprocessing
@@ -21,8 +22,11 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from exthost.rollout.flags import parse_overrides
+from exthost.rollout.flagstore import FlagStore
 from exthost.rollout.results import ShadowResults
-from exthost.rollout.shadow import Sample, ShadowRunner
+from exthost.rollout.shadow import Sample, ShadowRunner, mode_unchanged
+from legacy_core.features import FEATURES
 
 log = logging.getLogger("sovereign.shadow")
 
@@ -42,7 +46,13 @@ def plain_environ(environ: Any, keep: tuple[str, ...]) -> dict[str, Any]:
 
 
 class ProcessShadowRunner:
-    """The ShadowRunner interface (start, submit, drain, stop, queue, workers) over a child process."""
+    """The ShadowRunner interface (start, poll, submit, drain, stop, queue, workers) over a child process.
+
+    A child that dies (killed, out of memory) is noticed by `poll()` and by the next `submit()`: every sample it had
+    taken and not yet recorded is counted `lost:shadow-child-died` under its own feature and route, and a new child
+    starts, at most `max_restarts` times within `restart_window` seconds; past that budget samples are dropped
+    (`dropped:shadow-child-down`) until the window has room again.
+    """
 
     def __init__(
         self,
@@ -53,6 +63,9 @@ class ProcessShadowRunner:
         queue_size: int,
         nice: int,
         keep: tuple[str, ...],
+        max_restarts: int = 5,
+        restart_window: float = 300.0,
+        monotonic: Callable[[], float] = time.monotonic,
     ):
         self._context = multiprocessing.get_context("spawn")
         self.settings = settings
@@ -60,16 +73,30 @@ class ProcessShadowRunner:
         self.results = results
         self.nice = nice
         self.keep = keep
-        self.queue: Any = self._context.Queue(maxsize=queue_size)
         self.queue_size = queue_size
         self.workers = 1
-        self._submitted = 0
-        self._done: Any = self._context.Value("q", 0)
-        self._processed: Any = self._context.Value("q", 0)
-        self._errors: Any = self._context.Value("q", 0)
+        self.max_restarts = max_restarts
+        self.restart_window = restart_window
+        self._monotonic = monotonic
+        self._restarted_at: collections.deque[float] = collections.deque()
+        self.restarts = 0
+        self.deaths = 0
         self._process: Any = None
         self._pid = 0  # the process that started the child: only it may use it (gunicorn --preload forks after)
         self._lock = threading.Lock()
+        self._fresh_channel()
+
+    def _fresh_channel(self) -> None:
+        """A new queue and counters: a killed child may die holding the old queue's lock, so none is reused."""
+        self.queue: Any = self._context.Queue(maxsize=self.queue_size)
+        self._done: Any = self._context.Value("q", 0)
+        self._processed: Any = self._context.Value("q", 0)
+        self._errors: Any = self._context.Value("q", 0)
+        self._submitted = 0
+        # (feature, route, method, mode) of each sample handed to the child and not yet recorded by it, oldest first:
+        # the child takes them in order, so `done` says how many from the left are settled.
+        self._pending: collections.deque[tuple[str, str | None, str, str]] = collections.deque()
+        self._settled = 0
 
     @property
     def processed(self) -> int:
@@ -88,23 +115,55 @@ class ProcessShadowRunner:
                 # Forked since (a preloading server's worker): the parent's child, queue and counters belong to the
                 # parent; this process gets its own.
                 self._process = None
-                self.queue = self._context.Queue(maxsize=self.queue_size)
-                self._done = self._context.Value("q", 0)
-                self._processed = self._context.Value("q", 0)
-                self._errors = self._context.Value("q", 0)
-                self._submitted = 0
+                self._fresh_channel()
             if self._alive():
                 return
-            self._process = self._context.Process(
-                target=child_main,
-                args=(
-                    self.settings, self.build_parts, self.queue, self._done, self._processed, self._errors, self.nice
-                ),
-                name="sv-shadow",
-                daemon=True,
-            )
-            self._process.start()
-            self._pid = os.getpid()
+            self._spawn()
+
+    def _spawn(self) -> None:
+        self._process = self._context.Process(
+            target=child_main,
+            args=(self.settings, self.build_parts, self.queue, self._done, self._processed, self._errors, self.nice),
+            name="sv-shadow",
+            daemon=True,
+        )
+        self._process.start()
+        self._pid = os.getpid()
+
+    def poll(self) -> None:
+        """Settle what the child recorded; if it died, count what it lost and start another (within the budget)."""
+        with self._lock:
+            if self._process is None or self._pid != os.getpid():
+                return
+            self._settle()
+            if self._process.is_alive():
+                return
+            self.deaths += 1
+            lost = list(self._pending)
+            self._process = None
+            now = self._monotonic()
+            while self._restarted_at and now - self._restarted_at[0] > self.restart_window:
+                self._restarted_at.popleft()
+            restart = len(self._restarted_at) < self.max_restarts
+            self._fresh_channel()
+            if restart:
+                self._restarted_at.append(now)
+                self.restarts += 1
+                self._spawn()
+        for feature, route, method, mode in lost:
+            self.results.count(feature, route, method, mode, "lost:shadow-child-died")
+        log.error(
+            "shadow child died with %d sample(s) not recorded; %s",
+            len(lost),
+            "started another" if restart else f"not restarted: {self.max_restarts} restarts within "
+            f"{self.restart_window:g} s; samples are dropped until the window has room",
+        )
+
+    def _settle(self) -> None:
+        done = int(self._done.value)
+        while self._settled < done and self._pending:
+            self._pending.popleft()
+            self._settled += 1
 
     def submit(self, sample: Sample) -> bool:
         """Queue a plain-data copy of the sample without waiting; a full queue (or no child) drops it, counted."""
@@ -116,27 +175,40 @@ class ProcessShadowRunner:
         )
         if self._pid != os.getpid() and self._pid:
             self.start()  # the first sample in a forked worker starts that worker's own child
+        if self._process is not None and not self._alive():
+            self.poll()  # died since the last poll: count its losses and restart before queueing more
+        key = (sample.feature, sample.route, sample.request.method, sample.mode)
         if not self._alive():
-            self.results.count(sample.feature, sample.route, sample.request.method, sample.mode, "dropped")
-            return False
-        try:
-            self.queue.put_nowait(plain)
-        except queue.Full:
-            self.results.count(sample.feature, sample.route, sample.request.method, sample.mode, "dropped")
+            self.results.count(*key, "dropped:shadow-child-down")
             return False
         with self._lock:
-            self._submitted += 1
+            try:
+                self.queue.put_nowait(plain)
+            except queue.Full:
+                full = True
+            else:
+                full = False
+                self._submitted += 1
+                self._pending.append(key)
+        if full:
+            self.results.count(*key, "dropped")
+            return False
         return True
 
     def drain(self, timeout: float = 30.0) -> bool:
-        """Wait until the child has run and recorded everything submitted so far; False on timeout."""
+        """Wait until the child has run and recorded everything submitted so far; False on timeout or when the
+        child is gone."""
         deadline = time.monotonic() + timeout
         with self._lock:
             target = self._submitted
-        while self._done.value < target:
+            done = self._done
+        while done.value < target:
             if time.monotonic() > deadline or not self._alive():
+                self.poll()
+                self.results.flush()
                 return False
             time.sleep(0.01)
+        self.poll()
         self.results.flush()
         return True
 
@@ -162,7 +234,22 @@ def child_main(
     with contextlib.suppress(OSError):  # not permitted here: run at the same priority rather than not at all
         os.nice(nice)
     host, legacy, results, rules = build_parts(settings, name="shadow", passive=True)
-    runner = ShadowRunner(engine=host.services.engine, results=results, rules=lambda: rules, workers=0)
+    # The flags as the serving processes see them: a sample whose route left the mode that took it is not replayed.
+    flags = FlagStore(
+        host.services.session_factory,
+        features=FEATURES,
+        overrides=parse_overrides(settings.FEATURE_FLAGS),
+        poll_seconds=settings.FLAGS_POLL_SECONDS,
+    )
+    runner = ShadowRunner(
+        engine=host.services.engine,
+        results=results,
+        rules=lambda: rules,
+        workers=0,
+        lock_timeout_ms=settings.SHADOW_LOCK_TIMEOUT_MS,
+        max_age_seconds=settings.SHADOW_MAX_SAMPLE_AGE_SECONDS,
+        wanted=mode_unchanged(lambda feature, route: flags.current().flag(feature, route).mode),
+    )
     finished = 0
     last_flush = time.monotonic()
     parent = multiprocessing.parent_process()

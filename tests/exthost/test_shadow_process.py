@@ -54,4 +54,5 @@ def test_shadow_process_drops_and_counts_when_the_child_is_gone(platform):
     platform.set_mode("papertrail", "shadow")
     assert platform.test_client().get(board("p_1")).status_code == 401
     platform.results.flush()
-    assert {(c["method"], c["outcome"]): c["count"] for c in platform.results.counts()} == {("GET", "dropped"): 1}
+    found = {(c["method"], c["outcome"]): c["count"] for c in platform.results.counts()}
+    assert found == {("GET", "dropped:shadow-child-down"): 1}
