@@ -77,7 +77,8 @@ class Settings(BaseSettings):
         default=5,
         ge=0,
         description="How many times within 5 minutes a serving process starts a new shadow child after one died "
-        "(its unrecorded samples are counted lost); past that, samples are dropped (counted) until the window has room.",
+        "(its unrecorded samples are counted lost); past that, samples are dropped (counted) until the window has "
+        "room.",
     )
     SHADOW_MAX_SAMPLE_AGE_SECONDS: float = Field(
         default=30.0,

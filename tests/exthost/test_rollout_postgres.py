@@ -65,7 +65,8 @@ def pg_platform(postgres_url: str, tmp_path: Path) -> Callable[..., Platform]:
 def shared_board(platform: Platform, writers: int) -> tuple[list[Any], str, str]:
     """An owner's board with nodes, and one signed-in client per writer (all editors of the project)."""
     owner = platform.test_client()
-    assert owner.post("/register", json={"email": "o@example.test", "password": PASSWORD, "name": "O"}).status_code == 201
+    registered = owner.post("/register", json={"email": "o@example.test", "password": PASSWORD, "name": "O"})
+    assert registered.status_code == 201
     project = owner.post("/api/projects", json={"name": "Race", "type": "papertrail"}).get_json()["id"]
     base = f"/api/projects/{project}/papertrail/board"
     nodes = [{"id": f"n{i}", "type": "claim", "title": f"Node {i}", "x": i, "y": i} for i in range(WRITERS)]
