@@ -10,7 +10,6 @@ that raises for one tenant leaves only that tenant unserved (`failedTenants`) un
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import json
 import logging
@@ -27,6 +26,7 @@ from flask import Flask, g
 from sqlalchemy.exc import SQLAlchemyError
 
 from exthost.catalogue import Catalogue
+from exthost.counters import SharedWindows
 from exthost.errors import (
     ExtHostError,
     HookFailed,
@@ -98,8 +98,8 @@ class ExtensionHost:
         self._lock = threading.RLock()
         self._seen_version = -1
         self._checked_at = 0.0
-        self._errors: dict[tuple[str, str], collections.deque[float]] = {}
-        self._errors_lock = threading.Lock()
+        # The error budget's count, shared by every process on the database (exthost.counters).
+        self.windows = SharedWindows(self.services.session_factory)
         self._order: list[str] = []
         self._token = uuid.uuid4().hex[:12]
         self.passive = passive
@@ -229,15 +229,9 @@ class ExtensionHost:
         if in_isolated_run():
             return  # a shadow replay: no caller saw it; the shadow results count it as a candidate error
         tenant = str(g.get(TENANT_KEY) or self.settings.TENANT_DEFAULT)
-        now = time.monotonic()
-        with self._errors_lock:
-            recent = self._errors.setdefault((record.name, tenant), collections.deque())
-            recent.append(now)
-            while recent and recent[0] < now - window:
-                recent.popleft()
-            if len(recent) < budget:
-                return
-            recent.clear()
+        # Counted in the shared database: every worker's errors spend one budget.
+        if not self.windows.hit(f"errors:{record.name}:{tenant}", budget, window):
+            return
         reason = f"{budget} unhandled errors within {window:g} s; disabled by host {self.name!r}"
         self.logger.error("plugin %s: %s for tenant %s", record.name, reason, tenant)
         # Plugins that hard-require it cannot serve without it: they go too, in the same transaction.

@@ -18,6 +18,7 @@ from flask import Flask, jsonify
 from werkzeug.http import parse_cookie
 from werkzeug.wrappers import Response
 
+from exthost.counters import SharedWindows
 from exthost.errors import ExtHostError
 from exthost.evidence.capture import DIAGNOSTICS_PATH
 from exthost.evidence.fingerprint import DEFAULT_RULES_FILE, code_fingerprint
@@ -98,7 +99,11 @@ class Platform:
                 max_age_seconds=settings.SHADOW_MAX_SAMPLE_AGE_SECONDS,
                 wanted=mode_unchanged(lambda feature, route: self.flags.current().flag(feature, route).mode),
             )
-        self.breaker = CircuitBreaker(settings.CANARY_BREAKER_FAILURES, settings.CANARY_BREAKER_WINDOW_SECONDS)
+        self.breaker = CircuitBreaker(
+            settings.CANARY_BREAKER_FAILURES,
+            settings.CANARY_BREAKER_WINDOW_SECONDS,
+            windows=SharedWindows(self.services.session_factory),
+        )
         self.diagnostics_app = make_diagnostics_app(self)
         self.router = FlagRouter(
             host=host,

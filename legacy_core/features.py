@@ -21,6 +21,16 @@ FEATURE_ENDPOINTS = {
     "web.edit_post_page": "blog",
 }
 
+# URL rules whose views read their body themselves and count it against their own, larger limits
+# (PAPERTRAIL_UPLOAD_MAX_BYTES, PAPERTRAIL_IMPORT_MAX_BYTES): every other body is refused past MAX_CONTENT_LENGTH.
+OWN_BODY_LIMIT_RULES = frozenset(
+    {
+        "/api/projects/<project_id>/papertrail/board/<board_id>/attachments/upload",
+        "/api/projects/<project_id>/papertrail/board/import",
+        "/api/projects/<project_id>/papertrail/board/import/validate",
+    }
+)
+
 # Endpoints whose writes reach beyond the database: uploaded files, the blog's working clone and its git remote.
 # A shadow run can isolate database writes (a rolled-back transaction) but not these, so it skips their unsafe
 # requests rather than let a candidate touch real files or push to a real remote.

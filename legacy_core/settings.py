@@ -151,6 +151,12 @@ class Settings(BaseSettings):
     PAPERTRAIL_DATA_ROOT: Path | None = Field(
         default=None, description="Folder of PaperTrail uploads; DATA_DIR/papertrail when unset."
     )
+    MAX_CONTENT_LENGTH: int = Field(
+        default=10 * 1024 * 1024,
+        ge=1,
+        description="Largest request body accepted, in bytes, except uploads and imports (their own limits below); "
+        "a larger one is answered 413 before it is read.",
+    )
     PAPERTRAIL_UPLOAD_MAX_BYTES: int = Field(
         default=10 * 1024 * 1024, ge=1, description="Largest attachment accepted by an upload, in bytes."
     )

@@ -4,42 +4,42 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
+
+from exthost.counters import LocalWindows, Windows
 
 
 class CircuitBreaker:
     """Counts failures per feature in a sliding window; `failure()` is True for the failure that trips it.
 
-    After tripping, a feature's window starts empty again, so a feature set back to canary by an operator gets a
-    fresh budget rather than tripping on its first failure.
+    The platform counts in the shared database (`exthost.counters.SharedWindows`), so every worker's failures add
+    up to one threshold; by default (tests) in memory. After tripping, a feature's window starts empty again, so a
+    feature set back to canary by an operator gets a fresh budget rather than tripping on its first failure.
     """
 
-    def __init__(self, threshold: int, window_seconds: float, monotonic: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        threshold: int,
+        window_seconds: float,
+        monotonic: Callable[[], float] = time.monotonic,
+        *,
+        windows: Windows | None = None,
+    ):
         self.threshold = threshold
         self.window = window_seconds
-        self._monotonic = monotonic
-        self._failures: dict[str, deque[float]] = {}
+        self.windows: Windows = windows or LocalWindows(monotonic)
         self._lock = threading.Lock()
         self.trips: dict[str, int] = {}
 
     def failure(self, feature: str) -> bool:
         if self.threshold <= 0:
             return False
-        now = self._monotonic()
+        if not self.windows.hit(f"breaker:{feature}", self.threshold, self.window):
+            return False
         with self._lock:
-            recent = self._failures.setdefault(feature, deque())
-            recent.append(now)
-            while recent and now - recent[0] > self.window:
-                recent.popleft()
-            if len(recent) < self.threshold:
-                return False
-            recent.clear()
             self.trips[feature] = self.trips.get(feature, 0) + 1
-            return True
+        return True
 
     def recent(self, feature: str) -> int:
-        """Failures of `feature` inside the window now."""
-        now = self._monotonic()
-        with self._lock:
-            return sum(1 for moment in self._failures.get(feature, ()) if now - moment <= self.window)
+        """Failures of `feature` inside the window now (every worker's, when shared)."""
+        return self.windows.recent(f"breaker:{feature}", self.window)

@@ -47,11 +47,15 @@ def pg_platform(postgres_url: str, tmp_path: Path) -> Callable[..., Platform]:
         settings = make_settings(
             tmp_path / f"p{len(made)}",
             DATABASE_URL=migrated(postgres_url) if not made else postgres_url,
-            PLUGINS_DIR=REPO_PLUGINS,
-            PLUGIN_ENTRY_POINTS=False,
-            PLUGIN_POLL_SECONDS=0,
-            FLAGS_POLL_SECONDS=0,
-            **{"SHADOW_RUNNER": "thread", "SHADOW_WORKERS": 2, **overrides},
+            **{
+                "PLUGINS_DIR": REPO_PLUGINS,
+                "PLUGIN_ENTRY_POINTS": False,
+                "PLUGIN_POLL_SECONDS": 0,
+                "FLAGS_POLL_SECONDS": 0,
+                "SHADOW_RUNNER": "thread",
+                "SHADOW_WORKERS": 2,
+                **overrides,
+            },
         )
         platform = create_platform(settings, argon2_memory_kib=TEST_ARGON2_KIB)
         made.append(platform)
@@ -131,3 +135,71 @@ def test_rollout_postgres_shadow_replays_never_fail_callers_nor_report_contentio
     assert found["mismatch"] == 0 and found["candidate_error"] == 0, found
     assert platform.results.mismatches() == []
     assert found["match"] > 0, found
+
+
+@pytest.fixture
+def standin_dir(tmp_path: Path) -> Path:
+    from tests.exthost.test_router import write_standin
+
+    folder = tmp_path / "standin-plugins"
+    folder.mkdir()
+    write_standin(folder)
+    return folder
+
+
+def test_rollout_postgres_the_breaker_counts_every_workers_failures_together(pg_platform, standin_dir):
+    workers = [pg_platform(PLUGINS_DIR=standin_dir, CANARY_BREAKER_FAILURES=4) for _ in range(3)]
+    workers[0].host.enable("standin")
+    workers[0].set_mode("papertrail", "canary", percent=100)
+    clients = [worker.test_client() for worker in workers]
+    for worker in workers:
+        worker.host.sync(force=True)
+    # 3 failures spread over 3 workers: under the threshold of 4, so the feature stays in canary.
+    for client in clients:
+        assert client.get("/api/projects/p_1/papertrail/board?fail=1").status_code == 401
+    assert workers[0].flags.refresh().flag("papertrail").mode == "canary"
+    assert workers[1].breaker.recent("papertrail") == 3  # every worker sees the shared count
+    # The 4th failure, on any worker, trips it for all of them (each alone has seen at most 2).
+    assert clients[1].get("/api/projects/p_1/papertrail/board?fail=1").status_code == 401
+    flag = workers[2].flags.refresh().flag("papertrail")
+    assert flag.mode == "legacy" and flag.updated_by == "sv:circuit-breaker"
+    assert sum(worker.breaker.trips.get("papertrail", 0) for worker in workers) == 1
+
+
+def test_rollout_postgres_the_error_budget_is_spent_by_every_worker_together(pg_platform, standin_dir):
+    workers = [pg_platform(PLUGINS_DIR=standin_dir, PLUGIN_ERROR_BUDGET=3) for _ in range(3)]
+    workers[0].host.enable("standin")
+    workers[0].set_mode("papertrail", "plugin")
+    for worker in workers:
+        worker.host.sync(force=True)
+        assert worker.test_client().get("/api/projects/p_1/papertrail/board?fail=1").status_code == 500
+    for worker in workers:
+        worker.host.sync(force=True)
+        assert worker.host.get("standin").tenants == set()  # 3 errors over 3 workers spent the budget of 3
+    assert "3 unhandled errors" in workers[0].host.describe(workers[0].host.get("standin"))["reason"]
+
+
+def test_rollout_postgres_shared_windows_trip_exactly_once_per_threshold_under_concurrency(postgres_url):
+    from exthost.counters import SharedWindows
+    from legacy_core.db import make_session_factory
+
+    engine = make_engine(migrated(postgres_url), pool_size=8)
+    windows = SharedWindows(make_session_factory(engine))
+    trips: list[bool] = []
+    lock = threading.Lock()
+    start = threading.Barrier(6)
+
+    def hammer() -> None:
+        start.wait()
+        for _ in range(10):
+            tripped = windows.hit("breaker:papertrail", 5, 60)
+            with lock:
+                trips.append(tripped)
+
+    threads = [threading.Thread(target=hammer) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    engine.dispose()
+    assert len(trips) == 60 and trips.count(True) == 12  # 60 events, a trip every 5th: no double trip, none lost
