@@ -33,6 +33,7 @@ from exthost.rollout.results import ShadowResults
 from exthost.rollout.router import FlagRouter
 from exthost.rollout.shadow import ShadowRunner, ShadowSink, mode_unchanged
 from exthost.rollout.shadow_process import ProcessShadowRunner
+from exthost.rollout.shadow_redis import RedisShadowSink
 from exthost.rollout.ticker import Ticker
 from legacy_core.app import PACKAGE_DIR as LEGACY_DIR
 from legacy_core.app import (
@@ -78,7 +79,14 @@ class Platform:
         self.rules_file = rules_file(settings)
         self._rules = rules
         self.shadow: ShadowSink
-        if settings.SHADOW_RUNNER == "process":
+        if settings.SHADOW_RUNNER == "redis":
+            self.shadow = RedisShadowSink(
+                results=results,
+                url=settings.REDIS_URL,
+                stream=settings.SHADOW_STREAM,
+                queue_size=settings.SHADOW_QUEUE_SIZE,
+            )
+        elif settings.SHADOW_RUNNER == "process":
             self.shadow = ProcessShadowRunner(
                 settings=settings,
                 build_parts=build_platform_parts,

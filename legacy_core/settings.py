@@ -57,10 +57,26 @@ class Settings(BaseSettings):
     SHADOW_QUEUE_SIZE: int = Field(
         default=1000, ge=1, description="Shadow samples waiting to run; when full, new samples are dropped (counted)."
     )
-    SHADOW_RUNNER: Literal["process", "thread"] = Field(
+    SHADOW_RUNNER: Literal["process", "thread", "redis"] = Field(
         default="process",
         description="Where shadow samples are replayed: 'process', a child process per serving process at low CPU "
-        "priority (callers never share the GIL with replays), or 'thread', worker threads in the serving process.",
+        "priority (callers never share the GIL with replays); 'redis', `sv shadow:worker` processes anywhere, fed "
+        "through a Redis Stream (the serving machines do no replay work); or 'thread', worker threads in the serving "
+        "process (tests).",
+    )
+    REDIS_URL: str = Field(
+        default="redis://127.0.0.1:6379/0", description="The Redis server of SHADOW_RUNNER=redis."
+    )
+    SHADOW_STREAM: str = Field(
+        default="sv:shadow",
+        min_length=1,
+        description="The Redis Stream shadow samples go to (SHADOW_RUNNER=redis); workers read it as one group.",
+    )
+    SHADOW_CLAIM_IDLE_SECONDS: float = Field(
+        default=30.0,
+        gt=0,
+        description="A sample a worker took and has not acknowledged for this long (the worker died) is claimed "
+        "and replayed by another worker.",
     )
     SHADOW_NICE: int = Field(default=10, ge=0, le=19, description="CPU niceness of the shadow child process.")
     SHADOW_WORKERS: int = Field(

@@ -115,10 +115,11 @@ def sv(env: dict[str, str], *args: str) -> str:
 
 
 class Server:
-    def __init__(self, env: dict[str, str], port: int, workers: int, log: Path):
+    def __init__(self, env: dict[str, str], port: int, workers: int, log: Path, cpus: str | None = None):
         self.port = port
         self.log = log
-        command = [
+        command = ["taskset", "-c", cpus] if cpus else []
+        command += [
             str(BIN / "gunicorn"),
             "exthost.wsgi:create_app()",
             "--bind",
@@ -388,6 +389,9 @@ def run(args: argparse.Namespace, url: str) -> int:
     fallbacks = sum(n for (mode, outcome), n in counts.items() if mode == "canary" and outcome.startswith("fallback:"))
     checks = verify(tally, comment_counts, stored_nodes, counts, kept, faults_raised, fallbacks)
     print_report(report, tally, counts, checks, faults_raised, fallbacks)
+    if not args.quick and not args.skip_latency:
+        _, base, _ = boards[0]
+        latency(args, env, folder, base, cookies[0])
     shutil.rmtree(folder, ignore_errors=True)
     return 0 if all(ok for _, ok, _ in checks) else 1
 
@@ -483,6 +487,161 @@ def print_report(
         print(f"{name:<34} {'ok' if ok else 'FAILED':<7} {detail}")
 
 
+# -- latency: shadow against legacy at 40% load ----------------------------------------------------------------------
+
+
+class Caller:
+    """A keep-alive connection of one client thread."""
+
+    def __init__(self, port: int, cookie: str):
+        self.port, self.cookie = port, cookie
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+
+    def get(self, path: str) -> tuple[int, float]:
+        started = time.perf_counter()
+        try:
+            self.connection.request("GET", path, headers={"Cookie": self.cookie})
+            response = self.connection.getresponse()
+            response.read()
+            status = response.status
+        except (OSError, http.client.HTTPException):
+            self.connection.close()
+            self.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+            status = 0
+        return status, (time.perf_counter() - started) * 1000
+
+
+def saturate(port: int, cookie: str, path: str, seconds: float, threads: int = 8) -> float:
+    """Requests per second the server carries back to back."""
+    done = Counter[str]()
+    lock = threading.Lock()
+    deadline = time.monotonic() + seconds
+
+    def loop() -> None:
+        caller = Caller(port, cookie)
+        while time.monotonic() < deadline:
+            status, _ = caller.get(path)
+            with lock:
+                done["ok" if status == 200 else "bad"] += 1
+
+    workers = [threading.Thread(target=loop) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return done["ok"] / seconds
+
+
+def paced(port: int, cookie: str, path: str, rate: float, seconds: float, threads: int = 16) -> list[float]:
+    """Latencies (ms) of requests sent on a fixed schedule of `rate` per second (open loop)."""
+    latencies: list[float] = []
+    lock = threading.Lock()
+    total = int(rate * seconds)
+    start = time.monotonic() + 0.2
+    counter = iter(range(total))
+
+    def loop() -> None:
+        caller = Caller(port, cookie)
+        while True:
+            with lock:
+                index = next(counter, None)
+            if index is None:
+                return
+            time.sleep(max(0.0, start + index / rate - time.monotonic()))
+            status, elapsed = caller.get(path)
+            if status == 200:
+                with lock:
+                    latencies.append(elapsed)
+
+    workers = [threading.Thread(target=loop) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return latencies
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else float("nan")
+
+
+def latency(args: argparse.Namespace, env: dict[str, str], folder: Path, path: str, cookie: str) -> None:
+    """Signed-in GET board at 40% of the saturated rate, legacy against shadow at 100% sampling, per runner.
+
+    gunicorn (and the shadow children it spawns) runs on CPU 0; the load generator, and for SHADOW_RUNNER=redis the
+    `sv shadow:worker` process at nice 10, on CPU 1: on this 2-core machine that stands in for "replays on another
+    machine". PostgreSQL and Redis run unpinned, so the replays' queries still share the machine.
+    """
+    print("\nlatency: signed-in GET board at 40% of the saturated rate; shadow at 100% sampling vs legacy")
+    print("runner   rate/s   legacy p50   p99   shadow p50   p99   p50 ratio  p99 ratio  replayed")
+    for runner in ("process", "redis"):
+        stream = f"sv:load:{uuid.uuid4().hex[:8]}"
+        runner_env = {**env, "SHADOW_RUNNER": runner, "SHADOW_STREAM": stream}
+        runner_env["FLAGS_POLL_SECONDS"] = "0.5"
+        replayed_before = replayed_count(env["DATABASE_URL"])
+        server = Server(runner_env, free_port(), args.workers, folder / f"gunicorn-{runner}.log", cpus="0")
+        worker = None
+        if runner == "redis":
+            # Niced on the load generator's core: the generator's timing must not suffer from the replays, as it
+            # would not with the worker on another machine.
+            command = ["nice", "-n", "10", "taskset", "-c", "1", str(BIN / "sv"), "shadow:worker", "--consumer", "x"]
+            worker = subprocess.Popen(
+                command, env=runner_env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
+        os.sched_setaffinity(0, {1})
+        try:
+            sv(runner_env, "flags:set", "papertrail", "legacy")
+            time.sleep(1.5)
+            rate = 0.4 * saturate(server.port, cookie, path, args.saturate_seconds)
+            found: dict[str, list[float]] = {"legacy": [], "shadow": []}
+            for round_number in range(args.rounds):
+                order = ("legacy", "shadow") if round_number % 2 == 0 else ("shadow", "legacy")
+                for mode in order:
+                    sv(runner_env, "flags:set", "papertrail", mode, *(["--sample", "100"] if mode == "shadow" else []))
+                    time.sleep(1.5)
+                    found[mode] += paced(server.port, cookie, path, rate, args.round_seconds)
+            sv(runner_env, "flags:set", "papertrail", "legacy")
+        finally:
+            os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
+            server.stop()
+            if worker is not None:
+                worker.send_signal(signal.SIGTERM)
+                worker.wait(60)
+            if runner == "redis":
+                connect_redis(runner_env.get("REDIS_URL", DEFAULT_REDIS)).delete(stream)
+        replayed = replayed_count(env["DATABASE_URL"]) - replayed_before
+        legacy, shadow = found["legacy"], found["shadow"]
+        print(
+            f"{runner:<8} {rate:>6.0f}   {percentile(legacy, 0.5):>10.1f} {percentile(legacy, 0.99):>5.1f}   "
+            f"{percentile(shadow, 0.5):>10.1f} {percentile(shadow, 0.99):>5.1f}   "
+            f"{percentile(shadow, 0.5) / percentile(legacy, 0.5):>9.2f} "
+            f"{percentile(shadow, 0.99) / percentile(legacy, 0.99):>10.2f}  {replayed}"
+        )
+
+
+DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
+
+
+def connect_redis(url: str) -> Any:
+    import redis
+
+    return redis.Redis.from_url(url)
+
+
+def replayed_count(url: str) -> int:
+    """Shadow samples compared so far (match or mismatch), all runs."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            query = "SELECT coalesce(sum(count), 0) FROM sv_shadow_counts WHERE outcome IN ('match', 'mismatch')"
+            return int(connection.execute(text(query)).scalar_one())
+    finally:
+        engine.dispose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="The CI version: about a minute.")
@@ -492,6 +651,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1, help="Seed of the clients' choices.")
     parser.add_argument("--database-url", default=None, help="An empty PostgreSQL database; a new one by default.")
     parser.add_argument("--admin-url", default=os.environ.get("SV_TEST_POSTGRES_URL", DEFAULT_ADMIN_URL))
+    parser.add_argument("--skip-latency", action="store_true", help="Skip the latency comparison (full run only).")
+    parser.add_argument("--rounds", type=int, default=4, help="Latency rounds per mode (4).")
+    parser.add_argument("--round-seconds", type=float, default=8.0, help="Seconds per latency round (8).")
+    parser.add_argument("--saturate-seconds", type=float, default=5.0, help="Seconds of the saturation run (5).")
     args = parser.parse_args()
     if args.duration is None:
         args.duration = 40.0 if args.quick else 150.0

@@ -10,6 +10,7 @@ pytest_plugins = [
     "tests.fixtures.app",
     "tests.fixtures.plugins",
     "tests.fixtures.postgres",
+    "tests.fixtures.redis",
     "tests.fixtures.gitremote",
     "tests.fixtures.browser",
     "tests.fixtures.twins",

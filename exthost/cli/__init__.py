@@ -83,6 +83,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "shadow_export_command",
         "Export a kept mismatch as a HAR 1.2 file that replays its request (secrets already redacted).",
     ),
+    "shadow:worker": (
+        "shadow",
+        "shadow_worker_command",
+        "Replay shadow samples from the Redis Stream (SHADOW_RUNNER=redis), on any machine that reaches the database.",
+    ),
     "shadow:status": (
         "shadow",
         "shadow_status_command",

@@ -71,3 +71,56 @@ def _first(differences: list[dict[str, Any]]) -> str:
     first = differences[0]
     more = f" (+{len(differences) - 1})" if len(differences) > 1 else ""
     return f"{first['pointer']}: {first['legacy']!r} != {first['plugin']!r}{more}"[:120]
+
+
+@click.command("shadow:worker")
+@click.option("--consumer", default=None, help="This worker's name in the consumer group; host-pid by default.")
+@click.option("--batch", type=click.IntRange(min=1), default=16, show_default=True, help="Samples read at a time.")
+def shadow_worker_command(consumer: str | None, batch: int) -> None:
+    """Replay shadow samples from the Redis Stream (SHADOW_RUNNER=redis), on any machine that reaches the database.
+
+    Run as many as the load needs, on other machines than the serving ones: they share the stream's consumer group,
+    so each sample is replayed once. A sample is acknowledged once its outcome is counted; samples a dead worker
+    took are claimed by another after SHADOW_CLAIM_IDLE_SECONDS. SIGTERM or Ctrl+C stops after the current batch.
+    """
+    import signal
+
+    from exthost.errors import ExtHostError
+    from exthost.platform import build_platform_parts
+    from exthost.rollout.replayer import preparer, replay_runner
+    from exthost.rollout.shadow_redis import ShadowWorker, connect
+
+    settings = load_settings()
+    client = connect(settings.REDIS_URL)
+    try:
+        client.ping()
+    except Exception as exc:
+        raise click.ClickException(f"cannot reach Redis at {settings.REDIS_URL!r} (REDIS_URL): {exc}") from exc
+    try:
+        host, legacy, results, rules = build_platform_parts(settings, name="shadow-worker", passive=True)
+    except ExtHostError as exc:
+        raise click.ClickException(str(exc)) from exc
+    worker = ShadowWorker(
+        client=client,
+        stream=settings.SHADOW_STREAM,
+        runner=replay_runner(settings, host, results, rules),
+        results=results,
+        prepare=preparer(host, legacy.app),
+        consumer=consumer,
+        batch=batch,
+        claim_idle_ms=int(settings.SHADOW_CLAIM_IDLE_SECONDS * 1000),
+    )
+
+    def stop(signum: int, frame: Any) -> None:
+        worker.stopping.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    click.echo(f"shadow worker {worker.consumer}: reading {settings.SHADOW_STREAM!r} at {settings.REDIS_URL}", err=True)
+    try:
+        worker.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        results.flush()
+        host.shutdown()
+        click.echo(f"shadow worker {worker.consumer}: stopped after {worker.replayed} replays", err=True)

@@ -200,6 +200,11 @@ class ShadowResults:
             with self._lock:
                 self._pending.update(pending)
 
+    def pending(self) -> bool:
+        """Whether counts are waiting for a flush (after a failed one, the database could not be written)."""
+        with self._lock:
+            return bool(self._pending)
+
     def keep(
         self,
         *,

@@ -22,11 +22,9 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from exthost.rollout.flags import parse_overrides
-from exthost.rollout.flagstore import FlagStore
+from exthost.rollout.replayer import preparer, replay_runner
 from exthost.rollout.results import ShadowResults
-from exthost.rollout.shadow import Sample, ShadowRunner, mode_unchanged
-from legacy_core.features import FEATURES
+from exthost.rollout.shadow import Sample, ShadowRunner
 
 log = logging.getLogger("sovereign.shadow")
 
@@ -234,22 +232,8 @@ def child_main(
     with contextlib.suppress(OSError):  # not permitted here: run at the same priority rather than not at all
         os.nice(nice)
     host, legacy, results, rules = build_parts(settings, name="shadow", passive=True)
-    # The flags as the serving processes see them: a sample whose route left the mode that took it is not replayed.
-    flags = FlagStore(
-        host.services.session_factory,
-        features=FEATURES,
-        overrides=parse_overrides(settings.FEATURE_FLAGS),
-        poll_seconds=settings.FLAGS_POLL_SECONDS,
-    )
-    runner = ShadowRunner(
-        engine=host.services.engine,
-        results=results,
-        rules=lambda: rules,
-        workers=0,
-        lock_timeout_ms=settings.SHADOW_LOCK_TIMEOUT_MS,
-        max_age_seconds=settings.SHADOW_MAX_SAMPLE_AGE_SECONDS,
-        wanted=mode_unchanged(lambda feature, route: flags.current().flag(feature, route).mode),
-    )
+    runner = replay_runner(settings, host, results, rules)
+    prepare = preparer(host, legacy.app)
     finished = 0
     last_flush = time.monotonic()
     parent = multiprocessing.parent_process()
@@ -265,7 +249,7 @@ def child_main(
             if item is None and not idle:
                 break  # the parent's stop signal
             if item is not None:
-                _replay(runner, host, legacy, results, item, processed, errors)
+                _replay(runner, prepare, results, item, processed, errors)
                 finished += 1
             # Counts reach the database before `done` moves, so a parent that drained sees them.
             if finished and (idle or time.monotonic() - last_flush > 1.0):
@@ -282,15 +266,19 @@ def child_main(
 
 
 def _replay(
-    runner: ShadowRunner, host: Any, legacy: Any, results: ShadowResults, item: Sample, processed: Any, errors: Any
+    runner: ShadowRunner,
+    prepare: Callable[[Sample], Sample | None],
+    results: ShadowResults,
+    item: Sample,
+    processed: Any,
+    errors: Any,
 ) -> None:
-    tenant = item.tenant or host.settings.TENANT_DEFAULT
-    candidate = host.table().feature_app(item.feature, tenant)
-    if candidate is None:
+    ready = prepare(item)
+    if ready is None:
         results.count(item.feature, item.route, item.request.method, item.mode, "skipped:plugin-unavailable")
         return
     before = runner.errors
-    runner.run(replace(item, primary_app=legacy.app, candidate_app=candidate))
+    runner.run(ready)
     counter = errors if runner.errors > before else processed
     with counter.get_lock():
         counter.value += 1
