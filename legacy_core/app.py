@@ -133,10 +133,17 @@ def install_request_hooks(app: Flask, services: Services) -> None:
         if request.content_length is None and environ.get("wsgi.input_terminated"):
             # Chunked: werkzeug would stop reading at the limit and hand the view a truncated body (a 400 for bad
             # JSON, not a 413). Read one byte past the limit here instead, and refuse when it comes.
-            data = environ["wsgi.input"].read(max_body + 1)
-            if len(data) > max_body:
+            stream, chunks, size = environ["wsgi.input"], [], 0
+            while size <= max_body:
+                # A stream may hand over less than asked (a raw stream, one put back by a dispatcher in front).
+                chunk = stream.read(max_body + 1 - size)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+            if size > max_body:
                 raise RequestEntityTooLarge()
-            environ["wsgi.input"] = io.BytesIO(data)
+            environ["wsgi.input"] = io.BytesIO(b"".join(chunks))
 
     @app.before_request
     def _load_user() -> None:

@@ -119,13 +119,15 @@ class ProcessShadowRunner:
             self._spawn()
 
     def _spawn(self) -> None:
-        self._process = self._context.Process(
+        process = self._context.Process(
             target=child_main,
             args=(self.settings, self.build_parts, self.queue, self._done, self._processed, self._errors, self.nice),
             name="sv-shadow",
             daemon=True,
         )
-        self._process.start()
+        process.start()
+        # Published only once started: a request thread must never see a child that is not running yet.
+        self._process = process
         self._pid = os.getpid()
 
     def poll(self) -> None:
