@@ -28,7 +28,13 @@ from tests.exthost.test_router import board, counts, project_of, write_standin
 ROOT = Path(__file__).resolve().parents[2]
 
 plain = st.one_of(
-    st.text(), st.binary(), st.integers(), st.floats(allow_nan=False), st.booleans(), st.none(), st.tuples(st.integers())
+    st.text(),
+    st.binary(),
+    st.integers(),
+    st.floats(allow_nan=False),
+    st.booleans(),
+    st.none(),
+    st.tuples(st.integers()),
 )
 
 
