@@ -9,8 +9,9 @@ that may write, the stored state too.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from typing import Any
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import RequestRedirect
 
-from exthost.evidence.compare import CapturedRequest, CapturedResponse, Difference, compare
+from exthost.evidence.compare import CapturedRequest, CapturedResponse, Difference, compare, header_value
 from exthost.evidence.noise import RuleSet
 from exthost.platform import Platform, create_platform
 from exthost.rollout.isolation import pinned
@@ -74,6 +75,7 @@ class Pair:
     clock_step: timedelta = timedelta(seconds=1)
     # The state differences the last check found (see `state_differences`).
     reported: set[str] = field(default_factory=set)
+    requests_sent: int = 0
 
     @property
     def sides(self) -> tuple[Side, Side]:
@@ -83,6 +85,7 @@ class Pair:
         """Both sides back to the template, fresh pinned clocks and ids, and (optionally) `user` signed in."""
         cookies = {self.seed.cookie: self.seed.users[user].token} if user is not None else {}
         self.reported.clear()
+        self.requests_sent = 0
         for side in self.sides:
             self.layout.reset(side.name)
             side.start_case(self.clock_step, cookies)
@@ -104,6 +107,11 @@ class Pair:
     ) -> tuple[CapturedResponse, CapturedResponse]:
         """The request on each side in turn (for a blog request, the shared remote URL pointed at the side's remote
         first: only the blog reaches the remote, and the swap costs two file system calls)."""
+        if header_value(request.headers, "x-request-id") is None:
+            # Both sides get one request id, so answers that echo it (every X-Request-Id header, error bodies that
+            # quote it) agree by construction, as the shadow runner gives a replay the caller's id.
+            self.requests_sent += 1
+            request = replace(request, headers=(*request.headers, ("X-Request-Id", f"sv-parity-{self.requests_sent}")))
         answers = []
         for side in self.sides:
             if feature == REMOTE_FEATURE:
@@ -115,6 +123,9 @@ class Pair:
         """Send `request` to both sides and compare the answers (and the state, after a request that may write)."""
         feature, route = self.route_of(request)
         legacy, plugin = self.send(request, feature)
+        if request.method not in SAFE_METHODS:
+            for side in self.sides:
+                pin_file_times(side.platform.services.settings.papertrail_root)
         comparison = compare(legacy, plugin, self.rules, feature=feature, method=request.method, route=route)
         # Reads may write too (legacy makes a board on first sight): the state is compared whenever either side's
         # may have changed; for most reads a cheap check says it did not.
@@ -177,6 +188,18 @@ def build_pair(
     rules = sides[0].platform.rules
     label = "legacy/legacy" if aa else "legacy/plugin"
     return Pair(layout, sides[0], sides[1], seed, rules, label, clock_step)
+
+
+def pin_file_times(root: Path) -> None:
+    """Every uploaded file's modification time set to the case's pinned start, as the clocks are pinned: a served
+    file's Last-Modified (and the time in its ETag) comes from it, and the two sides write their copies at two
+    real instants that may fall in two different seconds."""
+    moment = CASE_START.timestamp()
+    for folder, _, files in os.walk(root):
+        for name in files:
+            path = os.path.join(folder, name)
+            if os.stat(path).st_mtime != moment:
+                os.utime(path, (moment, moment))
 
 
 def body_json(response: CapturedResponse) -> Any:

@@ -243,11 +243,12 @@ def canonical_body(body: bytes, content_type: str | None) -> tuple[Any, str | No
 
 
 def canonical(response: CapturedResponse, route_rules: RouteRules | None = None) -> dict[str, Any]:
-    """The canonical form; of the headers `route_rules` compares, one sent once is a string, repeated a list."""
-    compared = (route_rules if route_rules is not None else RouteRules()).headers
+    """The canonical form; every header but the ignored ones, by lower-case name: sent once a string, repeated a list
+    (in the order sent)."""
+    rules = route_rules if route_rules is not None else RouteRules()
     values: dict[str, list[str]] = {}
     for name, value in response.headers:
-        if name.lower() in compared:
+        if rules.compares_header(name):
             values.setdefault(name.lower(), []).append(value)
     headers = {name: found[0] if len(found) == 1 else found for name, found in sorted(values.items())}
     body, error = canonical_body(response.body, header_value(response.headers, "content-type"))
@@ -379,16 +380,63 @@ def _pointer_order(difference: Difference) -> list[tuple[int, int, str]]:
     return [(0, int(token), "") if token.isascii() and token.isdigit() else (1, 0, token) for token in tokens]
 
 
-def _identical(legacy: CapturedResponse, plugin: CapturedResponse, headers: tuple[str, ...]) -> bool:
+def _identical(legacy: CapturedResponse, plugin: CapturedResponse, rules: RouteRules) -> bool:
     """Same status, same compared headers in the same order, same body bytes: equal canonical forms, so no
     difference and no rule needed (the common case, decided without parsing either body)."""
     if legacy.status != plugin.status or legacy.body != plugin.body:
         return False
 
     def chosen(response: CapturedResponse) -> list[tuple[str, str]]:
-        return [(name.lower(), value) for name, value in response.headers if name.lower() in headers]
+        return [(name.lower(), value) for name, value in response.headers if rules.compares_header(name)]
 
     return chosen(legacy) == chosen(plugin)
+
+
+BODY_BYTES = "/bodyBytes"
+
+
+def _bytes_only(
+    legacy: CapturedResponse,
+    plugin: CapturedResponse,
+    found: list[Difference],
+    applied: set[str],
+    rules: RouteRules,
+) -> tuple[Difference | None, str | None]:
+    """The difference the bodies show only as bytes: they differ, yet parse to equal trees (key order, whitespace,
+    number formatting, escapes), so no `/body` difference names them; with the `ignore` rule that claims
+    `/bodyBytes`, none, and that rule's id.
+
+    Not reported when a `/body` difference is, or when a rule already let one pass: the bytes then differ by what
+    the rule allows, and are not compared further. Nor for HTML and zip bodies, whose canonical forms are the
+    documented normalisations (HTML as a tree of tags, attributes and text with insignificant whitespace collapsed;
+    a zip archive member by member): what those leave out is by design, not noise."""
+    media, _ = parse_content_type(header_value(legacy.headers, "content-type"))
+    if media in _HTML_TYPES or media in _ZIP_TYPES:
+        return None, None
+    if legacy.body == plugin.body or any(
+        d.pointer == "/body" or d.pointer.startswith(("/body/", "/bodyError")) for d in found
+    ):
+        return None, None
+    if any(rule.id in applied and rule.tokens[0] in ("body", "bodyError") for rule in rules):
+        return None, None
+    for rule in rules:
+        if rule.tokens == ("bodyBytes",) and rule.action == "ignore":
+            return None, rule.id
+    at = next(
+        (index for index, (a, b) in enumerate(zip(legacy.body, plugin.body, strict=False)) if a != b),
+        min(len(legacy.body), len(plugin.body)),
+    )
+
+    def shown(body: bytes) -> dict[str, Any]:
+        window = body[max(0, at - 20) : at + 40].decode("utf-8", "replace")
+        return {
+            "length": len(body),
+            "sha256": hashlib.sha256(body).hexdigest()[:16],
+            "firstChange": at,
+            "around": window,
+        }
+
+    return Difference(BODY_BYTES, shown(legacy.body), shown(plugin.body)), None
 
 
 def diff_trees(legacy: Any, plugin: Any, prefix: str = "") -> tuple[Difference, ...]:
@@ -409,12 +457,17 @@ def compare(
     `rules_applied` names, in file order, the rules that suppressed at least one difference.
     """
     route_rules = rules.for_route(feature, method, route)
-    if _identical(legacy, plugin, route_rules.headers):
+    if _identical(legacy, plugin, route_rules):
         return Comparison(feature, method.upper(), route)
     left, right = (_apply(canonical(response, route_rules), route_rules) for response in (legacy, plugin))
     found: list[Difference] = []
     applied: set[str] = set()
     _diff(left, right, (), found, applied)
+    bytes_only, rule = _bytes_only(legacy, plugin, found, applied, route_rules)
+    if bytes_only is not None:
+        found.append(bytes_only)
+    if rule is not None:
+        applied.add(rule)
     found.sort(key=_pointer_order)
     used = tuple(dict.fromkeys(rule.id for rule in route_rules if rule.id in applied))
     return Comparison(feature, method.upper(), route, tuple(found), used)

@@ -16,7 +16,7 @@ from pydantic_core import ErrorDetails
 from exthost.errors import NoiseRulesError, did_you_mean
 from exthost.evidence.rules import (
     _VARIABLE,
-    DEFAULT_HEADERS,
+    DEFAULT_IGNORED_HEADERS,
     WILDCARD,
     Action,
     RouteRules,
@@ -30,7 +30,7 @@ __all__ = ["RouteRules", "Rule", "RuleSet", "load_rules", "parse_rules"]
 
 ACTIONS: tuple[str, ...] = ("ignore", "unordered", "pattern")
 METHODS: tuple[str, ...] = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
-PARTS: tuple[str, ...] = ("status", "headers", "body", "bodyError")
+PARTS: tuple[str, ...] = ("status", "headers", "body", "bodyError", "bodyBytes")
 _FEATURE = r"[a-z][a-z0-9_]*"
 _HEADER = r"[a-z0-9!#$%&'*+.^_`|~-]+"
 _RULE_HEADER = re.compile(r"^[ \t]*\[\[[ \t]*rule[ \t]*\]\]", re.MULTILINE)
@@ -96,7 +96,7 @@ class _RuleModel(BaseModel):
                 f"must point below one of {', '.join('/' + part for part in PARTS)}, got {_show(value)}{hint}; "
                 f"{example}"
             )
-        if tokens[0] in ("status", "bodyError") and len(tokens) > 1:
+        if tokens[0] in ("status", "bodyError", "bodyBytes") and len(tokens) > 1:
             raise ValueError(f"/{tokens[0]} has nothing below it, got {_show(value)}; use '/{tokens[0]}'")
         if tokens[0] == "headers" and len(tokens) > 1 and tokens[1] != tokens[1].lower():
             fixed = join_pointer(("headers", tokens[1].lower(), *tokens[2:]))
@@ -126,10 +126,10 @@ class _RuleModel(BaseModel):
 class _FileModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-    headers: list[str] = list(DEFAULT_HEADERS)
+    ignore_headers: list[str] = list(DEFAULT_IGNORED_HEADERS)
     rule: list[_RuleModel] = []
 
-    @field_validator("headers")
+    @field_validator("ignore_headers")
     @classmethod
     def _headers(cls, value: list[str]) -> list[str]:
         for name in value:
@@ -142,7 +142,7 @@ class _FileModel(BaseModel):
         return value
 
 
-_HEADERS_EXAMPLE = 'headers = ["content-type", "location"]'
+_HEADERS_EXAMPLE = 'ignore_headers = ["date", "server"]'
 _EXAMPLES = {
     "feature": 'feature = "papertrail"',
     "route": 'route = "/api/projects/<project_id>/papertrail/board"',
@@ -177,6 +177,11 @@ def _problem(error: ErrorDetails, places: _Places) -> str:
     name = str(loc[-1]) if loc else ""
     if kind == "value_error":
         return f"{where}: {error['msg'].removeprefix('Value error, ')}"
+    if kind == "extra_forbidden" and loc == ("headers",):
+        return (
+            "headers: no longer read: every response header is compared now, except those in ignore_headers; "
+            f"replace it with {_HEADERS_EXAMPLE}"
+        )
     if kind == "extra_forbidden":
         allowed = list(_RuleModel.model_fields if len(loc) > 2 else _FileModel.model_fields)
         return f"{where}: unknown field{did_you_mean(name, allowed)}; allowed: {', '.join(allowed)}"
@@ -204,10 +209,10 @@ def _cross_checks(model: _FileModel, places: _Places) -> list[str]:
                 f"{rule.action!r}; remove it or set action = 'pattern'"
             )
         tokens = split_pointer(rule.pointer)
-        if tokens[0] == "headers" and len(tokens) > 1 and tokens[1] not in (WILDCARD, *model.headers):
+        if tokens[0] == "headers" and len(tokens) > 1 and tokens[1] in model.ignore_headers:
             problems.append(
-                f"{where} pointer: header {tokens[1]!r} is not compared, got {_show(rule.pointer)}; remove the rule, "
-                f"or add it to headers = [...]{did_you_mean(tokens[1], model.headers)}"
+                f"{where} pointer: header {tokens[1]!r} is never compared (ignore_headers lists it), got "
+                f"{_show(rule.pointer)}; remove the rule, or remove the header from ignore_headers"
             )
         key = f"{rule.feature}:{rule.method}:{rule.route}:{rule.pointer}"
         if key in seen:
@@ -249,7 +254,7 @@ def parse_rules(text: str, source: str = "(string)") -> RuleSet:
         )
         for rule in model.rule
     )
-    return RuleSet(headers=tuple(model.headers), rules=rules, source=source)
+    return RuleSet(ignored_headers=tuple(model.ignore_headers), rules=rules, source=source)
 
 
 def load_rules(path: str | os.PathLike[str]) -> RuleSet:
@@ -258,7 +263,7 @@ def load_rules(path: str | os.PathLike[str]) -> RuleSet:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise NoiseRulesError(
-            str(path), ["(file): not found; check the path, or create it with headers = [...]"]
+            str(path), ["(file): not found; check the path, or create it with ignore_headers = [...]"]
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise NoiseRulesError(str(path), [f"(file): cannot be read as UTF-8 text: {exc}; check the file"]) from None

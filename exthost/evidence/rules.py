@@ -1,7 +1,8 @@
 """Noise rules as frozen data: which differences between two answers of a route are not parity failures.
 
 A rule names a feature, a route and a method, and a JSON pointer into the canonical form of a response
-(`/status`, `/headers/<lower-case name>`, `/body/...`, `/bodyError`); a `*` segment matches any one key or index.
+(`/status`, `/headers/<lower-case name>`, `/body/...`, `/bodyError`, `/bodyBytes`); a `*` segment matches any one key
+or index.
 Actions: `ignore` (the value is not compared), `unordered` (a list is compared as a multiset) and `pattern` (the
 values may differ when both fullmatch `regex`). `exthost.evidence.noise` reads them from the reviewed TOML file;
 the comparison engine needs only this module.
@@ -14,7 +15,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
-DEFAULT_HEADERS: tuple[str, ...] = ("content-type", "content-disposition", "location", "cache-control")
+# Response headers never compared unless the rules file says otherwise: set by the server, not by either
+# implementation (a WSGI answer has neither; a server in front adds them).
+DEFAULT_IGNORED_HEADERS: tuple[str, ...] = ("date", "server")
 WILDCARD = "*"
 
 Action = Literal["ignore", "unordered", "pattern"]
@@ -85,10 +88,14 @@ class Rule:
 
 @dataclass(frozen=True)
 class RouteRules:
-    """The rules that apply to one feature, method and route, and the response headers that are compared."""
+    """The rules that apply to one feature, method and route, and the response headers left out of comparison."""
 
-    headers: tuple[str, ...] = DEFAULT_HEADERS
+    ignored_headers: tuple[str, ...] = DEFAULT_IGNORED_HEADERS
     rules: tuple[Rule, ...] = ()
+
+    def compares_header(self, name: str) -> bool:
+        """Whether a response header (any case) is compared: every one but the reviewed ignore list."""
+        return name.lower() not in self.ignored_headers
 
     def __iter__(self) -> Iterator[Rule]:
         return iter(self.rules)
@@ -99,13 +106,13 @@ class RouteRules:
 
 @dataclass(frozen=True)
 class RuleSet:
-    """A whole rules file: the compared headers and every rule, in file order."""
+    """A whole rules file: the headers left out of comparison and every rule, in file order."""
 
-    headers: tuple[str, ...] = DEFAULT_HEADERS
+    ignored_headers: tuple[str, ...] = DEFAULT_IGNORED_HEADERS
     rules: tuple[Rule, ...] = ()
     source: str = "(no rules file)"
 
     def for_route(self, feature: str, method: str, route: str) -> RouteRules:
         """The rules covering `method route` of `feature`, in file order."""
         matching = tuple(rule for rule in self.rules if rule.applies_to(feature, method, route))
-        return RouteRules(self.headers, matching)
+        return RouteRules(self.ignored_headers, matching)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -62,10 +63,13 @@ def _body() -> dict[str, Any]:
 
 def _set_session_cookie(response: Response, services: Services, token: str) -> None:
     settings = services.settings
+    max_age = settings.AUTH_SESSION_TTL_HOURS * 3600
     response.set_cookie(
         settings.AUTH_SESSION_COOKIE_NAME,
         token,
-        max_age=settings.AUTH_SESSION_TTL_HOURS * 3600,
+        max_age=max_age,
+        # From the clock service, as every other time the platform shows: werkzeug would take the wall clock.
+        expires=services.clock.now() + timedelta(seconds=max_age),
         httponly=True,
         samesite="Lax",
         secure=settings.AUTH_COOKIE_SECURE,

@@ -10,14 +10,14 @@ from hypothesis import strategies as st
 
 from exthost.errors import ExtHostError, NoiseRulesError
 from exthost.evidence.noise import RuleSet, load_rules, parse_rules
-from exthost.evidence.rules import DEFAULT_HEADERS, join_pointer, split_pointer
+from exthost.evidence.rules import DEFAULT_IGNORED_HEADERS, join_pointer, split_pointer
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "parity_tests" / "noise_rules.toml"
 ROUTE = "/api/projects/<project_id>/papertrail/board"
 
 GOOD = f"""
-headers = ["content-type", "location"]
+ignore_headers = ["date", "server", "x-request-id"]
 
 [[rule]]
 feature = "papertrail"
@@ -49,10 +49,13 @@ def problems(text: str) -> list[str]:
     return caught.value.problems
 
 
-def test_noise_shipped_rules_file_loads_with_no_rules_and_the_default_headers():
+def test_noise_shipped_rules_file_loads_with_a_justified_rule_and_the_default_headers():
     ruleset = load_rules(SHIPPED)
-    assert ruleset.rules == ()
-    assert ruleset.headers == DEFAULT_HEADERS
+    assert [rule.id for rule in ruleset.rules] == [
+        "papertrail:GET:/uploads/<project_id>/<attachment_id>/<filename>:/headers/etag"
+    ]
+    assert all(rule.reason.startswith("A/A run ") for rule in ruleset.rules)
+    assert ruleset.ignored_headers == DEFAULT_IGNORED_HEADERS
     assert ruleset.source == str(SHIPPED)
 
 
@@ -64,7 +67,7 @@ def test_noise_shipped_rules_file_explains_the_format_and_the_aa_justification()
 
 def test_noise_parse_rules_builds_frozen_rules_with_ids():
     ruleset = parse_rules(GOOD, "rules.toml")
-    assert ruleset.headers == ("content-type", "location")
+    assert ruleset.ignored_headers == ("date", "server", "x-request-id")
     [rule] = ruleset.rules
     assert rule.id == f"papertrail:GET:{ROUTE}:/body/board/updatedAt"
     assert rule.tokens == ("body", "board", "updatedAt")
@@ -120,7 +123,7 @@ def test_noise_empty_file_is_no_rules_and_the_default_headers():
         ),
         (
             rule_block(pointer="/bdy/x"),
-            "[[rule]] #1 (line 1) pointer: must point below one of /status, /headers, /body, /bodyError, "
+            "[[rule]] #1 (line 1) pointer: must point below one of /status, /headers, /body, /bodyError, /bodyBytes, "
             "got '/bdy/x' (did you mean '/body'?); e.g. '/body/board/updatedAt' or '/headers/cache-control'",
         ),
         (
@@ -138,8 +141,8 @@ def test_noise_empty_file_is_no_rules_and_the_default_headers():
         ),
         (
             rule_block(pointer="/headers/date"),
-            "[[rule]] #1 (line 1) pointer: header 'date' is not compared, got '/headers/date'; remove the rule, "
-            "or add it to headers = [...]",
+            "[[rule]] #1 (line 1) pointer: header 'date' is never compared (ignore_headers lists it), got "
+            "'/headers/date'; remove the rule, or remove the header from ignore_headers",
         ),
         (
             rule_block(action="pattern"),
@@ -163,14 +166,26 @@ def test_noise_empty_file_is_no_rules_and_the_default_headers():
         ),
         (
             rule_block().replace("[[rule]]", "[[rules]]"),
-            "rules: unknown field (did you mean 'rule'?); allowed: headers, rule",
+            "rules: unknown field (did you mean 'rule'?); allowed: ignore_headers, rule",
         ),
         (
-            'headers = ["Content-Type"]',
-            "headers: must be header names written lower case, got 'Content-Type'; use 'content-type'",
+            'ignore_headers = ["Content-Type"]',
+            "ignore_headers: must be header names written lower case, got 'Content-Type'; use 'content-type'",
         ),
-        ('headers = ["etag", "etag"]', "headers: lists 'etag' twice; remove the duplicate"),
-        ('headers = "etag"', 'headers: must be an array, got \'etag\'; e.g. headers = ["content-type", "location"]'),
+        ('ignore_headers = ["etag", "etag"]', "ignore_headers: lists 'etag' twice; remove the duplicate"),
+        (
+            'ignore_headers = "etag"',
+            'ignore_headers: must be an array, got \'etag\'; e.g. ignore_headers = ["date", "server"]',
+        ),
+        (
+            'headers = ["content-type"]',
+            "headers: no longer read: every response header is compared now, except those in ignore_headers; "
+            'replace it with ignore_headers = ["date", "server"]',
+        ),
+        (
+            rule_block(pointer="/bodyBytes/x"),
+            "[[rule]] #1 (line 1) pointer: /bodyBytes has nothing below it, got '/bodyBytes/x'; use '/bodyBytes'",
+        ),
         ('rule = "x"', "rule: must be a table, got 'x'; write each rule as a [[rule]] table"),
         ('rule = ["x"]', "[[rule]] #1: must be a table, got 'x'; write each rule as a [[rule]] table"),
         (
@@ -197,7 +212,7 @@ def test_noise_empty_file_is_no_rules_and_the_default_headers():
         "pointer-bad-escape",
         "pointer-below-status",
         "pointer-header-case",
-        "pointer-uncompared-header",
+        "pointer-ignored-header",
         "pattern-without-regex",
         "regex-without-pattern",
         "invalid-regex",
@@ -206,6 +221,8 @@ def test_noise_empty_file_is_no_rules_and_the_default_headers():
         "header-case",
         "header-twice",
         "headers-not-array",
+        "old-headers-key",
+        "pointer-below-body-bytes",
         "rule-not-table",
         "rule-item-not-table",
         "wrong-type",
@@ -225,7 +242,7 @@ def test_noise_every_problem_of_a_file_is_reported_at_once():
 def test_noise_load_rules_names_a_missing_file(tmp_path):
     with pytest.raises(NoiseRulesError) as caught:
         load_rules(tmp_path / "nope.toml")
-    assert caught.value.problems == ["(file): not found; check the path, or create it with headers = [...]"]
+    assert caught.value.problems == ["(file): not found; check the path, or create it with ignore_headers = [...]"]
     assert isinstance(caught.value, ExtHostError)
 
 
@@ -264,7 +281,7 @@ def test_noise_for_route_picks_rules_by_feature_method_and_route():
     assert pointers("blog", "GET", "/api/blog") == ["/body/d"]
     assert pointers("papertrail", "GET", "/api/projects/7/files/a/b.png") == ["/body/c", "/body/d", "/body/g"]
     assert pointers("papertrail", "GET", "/api/projects/p1/papertrail/board/x") == ["/body/c", "/body/d"]
-    assert ruleset.for_route("papertrail", "GET", ROUTE).headers == DEFAULT_HEADERS
+    assert ruleset.for_route("papertrail", "GET", ROUTE).ignored_headers == DEFAULT_IGNORED_HEADERS
 
 
 @given(st.lists(st.text(), max_size=5))
