@@ -107,11 +107,20 @@ def feature_rows(run: ParityRun) -> list[FeatureTally]:
     return [tallies[feature] for feature in sorted(tallies)]
 
 
+# Commit fields that only follow from the others: a changed message changes the hash, a changed file the tree and
+# the hash, an earlier commit's change every later parent. Reports show them after the fields that say what changed.
+DERIVED_COMMIT_FIELDS = frozenset({"hash", "tree", "parents"})
+
+
 def labelled(exchange: Exchange) -> list[tuple[str, Difference]]:
-    """An exchange's differences, each with where it was found: the answer, or the state after the request."""
-    return [("answer", found) for found in exchange.comparison.differences] + [
-        ("state", found) for found in exchange.state
-    ]
+    """An exchange's differences, each with where it was found: the answer, or the state after the request (a
+    commit's derived fields after the fields that caused them)."""
+    state = sorted(
+        exchange.state,
+        key=lambda found: found.pointer.startswith("/state/remote/")
+        and found.pointer.rsplit("/", 1)[-1] in DERIVED_COMMIT_FIELDS,
+    )
+    return [("answer", found) for found in exchange.comparison.differences] + [("state", found) for found in state]
 
 
 def where(part: str, difference: Difference) -> str:

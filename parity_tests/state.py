@@ -181,20 +181,26 @@ def _plain_git_env() -> dict[str, str]:
     return {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", "GIT_CONFIG_NOSYSTEM": "1"}
 
 
-def git_history(repository: Path) -> list[str]:
-    """Every commit on every branch: hash, tree, parents, author, committer, dates and message, oldest first (so a
-    new commit does not shift the place of those before it, and a difference keeps its pointer)."""
+# The fields of a commit, in the order `git log` prints them (unit separators between fields, NUL between commits).
+COMMIT_FIELDS = ("hash", "tree", "parents", "author", "authorDate", "committer", "committerDate", "message")
+_COMMIT_FORMAT = "%x1f".join(("%H", "%T", "%P", "%an <%ae>", "%ad", "%cn <%ce>", "%cd", "%B")) + "%x00"
+
+
+def git_history(repository: Path) -> list[dict[str, str]]:
+    """Every commit on every branch, field by field (`COMMIT_FIELDS`), oldest first: a new commit does not shift the
+    place of those before it, so a difference keeps its pointer, and it names the field that differs
+    (`/state/remote/3/message`), not only the hash that follows from it."""
     if not repository.exists():
         return []
-    log = _git(
-        "log",
-        "--all",
-        "--reverse",
-        "--date=raw",
-        "--format=%H %T %P|%an <%ae> %ad|%cn <%ce> %cd|%B%x00",
-        cwd=repository,
-    )
-    return [entry.strip() for entry in log.split("\x00") if entry.strip()]
+    log = _git("log", "--all", "--reverse", "--date=raw", f"--format={_COMMIT_FORMAT}", cwd=repository)
+    commits = []
+    for entry in log.split("\x00"):
+        if entry.strip():
+            values = entry.lstrip("\n").split("\x1f")
+            commit = dict(zip(COMMIT_FIELDS, values, strict=False))
+            commit["message"] = commit.get("message", "").strip()
+            commits.append(commit)
+    return commits
 
 
 def clone_states(blog_root: Path) -> dict[str, Any]:

@@ -500,3 +500,24 @@ def test_html_report_shows_verdict_and_both_values_in_a_browser(browser: Browser
     assert (legacy["text"], plugin["text"]) == ('"Ada"', '"Bob"')
     assert legacy["width"] > 0 and plugin["width"] > 0 and legacy["left"] < plugin["left"]  # side by side
     assert page.exceptions() == []
+
+
+def test_report_a_commits_derived_fields_come_after_the_fields_that_caused_them():
+    from types import SimpleNamespace
+
+    from exthost.evidence.compare import Difference
+    from parity_tests.report_html import labelled
+
+    state = (
+        Difference("/state/remote/3/hash", "a1", "b2"),
+        Difference("/state/remote/3/message", "Publish x.md", "Published x.md"),
+        Difference("/state/remote/4/parents", "a1", "b2"),
+        Difference("/state/rows/blog/1/title", "A", "B"),
+    )
+    exchange = SimpleNamespace(comparison=SimpleNamespace(differences=()), state=state)
+    assert [found.pointer for _, found in labelled(exchange)] == [
+        "/state/remote/3/message",
+        "/state/rows/blog/1/title",
+        "/state/remote/3/hash",
+        "/state/remote/4/parents",
+    ]
