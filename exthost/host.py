@@ -61,7 +61,7 @@ from exthost.records import (
     PluginRecord,
 )
 from exthost.registry import Registry, StateRow
-from exthost.rollout.isolation import in_isolated_run
+from exthost.rollout.isolation import after_isolated_run, in_isolated_run
 from exthost.sdk import TENANT_KEY, PluginContext
 from exthost.version import host_version
 from legacy_core.app import build_services, create_server
@@ -229,6 +229,11 @@ class ExtensionHost:
         if in_isolated_run():
             return  # a shadow replay: no caller saw it; the shadow results count it as a candidate error
         tenant = str(g.get(TENANT_KEY) or self.settings.TENANT_DEFAULT)
+        # After a guarded canary write's transaction ends: inside it, the count and the disable would be rolled back
+        # with the plugin's failed write.
+        after_isolated_run(lambda: self._charge_error(record, tenant, budget, window))
+
+    def _charge_error(self, record: PluginRecord, tenant: str, budget: int, window: float) -> None:
         # Counted in the shared database: every worker's errors spend one budget.
         if not self.windows.hit(f"errors:{record.name}:{tenant}", budget, window):
             return

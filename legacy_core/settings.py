@@ -73,10 +73,11 @@ class Settings(BaseSettings):
         description="The Redis Stream shadow samples go to (SHADOW_RUNNER=redis); workers read it as one group.",
     )
     SHADOW_CLAIM_IDLE_SECONDS: float = Field(
-        default=30.0,
+        default=10.0,
         gt=0,
         description="A sample a worker took and has not acknowledged for this long (the worker died) is claimed "
-        "and replayed by another worker.",
+        "and replayed by another worker; keep it above a batch's replay time and below "
+        "SHADOW_MAX_SAMPLE_AGE_SECONDS.",
     )
     SHADOW_NICE: int = Field(default=10, ge=0, le=19, description="CPU niceness of the shadow child process.")
     SHADOW_WORKERS: int = Field(

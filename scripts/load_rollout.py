@@ -48,6 +48,9 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 DEFAULT_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 PASSWORD = "load-test-password-1"
+# The canary phase provokes plugin faults until at least this many were raised (or the limit passes).
+MIN_FAULTS = 10
+FAULT_WINDOW_LIMIT = 60.0
 FAULT = """
         @ctx.router.before_request
         def injected_fault() -> None:
@@ -290,7 +293,7 @@ class Phase:
 PHASES = [
     Phase("legacy", 0.12),
     Phase("shadow 100%", 0.25, [(0.35, "kill-shadow-child"), (0.6, "kill-worker")]),
-    Phase("canary 50%", 0.23, [(0.15, "faults-on"), (0.85, "faults-off")]),
+    Phase("canary 50%", 0.23, [(0.0, "faults")]),
     Phase("plugin", 0.25, [(0.3, "disable-plugin"), (0.6, "enable-plugin")]),
     Phase("legacy again", 0.15),
 ]
@@ -364,7 +367,7 @@ def run(args: argparse.Namespace, url: str) -> int:
             done = []
             for at, action in phase.actions:
                 time.sleep(max(0.0, started + seconds * at - time.monotonic()))
-                done.append(act(action, server, env, faults))
+                done.append(act(action, server, env, faults, fault_log))
             time.sleep(max(0.0, started + seconds - time.monotonic()))
             report.append((phase.name, f"{seconds:.0f} s" + (f"; {'; '.join(done)}" if done else "")))
         stop.set()
@@ -396,7 +399,7 @@ def run(args: argparse.Namespace, url: str) -> int:
     return 0 if all(ok for _, ok, _ in checks) else 1
 
 
-def act(action: str, server: Server, env: dict[str, str], faults: threading.Event) -> str:
+def act(action: str, server: Server, env: dict[str, str], faults: threading.Event, fault_log: Path) -> str:
     if action == "kill-shadow-child":
         victims = shadow_children(server.workers())
         if not victims:
@@ -407,13 +410,17 @@ def act(action: str, server: Server, env: dict[str, str], faults: threading.Even
         workers = server.workers()
         os.kill(workers[0], signal.SIGKILL)
         return f"SIGKILL worker {workers[0]}"
-    if action == "faults-on":
+    if action == "faults":
+        # Faults only once every worker follows the canary flag (it polls every FLAGS_POLL_SECONDS), and until the
+        # plugin has raised enough of them to prove something: a loaded machine may serve few requests in a while.
+        time.sleep(1.5)
         faults.set()
-        return "faults on"
-    if action == "faults-off":
+        deadline = time.monotonic() + FAULT_WINDOW_LIMIT
+        while time.monotonic() < deadline and len(fault_log.read_text().splitlines()) < MIN_FAULTS:
+            time.sleep(0.2)
         faults.clear()
-        time.sleep(1.0)  # requests in flight finish before the next flip
-        return "faults off"
+        time.sleep(1.5)  # requests in flight finish before the next flip
+        return f"faults provoked: {len(fault_log.read_text().splitlines())}"
     if action == "disable-plugin":
         sv(env, "plugins:disable", "papertrail")
         return "plugin disabled"

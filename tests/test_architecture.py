@@ -88,10 +88,25 @@ def project_modules(root: Path = ROOT) -> dict[str, Path]:
     return found
 
 
+def lazy_exports_of(path: Path) -> dict[str, str]:
+    """A package `__init__`'s lazy re-exports (`lazy_exports(__name__, {name: module})`): name -> module."""
+    found: dict[str, str] = {}
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "lazy_exports" and len(node.args) == 2:
+            table = node.args[1]
+            if isinstance(table, ast.Dict):
+                for key, value in zip(table.keys, table.values, strict=True):
+                    if isinstance(key, ast.Constant) and isinstance(value, ast.Constant):
+                        found[str(key.value)] = str(value.value)
+    return found
+
+
 def import_graph(root: Path = ROOT) -> dict[str, set[str]]:
     """Module -> the modules importing it runs: its imports (project modules, or the top-level name of a third-party
     package) and the `__init__` of every package above each of them."""
     modules = project_modules(root)
+    # `from package import Name` of a lazily re-exported name imports the module behind it on first use.
+    lazy = {name: lazy_exports_of(path) for name, path in modules.items() if path.name == "__init__.py"}
     graph: dict[str, set[str]] = {}
     for name, path in modules.items():
         edges: set[str] = set()
@@ -99,6 +114,9 @@ def import_graph(root: Path = ROOT) -> dict[str, set[str]]:
             if imported.split(".")[0] not in PROJECT:
                 edges.add(imported.split(".")[0])
                 continue
+            package, _, attribute = imported.rpartition(".")
+            if attribute in lazy.get(package, {}):
+                edges.add(lazy[package][attribute])
             parts = imported.split(".")
             edges.update(".".join(parts[:n]) for n in range(1, len(parts) + 1) if ".".join(parts[:n]) in modules)
         edges.discard(name)
@@ -245,6 +263,8 @@ def test_architecture_checker_finds_an_indirect_reach_and_a_cycle_through_a_func
             "exthost/rollout/router.py": "from exthost.rollout.child import run\n",
             "exthost/rollout/child.py": "def run():\n    from exthost.rollout.router import x\n",
             "exthost/typed.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import flask\n",
+            "exthost/lazy/__init__.py": "__getattr__, __dir__ = lazy_exports(__name__, {'App': 'legacy_core.app'})\n",
+            "exthost/uses_lazy.py": "from exthost.lazy import App\n",
         },
     )
     graph = import_graph(root)
@@ -253,6 +273,8 @@ def test_architecture_checker_finds_an_indirect_reach_and_a_cycle_through_a_func
     ]
     assert cycles(graph, ("exthost",)) == [["exthost.rollout.child", "exthost.rollout.router"]]
     assert "flask" not in graph["exthost.typed"]
+    assert "legacy_core.app" in graph["exthost.uses_lazy"]  # importing a lazy re-export imports its module
+    assert "legacy_core.app" not in graph["exthost.lazy"]  # the package itself imports nothing at import time
 
 
 # What must not be imported just to start `sv`, list its commands or read one module (decided by importing, in a

@@ -124,7 +124,17 @@ def read_body(environ: WSGIEnvironment, limit: int) -> bytes | None:
         return b""
     if length is not None and length > limit:
         return None
-    data = bytes(stream.read(length if length is not None else limit + 1))
+    wanted = length if length is not None else limit + 1
+    chunks: list[bytes] = []
+    size = 0
+    while size < wanted:
+        # A stream may hand over less than asked at a time (a raw socket file, a chunked decoder).
+        chunk = bytes(stream.read(wanted - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    data = b"".join(chunks)
     if length is None and len(data) > limit:
         environ["wsgi.input"] = _Prefixed(data, stream)
         return None

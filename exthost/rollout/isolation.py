@@ -17,6 +17,7 @@ busy or locked database), so a caller can tell a replay that lost a race from on
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -36,6 +37,7 @@ _IDS: ContextVar[IdGenerator | None] = ContextVar("sv_pinned_ids", default=None)
 _REPLAY: ContextVar[bool] = ContextVar("sv_throwaway_run", default=False)
 _RECORDING: ContextVar[list[datetime] | None] = ContextVar("sv_recorded_instants", default=None)
 _CONTENDED: ContextVar[list[str] | None] = ContextVar("sv_contention", default=None)
+_AFTER: ContextVar[list[Callable[[], None]] | None] = ContextVar("sv_after_isolated", default=None)
 
 # PostgreSQL's SQLSTATEs for losing to other transactions: lock_not_available (lock_timeout), serialization_failure
 # (REPEATABLE READ found a row changed since its snapshot), deadlock_detected.
@@ -43,7 +45,6 @@ CONTENTION_SQLSTATES = frozenset({"55P03", "40001", "40P01"})
 # SQLite's primary result codes for the same: SQLITE_BUSY (another connection holds the lock, or the snapshot is
 # stale: SQLITE_BUSY_SNAPSHOT) and SQLITE_LOCKED.
 _SQLITE_CONTENTION = frozenset({5, 6})
-_listening: set[int] = set()
 _listening_lock = threading.Lock()
 
 
@@ -68,12 +69,9 @@ def _note_contention(context: ExceptionContext) -> None:
 
 def _watch(engine: Engine) -> None:
     """Listen once per engine for the errors `contention()` collects."""
-    if id(engine) in _listening:
-        return
     with _listening_lock:
         if not event.contains(engine, "handle_error", _note_contention):
             event.listen(engine, "handle_error", _note_contention)
-        _listening.add(id(engine))
 
 
 @contextmanager
@@ -151,6 +149,19 @@ def in_isolated_run() -> bool:
     return _REPLAY.get()
 
 
+def after_isolated_run(action: Callable[[], None]) -> None:
+    """Run `action` once this thread's isolated run has ended (committed or rolled back), or now outside one.
+
+    For writes that must outlive the run whatever becomes of it: a plugin error inside a guarded canary write is
+    charged to the plugin's error budget after the run is rolled back, not inside the transaction that rolls back.
+    """
+    pending = _AFTER.get()
+    if pending is None:
+        action()
+    else:
+        pending.append(action)
+
+
 @contextmanager
 def pinned(*, clock: Clock | None = None, ids: IdGenerator | None = None) -> Iterator[None]:
     """Inside the block (this thread only), switchable clocks and id generators answer from these."""
@@ -213,6 +224,8 @@ def isolated(
         transaction = connection.begin()
         token = _CONNECTION.set(connection)
         replay = _REPLAY.set(keep is None)
+        after: list[Callable[[], None]] = []
+        after_token = _AFTER.set(after)
         try:
             if sqlite:
                 connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
@@ -229,9 +242,15 @@ def isolated(
             elif transaction.is_active:
                 transaction.rollback()
         finally:
+            _AFTER.reset(after_token)
             _REPLAY.reset(replay)
             _CONNECTION.reset(token)
             if sqlite:
                 driver.isolation_level = saved
                 if saved_busy is not None:
                     driver.execute(f"PRAGMA busy_timeout = {saved_busy}")
+    for action in after:
+        try:
+            action()
+        except Exception:
+            logging.getLogger("sovereign.rollout").exception("an action deferred past an isolated run failed")

@@ -128,6 +128,7 @@ class ShadowRunner:
         self.processed = 0
         self.errors = 0
         self.deaths = self.restarts = 0  # threads do not die: every error of a sample is caught
+        self.keep_errors = 0
 
     # -- queue -----------------------------------------------------------------------------------------------------
 
@@ -221,7 +222,11 @@ class ShadowRunner:
         if lost:
             return self._outcome(sample, "skipped:contended")
         if kept is not None:
-            self.results.keep(**kept)
+            try:
+                self.results.keep(**kept)
+            except Exception:  # the outcome is still counted; only the exchange kept for export is missing
+                self.keep_errors += 1
+                log.exception("shadow %s of %s %s not kept", outcome, sample.request.method, sample.request.path)
         return self._outcome(sample, outcome)
 
     def _unwanted(self, sample: Sample) -> str | None:

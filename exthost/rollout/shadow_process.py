@@ -79,6 +79,8 @@ class ProcessShadowRunner:
         self._restarted_at: collections.deque[float] = collections.deque()
         self.restarts = 0
         self.deaths = 0
+        self._down = False  # died, and not restarted yet: the budget was spent
+        self._stopped = False
         self._process: Any = None
         self._pid = 0  # the process that started the child: only it may use it (gunicorn --preload forks after)
         self._lock = threading.Lock()
@@ -86,6 +88,11 @@ class ProcessShadowRunner:
 
     def _fresh_channel(self) -> None:
         """A new queue and counters: a killed child may die holding the old queue's lock, so none is reused."""
+        old = getattr(self, "queue", None)
+        if old is not None:
+            # Its feeder thread may be blocked on a pipe nobody reads any more: never wait for it.
+            old.cancel_join_thread()
+            old.close()
         self.queue: Any = self._context.Queue(maxsize=self.queue_size)
         self._done: Any = self._context.Value("q", 0)
         self._processed: Any = self._context.Value("q", 0)
@@ -109,6 +116,7 @@ class ProcessShadowRunner:
 
     def start(self) -> None:
         with self._lock:
+            self._stopped = False
             if self._pid != os.getpid():
                 # Forked since (a preloading server's worker): the parent's child, queue and counters belong to the
                 # parent; this process gets its own.
@@ -130,10 +138,27 @@ class ProcessShadowRunner:
         self._process = process
         self._pid = os.getpid()
 
+    def _budget_left(self) -> bool:
+        now = self._monotonic()
+        while self._restarted_at and now - self._restarted_at[0] > self.restart_window:
+            self._restarted_at.popleft()
+        return len(self._restarted_at) < self.max_restarts
+
+    def _restart(self) -> None:
+        self._restarted_at.append(self._monotonic())
+        self.restarts += 1
+        self._down = False
+        self._spawn()
+
     def poll(self) -> None:
-        """Settle what the child recorded; if it died, count what it lost and start another (within the budget)."""
+        """Settle what the child recorded; if it died, count what it lost and start another (within the budget); a
+        child left down for want of budget is started again once the window has room."""
         with self._lock:
-            if self._process is None or self._pid != os.getpid():
+            if self._stopped or self._pid != os.getpid():
+                return
+            if self._process is None:
+                if self._down and self._budget_left():
+                    self._restart()
                 return
             self._settle()
             if self._process.is_alive():
@@ -141,15 +166,12 @@ class ProcessShadowRunner:
             self.deaths += 1
             lost = list(self._pending)
             self._process = None
-            now = self._monotonic()
-            while self._restarted_at and now - self._restarted_at[0] > self.restart_window:
-                self._restarted_at.popleft()
-            restart = len(self._restarted_at) < self.max_restarts
+            restart = self._budget_left()
             self._fresh_channel()
             if restart:
-                self._restarted_at.append(now)
-                self.restarts += 1
-                self._spawn()
+                self._restart()
+            else:
+                self._down = True
         for feature, route, method, mode in lost:
             self.results.count(feature, route, method, mode, "lost:shadow-child-died")
         log.error(
@@ -175,8 +197,8 @@ class ProcessShadowRunner:
         )
         if self._pid != os.getpid() and self._pid:
             self.start()  # the first sample in a forked worker starts that worker's own child
-        if self._process is not None and not self._alive():
-            self.poll()  # died since the last poll: count its losses and restart before queueing more
+        if (self._process is not None or self._down) and not self._alive():
+            self.poll()  # died since the last poll (or was left down): count its losses, restart if it may
         key = (sample.feature, sample.route, sample.request.method, sample.mode)
         if not self._alive():
             self.results.count(*key, "dropped:shadow-child-down")
@@ -215,6 +237,7 @@ class ProcessShadowRunner:
     def stop(self, timeout: float = 10.0) -> None:
         self.drain(timeout)
         with self._lock:
+            self._stopped = True
             process, self._process = self._process, None
             mine = self._pid == os.getpid()
         if process is not None and mine and process.is_alive():
@@ -251,15 +274,20 @@ def child_main(
             if item is None and not idle:
                 break  # the parent's stop signal
             if item is not None:
-                _replay(runner, prepare, results, item, processed, errors)
+                try:
+                    _replay(runner, prepare, results, item, processed, errors)
+                except Exception:  # this sample is counted lost by the parent; the child lives on
+                    log.exception("shadow child: a sample failed outside its replay")
                 finished += 1
-            # Counts reach the database before `done` moves, so a parent that drained sees them.
+            # Counts reach the database before `done` moves, so a parent that drained sees them; while they cannot be
+            # written `done` stays, and a child killed meanwhile has those samples counted lost by its parent.
             if finished and (idle or time.monotonic() - last_flush > 1.0):
                 results.flush()
-                with done.get_lock():
-                    done.value += finished
-                finished = 0
                 last_flush = time.monotonic()
+                if not results.pending():
+                    with done.get_lock():
+                        done.value += finished
+                    finished = 0
     finally:
         results.flush()
         with done.get_lock():

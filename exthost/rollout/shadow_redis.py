@@ -1,14 +1,15 @@
 """Shadow replays on other machines: samples go to a Redis Stream, and `sv shadow:worker` processes replay them.
 
 With `SHADOW_RUNNER=redis` a serving process does no replay work at all. Its request threads hand each sample to a
-bounded in-memory queue (no I/O on the request path); one sender thread writes them to the stream
-`SHADOW_STREAM` in pipelined batches, dropping (and counting) samples while the stream holds `SHADOW_QUEUE_SIZE`
-unread entries or while Redis cannot be reached. Any number of workers, anywhere that reaches the database and
-Redis, read the stream through one consumer group, so each sample goes to one worker; a worker replays a batch,
-writes its counts to the database, and only then acknowledges the batch. A worker that dies leaves its batch pending:
-another worker claims entries idle for longer than `SHADOW_CLAIM_IDLE_SECONDS` and replays them (or drops them as
-stale, counted). So every sample is counted at least once; a worker killed between writing its counts and
-acknowledging them gets its batch counted twice, a window of one database commit.
+bounded in-memory queue (no I/O on the request path); one sender thread writes them to the stream `SHADOW_STREAM` in
+pipelined batches, dropping (and counting) samples while the stream holds `SHADOW_QUEUE_SIZE` samples not yet
+counted, or while Redis cannot be reached. Any number of workers, anywhere that reaches the database and Redis, read
+the stream through one consumer group, so each sample goes to one worker; a worker replays a batch, writes its
+counts to the database, and only then acknowledges the batch and deletes it from the stream (so the stream's length
+is the backlog). A worker that dies leaves its batch pending: another worker claims entries idle for longer than
+`SHADOW_CLAIM_IDLE_SECONDS` and replays them (or drops them as stale, counted). So every sample is counted at least
+once; a batch is counted twice when its worker is killed between writing the counts and acknowledging them, or when
+another worker claims it while its own worker is still on it (a batch that takes longer than the claim bound).
 
 Samples travel as JSON (never pickle: a stream is data, not code). The resolved user stays behind: the worker's apps
 resolve the session from the request's cookie, as the serving process did.
@@ -178,6 +179,7 @@ class RedisShadowSink:
         self._batch = batch
         self._thread: threading.Thread | None = None
         self._pid = 0
+        self._stopped = False
         self._lock = threading.Lock()
 
     def _redis(self) -> Any:
@@ -197,7 +199,9 @@ class RedisShadowSink:
             self._thread.start()
 
     def poll(self) -> None:
-        """Restart the sender if it is not running in this process (a fork, or a crash)."""
+        """Restart the sender if it is not running in this process (a fork, or a crash); never after `stop()`."""
+        if self._stopped:
+            return
         if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
             self.start()
 
@@ -265,6 +269,7 @@ class RedisShadowSink:
         return True
 
     def stop(self, timeout: float = 10.0) -> None:
+        self._stopped = True
         self.drain(timeout)
         thread = self._thread
         if thread is not None and thread.is_alive() and self._pid == os.getpid():
@@ -311,6 +316,7 @@ class ShadowWorker:
         self.block_ms = block_ms
         self.claim_idle_ms = claim_idle_ms
         self.replayed = 0
+        self._unacked: list[Any] = []
         self.stopping = threading.Event()
         self._ensure_group()
 
@@ -335,18 +341,33 @@ class ShadowWorker:
         entries = self._claim() or self._read()
         if not entries:
             return 0
-        ids = []
         for entry_id, fields in entries:
-            ids.append(entry_id)
-            self._handle(fields)
+            self._unacked.append(entry_id)
+            try:
+                self._handle(fields)
+            except Exception:  # this entry's sample ends uncounted, but the batch and the worker go on
+                log.exception("stream %s: entry %r failed", self.stream, entry_id)
+                self.results.count("-", None, "-", "-", "skipped:worker-error")
         # Counts reach the database before the entries are acknowledged: a worker that dies in between leaves them
-        # pending, and another worker counts them (at least once, never zero times).
+        # pending, and another worker counts them (at least once, never zero times). While the counts cannot be
+        # written, the entries stay this worker's and are acknowledged after the next flush that succeeds.
         self.results.flush()
         if self.results.pending():
-            log.error("shadow counts not written; the batch stays pending for another try")
-            return len(ids)
-        self.client.xack(self.stream, GROUP, *ids)
-        return len(ids)
+            log.error("shadow counts not written; %d entries wait for the next flush", len(self._unacked))
+            return len(entries)
+        self._acknowledge()
+        return len(entries)
+
+    def _acknowledge(self) -> None:
+        """Acknowledge and delete what was counted: the stream holds only samples not yet counted, so its length is
+        the backlog the serving side bounds."""
+        if not self._unacked:
+            return
+        pipe = self.client.pipeline(transaction=False)
+        pipe.xack(self.stream, GROUP, *self._unacked)
+        pipe.xdel(self.stream, *self._unacked)
+        pipe.execute()
+        self._unacked = []
 
     def _claim(self) -> list[tuple[Any, Any]]:
         found = self.client.xautoclaim(

@@ -131,3 +131,45 @@ def test_rollout_counting_a_sample_older_than_the_bound_is_dropped_not_replayed(
     platform.shadow.start()
     assert platform.shadow.drain(30)
     assert stored_counts(settings) == Counter({("GET", "dropped:stale"): 1})
+
+
+def test_rollout_counting_a_child_left_down_comes_back_once_the_restart_window_has_room(make):
+    platform, settings = make(SHADOW_RUNNER="process", SHADOW_CHILD_RESTARTS=1)
+    runner = platform.shadow
+    now = [1000.0]
+    runner._monotonic = lambda: now[0]
+    for _ in range(2):  # the first death spends the budget of 1; the second leaves the runner down
+        child = runner._process
+        os.kill(child.pid, signal.SIGKILL)
+        child.join(10)
+        platform.tick()
+    assert runner._process is None and runner.deaths == 2 and runner.restarts == 1
+    now[0] += 301  # past the 5-minute window
+    platform.tick()
+    assert runner._process is not None and runner._process.is_alive() and runner.restarts == 2
+
+
+def test_rollout_counting_a_failing_write_of_a_kept_mismatch_still_counts_its_outcome(make, monkeypatch):
+    platform, settings = make()
+    alice = sign_up(platform, "alice@example.test")
+    project = project_of(platform, alice)
+    platform.set_mode("papertrail", "shadow")
+
+    def refuse(**kept):
+        raise OSError("database gone")
+
+    monkeypatch.setattr(platform.results, "keep", refuse)
+    assert alice.get(board(project)).status_code == 200  # the stand-in answers signed-in callers otherwise
+    assert platform.shadow.drain(30)
+    assert stored_counts(settings)[("GET", "mismatch")] == 1
+    assert platform.shadow.keep_errors == 1
+
+
+def test_rollout_counting_a_failing_canary_write_spends_the_error_budget(make):
+    platform, settings = make(PLUGIN_ERROR_BUDGET=2, CANARY_BREAKER_FAILURES=0)
+    platform.set_mode("papertrail", "canary", percent=100)
+    client = platform.test_client()
+    for _ in range(2):  # the plugin raises inside the guarded write, which is rolled back; legacy answers
+        assert client.patch(board("p_1") + "?fail=1", json={"title": "x"}).status_code == 401
+    platform.host.sync(force=True)
+    assert platform.host.get("standin").tenants == set()  # both errors counted, though their writes were not kept

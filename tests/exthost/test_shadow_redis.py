@@ -253,3 +253,29 @@ def test_shadow_redis_sv_shadow_worker_replays_and_stops_on_sigterm(platform, se
         _, stderr = worker.communicate(timeout=30)
     assert worker.returncode == 0, stderr
     assert "stopped after 3 replays" in stderr
+
+
+def test_shadow_redis_counted_samples_leave_the_stream_so_it_never_fills_for_good(
+    settings_factory, platform_factory, settings, make_worker
+):
+    platform = platform_factory(
+        settings_factory(
+            DATABASE_URL=settings.DATABASE_URL,  # the database the worker (built from `settings`) counts in
+            PLUGINS_DIR=settings.PLUGINS_DIR,
+            FLAGS_POLL_SECONDS=0,
+            SHADOW_RUNNER="redis",
+            REDIS_URL=settings.REDIS_URL,
+            SHADOW_STREAM=settings.SHADOW_STREAM,
+            SHADOW_QUEUE_SIZE=2,
+        )
+    )
+    platform.host.enable("standin")
+    platform.set_mode("papertrail", "shadow")
+    worker = make_worker("w")
+    for _ in range(3):  # 6 samples through a stream bounded at 2: each pair is counted and leaves before the next
+        for _ in range(2):
+            assert platform.test_client().get(board("p_1")).status_code == 401
+        assert platform.shadow.drain(30)
+        worker.run(until_idle=True)
+        assert connect(settings.REDIS_URL).xlen(settings.SHADOW_STREAM) == 0
+    assert counts(platform) == {("GET", "match"): 6}
