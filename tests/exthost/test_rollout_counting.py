@@ -134,7 +134,7 @@ def test_rollout_counting_a_sample_older_than_the_bound_is_dropped_not_replayed(
 
 
 def test_rollout_counting_a_child_left_down_comes_back_once_the_restart_window_has_room(make):
-    platform, settings = make(SHADOW_RUNNER="process", SHADOW_CHILD_RESTARTS=1)
+    platform, _ = make(SHADOW_RUNNER="process", SHADOW_CHILD_RESTARTS=1)
     runner = platform.shadow
     now = [1000.0]
     runner._monotonic = lambda: now[0]
@@ -166,7 +166,7 @@ def test_rollout_counting_a_failing_write_of_a_kept_mismatch_still_counts_its_ou
 
 
 def test_rollout_counting_a_failing_canary_write_spends_the_error_budget(make):
-    platform, settings = make(PLUGIN_ERROR_BUDGET=2, CANARY_BREAKER_FAILURES=0)
+    platform, _ = make(PLUGIN_ERROR_BUDGET=2, CANARY_BREAKER_FAILURES=0)
     platform.set_mode("papertrail", "canary", percent=100)
     client = platform.test_client()
     for _ in range(2):  # the plugin raises inside the guarded write, which is rolled back; legacy answers
