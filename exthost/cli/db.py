@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from exthost.cli.settings import load_settings
+from exthost.cli.settings import load_settings, require_database
 
 
 @click.command("migrate:deploy")
@@ -57,7 +57,9 @@ def seed_command() -> None:
     from legacy_core.app import build_services
     from legacy_core.seed import seed_demo
 
-    services = build_services(load_settings())
+    settings = load_settings()
+    require_database(settings)
+    services = build_services(settings)
     try:
         result = seed_demo(services)
     finally:

@@ -13,7 +13,7 @@ import click
 from sqlalchemy.exc import SQLAlchemyError
 
 from exthost.cli.output import print_json, print_table
-from exthost.cli.settings import load_settings
+from exthost.cli.settings import load_settings, require_database
 from exthost.evidence.gate import GATED_MODES
 from exthost.rollout.flagstore import FlagError, FlagStore
 from exthost.rollout.results import ShadowResults
@@ -52,6 +52,7 @@ def stores(settings: Settings) -> Iterator[Stores]:
         overrides = parse_overrides(settings.FEATURE_FLAGS)
     except ValueError as exc:
         raise click.UsageError(f"setting {exc}") from exc
+    require_database(settings)
     engine = make_engine(settings.DATABASE_URL)
     session_factory = make_session_factory(engine)
     try:

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from exthost.cli.settings import load_settings
+from exthost.cli.settings import load_settings, require_database
 from exthost.evidence.gate import Assessment
 
 
@@ -62,6 +62,7 @@ def phase_status_command(as_json: bool) -> None:
     from legacy_core.features import FEATURES
 
     settings = load_settings()
+    require_database(settings)
     statuses: list[tuple[dict[str, Any], Assessment]] = []
     with stores(settings) as found:
         flags = found.flags.current()

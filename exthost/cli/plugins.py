@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from exthost.cli.output import print_json
-from exthost.cli.settings import load_settings
+from exthost.cli.settings import load_settings, require_database
 from exthost.errors import ExtHostError, PluginNotFound
 
 
@@ -19,6 +19,7 @@ def started_host(settings: Any) -> Iterator[Any]:
     """A started host for one command; unknown plugins and host errors become clean CLI errors."""
     from exthost.host import ExtensionHost
 
+    require_database(settings)
     try:
         host = ExtensionHost(settings, name="cli", passive=True).start()
     except ExtHostError as exc:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from exthost.cli.settings import load_settings
+from exthost.cli.settings import load_settings, require_database
 
 if TYPE_CHECKING:
     from exthost.evidence.recorder import RecordingStore
@@ -42,6 +42,7 @@ def recording_store(settings: Any) -> Iterator[RecordingStore]:
     from exthost.evidence.recorder import RecordingError, RecordingStore
     from legacy_core.db import make_engine, make_session_factory
 
+    require_database(settings)
     engine = make_engine(settings.DATABASE_URL)
     try:
         yield RecordingStore(

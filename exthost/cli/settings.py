@@ -22,3 +22,33 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False))
         raise click.UsageError(f"invalid settings: {problems}") from exc
+
+
+def require_database(settings: Settings) -> None:
+    """Refuse, with what to do, a database that `sv migrate:deploy` has not made: a SQLite file that does not exist
+    is not created (a read would leave an empty file behind), and one without the schema is named as such."""
+    from pathlib import Path
+
+    from sqlalchemy import inspect
+    from sqlalchemy.engine import make_url
+
+    from legacy_core.db import make_engine
+
+    url = make_url(settings.DATABASE_URL)
+    shown = url.render_as_string(hide_password=True)
+    database = url.database or ""
+    sqlite_file = database not in ("", ":memory:") and not database.startswith("file:")
+    on_disk = url.get_backend_name() == "sqlite" and sqlite_file
+    if on_disk and not Path(database).exists():
+        raise click.ClickException(
+            f"no database at {database!r} (DATABASE_URL {shown!r}); run `sv migrate:deploy` first to create it"
+        )
+    engine = make_engine(settings.DATABASE_URL)
+    try:
+        migrated = inspect(engine).has_table("alembic_version")
+    except Exception as exc:
+        raise click.ClickException(f"cannot reach the database {shown!r} (DATABASE_URL): {exc}") from exc
+    finally:
+        engine.dispose()
+    if not migrated:
+        raise click.ClickException(f"the database {shown!r} has no schema yet; run `sv migrate:deploy` first")

@@ -10,7 +10,7 @@ import click
 
 from exthost.cli.flags import stores
 from exthost.cli.output import print_json, print_table
-from exthost.cli.settings import load_settings
+from exthost.cli.settings import load_settings, require_database
 
 
 @click.command("shadow:status")
@@ -91,6 +91,7 @@ def shadow_worker_command(consumer: str | None, batch: int) -> None:
     from exthost.rollout.shadow_redis import ShadowWorker, connect
 
     settings = load_settings()
+    require_database(settings)
     client = connect(settings.REDIS_URL)
     try:
         client.ping()

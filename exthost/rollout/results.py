@@ -163,6 +163,9 @@ class ShadowResults:
         self.ids = ids or RandomIds()
         self._pending: Counter[CountKey] = Counter()
         self._lock = threading.Lock()
+        # Held for a whole flush (never by `count`, so the request path never waits on it): a reader of the counts
+        # sees them either still pending or already in the table, never in between.
+        self._flush_lock = threading.Lock()
         self.flush_errors = 0
 
     def count(self, feature: str, route: str | None, method: str, mode: str, outcome: str, n: int = 1) -> None:
@@ -173,6 +176,10 @@ class ShadowResults:
 
     def flush(self) -> None:
         """Add the pending counts to the shared table; on a database error they stay pending for the next flush."""
+        with self._flush_lock:
+            self._flush()
+
+    def _flush(self) -> None:
         with self._lock:
             pending, self._pending = self._pending, Counter()
         if not pending:
@@ -253,14 +260,14 @@ class ShadowResults:
     def counts(self) -> list[dict[str, Any]]:
         """Every count, all workers' flushed counts plus this one's pending ones, by feature, route, method, mode."""
         totals: Counter[CountKey] = Counter()
-        with self.session_factory() as db:
-            for row in db.execute(select(counts_table)):
-                data = row._mapping
-                totals[CountKey(data["feature"], data["route"], data["method"], data["mode"], data["outcome"])] += data[
-                    "count"
-                ]
-        with self._lock:
-            totals.update(self._pending)
+        with self._flush_lock:
+            with self.session_factory() as db:
+                for row in db.execute(select(counts_table)):
+                    data = row._mapping
+                    key = CountKey(data["feature"], data["route"], data["method"], data["mode"], data["outcome"])
+                    totals[key] += data["count"]
+            with self._lock:
+                totals.update(self._pending)
         return [
             {**vars(key), "count": n}
             for key, n in sorted(totals.items(), key=lambda item: tuple(vars(item[0]).values()))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
@@ -159,3 +160,21 @@ def test_seed_and_demo_blog_work_with_relative_folders(tmp_path, monkeypatch):
         assert len(posts) == 3
     finally:
         server.services.engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["seed"], ["flags:list"], ["shadow:status"], ["phase:status"], ["plugins:list"], ["parity:record"]],
+    ids=lambda command: command[0],
+)
+def test_cli_before_migrate_says_what_to_do_and_creates_no_empty_database(tmp_path, command):
+    database = tmp_path / "fresh" / "sovereign.db"
+    env = {"DATABASE_URL": f"sqlite:///{database}", "DATA_DIR": str(tmp_path / "data")}
+    result = CliRunner().invoke(main, command, env=env)
+    assert result.exit_code == 1, result.output
+    assert "run `sv migrate:deploy` first" in result.output and "Traceback" not in result.output
+    assert not database.exists()  # a read leaves no empty file behind for the next command to trip on
+    database.parent.mkdir()
+    database.touch()  # an empty file, as a read of an older version left behind
+    result = CliRunner().invoke(main, command, env=env)
+    assert result.exit_code == 1 and "has no schema yet; run `sv migrate:deploy` first" in result.output
