@@ -100,9 +100,11 @@ def flags_list_command(history: bool, as_json: bool) -> None:
                 r["feature"],
                 r["route"] or "(all)",
                 r["mode"],
-                f"{r['percent']:g}",
-                ",".join(r["tenants"]) or "-",
-                f"{r['sample']:g}",
+                # A share means something only in the mode that reads it: a percent left from an earlier canary
+                # is not shown once the feature is in plugin mode.
+                f"{r['percent']:g}" if r["mode"] == "canary" else "-",
+                (",".join(r["tenants"]) or "-") if r["mode"] == "canary" else "-",
+                f"{r['sample']:g}" if r["mode"] == "shadow" else "-",
                 r["updatedBy"],
                 r["updatedAt"] or "-",
                 r["reason"],
@@ -186,7 +188,9 @@ def flags_set_command(
         )
     share = ""
     if flag.mode == "canary":
-        share = f" ({flag.percent:g}% of callers, tenants: {', '.join(sorted(flag.tenants)) or 'none'})"
+        listed = ", ".join(sorted(flag.tenants))
+        always = f"; always on the plugin: tenants {listed}" if listed else ""
+        share = f" ({flag.percent:g}% of callers, by a sticky share per user{always})"
     elif flag.mode == "shadow":
         share = f" ({flag.sample:g}% of requests replayed)"
     click.echo(f"{feature}{' ' + route if route else ''}: {flag.mode}{share}, set by {who}")

@@ -23,6 +23,7 @@ def serve_command(host: str, port: int, reload: bool, watch_plugins: bool) -> No
     from exthost.errors import ExtHostError
     from exthost.platform import create_platform
 
+    _check_port(host, port)
     try:
         platform = create_platform(load_settings())
     except ExtHostError as exc:
@@ -45,3 +46,20 @@ def serve_command(host: str, port: int, reload: bool, watch_plugins: bool) -> No
         if watcher is not None:
             watcher.stop()
         platform.close()
+
+
+def _check_port(host: str, port: int) -> None:
+    """Fail before anything starts, saying how, when the address cannot be listened on (another server has it)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        family, kind, proto, _, address = infos[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:
+        raise click.ClickException(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}; is another server running there? "
+            f"choose another port with --port (and the interface with --host)"
+        ) from exc

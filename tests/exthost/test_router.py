@@ -287,7 +287,14 @@ def test_router_cli_sets_lists_and_reports(platform, settings, monkeypatch):
     assert result.exit_code == 0, result.output
     assert "papertrail: shadow (100% of requests replayed), set by carol" in result.output
     result = runner.invoke(main, ["flags:set", "papertrail", "canary", "--percent", "10", "--tenants", "a,b"])
-    assert result.exit_code == 0 and "10% of callers, tenants: a, b" in result.output
+    assert result.exit_code == 0
+    assert "10% of callers, by a sticky share per user; always on the plugin: tenants a, b" in result.output
+    table = runner.invoke(main, ["flags:list"], env={"COLUMNS": "200"}).output
+    [blog_row] = [line for line in table.splitlines() if "blog" in line]
+    assert "100" not in blog_row and "legacy" in blog_row  # a legacy feature shows no sample or share
+    result = runner.invoke(main, ["flags:set", "blog", "canary", "--percent", "5"])
+    assert "(5% of callers, by a sticky share per user)" in result.output  # no "tenants: none" to misread
+    runner.invoke(main, ["flags:set", "blog", "legacy"])
     listed = json.loads(runner.invoke(main, ["flags:list", "--json", "--history"]).output)
     assert {f["feature"]: f["mode"] for f in listed["flags"]} == {"blog": "legacy", "papertrail": "canary"}
     assert [h["changed_by"] for h in listed["history"]][-1] == "carol"

@@ -69,3 +69,22 @@ def test_sv_serve_serves_plugins_and_follows_the_registry(settings_factory):
         server.terminate()
         output, _ = server.communicate(timeout=30)
     assert "plugin hello: registered" in output
+
+
+def test_sv_serve_on_a_busy_port_says_so_before_starting(settings_factory):
+    import socket
+
+    from click.testing import CliRunner
+
+    from exthost.cli import main
+
+    settings = settings_factory()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {"DATABASE_URL": settings.DATABASE_URL, "DATA_DIR": str(settings.DATA_DIR)}
+        result = CliRunner().invoke(main, ["serve", "--port", str(port)], env=env)
+    assert result.exit_code == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.output and "--port" in result.output
+    assert "serving on" not in result.output and "Traceback" not in result.output
