@@ -98,6 +98,28 @@ def platform(settings, platform_factory):
 
 
 @pytest.fixture
+def shadowing(settings_factory, platform_factory, settings):
+    """A platform on the test's stream and database, shadowing PaperTrail through the stand-in, with overrides."""
+
+    def factory(**overrides):
+        values = {
+            "DATABASE_URL": settings.DATABASE_URL,
+            "PLUGINS_DIR": settings.PLUGINS_DIR,
+            "FLAGS_POLL_SECONDS": 0,
+            "SHADOW_RUNNER": "redis",
+            "REDIS_URL": settings.REDIS_URL,
+            "SHADOW_STREAM": settings.SHADOW_STREAM,
+            **overrides,
+        }
+        platform = platform_factory(settings_factory(**values))
+        platform.host.enable("standin")
+        platform.set_mode("papertrail", "shadow")
+        return platform
+
+    return factory
+
+
+@pytest.fixture
 def make_worker(settings):
     made = []
 
@@ -185,38 +207,15 @@ def test_shadow_redis_a_malformed_entry_is_counted_and_acknowledged(platform, ma
     assert client.xpending(settings.SHADOW_STREAM, GROUP)["pending"] == 0
 
 
-def test_shadow_redis_unreachable_costs_samples_never_answers(settings_factory, platform_factory, settings):
-    platform = platform_factory(
-        settings_factory(
-            PLUGINS_DIR=settings.PLUGINS_DIR,
-            FLAGS_POLL_SECONDS=0,
-            SHADOW_RUNNER="redis",
-            REDIS_URL="redis://127.0.0.1:1/0",
-            SHADOW_STREAM=settings.SHADOW_STREAM,
-        )
-    )
-    platform.host.enable("standin")
-    platform.set_mode("papertrail", "shadow")
+def test_shadow_redis_unreachable_costs_samples_never_answers(shadowing):
+    platform = shadowing(REDIS_URL="redis://127.0.0.1:1/0")
     assert platform.test_client().get(board("p_1")).status_code == 401
     assert platform.shadow.drain(30)
     assert counts(platform) == {("GET", "dropped:redis-unavailable"): 1}
 
 
-def test_shadow_redis_the_stream_is_bounded_and_what_does_not_fit_is_counted(
-    settings_factory, platform_factory, settings
-):
-    platform = platform_factory(
-        settings_factory(
-            PLUGINS_DIR=settings.PLUGINS_DIR,
-            FLAGS_POLL_SECONDS=0,
-            SHADOW_RUNNER="redis",
-            REDIS_URL=settings.REDIS_URL,
-            SHADOW_STREAM=settings.SHADOW_STREAM,
-            SHADOW_QUEUE_SIZE=2,
-        )
-    )
-    platform.host.enable("standin")
-    platform.set_mode("papertrail", "shadow")
+def test_shadow_redis_the_stream_is_bounded_and_what_does_not_fit_is_counted(shadowing, settings):
+    platform = shadowing(SHADOW_QUEUE_SIZE=2)
     for _ in range(5):
         assert platform.test_client().get(board("p_1")).status_code == 401
         assert platform.shadow.drain(30)
@@ -255,22 +254,8 @@ def test_shadow_redis_sv_shadow_worker_replays_and_stops_on_sigterm(platform, se
     assert "stopped after 3 replays" in stderr
 
 
-def test_shadow_redis_counted_samples_leave_the_stream_so_it_never_fills_for_good(
-    settings_factory, platform_factory, settings, make_worker
-):
-    platform = platform_factory(
-        settings_factory(
-            DATABASE_URL=settings.DATABASE_URL,  # the database the worker (built from `settings`) counts in
-            PLUGINS_DIR=settings.PLUGINS_DIR,
-            FLAGS_POLL_SECONDS=0,
-            SHADOW_RUNNER="redis",
-            REDIS_URL=settings.REDIS_URL,
-            SHADOW_STREAM=settings.SHADOW_STREAM,
-            SHADOW_QUEUE_SIZE=2,
-        )
-    )
-    platform.host.enable("standin")
-    platform.set_mode("papertrail", "shadow")
+def test_shadow_redis_counted_samples_leave_the_stream_so_it_never_fills_for_good(shadowing, settings, make_worker):
+    platform = shadowing(SHADOW_QUEUE_SIZE=2)
     worker = make_worker("w")
     for _ in range(3):  # 6 samples through a stream bounded at 2: each pair is counted and leaves before the next
         for _ in range(2):
