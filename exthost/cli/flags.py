@@ -10,10 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import click
-from sqlalchemy.exc import SQLAlchemyError
 
 from exthost.cli.output import print_json, print_table
-from exthost.cli.settings import load_settings, require_database
+from exthost.cli.settings import load_settings, opened_database
 from exthost.evidence.gate import GATED_MODES
 from exthost.rollout.flagstore import FlagError, FlagStore
 from exthost.rollout.results import ShadowResults
@@ -45,37 +44,25 @@ class Stores:
 def stores(settings: Settings) -> Iterator[Stores]:
     """The flag store and results of the configured database (no app, no host, no plugin imported)."""
     from exthost.rollout.flags import parse_overrides
-    from legacy_core.db import make_engine, make_session_factory
     from legacy_core.features import FEATURES
 
     try:
         overrides = parse_overrides(settings.FEATURE_FLAGS)
     except ValueError as exc:
         raise click.UsageError(f"setting {exc}") from exc
-    require_database(settings)
-    engine = make_engine(settings.DATABASE_URL)
-    session_factory = make_session_factory(engine)
-    try:
-        yield Stores(
-            settings,
-            FlagStore(session_factory, features=FEATURES, overrides=overrides, poll_seconds=0, strict=True),
-            ShadowResults(session_factory),
-        )
-    except FlagError as exc:
-        raise click.UsageError(str(exc)) from exc
-    except SQLAlchemyError as exc:
-        where = engine.url.render_as_string(hide_password=True)
-        raise click.ClickException(
-            f"cannot read the flags and results in {where!r} ({type(exc).__name__}); "
-            "is it migrated? run `sv migrate:deploy`"
-        ) from exc
-    finally:
-        engine.dispose()
+    with opened_database(settings, "the flags and results") as session_factory:
+        try:
+            yield Stores(
+                settings,
+                FlagStore(session_factory, features=FEATURES, overrides=overrides, poll_seconds=0, strict=True),
+                ShadowResults(session_factory),
+            )
+        except FlagError as exc:
+            raise click.UsageError(str(exc)) from exc
 
 
 def _tenants(value: str | None) -> list[str] | None:
     return None if value is None else [t.strip() for t in value.split(",") if t.strip()]
-
 
 
 @click.command("flags:list")
@@ -131,6 +118,7 @@ def flags_list_command(history: bool, as_json: bool) -> None:
                 for c in changes
             ],
         )
+
 
 @click.command("flags:set")
 @click.argument("feature")
@@ -196,6 +184,7 @@ def flags_set_command(
     click.echo(f"{feature}{' ' + route if route else ''}: {flag.mode}{share}, set by {who}")
     if forced:
         click.echo("forced past the evidence gate; the change log marks it (sv flags:list --history)")
+
 
 def _gate_shortfalls(settings: Any, found: Stores, feature: str, mode: str, force: bool) -> tuple[str, ...]:
     """The evidence gate of a switch to plugin or retired: () when the evidence suffices; the shortfalls when it is

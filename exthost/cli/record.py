@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from exthost.cli.settings import load_settings, require_database
+from exthost.cli.settings import load_settings, opened_database
 
 if TYPE_CHECKING:
     from exthost.evidence.recorder import RecordingStore
@@ -37,34 +37,19 @@ def parse_duration(text: str) -> timedelta:
 @contextmanager
 def recording_store(settings: Any) -> Iterator[RecordingStore]:
     """The recording switch of the configured database (no app, no host, no plugin imported)."""
-    from sqlalchemy.exc import SQLAlchemyError
-
     from exthost.evidence.recorder import RecordingError, RecordingStore
-    from legacy_core.db import make_engine, make_session_factory
 
-    require_database(settings)
-    engine = make_engine(settings.DATABASE_URL)
-    try:
-        yield RecordingStore(
-            make_session_factory(engine), default_directory=settings.recording_dir, poll_seconds=0, strict=True
-        )
-    except RecordingError as exc:
-        raise click.UsageError(str(exc)) from exc
-    except SQLAlchemyError as exc:
-        where = engine.url.render_as_string(hide_password=True)
-        raise click.ClickException(
-            f"cannot read the recording switch in {where!r} ({type(exc).__name__}); "
-            "is it migrated? run `sv migrate:deploy`"
-        ) from exc
-    finally:
-        engine.dispose()
+    with opened_database(settings, "the recording switch") as session_factory:
+        try:
+            yield RecordingStore(session_factory, default_directory=settings.recording_dir, poll_seconds=0, strict=True)
+        except RecordingError as exc:
+            raise click.UsageError(str(exc)) from exc
 
 
 def _size(size: int) -> str:
     if size < 1024:
         return f"{size} B"
     return f"{size / 1024:.1f} KiB" if size < 1024 * 1024 else f"{size / 1024 / 1024:.1f} MiB"
-
 
 
 @click.command("parity:record")
@@ -86,9 +71,7 @@ def _size(size: int) -> str:
 @click.option(
     "--for", "duration", default=None, metavar="DURATION", help="Stop by itself after e.g. 10m or 2h (with --on)."
 )
-@click.option(
-    "--by", "changed_by", default=None, help="Who switched, kept with the switch; the OS user by default."
-)
+@click.option("--by", "changed_by", default=None, help="Who switched, kept with the switch; the OS user by default.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text and a table.")
 def parity_record_command(
     switch: bool | None,
@@ -145,6 +128,7 @@ def parity_record_command(
         poll = settings.FLAGS_POLL_SECONDS
         click.echo(f"running servers follow within {poll:g} s (FLAGS_POLL_SECONDS)")
     _files_table(files)
+
 
 def _describe(enabled: bool, active: bool, until: datetime | None, now: datetime) -> str:
     if not enabled:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import click
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
     from legacy_core.settings import Settings
 
 
@@ -52,3 +56,24 @@ def require_database(settings: Settings) -> None:
         engine.dispose()
     if not migrated:
         raise click.ClickException(f"the database {shown!r} has no schema yet; run `sv migrate:deploy` first")
+
+
+@contextmanager
+def opened_database(settings: Settings, what: str) -> Iterator[sessionmaker[Session]]:
+    """A session factory of the configured (migrated) database for one command, its engine disposed afterwards; a
+    database error becomes a message naming `what` was being read and where."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from legacy_core.db import make_engine, make_session_factory
+
+    require_database(settings)
+    engine = make_engine(settings.DATABASE_URL)
+    try:
+        yield make_session_factory(engine)
+    except SQLAlchemyError as exc:
+        where = engine.url.render_as_string(hide_password=True)
+        raise click.ClickException(
+            f"cannot read {what} in {where!r} ({type(exc).__name__}); is it migrated? run `sv migrate:deploy`"
+        ) from exc
+    finally:
+        engine.dispose()
