@@ -46,7 +46,7 @@ def plain_environ(environ: Any, keep: tuple[str, ...]) -> dict[str, Any]:
 class ProcessShadowRunner:
     """The ShadowRunner interface (start, poll, submit, drain, stop, queue, workers) over a child process.
 
-    A child that dies (killed, out of memory) is noticed by `poll()` and by the next `submit()`: every sample it had
+    A child that dies (killed, out of memory) is noticed by `poll()`, on the platform's timer: every sample it had
     taken and not yet recorded is counted `lost:shadow-child-died` under its own feature and route, and a new child
     starts, at most `max_restarts` times within `restart_window` seconds; past that budget samples are dropped
     (`dropped:shadow-child-down`) until the window has room again.
@@ -189,20 +189,19 @@ class ProcessShadowRunner:
 
     def submit(self, sample: Sample) -> bool:
         """Queue a plain-data copy of the sample without waiting; a full queue (or no child) drops it, counted."""
+        if self._pid != os.getpid() and self._pid:
+            self.start()  # the first sample in a forked worker starts that worker's own child
+        key = (sample.feature, sample.route, sample.request.method, sample.mode)
+        if not self._alive():
+            # A dead child is replaced by `poll()` on the platform's timer, never on a caller's request.
+            self.results.count(*key, "dropped:shadow-child-down")
+            return False
         plain = replace(
             sample,
             environ=plain_environ(sample.environ, self.keep),
             primary_app=None,  # type: ignore[arg-type]
             candidate_app=None,  # type: ignore[arg-type]
         )
-        if self._pid != os.getpid() and self._pid:
-            self.start()  # the first sample in a forked worker starts that worker's own child
-        if (self._process is not None or self._down) and not self._alive():
-            self.poll()  # died since the last poll (or was left down): count its losses, restart if it may
-        key = (sample.feature, sample.route, sample.request.method, sample.mode)
-        if not self._alive():
-            self.results.count(*key, "dropped:shadow-child-down")
-            return False
         with self._lock:
             try:
                 self.queue.put_nowait(plain)
