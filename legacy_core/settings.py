@@ -154,6 +154,13 @@ class Settings(BaseSettings):
         description="Unexplained mismatches (parity cases, shadow mismatches and plugin failures) on a feature's "
         "current code the switch gate tolerates.",
     )
+    PARITY_GATE_MIN_BRANCH_COVERAGE: float = Field(
+        default=0.0,
+        ge=0,
+        le=100,
+        description="Percentage of the branches of a feature's legacy code (functions in legacy_core/<feature>/) "
+        "that the parity runs on its current code must have reached, together, before the switch gate opens.",
+    )
     RECORDING_DIR: Path | None = Field(
         default=None,
         description="Folder of the HAR files traffic recording writes (`sv parity:record`); DATA_DIR/recordings "

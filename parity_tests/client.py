@@ -20,6 +20,13 @@ DROPPED_HEADERS = frozenset(
 )
 
 
+def path_of(*segments: str) -> str:
+    """A CapturedRequest path from raw segments: decoded, except '%', '?' and '#', which stay escaped."""
+    return "/" + "/".join(
+        segment.replace("%", "%25").replace("?", "%3F").replace("#", "%23") for segment in segments if segment
+    )
+
+
 def cookie_updates(headers: Iterable[tuple[str, str]]) -> dict[str, str | None]:
     """Cookie values a response sets (None: deleted, by an empty value or Max-Age=0)."""
     updates: dict[str, str | None] = {}

@@ -29,6 +29,7 @@ import re
 import sys
 import textwrap
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, NoReturn
@@ -53,7 +54,9 @@ from werkzeug.test import EnvironBuilder, stream_encode_multipart
 from exthost.evidence.compare import CapturedRequest, CapturedResponse, parse_content_type
 from exthost.evidence.har import read_har
 from legacy_core.openapi import package_version
-from parity_tests.outcome import CaseResult, Exchange, Reproduction
+from parity_tests.branch_coverage import route_shape
+from parity_tests.client import path_of
+from parity_tests.outcome import SESSION_END, CaseResult, Exchange, Reproduction
 from parity_tests.pair import CORE, Pair, body_json
 from parity_tests.state import commit_dates
 from parity_tests.strategies import board_snapshots, post_fields
@@ -73,11 +76,18 @@ SINGLE_AIM, SEQUENCE_AIM = 4, 16
 # Links schemathesis would infer on its own are left out: with them, sequences wander among ~100 rules and hardly
 # ever reuse an item they created (0-1 in 36 sequences measured); with the declared links only, 3 to 15.
 INFERENCE: list[str] = []
+# A guided operation is drawn in proportion to the branches its route leads to that no case took, up to this weight.
+GUIDED_WEIGHT_CAP = 40
 # Steps of one stateful run, the caller's sign-in included.
 STATEFUL_STEPS = 6
 # Examples hypothesis may run while shrinking a divergence (each resets both sides); then the smallest failing one
 # found is kept. A count, not a time: the result must not depend on the machine's speed.
 MAX_SHRINKS = 300
+# A run goes on past a difference: each new, distinct one is shrunk and reported with a reproduction, at most this
+# many per route and in all per feature (each shrink costs up to MAX_SHRINKS examples); cases that show only known
+# differences are counted as mismatches, and generation goes on.
+MAX_DISTINCT_PER_ROUTE = 3
+MAX_DISTINCT = 8
 # A fixed multipart boundary: a case's request bytes depend on its draws only (werkzeug's own is random).
 BOUNDARY = "sovereign-parity-boundary"
 # Headers schemathesis adds that are its own bookkeeping: a random id per case would make no two runs alike.
@@ -97,13 +107,6 @@ class _Divergence(AssertionError):
 
 
 # --- requests: from a schemathesis case, and built by hand ---
-
-
-def path_of(*segments: str) -> str:
-    """A CapturedRequest path from raw segments: decoded, except '%', '?' and '#', which stay escaped."""
-    return "/" + "/".join(
-        segment.replace("%", "%25").replace("?", "%3F").replace("#", "%23") for segment in segments if segment
-    )
 
 
 def _decoded_path(encoded: str) -> str:
@@ -195,10 +198,12 @@ class _Running:
     error: str | None = None
     reset: bool = False  # both sides are back to the template (done before the first request)
     done: bool = False
+    signature: str | None = None  # of a difference already known, when the case shows one
 
 
 class _FeatureRun:
-    """The cases of one feature: the one in progress, those reported, and the smallest failing one so far."""
+    """The cases of one feature: the one in progress, those reported, the smallest failing one so far, and the
+    distinct differences already shrunk (a case that shows only those is counted and generation goes on)."""
 
     def __init__(
         self,
@@ -212,12 +217,19 @@ class _FeatureRun:
         self.pair = pair
         self.feature = feature
         self.on_case = on_case
+        self.max_shrinks = max_shrinks
         self.shrinks_left = max_shrinks
         self.number_from = number_from
         self.results: list[CaseResult] = []
         self.failing: tuple[CaseResult, list[str | None]] | None = None
+        self.failing_signature: str | None = None
         self.running: _Running | None = None
         self.executed = 0
+        # Cases of the kind in progress that count against its budget (not hypothesis's shrink attempts).
+        self.counted = 0
+        # Signatures of the differences shrunk and reported with a reproduction, and how many per route.
+        self.known: set[str] = set()
+        self.per_route: Counter[str] = Counter()
 
     def start(self, source: str, user: str | None) -> None:
         """A new case; both sides are reset right before its first request (an example hypothesis rejects before
@@ -251,6 +263,15 @@ class _FeatureRun:
         if running.reset:
             _sign_in(self.pair, user)
 
+    def settled(self, signature: str) -> bool:
+        """Whether a difference needs no shrinking: one like it was shrunk already, its route has had its share of
+        distinct differences, or the run has had its share in all."""
+        return (
+            signature in self.known
+            or self.per_route[route_of_signature(signature)] >= MAX_DISTINCT_PER_ROUTE
+            or len(self.known) >= MAX_DISTINCT
+        )
+
     def send(self, request: CapturedRequest) -> Exchange:
         running = self.current()
         self._reset(running)
@@ -262,7 +283,10 @@ class _FeatureRun:
         running.exchanges.append(exchange)
         running.users.append(running.user)
         if not exchange.match:
-            self.fail()
+            signature = exchange_signature(exchange)
+            if not self.settled(signature):
+                self.fail()
+            running.signature = running.signature or signature
         return exchange
 
     def finish(self) -> None:
@@ -272,18 +296,23 @@ class _FeatureRun:
             return
         self._reset(running)
         end = self.pair.state_differences()
-        if end:
+        if end and not self.settled(end_signature(end)):
             self.fail(end)
         running.done = True
         self.executed += 1
         if self.failing is None:  # once a case failed, passing examples are hypothesis's shrink attempts
-            self.report(self.result(running))
+            self.counted += 1
+            self.report(self.result(running, end))
 
     def fail(self, end: tuple[Any, ...] = ()) -> NoReturn:
         running = self.current()
         running.done = True
         self.executed += 1
-        self.failing = (self.result(running, end), list(running.users))
+        result = self.result(running, end)
+        if self.failing is None:
+            self.counted += 1  # the example that found it; hypothesis's smaller ones replace it
+            self.failing_signature = case_signature(result)
+        self.failing = (result, list(running.users))
         raise _Divergence(f"{self.feature}: {running.source} differs")
 
     def result(self, running: _Running, end: tuple[Any, ...] = ()) -> CaseResult:
@@ -303,8 +332,24 @@ class _FeatureRun:
         if self.on_case is not None:
             self.on_case(result)
 
-    def drive(self, test: Callable[[], None], kind: str, planned: int, note: Callable[[str], None]) -> bool:
-        """Run one hypothesis test of `planned` examples; True when it found (and shrank) a divergence."""
+    def report_failing(self) -> CaseResult:
+        """The failing case found (shrunk, if hypothesis shrank it), reported with its reproduction; its difference
+        (and the one of the example that first showed it) is known from now on."""
+        assert self.failing is not None
+        result, users = self.failing
+        numbered = replace(result, case_id=self.next_id())
+        self.report(replace(numbered, reproduction=make_reproduction(numbered, users)))
+        for signature in {case_signature(numbered), self.failing_signature}:
+            if signature is not None and signature not in self.known:
+                self.known.add(signature)
+                self.per_route[route_of_signature(signature)] += 1
+        self.failing, self.failing_signature = None, None
+        self.shrinks_left = self.max_shrinks
+        return numbered
+
+    def drive(self, test: Callable[[], None], kind: str, planned: int, note: Callable[[str], None]) -> str:
+        """Run one hypothesis test of `planned` examples: "found" when it found (and shrank) a new difference,
+        "broken" when hypothesis gave up with an error, "done" when it ran its examples."""
         self.executed = 0
         try:
             test()
@@ -313,26 +358,110 @@ class _FeatureRun:
         except Exception as exc:  # hypothesis gave up (flaky, unsatisfiable) or the harness broke between cases
             if self.failing is None:
                 error = f"{kind} cases of {self.feature}: {type(exc).__name__}: {exc}"
+                self.counted += 1
                 self.report(CaseResult(self.next_id(), "generated", self.feature, kind, error=error))
                 note(error)
-                return True
+                return "broken"
             # Seen with stateful runs, whose caller switches hypothesis reports as flaky draws while shrinking.
             note(f"{kind} cases of {self.feature}: hypothesis stopped shrinking early ({type(exc).__name__})")
         if self.failing is not None:
-            result, users = self.failing
-            numbered = replace(result, case_id=self.next_id())
-            self.report(replace(numbered, reproduction=make_reproduction(numbered, users)))
+            found = self.report_failing()
             note(
-                f"{self.feature}: {numbered.case_id} ({numbered.source}) differs, shrunk to "
-                f"{len(numbered.exchanges)} request(s); generation stopped for this feature"
+                f"{self.feature}: {found.case_id} ({found.source}) differs, shrunk to {len(found.exchanges)} "
+                f"request(s); generation goes on past it"
             )
-            return True
+            return "found"
         if self.executed < planned:
             note(
                 f"{self.feature}: hypothesis ran {self.executed} of {planned} {kind} cases: it ran out of distinct "
                 "examples (or rejected the rest)"
             )
-        return False
+        return "done"
+
+    def run_kind(
+        self,
+        kind: str,
+        build: Callable[[int, int | None], Callable[[], None]],
+        planned: int,
+        seed: int | None,
+        note: Callable[[str], None],
+    ) -> int:
+        """`planned` cases of one kind. A new difference ends a hypothesis run (it is shrunk and reported); a new
+        run, with its own seed, makes the cases left. Returns how many cases were made."""
+        self.counted = 0
+        for attempt in range(MAX_DISTINCT + 2):
+            left = planned - self.counted
+            if left <= 0:
+                break
+            outcome = self.drive(build(left, _attempt_seed(seed, attempt)), kind, left, note)
+            if outcome != "found":
+                break
+        return self.counted
+
+    def run_edges(self, cases: Sequence[Any], note: Callable[[str], None]) -> int:
+        """The feature's edge cases (`parity_tests.boundaries`), each once, in order. They are built small, so a
+        difference is reported as found (with its reproduction), not shrunk."""
+        from parity_tests.boundaries import next_request
+
+        for case in cases:
+            self.start(case.source, case.user)
+            answers: list[CapturedResponse] = []
+            try:
+                for step in case.requests:
+                    request = next_request(step, answers)
+                    if request is None:
+                        break
+                    answers.append(self.send(request).legacy)
+                self.finish()
+            except _Divergence:
+                found = self.report_failing()
+                note(f"{self.feature}: {found.case_id} ({found.source}) differs")
+        return len(cases)
+
+
+def _attempt_seed(seed: int | None, attempt: int) -> int | None:
+    """The seed of a kind's `attempt`-th hypothesis run: its own, so a run after a difference draws new cases."""
+    return None if seed is None else seed + attempt * 7919
+
+
+# --- distinct differences ---------------------------------------------------------------------------------------------
+
+# Pointer segments that name one row, one file or one commit of a case, not a kind of difference.
+_NUMBER = re.compile(r"^\d+$")
+
+
+def _normalised(pointer: str) -> str:
+    parts = pointer.split("/")
+    if parts[1:3] == ["state", "rows"] and len(parts) > 4:
+        parts[4] = "*"  # /state/rows/<table>/<primary key>/<column>
+    elif parts[1:3] == ["state", "files"] and len(parts) > 3:
+        parts[3] = "*"
+    return "/".join("*" if _NUMBER.match(part) else part for part in parts)
+
+
+def exchange_signature(exchange: Exchange) -> str:
+    """What makes a difference distinct: the route, and the kinds of place that differ (indexes, row keys and file
+    names left out)."""
+    pointers = sorted({_normalised(difference.pointer) for difference in exchange.differences})
+    return f"{exchange.method} {exchange.route}\n{' '.join(pointers)}"
+
+
+def end_signature(end: Sequence[Any]) -> str:
+    pointers = sorted({_normalised(difference.pointer) for difference in end})
+    return f"* {SESSION_END}\n{' '.join(pointers)}"
+
+
+def case_signature(result: CaseResult) -> str:
+    first = result.first_mismatch()
+    if first is not None:
+        return exchange_signature(first)
+    if result.end_state:
+        return end_signature(result.end_state)
+    return f"* {SESSION_END}\nerror {(result.error or '').split(':', 1)[0]}"
+
+
+def route_of_signature(signature: str) -> str:
+    return signature.split("\n", 1)[0]
 
 
 # --- the three kinds of case ---
@@ -434,13 +563,37 @@ class _Generator:
         return schema
 
     def single(self, examples: int, seed: int | None) -> Callable[[], None]:
+        modes = [GenerationMode.POSITIVE] * 3 + [GenerationMode.NEGATIVE]
+        return self._single("schemathesis", self.labels, modes, examples, seed)
+
+    def guided(self, examples: int, seed: int | None) -> Callable[[], None]:
+        """Single requests aimed where the evidence is thin: the operations whose legacy routes lead to the most
+        branches no case has taken yet (measured now), drawn in proportion, half of them outside the schema."""
+        thin = self.run.pair.meter.thin_routes(self.run.feature) if self.run.pair.meter is not None else {}
+        weighted: list[str] = []
+        for label in self.labels:
+            method, _, path = label.partition(" ")
+            weight = thin.get((method, route_shape(path)), 0)
+            weighted += [label] * min(weight, GUIDED_WEIGHT_CAP)
+        if not weighted:
+            return lambda: None  # nothing left uncovered that a single request reaches
+        return self._single("guided", weighted, [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], examples, seed)
+
+    def _single(
+        self,
+        source: str,
+        labels: Sequence[str],
+        modes_drawn: Sequence[GenerationMode],
+        examples: int,
+        seed: int | None,
+    ) -> Callable[[], None]:
         run, operations = self.run, self.operations
-        modes = st.sampled_from([GenerationMode.POSITIVE] * 3 + [GenerationMode.NEGATIVE])
+        modes = st.sampled_from(list(modes_drawn))
         seen: set[tuple[str | None, CapturedRequest]] = set()
 
         @given(data=st.data())
         def single_request(data: st.DataObject) -> None:
-            label = data.draw(st.sampled_from(self.labels), label="operation")
+            label = data.draw(st.sampled_from(labels), label="operation")
             case = data.draw(operations[label][data.draw(modes, label="mode")], label="case")
             user = data.draw(st.sampled_from(CALLERS), label="caller")
             try:
@@ -450,7 +603,7 @@ class _Generator:
             if run.failing is None and (user, request) in seen:
                 reject()  # the same request by the same caller again: hypothesis draws another instead
             seen.add((user, request))
-            run.start(f"schemathesis:{label}", user)
+            run.start(f"{source}:{label}", user)
             run.send(request)
             run.finish()
 
@@ -578,13 +731,17 @@ def _targets(pair: Pair) -> dict[str, _Target]:
 # --- the public surface ---
 
 
-def split_budget(count: int, *, stateful: bool = True) -> dict[str, int]:
-    """How `count` cases are shared: a tenth (at least one) strategy cases, then two fifths of the rest stateful
-    sequences (none without `stateful`), the rest single requests."""
-    scenarios = min(count, max(1, count // 10)) if count > 0 else 0
-    rest = count - scenarios
-    chained = rest * 2 // 5 if stateful else 0
-    return {"single": rest - chained, "stateful": chained, "strategy": scenarios}
+def split_budget(count: int, *, stateful: bool = True, edges: int = 0, guided: bool = True) -> dict[str, int]:
+    """How `count` cases are shared: the edge cases first (up to half the budget, `edges` at most), then of the rest
+    a tenth (at least one) strategy cases, three twentieths guided by coverage (none without `guided`), two fifths
+    of what is left stateful sequences (none without `stateful`), and single requests."""
+    edge = min(edges, count // 2)
+    rest = count - edge
+    scenarios = min(rest, max(1, rest // 10)) if rest > 0 else 0
+    aimed = rest * 3 // 20 if guided else 0
+    chained = (rest - scenarios - aimed) * 2 // 5 if stateful else 0
+    single = rest - scenarios - aimed - chained
+    return {"edge": edge, "single": single, "stateful": chained, "strategy": scenarios, "guided": aimed}
 
 
 def openapi_document(pair: Pair) -> dict[str, Any]:
@@ -607,15 +764,22 @@ def generate_cases(
     on_note: Callable[[str], None] | None = None,
     max_shrinks: int = MAX_SHRINKS,
     number_from: int = 0,
+    share: tuple[int, int] = (0, 1),
 ) -> list[CaseResult]:
     """About `count` generated cases of `feature` run on both sides of `pair` (split as `split_budget` says), each
     from a fresh identical state; `on_case` is called after each. The same `seed` draws the same cases.
 
-    The first divergence is shrunk (at most `max_shrinks` examples tried) and ends the run: it is the last result,
-    carrying its `Reproduction`. What the caller should know (a divergence, hypothesis running out of examples)
-    goes to `on_note` and the log. Cases are numbered from `number_from` (`generated:<feature>:<n>`): runs that
-    share out one feature's cases number them apart.
+    Edge cases come first (`parity_tests.boundaries`; a run that is share `share[0]` of `share[1]` takes every
+    `share[1]`-th of them), then schemathesis and strategy cases, then cases guided by the branch coverage measured
+    so far (when the pair measures it). A new difference is shrunk (at most `max_shrinks` examples tried) and
+    reported with its `Reproduction`, and generation goes on; a case that shows only differences already reported
+    is counted as a mismatch without shrinking (see MAX_DISTINCT_PER_ROUTE). What the caller should know (each
+    difference, hypothesis running out of examples, how the run ended) goes to `on_note` and the log. Cases are
+    numbered from `number_from` (`generated:<feature>:<n>`): runs that share out one feature's cases number them
+    apart.
     """
+    from parity_tests.boundaries import edge_cases
+
     targets = _targets(pair)
     if feature not in targets:
         close = difflib.get_close_matches(feature, list(targets), n=1)
@@ -629,13 +793,29 @@ def generate_cases(
 
     run = _FeatureRun(pair, feature, on_case, max_shrinks=max_shrinks, number_from=number_from)
     generator = _Generator(run, openapi_document(pair), targets[feature])
-    budget = split_budget(count, stateful=stateful)
-    phases = (("single", generator.single), ("stateful", generator.stateful), ("strategy", generator.scenarios))
+    index, shares = share
+    edges = edge_cases(pair, feature)[index::shares]
+    budget = split_budget(count, stateful=stateful, edges=len(edges), guided=pair.meter is not None)
+    made: dict[str, int] = {}
+    halves = (budget["guided"] - budget["guided"] // 2, budget["guided"] // 2)
+    phases: list[tuple[str, Callable[[int, int | None], Callable[[], None]], int]] = [
+        ("single", generator.single, budget["single"]),
+        ("stateful", generator.stateful, budget["stateful"]),
+        ("strategy", generator.scenarios, budget["strategy"]),
+        # Guided twice: the second round aims at what the first left uncovered.
+        ("guided", generator.guided, halves[0]),
+        ("guided", generator.guided, halves[1]),
+    ]
     with commit_dates():  # for the whole run: both implementations hand git the process environment
-        for kind, build in phases:
-            planned = budget[kind]
-            if planned and run.drive(build(planned, seed), kind, planned, note):
-                break
+        made["edge"] = run.run_edges(edges[: budget["edge"]], note)
+        for kind, build, planned in phases:
+            if planned:
+                made[kind] = made.get(kind, 0) + run.run_kind(kind, build, planned, seed, note)
+    total = sum(made.values())
+    shown = ", ".join(f"{kind} {n}" for kind, n in made.items() if n)
+    why = "its budget was spent" if total >= count else f"hypothesis ran out of new examples ({count - total} short)"
+    found = f"{len(run.known)} distinct difference(s) shrunk and reported" if run.known else "no difference"
+    note(f"{feature}: {total} generated case(s) ({shown or 'none'}); {found}; generation ended because {why}")
     return run.results
 
 

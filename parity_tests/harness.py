@@ -16,8 +16,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from coverage import Coverage
+
 from legacy_core.features import FEATURES
 from legacy_core.settings import Settings
+from parity_tests.branch_coverage import FeatureCoverage, measuring, pair_scope, summarise
 from parity_tests.outcome import CaseResult, ParityRun
 from parity_tests.pair import Pair, build_pair
 from parity_tests.recordings import DEFAULT_RECORDINGS, RecordedSession, find_recordings
@@ -41,6 +44,8 @@ class HarnessConfig:
     workspace: Path | None = None
     # Worker processes, each with its own pair; 1 runs every case in this process.
     jobs: int = 1
+    # Measure branch coverage of the features' code on both sides (coverage.py).
+    coverage: bool = True
     fingerprint: Callable[[str], str] | None = field(default=None, compare=False)
 
 
@@ -101,13 +106,17 @@ def tasks_of(config: HarnessConfig, plan: Plan) -> list[Task]:
             size = count // shares + (1 if share < count % shares else 0)
             if size:
                 seed = None if config.seed is None else config.seed + share
-                tasks.append((feature, size, seed, first))
+                tasks.append((feature, size, seed, first, share, shares))
                 first += size
     return tasks
 
 
 def run_cases(
-    config: HarnessConfig, pair: Pair, plan: Plan, on_case: Callable[[CaseResult], None] | None = None
+    config: HarnessConfig,
+    pair: Pair,
+    plan: Plan,
+    on_case: Callable[[CaseResult], None] | None = None,
+    on_note: Callable[[str], None] | None = None,
 ) -> list[CaseResult]:
     """Every case of the plan, in this process: recordings, then each feature's generated cases."""
     results: list[CaseResult] = []
@@ -119,7 +128,7 @@ def run_cases(
 
     for task in tasks_of(config, plan):
         try:
-            run_task(pair, task, done)
+            run_task(pair, task, done, on_note)
         except Exception as exc:  # reported as a failed case, with the cases that did run
             done(task_failed(task, f"the harness failed: {type(exc).__name__}: {exc}"))
     return results
@@ -139,18 +148,37 @@ def run_parity(
 ) -> ParityRun:
     """Run the configured cases on a fresh pair and return everything they found."""
     started = _now()
+    coverage: dict[str, FeatureCoverage] = {}
+    notes: list[str] = []
+    coverage_note: str | None = None if config.coverage else "not measured (--no-coverage)"
     with open_pair(config) as pair:
         plan = plan_run(config, pair)
         if on_plan is not None:
             on_plan(plan)
+        data_dir = pair.layout.root.parent / "coverage"
+        if config.coverage and Coverage.current() is not None:
+            coverage_note = "not measured: this process is already measured by coverage.py"
+        measure = config.coverage and coverage_note is None
         if config.jobs > 1:
             from parity_tests.workers import run_in_workers
 
             # The fingerprint function stays here: workers get plain, picklable settings.
-            portable = dataclasses.replace(config, fingerprint=None)
-            cases = run_in_workers(portable, tasks_of(config, plan), pair.layout.root.parent, on_case)
+            portable = dataclasses.replace(config, fingerprint=None, coverage=measure)
+            cases = run_in_workers(
+                portable,
+                tasks_of(config, plan),
+                pair.layout.root.parent,
+                on_case,
+                coverage_dir=data_dir,
+                on_note=notes.append,
+            )
+        elif measure:
+            with measuring(pair, config.features, data_dir, "main"):
+                cases = run_cases(config, pair, plan, on_case, notes.append)
         else:
-            cases = run_cases(config, pair, plan, on_case)
+            cases = run_cases(config, pair, plan, on_case, notes.append)
+        if measure:
+            coverage = summarise(pair_scope(pair, config.features), data_dir)
         unused = unused_rules(pair, cases)
         rules_file = pair.rules.source
     fingerprints = {feature: config.fingerprint(feature) for feature in config.features} if config.fingerprint else {}
@@ -164,4 +192,7 @@ def run_parity(
         rules_unused=unused,
         fingerprints=fingerprints,
         version=VERSION,
+        coverage=coverage,
+        coverage_note=coverage_note,
+        notes=tuple(notes),
     )

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from exthost.evidence.compare import CapturedRequest, CapturedResponse, Comparison, Difference
 from exthost.evidence.har import har_document, har_entry
+from parity_tests.branch_coverage import FeatureCoverage
 from parity_tests.state import CASE_START
 
 Kind = Literal["recorded", "generated"]
@@ -231,6 +232,11 @@ class ParityRun:
     rules_unused: tuple[str, ...] = ()
     fingerprints: Mapping[str, str] = field(default_factory=dict)
     version: str = "0"
+    # Per feature, the branches of each side's code the cases reached; empty when not measured (`coverage_note`).
+    coverage: Mapping[str, FeatureCoverage] = field(default_factory=dict)
+    coverage_note: str | None = None
+    # What the generation of each share of cases said: every difference found, why it ended.
+    notes: tuple[str, ...] = ()
 
     @property
     def aa(self) -> bool:
@@ -269,6 +275,9 @@ class ParityRun:
             "rulesFile": self.rules_file,
             "rulesUnused": list(self.rules_unused),
             "fingerprints": dict(self.fingerprints),
+            "coverage": {feature: found.to_json() for feature, found in sorted(self.coverage.items())},
+            "coverageNote": self.coverage_note,
+            "notes": list(self.notes),
             "byFeature": [tally.to_json() for tally in self.by_feature()],
             "routes": [tally.to_json() for tally in self.routes()],
             "cases": [case.to_json() for case in self.cases],

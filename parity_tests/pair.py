@@ -8,14 +8,16 @@ that may write, the stored state too.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import werkzeug.utils
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import RequestRedirect
 
@@ -26,6 +28,7 @@ from exthost.rollout.isolation import pinned
 from legacy_core.clock import FixedClock, SequentialIds
 from legacy_core.features import FEATURES
 from legacy_core.settings import Settings
+from parity_tests.branch_coverage import Meter
 from parity_tests.client import send
 from parity_tests.outcome import Exchange
 from parity_tests.seed import HARNESS_ARGON2_KIB, Seed, build_template, side_settings
@@ -58,8 +61,23 @@ class Side:
         self.cookies = dict(cookies)
 
     def call(self, request: CapturedRequest) -> CapturedResponse:
-        with pinned(clock=self.clock, ids=self.ids):
+        with pinned(clock=self.clock, ids=self.ids), _werkzeug_wall_clock():
             return send(self.platform, request, self.cookies)
+
+
+@contextlib.contextmanager
+def _werkzeug_wall_clock() -> Iterator[None]:
+    """werkzeug's `send_file` stamps `Expires` with the wall clock (`werkzeug.utils.time`), not the clock service:
+    while a side answers, that clock reads the case's pinned start, as the uploaded files' times do
+    (`pin_file_times`), so two answers given in two different seconds agree. Process-wide while it lasts, like
+    `commit_dates`: the harness runs one request at a time."""
+    saved = werkzeug.utils.time  # type: ignore[attr-defined]
+    moment = CASE_START.timestamp()
+    werkzeug.utils.time = lambda: moment  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        werkzeug.utils.time = saved  # type: ignore[attr-defined]
 
 
 @dataclass
@@ -76,6 +94,8 @@ class Pair:
     # The state differences the last check found (see `state_differences`).
     reported: set[str] = field(default_factory=set)
     requests_sent: int = 0
+    # Branch coverage of the features' code, when the run measures it (`parity_tests.branch_coverage.Meter`).
+    meter: Meter | None = None
 
     @property
     def sides(self) -> tuple[Side, Side]:
@@ -103,7 +123,7 @@ class Pair:
         return CORE, rule.rule
 
     def send(
-        self, request: CapturedRequest, feature: str = REMOTE_FEATURE
+        self, request: CapturedRequest, feature: str = REMOTE_FEATURE, route: str | None = None
     ) -> tuple[CapturedResponse, CapturedResponse]:
         """The request on each side in turn (for a blog request, the shared remote URL pointed at the side's remote
         first: only the blog reaches the remote, and the swap costs two file system calls)."""
@@ -116,13 +136,17 @@ class Pair:
         for side in self.sides:
             if feature == REMOTE_FEATURE:
                 self.layout.point(side.name)
-            answers.append(side.call(request))
+            if self.meter is None:
+                answers.append(side.call(request))
+                continue
+            with self.meter.request(side.name, request.method, route or request.path):
+                answers.append(side.call(request))
         return answers[0], answers[1]
 
     def exchange(self, index: int, request: CapturedRequest) -> Exchange:
         """Send `request` to both sides and compare the answers (and the state, after a request that may write)."""
         feature, route = self.route_of(request)
-        legacy, plugin = self.send(request, feature)
+        legacy, plugin = self.send(request, feature, route)
         if request.method not in SAFE_METHODS:
             for side in self.sides:
                 pin_file_times(side.platform.services.settings.papertrail_root)

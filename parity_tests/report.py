@@ -159,6 +159,17 @@ def _rules_suite(root: ET.Element, run: ParityRun) -> tuple[int, int]:
     return 1, int(failed)
 
 
+def _coverage_properties(run: ParityRun, feature: str) -> list[tuple[str, str]]:
+    found = run.coverage.get(feature)
+    if found is None:
+        return [("coverage", run.coverage_note or "not measured")]
+    return [
+        (f"coverage.{side}.branches", f"{measured.covered}/{measured.branches}")
+        for side in ("legacy", "plugin")
+        for measured in (found.side(side),)
+    ] + [(f"coverage.{side}.percent", f"{found.side(side).percent:.2f}") for side in ("legacy", "plugin")]
+
+
 def junit_xml(run: ParityRun) -> str:
     """JUnit XML: a testsuite per feature, a testcase per case; a mismatch is a failure, a harness error an error."""
     root = ET.Element("testsuites", name=_xml(f"parity {run.sides}"))
@@ -173,6 +184,7 @@ def junit_xml(run: ParityRun) -> str:
             ("startedAt", run.started_at),
             ("rulesFile", run.rules_file),
             ("fingerprint", run.fingerprints.get(feature, "")),
+            *_coverage_properties(run, feature),
         ):
             ET.SubElement(properties, "property", name=name, value=_xml(value))
         for number, case in cases:
@@ -252,6 +264,42 @@ def _md_case(number: int, case: CaseResult) -> list[str]:
     return lines
 
 
+def _md_coverage(run: ParityRun) -> list[str]:
+    """Branch coverage per feature and side, the legacy files least covered, and plugin code no case reached."""
+    lines = ["### Branch coverage", ""]
+    if not run.coverage:
+        return [*lines, _md_text(f"Branch coverage {run.coverage_note or 'not measured'}."), ""]
+    rows = [
+        [_md_text(feature)]
+        + [f"{side.covered} of {side.branches} ({side.percent:.1f}%)" for side in (found.legacy, found.plugin)]
+        for feature, found in sorted(run.coverage.items())
+    ]
+    lines += _md_table(["Feature", "Legacy branches covered", "Plugin branches covered"], rows)
+    for feature, found in sorted(run.coverage.items()):
+        short = sorted(
+            (file for file in found.legacy.files if file.covered < file.branches),
+            key=lambda file: (file.covered - file.branches, file.path),
+        )
+        if short:
+            lines += [f"Legacy {_md_text(feature)} files with branches no case took:", ""]
+            rows = [
+                [_md_code(file.path, cell=True), f"{file.covered} of {file.branches}", _md_lines(file.missing_lines)]
+                for file in short[:MARKDOWN_CASES]
+            ]
+            lines += _md_table(["File", "Branches covered", "Lines never run"], rows)
+        unreached = found.plugin.unreached_functions
+        if unreached:
+            shown = ", ".join(_md_code(name) for name in unreached[:MARKDOWN_CASES])
+            more = f" and {len(unreached) - MARKDOWN_CASES} more" if len(unreached) > MARKDOWN_CASES else ""
+            lines += [f"Plugin {_md_text(feature)} functions no case reached: {shown}{more}.", ""]
+    return lines
+
+
+def _md_lines(lines: tuple[int, ...], limit: int = 12) -> str:
+    shown = ", ".join(str(line) for line in lines[:limit])
+    return shown + (f" (+{len(lines) - limit})" if len(lines) > limit else "") if lines else "none"
+
+
 def markdown_summary(run: ParityRun) -> str:
     """A GitHub job summary: verdict, per-feature and per-route tables, and the first mismatches in detail."""
     lines = [f"## Parity {_md_text(headline(run))}", ""]
@@ -284,6 +332,10 @@ def markdown_summary(run: ParityRun) -> str:
         for route in run.routes()
     ]
     lines += _md_table(["Feature", "Method", "Route", *(f"Compared {kind}" for kind in KINDS), "Mismatches"], rows)
+    if run.notes:
+        lines += ["### Generation", ""]
+        lines += [f"- {_md_text(note)}" for note in run.notes] + [""]
+    lines += _md_coverage(run)
     numbered = [(number, case) for number, case in enumerate(run.cases) if not case.match]
     if numbered:
         lines += ["### Mismatches", ""]

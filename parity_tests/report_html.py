@@ -88,6 +88,14 @@ def reasons(run: ParityRun) -> list[str]:
         found.append(f"{mismatched} of {total} cases differ{broken}.")
     else:
         found.append(f"All {total} cases match.")
+    if run.coverage:
+        shown = ", ".join(
+            f"{feature} {found.legacy.percent:.1f}% ({found.legacy.covered} of {found.legacy.branches})"
+            for feature, found in sorted(run.coverage.items())
+        )
+        found.append(f"Branches of the legacy feature code the cases reached: {shown}.")
+    elif run.coverage_note:
+        found.append(f"Branch coverage {run.coverage_note}.")
     if run.aa:
         found.append("A/A run: legacy against legacy, to show which noise rules are needed.")
         if run.rules_unused:
@@ -117,8 +125,9 @@ def labelled(exchange: Exchange) -> list[tuple[str, Difference]]:
     commit's derived fields after the fields that caused them)."""
     state = sorted(
         exchange.state,
-        key=lambda found: found.pointer.startswith("/state/remote/")
-        and found.pointer.rsplit("/", 1)[-1] in DERIVED_COMMIT_FIELDS,
+        key=lambda found: (
+            found.pointer.startswith("/state/remote/") and found.pointer.rsplit("/", 1)[-1] in DERIVED_COMMIT_FIELDS
+        ),
     )
     return [("answer", found) for found in exchange.comparison.differences] + [("state", found) for found in state]
 

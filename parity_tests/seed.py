@@ -76,6 +76,16 @@ class Seed:
         return self.users[name].email
 
 
+# Size limits the harness runs with unless the settings it is given set them: the edge cases probe each limit at
+# limit-1, limit and limit+1 bytes, and every request body stays in the run's results, so the defaults (10 MB
+# uploads, 50 MB imports) would make a run hold hundreds of megabytes. Both sides read the same values.
+HARNESS_SIZE_LIMITS = {
+    "PAPERTRAIL_UPLOAD_MAX_BYTES": 1024 * 1024,
+    "PAPERTRAIL_IMPORT_MAX_BYTES": 4 * 1024 * 1024,
+    "MAX_CONTENT_LENGTH": 4 * 1024 * 1024,
+}
+
+
 def side_settings(
     layout: Layout,
     name: str,
@@ -108,6 +118,10 @@ def side_settings(
     )
     for project_type in FEATURES:
         values[f"FT_PROJECT_TYPE_{project_type.upper()}"] = True
+    chosen = base.model_fields_set if base is not None else set()
+    for name, limit in HARNESS_SIZE_LIMITS.items():
+        if name not in chosen:
+            values[name] = limit
     return Settings(_env_file=None, **{key: value for key, value in values.items() if key in Settings.model_fields})  # type: ignore[call-arg]
 
 

@@ -20,4 +20,4 @@ def test_generated_cases_match(feature: str, parity_pair: Pair, parity_results: 
     mismatched = [result for result in results if not result.match]
     assert mismatched == [], [(result.case_id, result.to_json()) for result in mismatched[-1:]]
     assert len(results) == GENERATED, notes
-    assert {result.source.split(":")[0] for result in results} >= {"schemathesis", "stateful", "strategy"}
+    assert {result.source.split(":")[0] for result in results} >= {"edge", "schemathesis", "stateful", "strategy"}

@@ -8,6 +8,7 @@ that raises, or whose worker dies, becomes a failed case naming why; the other t
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import queue
 import traceback
@@ -15,16 +16,17 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from parity_tests.branch_coverage import measuring
 from parity_tests.outcome import CaseResult
 from parity_tests.pair import build_pair
 from parity_tests.tasks import run_task, task_failed
 
 # How often the parent looks at its workers while waiting for results.
 POLL_SECONDS = 1.0
-STARTED, FINISHED = "started", "finished"
+STARTED, FINISHED, NOTE = "started", "finished", "note"
 
 
-def _work(config: Any, root: Path, number: int, tasks: Any, results: Any) -> None:
+def _work(config: Any, root: Path, number: int, tasks: Any, results: Any, coverage_dir: Path | None) -> None:
     try:
         pair = build_pair(
             root,
@@ -38,29 +40,46 @@ def _work(config: Any, root: Path, number: int, tasks: Any, results: Any) -> Non
         results.put((-1, f"worker {number} could not build its pair: {traceback.format_exc(limit=3)}"))
         return
     try:
-        while True:
-            item = tasks.get()
-            if item is None:
-                return
-            index, task = item
-            results.put((index, (STARTED, number)))
-
-            def report(result: CaseResult, index: int = index) -> None:
-                results.put((index, result))
-
-            try:
-                run_task(pair, task, report)
-            except Exception as exc:
-                results.put((index, task_failed(task, f"the harness failed: {type(exc).__name__}: {exc}")))
-            results.put((index, (FINISHED, number)))
+        with contextlib.ExitStack() as stack:
+            if coverage_dir is not None and config.coverage:
+                stack.enter_context(measuring(pair, config.features, coverage_dir, f"worker{number}"))
+            _take_tasks(pair, tasks, results, number)
     finally:
         pair.close()
 
 
+def _take_tasks(pair: Any, tasks: Any, results: Any, number: int) -> None:
+    while True:
+        item = tasks.get()
+        if item is None:
+            return
+        index, task = item
+        results.put((index, (STARTED, number)))
+
+        def report(result: CaseResult, index: int = index) -> None:
+            results.put((index, result))
+
+        def note(text: str, index: int = index) -> None:
+            results.put((index, (NOTE, text)))
+
+        try:
+            run_task(pair, task, report, note)
+        except Exception as exc:
+            results.put((index, task_failed(task, f"the harness failed: {type(exc).__name__}: {exc}")))
+        results.put((index, (FINISHED, number)))
+
+
 def run_in_workers(
-    config: Any, tasks: Sequence[Any], root: Path, on_case: Callable[[CaseResult], None] | None = None
+    config: Any,
+    tasks: Sequence[Any],
+    root: Path,
+    on_case: Callable[[CaseResult], None] | None = None,
+    *,
+    coverage_dir: Path | None = None,
+    on_note: Callable[[str], None] | None = None,
 ) -> list[CaseResult]:
-    """Run `tasks` on `config.jobs` worker processes under `root`; every case's result, in task order."""
+    """Run `tasks` on `config.jobs` worker processes under `root`; every case's result, in task order. With
+    `coverage_dir` (and `config.coverage`), each worker measures branch coverage and saves its data there."""
     context = multiprocessing.get_context("spawn")  # a fresh interpreter: no inherited engines or threads
     inbox: Any = context.Queue()
     outbox: Any = context.Queue()
@@ -70,7 +89,9 @@ def run_in_workers(
     for number in range(config.jobs):
         inbox.put(None)
         process = context.Process(
-            target=_work, args=(config, root / f"worker{number}", number, inbox, outbox), daemon=True
+            target=_work,
+            args=(config, root / f"worker{number}", number, inbox, outbox, coverage_dir),
+            daemon=True,
         )
         process.start()
         workers.append(process)
@@ -106,9 +127,12 @@ def run_in_workers(
             if isinstance(message, str):
                 problems.append(message)
             elif isinstance(message, tuple):
-                state, number = message
+                state, detail = message
                 if state == STARTED:
-                    running[index] = number
+                    running[index] = detail
+                elif state == NOTE:
+                    if on_note is not None:
+                        on_note(detail)
                 else:
                     finish(index)
             else:
@@ -118,7 +142,7 @@ def run_in_workers(
     finally:
         inbox.cancel_join_thread()  # tasks a dead worker never took must not keep this process from exiting
         for process in workers:
-            process.join(timeout=5)
+            process.join(timeout=30)  # a worker saves its coverage data as it exits
             if process.is_alive():
                 process.kill()
     return [result for index in sorted(found) for result in found[index]]

@@ -123,6 +123,11 @@ def _check_evidence_store(database_url: str) -> None:
     default=None,
     help="Keep the harness's states here (a temporary folder by default).",
 )
+@click.option(
+    "--no-coverage",
+    is_flag=True,
+    help="Do not measure branch coverage (the run is a little faster; the gate then has none from it).",
+)
 @click.option("--no-evidence", is_flag=True, help="Do not add this run to the evidence record in DATABASE_URL.")
 @click.option("--database-url", default=None, help="Database of the evidence record; DATABASE_URL by default.")
 def parity_run_command(
@@ -134,6 +139,7 @@ def parity_run_command(
     jobs: int,
     aa: bool,
     workspace: Path | None,
+    no_coverage: bool,
     no_evidence: bool,
     database_url: str | None,
 ) -> None:
@@ -162,6 +168,7 @@ def parity_run_command(
         jobs=jobs,
         base=settings,
         workspace=workspace,
+        coverage=not no_coverage,
         fingerprint=lambda feature: code_fingerprint(feature, settings),
     )
     interactive = sys.stderr.isatty()

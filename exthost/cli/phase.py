@@ -33,6 +33,17 @@ def _generated(assessment: Assessment) -> str:
     return f"{evidence.generated_cases} run, {evidence.generated_matched} matched (needed: {needed})"
 
 
+def _coverage(assessment: Assessment) -> str:
+    evidence, needed = assessment.evidence, assessment.thresholds.min_branch_coverage
+    shown = []
+    for side in ("legacy", "plugin"):
+        reached = evidence.branch_coverage(side)
+        if reached is not None:
+            branches, covered = evidence.coverage[side]
+            shown.append(f"{side} {reached:.1f}% ({covered} of {branches})")
+    return (", ".join(shown) or "not measured on this code") + (f" (needed: legacy {needed:g}%)" if needed else "")
+
+
 def _mismatches(assessment: Assessment) -> str:
     evidence = assessment.evidence
     return (
@@ -49,7 +60,6 @@ def _mode(status: dict[str, Any]) -> str:
     routes = status["routeFlags"]
     overrides = f" ({len(routes)} route flag{'' if len(routes) == 1 else 's'})" if routes else ""
     return f"{status['mode']}{overrides}"
-
 
 
 @click.command("phase:status")
@@ -80,9 +90,7 @@ def phase_status_command(as_json: bool) -> None:
             statuses.append((status, assessment))
     if as_json:
         click.echo(
-            json.dumps(
-                {"recordingsDir": str(recordings_dir(settings)), "features": [s for s, _ in statuses]}, indent=2
-            )
+            json.dumps({"recordingsDir": str(recordings_dir(settings)), "features": [s for s, _ in statuses]}, indent=2)
         )
         return
     if sys.stdout.isatty():
@@ -96,10 +104,12 @@ def phase_status_command(as_json: bool) -> None:
             click.echo(f"  {name}: {value}")
         click.echo(f"  gate: {_verdict(assessment)}")
 
+
 def _evidence_lines(assessment: Assessment) -> list[tuple[str, str]]:
     return [
         ("recorded sessions", _recordings(assessment)),
         ("generated cases", _generated(assessment)),
+        ("branch coverage", _coverage(assessment)),
         ("mismatches", _mismatches(assessment)),
         ("shadow samples", _shadow(assessment)),
         ("last parity run", _when(assessment)),

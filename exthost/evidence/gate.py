@@ -52,6 +52,8 @@ parity_runs = Table(
     Column("mismatched_cases", Integer, nullable=False),
     Column("compared_requests", Integer, nullable=False),
     Column("report_dir", Text, nullable=False),
+    # Per side, the branches of the feature's code and the covered ones (JSON; revision exthost_0005), or NULL.
+    Column("coverage", Text, nullable=True),
 )
 
 shadow_evidence = Table(
@@ -108,6 +110,10 @@ class _Tally(Protocol):
     def compared_requests(self) -> int: ...
 
 
+class _CoverageLike(Protocol):
+    def evidence(self) -> Mapping[str, Any]: ...
+
+
 class ParityRunLike(Protocol):
     """What `record_parity_run` reads of a `parity_tests.outcome.ParityRun` (exthost may not import parity_tests)."""
 
@@ -125,6 +131,8 @@ class ParityRunLike(Protocol):
     def fingerprints(self) -> Mapping[str, str]: ...
     @property
     def aa(self) -> bool: ...
+    @property
+    def coverage(self) -> Mapping[str, _CoverageLike]: ...
     def by_feature(self) -> Sequence[_Tally]: ...
 
 
@@ -170,6 +178,7 @@ def record_parity_run(
                 if case.feature == feature and case.kind == "recorded":
                     (passed if case.match else failed).add(_corpus_name(case.source, names))
             tally = tallies.get(feature)
+            measured = run.coverage.get(feature)
             row_id = ids.new("pr")
             db.execute(
                 insert(parity_runs).values(
@@ -187,6 +196,7 @@ def record_parity_run(
                     mismatched_cases=tally.mismatched_cases if tally else 0,
                     compared_requests=tally.compared_requests if tally else 0,
                     report_dir=str(report_dir),
+                    coverage=json.dumps(measured.evidence(), sort_keys=True) if measured is not None else None,
                 )
             )
             written.append(row_id)
@@ -246,6 +256,15 @@ class Evidence:
     compared_requests: int = 0
     shadow: Mapping[str, int] = field(default_factory=dict)
     last_run: datetime | None = None
+    # Branch coverage of the runs that measured it, unioned: per side, (branches, covered); empty when none did.
+    coverage: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+
+    def branch_coverage(self, side: str = "legacy") -> float | None:
+        """The percentage of `side`'s branches the runs on this code reached together; None when none measured."""
+        if side not in self.coverage:
+            return None
+        branches, covered = self.coverage[side]
+        return 100.0 * covered / branches if branches else 100.0
 
     @property
     def shadow_mismatches(self) -> int:
@@ -276,6 +295,10 @@ class Evidence:
             "shadowMismatches": self.shadow_mismatches,
             "mismatches": self.mismatches,
             "lastRun": self.last_run.isoformat() if self.last_run else None,
+            "coverage": {
+                side: {"branches": branches, "coveredBranches": covered, "percent": self.branch_coverage(side)}
+                for side, (branches, covered) in sorted(self.coverage.items())
+            },
         }
 
 
@@ -284,6 +307,8 @@ def evidence_for(source: SessionSource, feature: str, code: str) -> Evidence:
     its shadow samples by outcome."""
     sums = Counter[str]()
     names: set[str] = set()
+    branches: dict[str, int] = {}
+    covered: dict[str, set[str]] = {}
     runs = 0
     last: datetime | None = None
     with session_factory_of(source)() as db:
@@ -303,6 +328,9 @@ def evidence_for(source: SessionSource, feature: str, code: str) -> Evidence:
             ):
                 sums[column] += int(data[column])
             names.update(json.loads(data["recordings_matched"]))
+            for side, measured in json.loads(data["coverage"] or "{}").items():
+                branches[side] = max(branches.get(side, 0), int(measured["branches"]))
+                covered.setdefault(side, set()).update(measured["covered"])
             finished = _instant(data["finished_at"])
             last = finished if last is None or finished > last else last
         shadow = {
@@ -326,6 +354,7 @@ def evidence_for(source: SessionSource, feature: str, code: str) -> Evidence:
         compared_requests=sums["compared_requests"],
         shadow=dict(sorted(shadow.items())),
         last_run=last,
+        coverage={side: (branches[side], len(covered[side])) for side in sorted(branches)},
     )
 
 
@@ -339,6 +368,7 @@ class Thresholds:
     min_generated: int = 500
     all_recordings: bool = True
     max_mismatches: int = 0
+    min_branch_coverage: float = 0.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Thresholds:
@@ -346,6 +376,7 @@ class Thresholds:
             min_generated=settings.PARITY_GATE_MIN_GENERATED,
             all_recordings=settings.PARITY_GATE_ALL_RECORDINGS,
             max_mismatches=settings.PARITY_GATE_MAX_MISMATCHES,
+            min_branch_coverage=settings.PARITY_GATE_MIN_BRANCH_COVERAGE,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -353,6 +384,7 @@ class Thresholds:
             "minGenerated": self.min_generated,
             "allRecordings": self.all_recordings,
             "maxMismatches": self.max_mismatches,
+            "minBranchCoverage": self.min_branch_coverage,
         }
 
 
@@ -382,8 +414,9 @@ def _names(names: Sequence[str]) -> str:
 
 def gate(evidence: Evidence, corpus: Iterable[str], thresholds: Thresholds) -> GateDecision:
     """The switch gate: ok when (if `all_recordings`) the corpus is not empty and every recorded session in it has
-    matched on this code, at least `min_generated` generated cases ran, and there are at most `max_mismatches`
-    unexplained mismatches (parity cases and shadow samples); otherwise every shortfall. No I/O."""
+    matched on this code, at least `min_generated` generated cases ran, the runs together reached at least
+    `min_branch_coverage` percent of the legacy code's branches, and there are at most `max_mismatches` unexplained
+    mismatches (parity cases and shadow samples); otherwise every shortfall. No I/O."""
     shortfalls: list[str] = []
     if thresholds.all_recordings:
         names = sorted(set(corpus))
@@ -398,6 +431,17 @@ def gate(evidence: Evidence, corpus: Iterable[str], thresholds: Thresholds) -> G
             )
     if evidence.generated_cases < thresholds.min_generated:
         shortfalls.append(f"{_plural(evidence.generated_cases, 'generated case')}, {thresholds.min_generated} needed")
+    if thresholds.min_branch_coverage > 0:
+        reached = evidence.branch_coverage("legacy")
+        needed = f"{thresholds.min_branch_coverage:g}% needed"
+        if reached is None:
+            shortfalls.append(f"branch coverage of the legacy code not measured on this code ({needed})")
+        elif reached < thresholds.min_branch_coverage:
+            branches, covered = evidence.coverage["legacy"]
+            shortfalls.append(
+                f"the parity cases reached {reached:.1f}% of the legacy code's branches ({covered} of {branches}), "
+                f"{needed}"
+            )
     if evidence.mismatches > thresholds.max_mismatches:
         allowed = f", at most {thresholds.max_mismatches} allowed" if thresholds.max_mismatches else ""
         shortfalls.append(

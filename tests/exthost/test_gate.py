@@ -3,6 +3,7 @@ is recorded), and `sv phase:status` showing where each feature stands."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -14,7 +15,7 @@ from hypothesis import strategies as st
 
 from exthost.cli import main
 from exthost.evidence.fingerprint import code_fingerprint, corpus_names
-from exthost.evidence.gate import Evidence, Thresholds, gate, record_parity_run
+from exthost.evidence.gate import Evidence, Thresholds, evidence_for, gate, record_parity_run
 from exthost.rollout.results import ShadowResults
 from legacy_core.app import build_services
 from legacy_core.settings import Settings
@@ -178,9 +179,11 @@ def record_enough(settings: Settings, code: str | None = None, generated: int = 
     cases = [case("papertrail", "recorded", name) for name in corpus_names("papertrail", settings)]
     cases += [case("papertrail", "generated", f"generated:{n}") for n in range(generated)]
     engine = build_services(settings, argon2_memory_kib=TEST_ARGON2_KIB).engine
+    # Every legacy branch reached, so whatever PARITY_GATE_MIN_BRANCH_COVERAGE is, coverage is not what is short.
+    everything = _Measured(2, ["a.py:1>2", "a.py:1>3"])
     record_parity_run(
         engine,
-        parity_run(cases, {"papertrail": code}),
+        dataclasses.replace(parity_run(cases, {"papertrail": code}), coverage={"papertrail": everything}),  # type: ignore[dict-item]
         recordings={"papertrail": corpus_names("papertrail", settings)},
         report_dir="reports/run-1",
     )
@@ -300,7 +303,12 @@ def test_phase_status_shows_modes_evidence_and_verdicts(settings: Settings) -> N
     assert found["shadow"] == {"match": 12} and found["mismatches"] == 0
     assert found["lastRun"] == "2026-11-26T10:05:00+00:00" and found["runs"] == 1
     assert papertrail["gate"] == {"ok": True, "shortfalls": []} and papertrail["verdict"] == "ready for plugin"
-    assert papertrail["thresholds"] == {"minGenerated": 500, "allRecordings": True, "maxMismatches": 0}
+    assert papertrail["thresholds"] == {
+        "minGenerated": 500,
+        "allRecordings": True,
+        "maxMismatches": 0,
+        "minBranchCoverage": settings.PARITY_GATE_MIN_BRANCH_COVERAGE,
+    }
     blog = features["blog"]
     assert blog["mode"] == "plugin" and blog["code"] == code_fingerprint("blog", settings)
     assert blog["gate"]["ok"] is False and blog["evidence"]["lastRun"] is None
@@ -324,3 +332,76 @@ def test_phase_status_on_an_unmigrated_database_says_what_to_do(
     monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
     result = sv("phase:status")
     assert result.exit_code == 1 and "sv migrate:deploy" in result.output and "Traceback" not in result.output
+
+
+# --- branch coverage as evidence ------------------------------------------------------------------------------------
+
+
+class _Measured:
+    """A feature's coverage as `record_parity_run` reads it (`FeatureCoverage.evidence()`)."""
+
+    def __init__(self, branches: int, covered: list[str]):
+        self.branches, self.covered = branches, covered
+
+    def evidence(self) -> dict[str, object]:
+        return {
+            "legacy": {"branches": self.branches, "covered": self.covered},
+            "plugin": {"branches": 4, "covered": []},
+        }
+
+
+def test_gate_needs_the_branch_coverage_it_is_set_to() -> None:
+    thresholds = Thresholds(min_generated=0, all_recordings=False, min_branch_coverage=90)
+    assert gate(evidence(), (), thresholds).shortfalls == (
+        "branch coverage of the legacy code not measured on this code (90% needed)",
+    )
+    short = evidence(coverage={"legacy": (200, 170), "plugin": (10, 10)})
+    assert gate(short, (), thresholds).shortfalls == (
+        "the parity cases reached 85.0% of the legacy code's branches (170 of 200), 90% needed",
+    )
+    assert gate(evidence(coverage={"legacy": (200, 180)}), (), thresholds).ok
+    # 0 turns the check off, measured or not.
+    assert gate(evidence(), (), Thresholds(min_generated=0, all_recordings=False)).ok
+
+
+def test_evidence_unions_the_branches_each_run_reached(settings: Settings) -> None:
+    code = code_fingerprint("papertrail", settings)
+    engine = build_services(settings, argon2_memory_kib=TEST_ARGON2_KIB).engine
+    for covered in (["a.py:1>2", "a.py:3>4"], ["a.py:3>4", "b.py:5>-1"]):
+        run = dataclasses.replace(
+            parity_run([case("papertrail", "generated", "g")], {"papertrail": code}),
+            coverage={"papertrail": _Measured(10, covered)},  # type: ignore[dict-item]
+        )
+        record_parity_run(engine, run)
+    # A run that did not measure coverage adds cases, not branches.
+    record_parity_run(engine, parity_run([case("papertrail", "generated", "h")], {"papertrail": code}))
+    found = evidence_for(engine, "papertrail", code)
+    engine.dispose()
+    assert found.coverage == {"legacy": (10, 3), "plugin": (4, 0)}
+    assert found.branch_coverage("legacy") == 30.0 and found.branch_coverage("plugin") == 0.0
+    assert found.generated_cases == 3
+    assert found.to_json()["coverage"]["legacy"] == {"branches": 10, "coveredBranches": 3, "percent": 30.0}
+
+
+def test_phase_status_shows_branch_coverage_and_the_gate_reads_it(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code = code_fingerprint("papertrail", settings)
+    record_enough(settings)
+    engine = build_services(settings, argon2_memory_kib=TEST_ARGON2_KIB).engine
+    run = dataclasses.replace(
+        parity_run([case("papertrail", "generated", "g")], {"papertrail": code}),
+        coverage={"papertrail": _Measured(8, ["a.py:1>2", "a.py:2>3", "a.py:4>5", "a.py:6>7", "a.py:8>9", "x:1>2"])},  # type: ignore[dict-item]
+    )
+    record_parity_run(engine, run)
+    engine.dispose()
+    # With record_enough's run (2 branches, both reached, one of them reached again here): 7 of 8.
+    monkeypatch.setenv("PARITY_GATE_MIN_BRANCH_COVERAGE", "90")
+    status = sv("phase:status")
+    assert "branch coverage: legacy 87.5% (7 of 8), plugin 0.0% (0 of 4) (needed: legacy 90%)" in status.output
+    refused = sv("flags:set", "papertrail", "plugin")
+    assert (
+        refused.exit_code == 1 and "reached 87.5% of the legacy code's branches (7 of 8), 90% needed" in refused.output
+    )
+    monkeypatch.setenv("PARITY_GATE_MIN_BRANCH_COVERAGE", "87.5")
+    assert sv("flags:set", "papertrail", "plugin").exit_code == 0

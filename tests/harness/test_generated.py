@@ -15,9 +15,11 @@ import schemathesis
 from exthost.evidence.compare import CapturedRequest
 from exthost.evidence.har import read_har
 from legacy_core.features import FEATURES
+from parity_tests.boundaries import edge_cases
 from parity_tests.generated import (
     FEATURE_PATHS,
     captured_request,
+    case_signature,
     generate_cases,
     openapi_document,
     path_of,
@@ -90,13 +92,17 @@ def test_generated_cases_match_on_the_real_plugins(generated: Any, feature: str)
 
 
 @pytest.mark.parametrize(("feature", "least_routes"), [("papertrail", 12), ("blog", 6)])
-def test_generated_cases_reach_many_routes_and_chain_requests(generated: Any, feature: str, least_routes: int) -> None:
+def test_generated_cases_reach_many_routes_and_chain_requests(
+    generated: Any, pair: Pair, feature: str, least_routes: int
+) -> None:
     cases, _, _ = generated[feature]
     routes = {(exchange.method, exchange.route) for case in cases for exchange in case.exchanges}
     assert len(routes) >= least_routes, sorted(routes)
     kinds = {case.source.split(":")[0] for case in cases}
-    assert kinds == {"schemathesis", "stateful", "strategy"}
-    budget = split_budget(CASES)
+    assert kinds == {"edge", "schemathesis", "stateful", "strategy"}
+    # No coverage is measured on this pair, so no case is guided by it.
+    budget = split_budget(CASES, edges=len(edge_cases(pair, feature)), guided=False)
+    assert sum(case.source.startswith("edge:") for case in cases) == budget["edge"] > 0
     assert sum(case.source == "stateful" for case in cases) == budget["stateful"]
     chains = [case for case in cases if case.source == "stateful" and len(case.exchanges) > 1]
     assert chains, "no stateful sequence sent more than one request"
@@ -145,20 +151,37 @@ def test_generated_cases_are_the_same_for_the_same_seed(pair: Pair) -> None:
     assert requests(8) != first
 
 
-def test_generated_divergence_is_shrunk_and_stops_the_feature(divergent: Any) -> None:
+def _shrunk(divergent: Any) -> CaseResult:
+    """The first difference hypothesis shrank (it carries a reproduction; edge cases are reported as built)."""
+    return next(case for case in divergent[0] if case.reproduction is not None and not case.source.startswith("edge:"))
+
+
+def test_generated_divergence_is_shrunk_and_generation_goes_on(divergent: Any) -> None:
     cases, notes = divergent
-    *passed, failing = cases
-    assert all(case.match for case in passed)
+    first = next(case for case in cases if not case.match)
+    assert first.reproduction is not None  # the first case that showed the difference carries a reproduction
+    assert all(case.match for case in cases[: cases.index(first)])
+    failing = _shrunk(divergent)
     assert not failing.match
-    assert failing.case_id == f"generated:papertrail:{len(passed)}"
     assert 1 <= len(failing.exchanges) <= 3, [exchange.to_json() for exchange in failing.exchanges]
     pointers = {difference.pointer for difference in failing.exchanges[-1].differences}
     assert any(pointer.endswith(("/tags/0", "/tags/1")) for pointer in pointers), pointers
     assert any("shrunk" in note and failing.case_id in note for note in notes)
+    # The run went on past it: the whole budget ran, every case numbered in order.
+    assert len(cases) == CASES, notes
+    assert [case.case_id for case in cases] == [f"generated:papertrail:{number}" for number in range(CASES)]
+    # Every difference reported with a reproduction is distinct (one per signature); later cases showing a known
+    # one are counted as mismatches without a reproduction.
+    reproduced = [case for case in cases if case.reproduction is not None]
+    assert all(not case.match for case in reproduced)
+    signatures = [case_signature(case) for case in reproduced]
+    assert len(set(signatures)) == len(signatures), signatures
+    assert any(not case.match and case.reproduction is None for case in cases), notes
+    assert any("generation ended because its budget was spent" in note for note in notes), notes
 
 
 def test_generated_reproduction_replays_to_the_same_divergence(divergent: Any, mutated: Pair, pair: Pair) -> None:
-    failing = divergent[0][-1]
+    failing = _shrunk(divergent)
     assert failing.reproduction is not None
     har = json.loads(json.dumps(failing.reproduction.har))  # what a HAR file holds
     assert len(read_har(har)) == len(failing.exchanges)
@@ -175,7 +198,8 @@ def test_generated_reproduction_replays_to_the_same_divergence(divergent: Any, m
 def test_generated_pytest_case_compiles_and_fails_only_on_the_divergent_plugin(
     divergent: Any, mutated: Pair, pair: Pair
 ) -> None:
-    failing = divergent[0][-1]
+    failing = _shrunk(divergent)
+    assert failing.reproduction is not None
     snippet = failing.reproduction.pytest_case
     number = failing.case_id.rsplit(":", 1)[1]
     assert f"def test_parity_papertrail_{number}(parity_pair):" in snippet
@@ -239,11 +263,20 @@ def test_captured_request_keeps_what_would_end_the_path_escaped(pair: Pair) -> N
 
 
 def test_split_budget_shares_the_count() -> None:
-    assert split_budget(500) == {"single": 270, "stateful": 180, "strategy": 50}
-    assert split_budget(4) == {"single": 2, "stateful": 1, "strategy": 1}
-    assert split_budget(4, stateful=False) == {"single": 3, "stateful": 0, "strategy": 1}
-    assert split_budget(0) == {"single": 0, "stateful": 0, "strategy": 0}
-    assert all(sum(split_budget(count).values()) == count for count in range(50))
+    assert split_budget(500, edges=150) == {
+        "edge": 150,
+        "single": 158,
+        "stateful": 105,
+        "strategy": 35,
+        "guided": 52,
+    }
+    # Edge cases take at most half the budget.
+    assert split_budget(100, edges=150)["edge"] == 50
+    assert split_budget(4) == {"edge": 0, "single": 2, "stateful": 1, "strategy": 1, "guided": 0}
+    assert split_budget(4, stateful=False) == {"edge": 0, "single": 3, "stateful": 0, "strategy": 1, "guided": 0}
+    assert split_budget(500, guided=False)["guided"] == 0
+    assert set(split_budget(0).values()) == {0}
+    assert all(sum(split_budget(count, edges=7).values()) == count for count in range(50))
 
 
 def test_generate_cases_names_the_features_it_knows(pair: Pair) -> None:
