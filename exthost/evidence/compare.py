@@ -411,7 +411,9 @@ def _bytes_only(
     documented normalisations (HTML as a tree of tags, attributes and text with insignificant whitespace collapsed;
     a zip archive member by member): what those leave out is by design, not noise."""
     media, _ = parse_content_type(header_value(legacy.headers, "content-type"))
-    if media in _HTML_TYPES or media in _ZIP_TYPES:
+    if media in _ZIP_TYPES:
+        return _member_bytes_only(legacy.body, plugin.body, found, rules)
+    if media in _HTML_TYPES:
         return None, None
     if legacy.body == plugin.body or any(
         d.pointer == "/body" or d.pointer.startswith(("/body/", "/bodyError")) for d in found
@@ -437,6 +439,38 @@ def _bytes_only(
         }
 
     return Difference(BODY_BYTES, shown(legacy.body), shown(plugin.body)), None
+
+
+def _member_bytes_only(
+    legacy: bytes, plugin: bytes, found: list[Difference], rules: RouteRules
+) -> tuple[Difference | None, str | None]:
+    """For two zip archives: the first JSON member whose bytes differ while it parses alike on both sides (the
+    archive's own bytes, member order, timestamps and compression are not compared), as `/bodyBytes/<member>`."""
+    for rule in rules:
+        if rule.tokens == ("bodyBytes",) and rule.action == "ignore":
+            return None, rule.id
+    try:
+        with zipfile.ZipFile(io.BytesIO(legacy)) as left, zipfile.ZipFile(io.BytesIO(plugin)) as right:
+            names = sorted(set(left.namelist()) & set(right.namelist()))
+            for name in names:
+                pointer = join_pointer(("body", name))
+                if not name.lower().endswith(".json") or any(d.pointer.startswith(pointer) for d in found):
+                    continue
+                ours, theirs = left.read(name), right.read(name)
+                if ours != theirs:
+                    at = next(
+                        (i for i, (a, b) in enumerate(zip(ours, theirs, strict=False)) if a != b),
+                        min(len(ours), len(theirs)),
+                    )
+
+                    def shown(data: bytes, at: int = at) -> dict[str, Any]:
+                        window = data[max(0, at - 20) : at + 40].decode("utf-8", "replace")
+                        return {"length": len(data), "firstChange": at, "around": window}
+
+                    return Difference(join_pointer(("bodyBytes", name)), shown(ours), shown(theirs)), None
+    except Exception:  # an unreadable archive is reported by the tree comparison already
+        return None, None
+    return None, None
 
 
 def diff_trees(legacy: Any, plugin: Any, prefix: str = "") -> tuple[Difference, ...]:

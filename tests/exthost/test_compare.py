@@ -473,6 +473,23 @@ def test_compare_zip_member_order_and_timestamps_do_not_matter():
     assert run(legacy, plugin).match
 
 
+def test_compare_zip_json_member_bytes_that_parse_alike_still_differ():
+    # An export whose board.json escapes non-ASCII text (or orders keys otherwise) parses to the same tree: the
+    # member's bytes still differ, and that is reported at /bodyBytes/<member>.
+    board = {"board": {"title": "Überblick", "nodes": []}}
+    legacy = CapturedResponse(
+        200,
+        (("Content-Type", "application/zip"),),
+        zip_bytes({"board.json": json.dumps(board, ensure_ascii=False).encode()}),
+    )
+    plugin = CapturedResponse(
+        200, (("Content-Type", "application/zip"),), zip_bytes({"board.json": json.dumps(board).encode()})
+    )
+    comparison = run(legacy, plugin)
+    assert [d.pointer for d in comparison.differences] == ["/bodyBytes/board.json"]
+    assert comparison.differences[0].legacy["firstChange"] == comparison.differences[0].plugin["firstChange"] == 21
+
+
 def test_canonical_body_damaged_zip_is_a_digest_with_an_error():
     body, error = canonical_body(b"PK\x03\x04 not really", "application/zip")
     assert set(body) == {"length", "sha256"}

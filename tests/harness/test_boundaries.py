@@ -11,6 +11,7 @@ import pytest
 
 from legacy_core.settings import Settings
 from parity_tests.boundaries import FEATURES, EdgeCase, edge_cases, next_request, straddles
+from parity_tests.edge_kit import MAX_STEPS
 from parity_tests.outcome import Exchange
 from parity_tests.pair import Pair, build_pair
 from parity_tests.state import commit_dates
@@ -105,7 +106,8 @@ def test_edge_cases_are_named_once_and_short(pair: Pair) -> None:
     for feature in FEATURES:
         cases = edge_cases(pair, feature)
         assert len({case.source for case in cases}) == len(cases)
-        assert all(1 <= len(case.requests) <= 4 for case in cases)
+        assert all(1 <= len(case.requests) <= MAX_STEPS for case in cases)
+        assert sum(len(case.requests) > 4 for case in cases) <= 2  # only the sequences that need a second blog
         assert all(case.source.startswith("edge:") for case in cases)
         assert len(straddles(cases)) >= 20, feature
 
