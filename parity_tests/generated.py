@@ -732,16 +732,24 @@ def _targets(pair: Pair) -> dict[str, _Target]:
 
 
 def split_budget(count: int, *, stateful: bool = True, edges: int = 0, guided: bool = True) -> dict[str, int]:
-    """How `count` cases are shared: the edge cases first (up to half the budget, `edges` at most), then of the rest
-    a tenth (at least one) strategy cases, three twentieths guided by coverage (none without `guided`), two fifths
-    of what is left stateful sequences (none without `stateful`), and single requests."""
-    edge = min(edges, count // 2)
+    """How `count` cases are shared: the edge cases first (up to three fifths of the budget, `edges` at most), then
+    of the rest a tenth (at least one) strategy cases, three twentieths guided by coverage (none without `guided`),
+    two fifths of what is left stateful sequences (none without `stateful`), and single requests."""
+    edge = min(edges, count * 3 // 5)
     rest = count - edge
     scenarios = min(rest, max(1, rest // 10)) if rest > 0 else 0
     aimed = rest * 3 // 20 if guided else 0
     chained = (rest - scenarios - aimed) * 2 // 5 if stateful else 0
     single = rest - scenarios - aimed - chained
     return {"edge": edge, "single": single, "stateful": chained, "strategy": scenarios, "guided": aimed}
+
+
+def spread(items: Sequence[Any], count: int) -> list[Any]:
+    """`count` of `items`, evenly spaced (all of them when there are no more): a smaller budget takes some of every
+    kind of edge case rather than the first kinds only."""
+    if count >= len(items):
+        return list(items)
+    return [items[index * len(items) // count] for index in range(count)]
 
 
 def openapi_document(pair: Pair) -> dict[str, Any]:
@@ -807,7 +815,7 @@ def generate_cases(
         ("guided", generator.guided, halves[1]),
     ]
     with commit_dates():  # for the whole run: both implementations hand git the process environment
-        made["edge"] = run.run_edges(edges[: budget["edge"]], note)
+        made["edge"] = run.run_edges(spread(edges, budget["edge"]), note)
         for kind, build, planned in phases:
             if planned:
                 made[kind] = made.get(kind, 0) + run.run_kind(kind, build, planned, seed, note)

@@ -2,7 +2,8 @@
 
 - pages of each feature (the board page, the blog's pages) by every kind of caller, on existing, missing and
   wrong-type projects, and on missing posts;
-- PaperTrail: a board deleted after an upload (its files must go too), a read of the upload afterwards;
+- PaperTrail: a board deleted after an upload (its files must go too), a read of the upload afterwards; an export
+  of a board whose text is not ASCII (how the bundle's JSON writes it);
 - Blog: remotes the legacy parser refuses for each reason it has; a post renamed onto another; a second blog on
   the same remote that publishes first, so the seeded blog's pull fast-forwards, and its own publish is rejected
   by the remote until it pulls.
@@ -87,6 +88,14 @@ def papertrail_sequences(add: Add, pair: Pair, upload: Callable[[], CapturedRequ
     """A board deleted after an upload: its files go with it, and the upload's URL answers accordingly."""
     seeded = pair.seed.projects["papertrail"]
     board = path_of("api", "projects", seeded["id"], "papertrail", "board")
+    add(
+        "export of a board with non-ASCII text",
+        "alice",
+        CapturedRequest(
+            "PATCH", board, headers=JSON, body=json.dumps({"title": "Überblick — café ✓"}, ensure_ascii=False).encode()
+        ),
+        CapturedRequest("GET", board + "/export"),
+    )
     add(
         "board deleted after an upload",
         "alice",

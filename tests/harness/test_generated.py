@@ -25,6 +25,7 @@ from parity_tests.generated import (
     path_of,
     replay_har_case,
     split_budget,
+    spread,
 )
 from parity_tests.outcome import CaseResult, Exchange
 from parity_tests.pair import Pair, body_json, build_pair
@@ -270,8 +271,9 @@ def test_split_budget_shares_the_count() -> None:
         "strategy": 35,
         "guided": 52,
     }
-    # Edge cases take at most half the budget.
-    assert split_budget(100, edges=150)["edge"] == 50
+    # Edge cases take at most three fifths of the budget; a smaller budget takes them evenly spaced.
+    assert split_budget(100, edges=150)["edge"] == 60
+    assert spread(list(range(10)), 4) == [0, 2, 5, 7] and spread([1, 2], 5) == [1, 2]
     assert split_budget(4) == {"edge": 0, "single": 2, "stateful": 1, "strategy": 1, "guided": 0}
     assert split_budget(4, stateful=False) == {"edge": 0, "single": 3, "stateful": 0, "strategy": 1, "guided": 0}
     assert split_budget(500, guided=False)["guided"] == 0
