@@ -240,11 +240,15 @@ class _FeatureRun:
         if running.reset:
             return
         if self.failing is not None and not current_build_context().is_final:
-            # A shrink attempt. Once the budget is spent, every attempt is an invalid example: hypothesis stops
-            # looking for smaller ones and replays the smallest failing case (that final run always runs).
+            # A shrink attempt. Once the budget is spent, every attempt ends here, unrun, as an overrun (an example
+            # too big to run): hypothesis stops looking for smaller ones and replays the smallest failing case
+            # (that final run always runs). Not `reject()`: an invalid example must stop where the same draws
+            # stopped before, and an attempt that ends at its first request often shares its draws so far with
+            # one that went on (a longer sequence), which hypothesis takes for flaky data generation
+            # (FlakyStrategyDefinition) and gives up shrinking. An overrun is never checked against earlier runs.
             if self.shrinks_left <= 0:
                 running.done = True
-                reject()
+                current_build_context().data.mark_overrun()
             self.shrinks_left -= 1
         self.pair.start_case(user=running.user)
         running.reset = True
@@ -362,7 +366,7 @@ class _FeatureRun:
                 self.report(CaseResult(self.next_id(), "generated", self.feature, kind, error=error))
                 note(error)
                 return "broken"
-            # Seen with stateful runs, whose caller switches hypothesis reports as flaky draws while shrinking.
+            # Not expected: a case's draws depend on its choices and on answers from the reset state only.
             note(f"{kind} cases of {self.feature}: hypothesis stopped shrinking early ({type(exc).__name__})")
         if self.failing is not None:
             found = self.report_failing()
@@ -648,6 +652,16 @@ class _Generator:
                 if sys.exception() is None:  # a failed or rejected example ended the case already
                     run.finish()
 
+            def _repr_step(self, rule: Any, data: Mapping[str, Any], result: Any) -> str:
+                # Hypothesis prints each step in the final replay of the smallest failing case (and at debug
+                # verbosity), naming a rule's result after the last name it gave out. Schemathesis names a response
+                # only when a link can follow it, so a sequence whose first answer no link follows (a 404) has no
+                # name yet: hypothesis's printer failed an assertion there, the replay stopped short of the run it
+                # replays, and hypothesis called that FlakyStrategyDefinition. Nothing reads these lines (the
+                # reproduction is the HAR), so the step is printed without names.
+                arguments = ", ".join(f"{name}={value}" for name, value in data.items())
+                return f"state.{rule.function.__name__}({arguments})"
+
         machine, settings = _seeded(ParityWorkflow, seed), _settings(examples, seed, stateful_step_count=STATEFUL_STEPS)
         return lambda: machine.run(settings=settings)
 
@@ -773,18 +787,19 @@ def generate_cases(
     max_shrinks: int = MAX_SHRINKS,
     number_from: int = 0,
     share: tuple[int, int] = (0, 1),
+    edges: bool = True,
 ) -> list[CaseResult]:
     """About `count` generated cases of `feature` run on both sides of `pair` (split as `split_budget` says), each
     from a fresh identical state; `on_case` is called after each. The same `seed` draws the same cases.
 
     Edge cases come first (`parity_tests.boundaries`; a run that is share `share[0]` of `share[1]` takes every
-    `share[1]`-th of them), then schemathesis and strategy cases, then cases guided by the branch coverage measured
-    so far (when the pair measures it). A new difference is shrunk (at most `max_shrinks` examples tried) and
-    reported with its `Reproduction`, and generation goes on; a case that shows only differences already reported
-    is counted as a mismatch without shrinking (see MAX_DISTINCT_PER_ROUTE). What the caller should know (each
-    difference, hypothesis running out of examples, how the run ended) goes to `on_note` and the log. Cases are
-    numbered from `number_from` (`generated:<feature>:<n>`): runs that share out one feature's cases number them
-    apart.
+    `share[1]`-th of them; none without `edges`), then schemathesis and strategy cases, then cases guided by the
+    branch coverage measured so far (when the pair measures it). A new difference is shrunk (at most `max_shrinks`
+    examples tried) and reported with its `Reproduction`, and generation goes on; a case that shows only
+    differences already reported is counted as a mismatch without shrinking (see MAX_DISTINCT_PER_ROUTE). What
+    the caller should know (each difference, hypothesis running out of examples, how the run ended) goes to
+    `on_note` and the log. Cases are numbered from `number_from` (`generated:<feature>:<n>`): runs that share out
+    one feature's cases number them apart.
     """
     from parity_tests.boundaries import edge_cases
 
@@ -802,8 +817,8 @@ def generate_cases(
     run = _FeatureRun(pair, feature, on_case, max_shrinks=max_shrinks, number_from=number_from)
     generator = _Generator(run, openapi_document(pair), targets[feature])
     index, shares = share
-    edges = edge_cases(pair, feature)[index::shares]
-    budget = split_budget(count, stateful=stateful, edges=len(edges), guided=pair.meter is not None)
+    chosen = edge_cases(pair, feature)[index::shares] if edges else []
+    budget = split_budget(count, stateful=stateful, edges=len(chosen), guided=pair.meter is not None)
     made: dict[str, int] = {}
     halves = (budget["guided"] - budget["guided"] // 2, budget["guided"] // 2)
     phases: list[tuple[str, Callable[[int, int | None], Callable[[], None]], int]] = [
@@ -815,7 +830,7 @@ def generate_cases(
         ("guided", generator.guided, halves[1]),
     ]
     with commit_dates():  # for the whole run: both implementations hand git the process environment
-        made["edge"] = run.run_edges(spread(edges, budget["edge"]), note)
+        made["edge"] = run.run_edges(spread(chosen, budget["edge"]), note)
         for kind, build, planned in phases:
             if planned:
                 made[kind] = made.get(kind, 0) + run.run_kind(kind, build, planned, seed, note)
