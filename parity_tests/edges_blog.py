@@ -154,6 +154,9 @@ def _post_caps(cases: Cases, posts: str, existing: str, settings: Settings) -> N
     )
     cases.around("post slug length", "SLUG_MAX", SLUG_MAX, lambda n: create(title=marked(n, "s", "z")))
     cases.add("post slug cut at a dash", "alice", *create(title="s" * (SLUG_MAX - 1) + " tail"))
+    # Punctuation and blank runs shorten the slug: a title longer than SLUG_MAX whose words, joined, still are.
+    cases.add("post slug of a punctuated long title", "alice", *create(title="Hello,  world! " * 8))
+    cases.add("post slug of a long title without words", "alice", *create(title="!" * (SLUG_MAX + 5)))
     cases.around(
         "post excerpt length",
         "EXCERPT_LENGTH",
