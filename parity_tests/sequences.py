@@ -5,8 +5,8 @@
 - PaperTrail: a board deleted after an upload (its files must go too), a read of the upload afterwards; an export
   of a board whose text is not ASCII (how the bundle's JSON writes it);
 - Blog: remotes the legacy parser refuses for each reason it has; a post renamed onto another; a second blog on
-  the same remote that publishes first, so the seeded blog's pull fast-forwards, and its own publish is rejected
-  by the remote until it pulls.
+  the same remote that publishes first, so the seeded blog's pull fast-forwards, or its own publish is rejected by
+  the remote and the pull after it finds the histories diverged.
 
 Each case is an `EdgeCase` like the others, added by `boundaries.edge_cases`.
 """
@@ -160,10 +160,13 @@ def blog_sequences(add: Add, pair: Pair) -> None:
         publish_new,
     ]
     add("pull after another blog published", "alice", *ahead, CapturedRequest("POST", seeded + "/blog/pull"))
+    # The remote refuses the publish (it moved ahead); the commit stays in the clone, so the pull that follows
+    # finds the two histories diverged.
     add(
-        "publish after another blog published",
+        "publish and pull after another blog published",
         "alice",
         *ahead,
         _json("PATCH", posts + path_of(first), {"body": "Changed here too."}),
         CapturedRequest("POST", posts + path_of(first)),
+        CapturedRequest("POST", seeded + "/blog/pull"),
     )
