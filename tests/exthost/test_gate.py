@@ -315,6 +315,7 @@ def test_phase_status_shows_modes_evidence_and_verdicts(settings: Settings) -> N
     assert blog["gate"]["shortfalls"] == [
         "no recorded sessions in the corpus: at least one is needed, and every one must match",
         "0 generated cases, 500 needed",
+        "branch coverage of the legacy code not measured on this code (75% needed)",
     ]
 
     plain = sv("phase:status")

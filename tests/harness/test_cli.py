@@ -34,6 +34,8 @@ def env(tmp_path: Path) -> dict[str, str]:
         "PLUGINS_DIR": str(REPO / "plugins"),
         "PLUGIN_ENTRY_POINTS": "false",
         "PARITY_GATE_MIN_GENERATED": "4",
+        # Four generated cases reach a fraction of the legacy branches; the gate's coverage check has tests of its own.
+        "PARITY_GATE_MIN_BRANCH_COVERAGE": "0",
     }
 
 
@@ -71,9 +73,14 @@ def test_parity_run_writes_reports_records_evidence_and_opens_the_gate(env: dict
 
     engine = make_engine(env["DATABASE_URL"])
     with engine.connect() as connection:
-        row = connection.execute(text("SELECT recorded_matched, generated_cases FROM sv_parity_runs")).one()
+        row = connection.execute(text("SELECT recorded_matched, generated_cases, coverage FROM sv_parity_runs")).one()
     engine.dispose()
-    assert tuple(row) == (kinds.count("recorded"), 4)
+    assert tuple(row[:2]) == (kinds.count("recorded"), 4)
+    # The run's branch coverage is kept beside its counts, as the report shows it.
+    measured = json.loads(row[2])["legacy"]
+    shown = document["coverage"]["papertrail"]["legacy"]
+    assert measured["branches"] == shown["branches"] and len(measured["covered"]) == shown["coveredBranches"] > 0
+    assert 'name="coverage.legacy.branches"' in (reports / "junit.xml").read_text(encoding="utf-8")
 
     allowed = run(env, "flags:set", "papertrail", "plugin", "--reason", "parity run passed")
     assert allowed.exit_code == 0, allowed.output
