@@ -16,6 +16,7 @@ from __future__ import annotations
 import inspect
 import json
 import re
+import sys
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -46,6 +47,9 @@ class Scope:
     folders: Mapping[tuple[str, str], Path]  # (feature, side) -> folder
     # (METHOD, URL rule) -> (feature, file relative to its label, function's qualified name), legacy side only.
     handlers: Mapping[tuple[str, str], tuple[str, str, str]] = field(default_factory=dict)
+    # Resolved file path -> the functions in it that define route handlers (a blueprint factory, a route
+    # registrar): they run once, when the app is built, before any case, and are not counted.
+    registrars: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
     def label(self, feature: str, side: str, path: Path) -> str:
         """A measured file as the reports name it: `legacy_core/<feature>/x.py` or `plugins/<feature>/x.py`."""
@@ -58,9 +62,11 @@ class Scope:
         ]
 
 
-def scope_of(features: Iterable[str], plugins_dir: Path, legacy_app: Any = None) -> Scope:
+def scope_of(
+    features: Iterable[str], plugins_dir: Path, legacy_app: Any = None, plugin_apps: Iterable[Any] = ()
+) -> Scope:
     """The scope of a run over `features`, with the plugins in `plugins_dir`; `legacy_app` (a Flask app) names the
-    view function of each of the features' legacy routes."""
+    view function of each of the features' legacy routes, and it and `plugin_apps` the functions that define them."""
     chosen = tuple(features)
     folders = {}
     for feature in chosen:
@@ -81,7 +87,25 @@ def scope_of(features: Iterable[str], plugins_dir: Path, legacy_app: Any = None)
                         # coverage.py names a nested function `outer.inner`, without `<locals>`.
                         name = view.__qualname__.replace(".<locals>", "")
                         handlers[(method, rule.rule)] = (feature, scope.label(feature, "legacy", path), name)
-    return Scope(folders, handlers)
+    return Scope(folders, handlers, _registrars([legacy_app, *plugin_apps]))
+
+
+def _registrars(apps: Iterable[Any]) -> dict[str, frozenset[str]]:
+    """Per file, the functions that define a view function of `apps` (its enclosing functions, as coverage.py names
+    them: `make_blueprint`, `make_blueprint.inner`)."""
+    found: dict[str, set[str]] = {}
+    for app in apps:
+        for view in getattr(app, "view_functions", {}).values():
+            function = inspect.unwrap(view)
+            code = getattr(function, "__code__", None)
+            qualname = getattr(function, "__qualname__", "")
+            if code is None or ".<locals>." not in qualname:
+                continue
+            outer = qualname.rsplit(".<locals>.", 1)[0].replace(".<locals>", "")
+            parts = outer.split(".")
+            names = found.setdefault(str(Path(code.co_filename).resolve()), set())
+            names.update(".".join(parts[: index + 1]) for index in range(len(parts)))
+    return {path: frozenset(names) for path, names in found.items()}
 
 
 def route_shape(path: str) -> str:
@@ -111,6 +135,7 @@ class Meter:
             config_file=False,
         )
         self.scope = scope
+        self.marker = data_dir / f"saved.{suffix}"
         self.running = False
 
     def start(self) -> None:
@@ -134,8 +159,13 @@ class Meter:
         """Where the evidence on `feature` is thin so far: per legacy route (METHOD, `route_shape`), how many
         branches no case took in the functions its requests ran, and in its view function (a route never requested
         counts its view function's branches, plus one)."""
+        from coverage.exceptions import NoDataError
+
         folder = self.scope.folders[(feature, "legacy")]
-        report = _report(self.coverage, ["^legacy\\|"])
+        try:
+            report = _report(self.coverage, ["^legacy\\|"])
+        except NoDataError:  # nothing measured in this process yet: no route is known to be thin
+            return {}
         regions: dict[str, list[tuple[str, set[tuple[int, int]], int]]] = {}  # path -> (name, arcs, missing)
         for name, file_data in report["files"].items():
             path = Path(name).resolve()
@@ -146,7 +176,9 @@ class Meter:
                         {(int(a), int(b)) for a, b in [*region["executed_branches"], *region["missing_branches"]]},
                         len(region["missing_branches"]),
                     )
-                    for qualname, region in measured_regions(file_data)
+                    for qualname, region in measured_regions(
+                        file_data, self.scope.registrars.get(str(path), frozenset())
+                    )
                 ]
         by_context = _arcs_by_context(self.coverage.get_data())
         weights: dict[tuple[str, str], int] = {}
@@ -166,8 +198,10 @@ class Meter:
         return weights
 
     def stop(self) -> None:
+        """Save the data (coverage.py writes no file when nothing ran), and a marker that this process saved."""
         if self.running:
             self.coverage.save()
+            self.marker.touch()
             self.running = False
 
 
@@ -276,9 +310,17 @@ class FeatureCoverage:
         return {"feature": self.feature, "legacy": self.legacy.to_json(), "plugin": self.plugin.to_json()}
 
     def evidence(self) -> dict[str, Any]:
-        """What the evidence record keeps: per side, the number of branches and the covered arcs."""
+        """What the evidence record keeps: per side, the number of branches, the covered arcs, and what measured
+        them (runs are unioned only when measured alike: another coverage.py or Python can number arcs otherwise)."""
+        import coverage
+
+        measure = f"coverage {coverage.__version__}; python {sys.version_info.major}.{sys.version_info.minor}"
         return {
-            side: {"branches": self.side(side).branches, "covered": sorted(self.side(side).covered_arcs)}
+            side: {
+                "branches": self.side(side).branches,
+                "covered": sorted(self.side(side).covered_arcs),
+                "measure": measure,
+            }
             for side in SIDES
         }
 
@@ -312,7 +354,7 @@ def _file_figures(
     missing_branches: list[tuple[int, int]] = []
     arcs: set[str] = set()
     unreached: list[str] = []
-    for name, region in measured_regions(data):
+    for name, region in measured_regions(data, scope.registrars.get(str(path), frozenset())):
         summary = region["summary"]
         branches += summary["num_branches"]
         covered += summary["covered_branches"]
@@ -336,15 +378,17 @@ def _file_figures(
     ), frozenset(arcs)
 
 
-def measured_regions(data: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+def measured_regions(
+    data: Mapping[str, Any], registrars: frozenset[str] = frozenset()
+) -> list[tuple[str, Mapping[str, Any]]]:
     """A file's function regions that count, from coverage.py's JSON report: not the module's top level, and not a
-    function that defines nested functions (a blueprint or route registrar: it runs once, when the app is built,
-    before any case; the nested handlers it defines are regions of their own)."""
+    function in `registrars` (one that defines route handlers: it runs once, when the app is built, before any
+    case; the handlers it defines are regions of their own)."""
     regions = data.get("functions", {})
     return [
         (name, region)
         for name, region in sorted(regions.items())
-        if name != _MODULE_LEVEL and not any(other.startswith(name + ".") for other in regions)
+        if name != _MODULE_LEVEL and name not in registrars
     ]
 
 
@@ -395,7 +439,7 @@ def summarise(scope: Scope, data_dir: Path) -> dict[str, FeatureCoverage]:
                 found.append(figures)
                 arcs |= covered_arcs
                 possible: set[tuple[int, int]] = set()
-                for qualname, region in measured_regions(file_data):
+                for qualname, region in measured_regions(file_data, scope.registrars.get(str(path), frozenset())):
                     region_arcs = {
                         (int(a), int(b)) for a, b in [*region["executed_branches"], *region["missing_branches"]]
                     }
@@ -455,9 +499,13 @@ def _route_figures(
 
 
 def pair_scope(pair: Any, features: Iterable[str]) -> Scope:
-    """The scope of a run on `pair` (a `parity_tests.pair.Pair`): its features, plugins folder and legacy app."""
-    plugins_dir = Path(pair.plugin.platform.services.settings.PLUGINS_DIR)
-    return scope_of(features, plugins_dir, pair.legacy.platform.legacy.app)
+    """The scope of a run on `pair` (a `parity_tests.pair.Pair`): its features, plugins folder, legacy app and the
+    plugin side's plugin apps."""
+    settings = pair.plugin.platform.services.settings
+    table = pair.plugin.platform.host.table()
+    chosen = tuple(features)
+    apps = [table.feature_app(feature, settings.TENANT_DEFAULT) for feature in chosen]
+    return scope_of(chosen, Path(settings.PLUGINS_DIR), pair.legacy.platform.legacy.app, [a for a in apps if a])
 
 
 @contextmanager

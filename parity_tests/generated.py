@@ -1,8 +1,10 @@
-"""Generated parity cases: schemathesis requests and stateful sequences drawn from `/openapi.json`, and hypothesis
-strategies for what the schema cannot say, each run on both sides from identical state.
+"""Generated parity cases: edge cases built from legacy's limits, schemathesis requests and stateful sequences drawn
+from `/openapi.json`, hypothesis strategies for what the schema cannot say, and requests guided by branch coverage,
+each run on both sides from identical state.
 
-A feature's budget (`count` cases) is shared by three kinds of case:
+A feature's budget (`count` cases) is shared by five kinds of case (`split_budget`):
 
+- `edge:<what>`: the deterministic cases of `parity_tests.boundaries`, each run once, first;
 - `schemathesis:<METHOD> <path>`: one request to one of the feature's operations, positive or negative, its path
   parameters aimed at the seeded ids three times in four, sent by alice (owner), bob (editor), carol (viewer), dave
   (a stranger) or nobody;
@@ -10,12 +12,15 @@ A feature's budget (`count` cases) is shared by three kinds of case:
   node's id into GET/PATCH/DELETE of that node, a new post's file name into publish, ...), the caller chosen first
   and switched now and then;
 - `strategy:<name>`: sequences the schema cannot describe: PaperTrail board snapshots with consistent (or subtly
-  inconsistent) node ids, edges and tags; Blog posts with awkward front matter, created, read, changed, published.
+  inconsistent) node ids, edges and tags; Blog posts with awkward front matter, created, read, changed, published;
+- `guided:<METHOD> <path>`: single requests aimed at the operations whose legacy routes lead to the most branches
+  no case has taken yet (when the pair measures coverage).
 
 Each hypothesis example is one case: both sides back to the template, every request to both, answers and stored
-state compared. A difference fails the example, so hypothesis shrinks it (passing attempts are not cases) and the
-smallest failing one is returned with a `Reproduction`: a HAR document `replay_har_case` runs again, and a pytest
-test to paste. Generation then stops for the feature.
+state compared. A new difference fails the example, so hypothesis shrinks it (passing attempts are not cases) and
+the smallest failing one is reported with a `Reproduction`: a HAR document `replay_har_case` runs again, and a
+pytest test to paste. Generation then goes on with a new seed; a case that shows only differences already reported
+is counted without being shrunk.
 """
 
 from __future__ import annotations
@@ -198,7 +203,6 @@ class _Running:
     error: str | None = None
     reset: bool = False  # both sides are back to the template (done before the first request)
     done: bool = False
-    signature: str | None = None  # of a difference already known, when the case shows one
 
 
 class _FeatureRun:
@@ -222,7 +226,6 @@ class _FeatureRun:
         self.number_from = number_from
         self.results: list[CaseResult] = []
         self.failing: tuple[CaseResult, list[str | None]] | None = None
-        self.failing_signature: str | None = None
         self.running: _Running | None = None
         self.executed = 0
         # Cases of the kind in progress that count against its budget (not hypothesis's shrink attempts).
@@ -286,11 +289,8 @@ class _FeatureRun:
             self.fail()
         running.exchanges.append(exchange)
         running.users.append(running.user)
-        if not exchange.match:
-            signature = exchange_signature(exchange)
-            if not self.settled(signature):
-                self.fail()
-            running.signature = running.signature or signature
+        if not exchange.match and not self.settled(exchange_signature(exchange)):
+            self.fail()
         return exchange
 
     def finish(self) -> None:
@@ -315,7 +315,6 @@ class _FeatureRun:
         result = self.result(running, end)
         if self.failing is None:
             self.counted += 1  # the example that found it; hypothesis's smaller ones replace it
-            self.failing_signature = case_signature(result)
         self.failing = (result, list(running.users))
         raise _Divergence(f"{self.feature}: {running.source} differs")
 
@@ -337,17 +336,17 @@ class _FeatureRun:
             self.on_case(result)
 
     def report_failing(self) -> CaseResult:
-        """The failing case found (shrunk, if hypothesis shrank it), reported with its reproduction; its difference
-        (and the one of the example that first showed it) is known from now on."""
+        """The failing case found (shrunk, if hypothesis shrank it), reported with its reproduction; every difference
+        it shows is known from now on (not only its first: a case can show a known difference, then a new one)."""
         assert self.failing is not None
         result, users = self.failing
         numbered = replace(result, case_id=self.next_id())
         self.report(replace(numbered, reproduction=make_reproduction(numbered, users)))
-        for signature in {case_signature(numbered), self.failing_signature}:
-            if signature is not None and signature not in self.known:
+        for signature in case_signatures(numbered):
+            if signature not in self.known:
                 self.known.add(signature)
                 self.per_route[route_of_signature(signature)] += 1
-        self.failing, self.failing_signature = None, None
+        self.failing = None
         self.shrinks_left = self.max_shrinks
         return numbered
 
@@ -453,6 +452,16 @@ def exchange_signature(exchange: Exchange) -> str:
 def end_signature(end: Sequence[Any]) -> str:
     pointers = sorted({_normalised(difference.pointer) for difference in end})
     return f"* {SESSION_END}\n{' '.join(pointers)}"
+
+
+def case_signatures(result: CaseResult) -> list[str]:
+    """The signature of every difference a case shows: each mismatching request's, the end state's, its error's."""
+    found = [exchange_signature(exchange) for exchange in result.mismatches]
+    if result.end_state:
+        found.append(end_signature(result.end_state))
+    if result.error is not None or not found:
+        found.append(case_signature(result))
+    return list(dict.fromkeys(found))
 
 
 def case_signature(result: CaseResult) -> str:
@@ -579,9 +588,9 @@ class _Generator:
             method, _, path = label.partition(" ")
             weight = thin.get((method, route_shape(path)), 0)
             weighted += [label] * min(weight, GUIDED_WEIGHT_CAP)
-        if not weighted:
-            return lambda: None  # nothing left uncovered that a single request reaches
-        return self._single("guided", weighted, [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], examples, seed)
+        # Nothing measured, or nothing left uncovered that a single request reaches: every operation, evenly.
+        modes = [GenerationMode.POSITIVE, GenerationMode.NEGATIVE]
+        return self._single("guided", weighted or self.labels, modes, examples, seed)
 
     def _single(
         self,

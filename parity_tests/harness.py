@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -134,6 +135,15 @@ def run_cases(
     return results
 
 
+def _missing_data(config: HarnessConfig, data_dir: Path) -> str | None:
+    """Why the coverage data of a run is short, when it is: a worker that died (or could not measure) saved none."""
+    expected = config.jobs if config.jobs > 1 else 1
+    found = len(list(data_dir.glob("saved.*")))
+    if found >= expected:
+        return None
+    return f"{expected - found} of {expected} process(es) saved no coverage data (a worker died or could not measure)"
+
+
 def unused_rules(pair: Pair, cases: list[CaseResult]) -> tuple[str, ...]:
     """Ids of the rules file's rules that suppressed no difference in these cases."""
     applied = {rule for case in cases for exchange in case.exchanges for rule in exchange.comparison.rules_applied}
@@ -155,7 +165,8 @@ def run_parity(
         plan = plan_run(config, pair)
         if on_plan is not None:
             on_plan(plan)
-        data_dir = pair.layout.root.parent / "coverage"
+        # A folder of this run's own: a kept --workspace must not add an earlier run's data (older code, other jobs).
+        data_dir = Path(tempfile.mkdtemp(prefix="coverage-", dir=pair.layout.root.parent))
         if config.coverage and Coverage.current() is not None:
             coverage_note = "not measured: this process is already measured by coverage.py"
         measure = config.coverage and coverage_note is None
@@ -178,7 +189,10 @@ def run_parity(
         else:
             cases = run_cases(config, pair, plan, on_case, notes.append)
         if measure:
-            coverage = summarise(pair_scope(pair, config.features), data_dir)
+            coverage, missing = summarise(pair_scope(pair, config.features), data_dir), _missing_data(config, data_dir)
+            if missing:
+                coverage_note = f"partial: {missing}"
+        shutil.rmtree(data_dir, ignore_errors=True)
         unused = unused_rules(pair, cases)
         rules_file = pair.rules.source
     fingerprints = {feature: config.fingerprint(feature) for feature in config.features} if config.fingerprint else {}

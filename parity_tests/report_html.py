@@ -94,6 +94,8 @@ def reasons(run: ParityRun) -> list[str]:
             for feature, found in sorted(run.coverage.items())
         )
         found.append(f"Branches of the legacy feature code the cases reached: {shown}.")
+        if run.coverage_note:
+            found.append(f"Branch coverage {run.coverage_note}.")
     elif run.coverage_note:
         found.append(f"Branch coverage {run.coverage_note}.")
     if run.aa:

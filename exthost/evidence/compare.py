@@ -412,7 +412,7 @@ def _bytes_only(
     a zip archive member by member): what those leave out is by design, not noise."""
     media, _ = parse_content_type(header_value(legacy.headers, "content-type"))
     if media in _ZIP_TYPES:
-        return _member_bytes_only(legacy.body, plugin.body, found, rules)
+        return _member_bytes_only(legacy.body, plugin.body, found, applied, rules)
     if media in _HTML_TYPES:
         return None, None
     if legacy.body == plugin.body or any(
@@ -442,19 +442,37 @@ def _bytes_only(
 
 
 def _member_bytes_only(
-    legacy: bytes, plugin: bytes, found: list[Difference], rules: RouteRules
+    legacy: bytes, plugin: bytes, found: list[Difference], applied: set[str], rules: RouteRules
 ) -> tuple[Difference | None, str | None]:
     """For two zip archives: the first JSON member whose bytes differ while it parses alike on both sides (the
-    archive's own bytes, member order, timestamps and compression are not compared), as `/bodyBytes/<member>`."""
-    for rule in rules:
-        if rule.tokens == ("bodyBytes",) and rule.action == "ignore":
-            return None, rule.id
+    archive's own bytes, member order, timestamps and compression are not compared), as `/bodyBytes/<member>`.
+    Not for a member a rule already let a difference pass in (its bytes then differ by what the rule allows), and
+    none at all under an `ignore` rule on `/bodyBytes` or `/bodyBytes/<member>`."""
+
+    def claimed(name: str) -> str | None:
+        for rule in rules:
+            whole = len(rule.tokens) == 1 or rule.tokens[1] in (name, WILDCARD)
+            if rule.action == "ignore" and rule.tokens[0] == "bodyBytes" and whole:
+                return rule.id
+        return None
+
+    def let_pass(name: str) -> bool:
+        return any(
+            rule.id in applied
+            and rule.tokens[0] == "body"
+            and len(rule.tokens) > 1
+            and rule.tokens[1] in (name, WILDCARD)
+            for rule in rules
+        )
+
     try:
         with zipfile.ZipFile(io.BytesIO(legacy)) as left, zipfile.ZipFile(io.BytesIO(plugin)) as right:
             names = sorted(set(left.namelist()) & set(right.namelist()))
             for name in names:
                 pointer = join_pointer(("body", name))
                 if not name.lower().endswith(".json") or any(d.pointer.startswith(pointer) for d in found):
+                    continue
+                if let_pass(name):
                     continue
                 ours, theirs = left.read(name), right.read(name)
                 if ours != theirs:
@@ -467,6 +485,9 @@ def _member_bytes_only(
                         window = data[max(0, at - 20) : at + 40].decode("utf-8", "replace")
                         return {"length": len(data), "firstChange": at, "around": window}
 
+                    rule_id = claimed(name)
+                    if rule_id is not None:
+                        return None, rule_id
                     return Difference(join_pointer(("bodyBytes", name)), shown(ours), shown(theirs)), None
     except Exception:  # an unreadable archive is reported by the tree comparison already
         return None, None

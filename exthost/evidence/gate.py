@@ -307,8 +307,8 @@ def evidence_for(source: SessionSource, feature: str, code: str) -> Evidence:
     its shadow samples by outcome."""
     sums = Counter[str]()
     names: set[str] = set()
-    branches: dict[str, int] = {}
-    covered: dict[str, set[str]] = {}
+    # Per side: (finished, branches, what measured them, covered arcs) of each run that measured coverage.
+    measured: dict[str, list[tuple[datetime, int, str, set[str]]]] = {}
     runs = 0
     last: datetime | None = None
     with session_factory_of(source)() as db:
@@ -328,10 +328,10 @@ def evidence_for(source: SessionSource, feature: str, code: str) -> Evidence:
             ):
                 sums[column] += int(data[column])
             names.update(json.loads(data["recordings_matched"]))
-            for side, measured in json.loads(data["coverage"] or "{}").items():
-                branches[side] = max(branches.get(side, 0), int(measured["branches"]))
-                covered.setdefault(side, set()).update(measured["covered"])
             finished = _instant(data["finished_at"])
+            for side, found in json.loads(data["coverage"] or "{}").items():
+                entry = (finished, int(found["branches"]), str(found.get("measure", "")), set(found["covered"]))
+                measured.setdefault(side, []).append(entry)
             last = finished if last is None or finished > last else last
         shadow = {
             str(outcome): int(n)
@@ -354,8 +354,19 @@ def evidence_for(source: SessionSource, feature: str, code: str) -> Evidence:
         compared_requests=sums["compared_requests"],
         shadow=dict(sorted(shadow.items())),
         last_run=last,
-        coverage={side: (branches[side], len(covered[side])) for side in sorted(branches)},
+        coverage={side: _union(measured[side]) for side in sorted(measured)},
     )
+
+
+def _union(runs: list[tuple[datetime, int, str, set[str]]]) -> tuple[int, int]:
+    """(branches, covered) of the runs measured like the latest one (same branch count, same coverage.py and
+    Python), their covered arcs unioned; never more covered than there are branches."""
+    _, branches, measure, _ = max(runs, key=lambda run: (run[0], run[1]))
+    covered: set[str] = set()
+    for _, count, how, arcs in runs:
+        if (count, how) == (branches, measure):
+            covered |= arcs
+    return branches, min(len(covered), branches)
 
 
 # --- the gate ------------------------------------------------------------------------------------------------------

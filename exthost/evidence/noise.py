@@ -96,8 +96,13 @@ class _RuleModel(BaseModel):
                 f"must point below one of {', '.join('/' + part for part in PARTS)}, got {_show(value)}{hint}; "
                 f"{example}"
             )
-        if tokens[0] in ("status", "bodyError", "bodyBytes") and len(tokens) > 1:
+        if tokens[0] in ("status", "bodyError") and len(tokens) > 1:
             raise ValueError(f"/{tokens[0]} has nothing below it, got {_show(value)}; use '/{tokens[0]}'")
+        if tokens[0] == "bodyBytes" and len(tokens) > 2:
+            raise ValueError(
+                f"/bodyBytes has at most a zip member below it, got {_show(value)}; use '/bodyBytes' or "
+                "'/bodyBytes/<member>' (a '/' inside the member's name written '~1')"
+            )
         if tokens[0] == "headers" and len(tokens) > 1 and tokens[1] != tokens[1].lower():
             fixed = join_pointer(("headers", tokens[1].lower(), *tokens[2:]))
             raise ValueError(f"header names are lower case in the canonical form, got {_show(value)}; use {fixed!r}")

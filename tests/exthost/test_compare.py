@@ -541,3 +541,23 @@ def test_compare_import_check_catches_a_forbidden_import():
     source = "import json\nfrom werkzeug.http import parse_cookie\nimport flask\nfrom legacy_core import app\n"
     found = {name for name in engine_imports(source) if name.split(".")[0] in FORBIDDEN_TOPS}
     assert found == {"werkzeug.http", "flask", "legacy_core"}
+
+
+def test_compare_zip_member_bytes_follow_the_rules_that_let_a_member_pass():
+    # A rule that lets a field of board.json pass lets the bytes it changes pass too; a rule on the member's bytes
+    # lets exactly that member's bytes pass.
+    board = {"board": {"title": "Überblick", "exportedAt": "2026-01-01T00:00:00Z"}}
+    other = {"board": {**board["board"], "exportedAt": "2026-01-01T00:00:01Z"}}
+
+    def archive(document: Any, **dump: Any) -> CapturedResponse:
+        body = zip_bytes({"board.json": json.dumps(document, **dump).encode()})
+        return CapturedResponse(200, (("Content-Type", "application/zip"),), body)
+
+    legacy = archive(board)
+    assert not run(legacy, archive(other)).match
+    assert run(legacy, archive(other), rules(rule("ignore", "/body/board.json/board/exportedAt"))).match
+    escaped = archive(board, ensure_ascii=False)
+    assert [d.pointer for d in run(legacy, escaped).differences] == ["/bodyBytes/board.json"]
+    comparison = run(legacy, escaped, rules(rule("ignore", "/bodyBytes/board.json")))
+    assert comparison.match and comparison.rules_applied
+    assert not run(legacy, escaped, rules(rule("ignore", "/bodyBytes/other.json"))).match

@@ -341,13 +341,13 @@ def test_phase_status_on_an_unmigrated_database_says_what_to_do(
 class _Measured:
     """A feature's coverage as `record_parity_run` reads it (`FeatureCoverage.evidence()`)."""
 
-    def __init__(self, branches: int, covered: list[str]):
-        self.branches, self.covered = branches, covered
+    def __init__(self, branches: int, covered: list[str], measure: str = "coverage 7; python 3.11"):
+        self.branches, self.covered, self.measure = branches, covered, measure
 
     def evidence(self) -> dict[str, object]:
         return {
-            "legacy": {"branches": self.branches, "covered": self.covered},
-            "plugin": {"branches": 4, "covered": []},
+            "legacy": {"branches": self.branches, "covered": self.covered, "measure": self.measure},
+            "plugin": {"branches": 4, "covered": [], "measure": self.measure},
         }
 
 
@@ -396,13 +396,43 @@ def test_phase_status_shows_branch_coverage_and_the_gate_reads_it(
     )
     record_parity_run(engine, run)
     engine.dispose()
-    # With record_enough's run (2 branches, both reached, one of them reached again here): 7 of 8.
-    monkeypatch.setenv("PARITY_GATE_MIN_BRANCH_COVERAGE", "90")
+    # record_enough's run counted 2 branches: measured otherwise, it is not unioned with this one (6 of 8).
+    monkeypatch.setenv("PARITY_GATE_MIN_BRANCH_COVERAGE", "80")
     status = sv("phase:status")
-    assert "branch coverage: legacy 87.5% (7 of 8), plugin 0.0% (0 of 4) (needed: legacy 90%)" in status.output
+    assert "branch coverage: legacy 75.0% (6 of 8), plugin 0.0% (0 of 4) (needed: legacy 80%)" in status.output
     refused = sv("flags:set", "papertrail", "plugin")
     assert (
-        refused.exit_code == 1 and "reached 87.5% of the legacy code's branches (7 of 8), 90% needed" in refused.output
+        refused.exit_code == 1 and "reached 75.0% of the legacy code's branches (6 of 8), 80% needed" in refused.output
     )
-    monkeypatch.setenv("PARITY_GATE_MIN_BRANCH_COVERAGE", "87.5")
+    monkeypatch.setenv("PARITY_GATE_MIN_BRANCH_COVERAGE", "75")
     assert sv("flags:set", "papertrail", "plugin").exit_code == 0
+
+
+def test_evidence_unions_only_runs_measured_alike_and_never_passes_100(settings: Settings) -> None:
+    code = code_fingerprint("papertrail", settings)
+    engine = build_services(settings, argon2_memory_kib=TEST_ARGON2_KIB).engine
+    runs = [
+        ("2026-11-26T10:05:00+00:00", _Measured(4, ["a:1>2", "a:3>4", "a:5>6"], "coverage 7.1; python 3.11")),
+        # The latest run: another coverage.py numbers the same code's arcs otherwise.
+        ("2026-11-26T11:05:00+00:00", _Measured(4, ["a:9>10"], "coverage 7.2; python 3.12")),
+    ]
+    for finished, measured in runs:
+        run = dataclasses.replace(
+            parity_run([case("papertrail", "generated", "g")], {"papertrail": code}),
+            finished_at=finished,
+            coverage={"papertrail": measured},  # type: ignore[dict-item]
+        )
+        record_parity_run(engine, run)
+    assert evidence_for(engine, "papertrail", code).coverage["legacy"] == (4, 1)
+    # Alike, but more arcs than branches (a damaged record): capped at every branch.
+    run = dataclasses.replace(
+        parity_run([case("papertrail", "generated", "h")], {"papertrail": code}),
+        finished_at="2026-11-26T12:05:00+00:00",
+        coverage={
+            "papertrail": _Measured(4, ["b:1>2", "b:2>3", "b:3>4", "b:4>5", "b:5>6"], "coverage 7.2; python 3.12")
+        },  # type: ignore[dict-item]
+    )
+    record_parity_run(engine, run)
+    found = evidence_for(engine, "papertrail", code)
+    engine.dispose()
+    assert found.coverage["legacy"] == (4, 4) and found.branch_coverage("legacy") == 100.0

@@ -183,8 +183,9 @@ def test_noise_empty_file_is_no_rules_and_the_default_headers():
             'replace it with ignore_headers = ["date", "server"]',
         ),
         (
-            rule_block(pointer="/bodyBytes/x"),
-            "[[rule]] #1 (line 1) pointer: /bodyBytes has nothing below it, got '/bodyBytes/x'; use '/bodyBytes'",
+            rule_block(pointer="/bodyBytes/board.json/x"),
+            "[[rule]] #1 (line 1) pointer: /bodyBytes has at most a zip member below it, got '/bodyBytes/board.json/x';"
+            " use '/bodyBytes' or '/bodyBytes/<member>' (a '/' inside the member's name written '~1')",
         ),
         ('rule = "x"', "rule: must be a table, got 'x'; write each rule as a [[rule]] table"),
         ('rule = ["x"]', "[[rule]] #1: must be a table, got 'x'; write each rule as a [[rule]] table"),

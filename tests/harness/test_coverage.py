@@ -12,6 +12,7 @@ import pytest
 from parity_tests.branch_coverage import (
     FeatureCoverage,
     FileCoverage,
+    Meter,
     RouteCoverage,
     SideCoverage,
     route_shape,
@@ -73,13 +74,36 @@ def test_a_run_of_nothing_covers_nothing_rather_than_everything(tmp_path: Path) 
     assert "legacy_core/papertrail/routes.py:make_papertrail_blueprint" not in unreached
 
 
-def test_an_aa_run_credits_no_plugin_code(tmp_path: Path) -> None:
-    # In an A/A run the second side serves legacy code too: its requests run legacy files under the plugin side's
-    # context, which must not count as legacy evidence twice nor as plugin evidence.
-    run = _run(tmp_path, aa=True)
-    found = run.coverage["papertrail"]
-    assert found.plugin.covered == 0
-    assert found.legacy.covered > 0
+def test_code_counts_for_the_side_whose_request_ran_it(tmp_path: Path) -> None:
+    # Legacy code run while the plugin side answers (a plugin calling a legacy helper, the second side of an A/A
+    # run) is not legacy evidence: only the legacy side's requests count for legacy files.
+    from legacy_core.papertrail.normalize import normalize_tags
+
+    scope = scope_of(("papertrail",), REPO_PLUGINS)
+    meter = Meter(scope, tmp_path / "plugin-side", "one")
+    meter.start()
+    with meter.request("plugin", "POST", BOARD):
+        normalize_tags([" a ", "#b", "a"], "tags")
+    meter.stop()
+    assert summarise(scope, tmp_path / "plugin-side")["papertrail"].legacy.covered == 0
+
+    meter = Meter(scope, tmp_path / "legacy-side", "one")
+    meter.start()
+    with meter.request("legacy", "POST", BOARD):
+        normalize_tags([" a ", "#b", "a"], "tags")
+    meter.stop()
+    found = summarise(scope, tmp_path / "legacy-side")["papertrail"].legacy
+    assert found.covered > 0
+    assert all(arc.startswith("legacy_core/papertrail/normalize.py:") for arc in found.covered_arcs)
+    assert [(route.method, route.route) for route in found.routes if route.reached] == [("POST", BOARD)]
+
+
+def test_a_reused_workspace_does_not_add_an_earlier_runs_data(tmp_path: Path) -> None:
+    first = _run(tmp_path)
+    again = _run(tmp_path, recordings=None)  # nothing runs the second time: nothing may be covered
+    assert first.coverage["papertrail"].legacy.covered > 0
+    assert again.coverage["papertrail"].legacy.covered == 0
+    assert not list(tmp_path.glob("coverage-*"))  # each run's data folder is removed after it is summarised
 
 
 def test_worker_processes_measure_and_their_data_is_combined(recorded: ParityRun, tmp_path: Path) -> None:
@@ -87,7 +111,7 @@ def test_worker_processes_measure_and_their_data_is_combined(recorded: ParityRun
     shared = _run(tmp_path, jobs=2)
     assert shared.coverage["papertrail"].legacy.covered_arcs == recorded.coverage["papertrail"].legacy.covered_arcs
     assert shared.coverage["papertrail"].plugin.covered_arcs == recorded.coverage["papertrail"].plugin.covered_arcs
-    assert sorted((tmp_path / "coverage").glob("coverage.worker*"))
+    assert shared.coverage_note is None  # both workers saved their data
 
 
 def test_no_coverage_says_so(tmp_path: Path) -> None:
@@ -180,5 +204,8 @@ def test_every_report_shows_coverage() -> None:
 
 def test_evidence_keeps_the_covered_branches_of_each_side() -> None:
     evidence = _coverage().evidence()
-    assert evidence["legacy"] == {"branches": 10, "covered": ["legacy_core/papertrail/routes.py:1>2"]}
+    assert evidence["legacy"]["branches"] == 10
+    assert evidence["legacy"]["covered"] == ["legacy_core/papertrail/routes.py:1>2"]
+    # What measured them: runs are unioned only when measured alike.
+    assert evidence["legacy"]["measure"].startswith("coverage 7.") and "python 3." in evidence["legacy"]["measure"]
     assert json.loads(json.dumps(evidence)) == evidence
