@@ -16,7 +16,7 @@ install: $(STAMP)
 
 ## test: the whole test suite
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n auto
+	$(BIN)/python -m pytest -q -n auto --dist worksteal
 
 ## lint: ruff and mypy
 lint: $(STAMP)

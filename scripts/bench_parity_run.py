@@ -11,6 +11,7 @@ seconds and the median ratio. This machine is shared: compare the ratio, not the
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -45,6 +46,13 @@ def _run(tree: Path, work: Path, extra: list[str]) -> float:
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"the run on {tree} failed ({done.returncode}):\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+    report = json.loads((work / "reports" / "report.json").read_text(encoding="utf-8"))
+    for feature, found in sorted(report.get("coverage", {}).items()):
+        shown = ", ".join(
+            f"{side} {found[side]['coveredBranches']} of {found[side]['branches']} ({found[side]['percent']}%)"
+            for side in ("legacy", "plugin")
+        )
+        print(f"  {feature} branches reached: {shown}", flush=True)
     return seconds
 
 
