@@ -47,9 +47,11 @@ coordinates = st.one_of(
     st.floats(min_value=COORD_MIN, max_value=COORD_MAX, allow_nan=False, allow_infinity=False),
     st.none(),
 )
-ids = st.text(min_size=1, max_size=12).filter(
-    lambda value: url_segment_problem(value) is None and not value.startswith("generated")
-)
+# Drawn without the characters an id refuses (`/`, `\`, C0 and C1 controls), so the filter below drops only the odd
+# dot segment or "generated..." prefix: filtering most draws out made hypothesis's health check fail now and then.
+ids = st.text(
+    st.characters(exclude_characters="/\\", exclude_categories=["Cc", "Cs"]), min_size=1, max_size=12
+).filter(lambda value: url_segment_problem(value) is None and not value.startswith("generated"))
 texts = st.one_of(st.none(), st.text(max_size=30), st.text(min_size=2000, max_size=12000, alphabet="ab #\x00"))
 tag_lists = st.lists(st.text(alphabet="#aAbB  çİ\x00", max_size=6), max_size=8)
 raw_nodes = st.fixed_dictionaries(
