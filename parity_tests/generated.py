@@ -419,6 +419,11 @@ class _FeatureRun:
             except _Divergence:
                 found = self.report_failing()
                 note(f"{self.feature}: {found.case_id} ({found.source}) differs")
+            except Exception as exc:  # a step that could not be built: this case fails, the others still run
+                error = f"the edge case could not be built: {type(exc).__name__}: {exc}"
+                self.counted += 1
+                self.report(CaseResult(self.next_id(), "generated", self.feature, case.source, error=error))
+                note(f"{self.feature}: {case.source}: {error}")
         return len(cases)
 
 
@@ -582,7 +587,11 @@ class _Generator:
     def guided(self, examples: int, seed: int | None) -> Callable[[], None]:
         """Single requests aimed where the evidence is thin: the operations whose legacy routes lead to the most
         branches no case has taken yet (measured now), drawn in proportion, half of them outside the schema."""
-        thin = self.run.pair.meter.thin_routes(self.run.feature) if self.run.pair.meter is not None else {}
+        try:
+            thin = self.run.pair.meter.thin_routes(self.run.feature) if self.run.pair.meter is not None else {}
+        except Exception:  # the measurement is a guide, not evidence: without it, every operation evenly
+            log.warning("%s: no coverage to guide generation", self.run.feature, exc_info=True)
+            thin = {}
         weighted: list[str] = []
         for label in self.labels:
             method, _, path = label.partition(" ")

@@ -290,3 +290,27 @@ def test_generate_cases_names_the_features_it_knows(pair: Pair) -> None:
         ValueError, match=r"unknown feature 'papertrial' \(did you mean 'papertrail'\?\).*blog, papertrail"
     ):
         generate_cases(pair, "papertrial", 1)
+
+
+def test_an_edge_case_that_cannot_be_built_fails_alone(pair: Pair) -> None:
+    from parity_tests.boundaries import EdgeCase
+    from parity_tests.generated import _FeatureRun
+
+    def broken(answers: list[Any]) -> CapturedRequest:
+        raise KeyError("attachment")
+
+    run = _FeatureRun(pair, "papertrail", None)
+    notes: list[str] = []
+    cases = [
+        EdgeCase("edge:broken", "alice", (broken,)),
+        EdgeCase(
+            "edge:board read",
+            "alice",
+            (CapturedRequest("GET", path_of("api", "projects", "p_x", "papertrail", "board")),),
+        ),
+    ]
+    assert run.run_edges(cases, notes.append) == 2
+    failed, read = run.results
+    assert failed.error == "the edge case could not be built: KeyError: 'attachment'" and not failed.match
+    assert read.match and read.exchanges
+    assert [case.case_id for case in run.results] == ["generated:papertrail:0", "generated:papertrail:1"]
