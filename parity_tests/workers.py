@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from parity_tests.branch_coverage import measuring
+from parity_tests.branch_coverage import CoverageUnavailable, measuring
 from parity_tests.outcome import CaseResult
 from parity_tests.pair import build_pair
 from parity_tests.tasks import run_task, task_failed
@@ -42,7 +42,10 @@ def _work(config: Any, root: Path, number: int, tasks: Any, results: Any, covera
     try:
         with contextlib.ExitStack() as stack:
             if coverage_dir is not None and config.coverage:
-                stack.enter_context(measuring(pair, config.features, coverage_dir, f"worker{number}"))
+                try:
+                    stack.enter_context(measuring(pair, config.features, coverage_dir, f"worker{number}"))
+                except CoverageUnavailable as exc:  # the cases still run; the run's coverage says it is partial
+                    results.put((-1, f"worker {number} measures no coverage: {exc}"))
             _take_tasks(pair, tasks, results, number)
     finally:
         pair.close()
