@@ -90,6 +90,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         cases=tuple(results),
         rules_file=str(ROOT / "parity_tests" / "noise_rules.toml"),
         version=VERSION,
+        coverage_note="not measured by the pytest suites (sv parity:run measures it)",
     )
     directory = report_dir()
     summary = markdown_summary(run)
