@@ -19,7 +19,8 @@ from typing import Any
 
 from exthost.evidence.compare import CapturedRequest, CapturedResponse
 from parity_tests.client import path_of
-from parity_tests.pair import Pair, body_json
+from parity_tests.edge_kit import answered, json_request
+from parity_tests.pair import Pair
 
 JSON = (("Content-Type", "application/json"),)
 CALLERS: tuple[str | None, ...] = ("alice", "carol", "dave", None)
@@ -42,17 +43,6 @@ REFUSED_FIELDS = (
 )
 
 Add = Callable[..., None]
-
-
-def _json(method: str, path: str, body: Any) -> CapturedRequest:
-    return CapturedRequest(method, path, headers=JSON, body=json.dumps(body).encode())
-
-
-def _value(answer: CapturedResponse, *keys: str) -> Any:
-    value = body_json(answer) if 200 <= answer.status < 300 else None
-    for key in keys:
-        value = value.get(key) if isinstance(value, dict) else None
-    return value
 
 
 def page_cases(add: Add, pair: Pair, feature: str) -> None:
@@ -122,21 +112,21 @@ def blog_sequences(add: Add, pair: Pair) -> None:
 
     def in_new(method: str, *tail: str, body: Any = None) -> Callable[[list[CapturedResponse]], Any]:
         def build(answers: list[CapturedResponse]) -> CapturedRequest | None:
-            project = _value(answers[0], "id")
+            project = answered(0, "id")(answers)
             if not isinstance(project, str):
                 return None
             path = path_of("api", "projects", project, *tail)
-            return _json(method, path, body) if body is not None else CapturedRequest(method, path)
+            return json_request(method, path, body) if body is not None else CapturedRequest(method, path)
 
         return build
 
     def publish_new(answers: list[CapturedResponse]) -> CapturedRequest | None:
-        project, file = _value(answers[0], "id"), _value(answers[-1], "post", "file")
+        project, file = answered(0, "id")(answers), answered(len(answers) - 1, "post", "file")(answers)
         if not isinstance(project, str) or not isinstance(file, str):
             return None
         return CapturedRequest("POST", path_of("api", "projects", project, "blog", "post", file))
 
-    new_project = _json("POST", "/api/projects", {"name": "Second blog", "type": "blog"})
+    new_project = json_request("POST", "/api/projects", {"name": "Second blog", "type": "blog"})
     refusals = [(label, {"repoUrl": url}) for label, url in REFUSED_REMOTES] + list(REFUSED_FIELDS)
     for start in range(0, len(refusals), 3):
         chunk = refusals[start : start + 3]
@@ -149,7 +139,7 @@ def blog_sequences(add: Add, pair: Pair) -> None:
     add(
         "post renamed onto another",
         "bob",
-        _json("PATCH", posts + path_of(first), {"file": second}),
+        json_request("PATCH", posts + path_of(first), {"file": second}),
         CapturedRequest("GET", posts + path_of(second)),
         CapturedRequest("GET", posts + "/all"),
     )
@@ -166,7 +156,7 @@ def blog_sequences(add: Add, pair: Pair) -> None:
         "publish and pull after another blog published",
         "alice",
         *ahead,
-        _json("PATCH", posts + path_of(first), {"body": "Changed here too."}),
+        json_request("PATCH", posts + path_of(first), {"body": "Changed here too."}),
         CapturedRequest("POST", posts + path_of(first)),
         CapturedRequest("POST", seeded + "/blog/pull"),
     )
