@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Iterable
+from datetime import UTC
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -136,6 +137,7 @@ class Platform:
             cookie_name=self._cookie,
             feature_of=self.router.feature_of,
             max_body=settings.SHADOW_MAX_BODY_BYTES,
+            session_of=self.session_of,
         )
         self.shadow.start()
         # Counts made here (canary fallbacks, breaker trips, drops, a dead shadow child's losses) reach the shared
@@ -172,6 +174,24 @@ class Platform:
                 user = self.services.auth.resolve(db, token)
         environ[RESOLVED_USER_KEY] = user
         return self.services.tenancy.for_user(user)
+
+    def session_of(self, token: str) -> dict[str, Any] | None:
+        """Who holds session `token`, without secrets (user id, tenant, when the session started), for recordings;
+        None when no session has that token."""
+        from legacy_core.auth import token_digest
+        from legacy_core.models import AuthSession, User
+
+        with transaction(self.services.session_factory) as db:
+            record = db.get(AuthSession, token_digest(token))
+            if record is None:
+                return None
+            user = db.get(User, record.user_id)
+            started = record.created_at if record.created_at.tzinfo else record.created_at.replace(tzinfo=UTC)
+            return {
+                "user": record.user_id,
+                "tenant": user.tenant_id if user is not None else None,
+                "sessionStarted": started.isoformat(),
+            }
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         if self.ticker.pid != os.getpid():

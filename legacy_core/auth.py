@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from legacy_core.clock import Clock, IdGenerator
@@ -102,20 +102,25 @@ class Auth:
         return token
 
     def resolve(self, db: Session, token: str | None) -> CurrentUser | None:
-        """The user of a session token; an expired session is deleted and gives None."""
+        """The user of a session token; an expired session is deleted and gives None.
+
+        One query, read fresh on every request: the session, its user and the user's roles joined. No cache: a
+        sign-out, a deleted account or a changed role takes effect on the next request in every worker process.
+        """
         if not token:
             return None
-        record = db.get(AuthSession, token_digest(token))
-        if record is None:
+        digest = token_digest(token)
+        rows = db.execute(_RESOLVE, {"digest": digest}).all()
+        if not rows:
             return None
-        if _aware(record.expires_at) <= self.clock.now():
-            db.delete(record)
-            db.flush()
+        expires_at, user_id, email, name, tenant_id, _ = rows[0]
+        if _aware(expires_at) <= self.clock.now():
+            db.execute(delete(AuthSession).where(AuthSession.token_hash == digest))
             return None
-        user = db.get(User, record.user_id)
-        if user is None:
+        if user_id is None:  # the session outlived its user (no foreign key enforced)
             return None
-        return self.current_user(db, user)
+        roles = frozenset(row[5] for row in rows if row[5] is not None)
+        return CurrentUser(id=user_id, email=email, name=name, tenant_id=tenant_id, roles=roles)
 
     def current_user(self, db: Session, user: User) -> CurrentUser:
         roles = frozenset(db.scalars(select(UserRole.role).where(UserRole.user_id == user.id)))
@@ -128,6 +133,20 @@ class Auth:
     def purge_expired(self, db: Session) -> int:
         result = db.execute(delete(AuthSession).where(AuthSession.expires_at <= self.clock.now()))
         return int(getattr(result, "rowcount", 0) or 0)
+
+
+_SESSIONS, _USERS, _ROLES = AuthSession.__table__.c, User.__table__.c, UserRole.__table__.c
+# A session's expiry, its user and one row per role of the user (a user without roles gives one row, role NULL; a
+# session whose user is gone gives one row, user NULL). Core columns: no ORM entity is loaded.
+_RESOLVE = (
+    select(_SESSIONS.expires_at, _USERS.id, _USERS.email, _USERS.name, _USERS.tenant_id, _ROLES.role)
+    .select_from(
+        AuthSession.__table__.outerjoin(User.__table__, _USERS.id == _SESSIONS.user_id).outerjoin(
+            UserRole.__table__, _ROLES.user_id == _USERS.id
+        )
+    )
+    .where(_SESSIONS.token_hash == bindparam("digest"))
+)
 
 
 def _aware(moment: datetime) -> datetime:

@@ -163,6 +163,14 @@ class Settings(BaseSettings):
         description="Percentage of the branches of a feature's legacy code (functions in legacy_core/<feature>/) "
         "that the parity runs on its current code must have reached, together, before the switch gate opens.",
     )
+    PARITY_GATE_MAX_INCONCLUSIVE_PERCENT: float = Field(
+        default=10.0,
+        ge=0,
+        le=100,
+        description="Largest share (percent) of a feature's recorded sessions whose replay may be inconclusive (both "
+        "sides agreed, but legacy did not answer as the recording says) while the switch gate opens; an "
+        "inconclusive session neither passes nor fails it.",
+    )
     RECORDING_DIR: Path | None = Field(
         default=None,
         description="Folder of the HAR files traffic recording writes (`sv parity:record`); DATA_DIR/recordings "

@@ -10,19 +10,21 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from coverage import Coverage
 
+from exthost.evidence.snapshot import Snapshot, read_snapshot
 from legacy_core.features import FEATURES
 from legacy_core.settings import Settings
 from parity_tests.branch_coverage import FeatureCoverage, measuring, pair_scope, summarise
-from parity_tests.outcome import CaseResult, ParityRun
+from parity_tests.outcome import CaseResult, ParityRun, Shard
 from parity_tests.pair import Pair, build_pair
 from parity_tests.recordings import DEFAULT_RECORDINGS, RecordedSession, find_recordings
 from parity_tests.tasks import Task, run_task, task_failed
@@ -48,18 +50,45 @@ class HarnessConfig:
     # Measure branch coverage of the features' code on both sides (coverage.py).
     coverage: bool = True
     fingerprint: Callable[[str], str] | None = field(default=None, compare=False)
+    # The snapshot every live-recorded session replays from; by default each one's own (the latest under the
+    # recordings folder's snapshots/ taken before it began).
+    snapshot: Path | None = None
+    # (i, n): run only shard i (1-based) of n; the n shards together run what one run with `jobs * n` would.
+    shard: tuple[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        if self.shard is not None:
+            index, count = self.shard
+            if not 1 <= index <= count:
+                raise ValueError(f"shard {index}/{count}: shards are numbered 1 to the count of shards (1 or more)")
+
+
+# A share of a feature's generated cases: (feature, how many, seed, number of its first case, which share, of how
+# many shares); the generated kind of `parity_tests.tasks.Task`.
+Share = tuple[str, int, int | None, int, int, int]
 
 
 @dataclass(frozen=True)
 class Plan:
-    """The cases a run will make, known before it starts (for a progress bar)."""
+    """The cases a run will make, known before it starts (for a progress bar): the recordings to replay, and each
+    feature's generated cases in `shares`; `shard` says which part of a sharded run this is, and what the whole is."""
 
     recordings: tuple[RecordedSession | CaseResult, ...]
     generated: dict[str, int]
+    shares: tuple[Share, ...] = ()
+    shard: Shard | None = None
 
     @property
     def total(self) -> int:
         return len(self.recordings) + sum(self.generated.values())
+
+
+def file_digest(path: Path) -> str:
+    """`sha256:<hex>` of a file's bytes; empty when it cannot be read (the rules then come from elsewhere)."""
+    try:
+        return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return ""
 
 
 def _now() -> str:
@@ -86,30 +115,72 @@ def open_pair(config: HarnessConfig) -> Iterator[Pair]:
 
 
 def plan_run(config: HarnessConfig, pair: Pair) -> Plan:
-    recordings: tuple[RecordedSession | CaseResult, ...] = ()
+    found: list[RecordedSession | CaseResult] = []
     if config.recordings is not None and config.recordings.exists():
-        # A recording that could not be read stays in the plan whatever its feature: it must fail the run, not vanish.
-        recordings = tuple(
-            found
-            for found in find_recordings(config.recordings, pair)
-            if found.feature in config.features or isinstance(found, CaseResult)
+        snapshot = read_snapshot(config.snapshot) if config.snapshot is not None else None
+        found = list(find_recordings(config.recordings, pair, snapshot=snapshot))
+    return plan_of(config, found)
+
+
+def recording_key(recording: RecordedSession | CaseResult) -> str:
+    """What a recording is sharded by: its path relative to the recordings folder (never the file system's order)."""
+    return recording.name if isinstance(recording, RecordedSession) else recording.source
+
+
+def generated_shares(config: HarnessConfig, shares: int) -> list[Share]:
+    """Each feature's `config.generated` cases in (at most) `shares` shares of nearly equal size, numbered apart;
+    share k draws with seed `config.seed + k`."""
+    found: list[Share] = []
+    for feature in config.features:
+        count = config.generated
+        parts = max(1, min(shares, count))
+        first = 0
+        for share in range(parts):
+            size = count // parts + (1 if share < count % parts else 0)
+            if size:
+                seed = None if config.seed is None else config.seed + share
+                found.append((feature, size, seed, first, share, parts))
+                first += size
+    return found
+
+
+def plan_of(config: HarnessConfig, found: Iterable[RecordedSession | CaseResult]) -> Plan:
+    """The plan of a run over the recordings `found`; with `config.shard` (i, n), its i-th part.
+
+    Sharding is deterministic and needs no coordination between the shards. Recordings are sorted by
+    `recording_key` and shard i takes every n-th from the i-th. Generated cases are split as one run with
+    `jobs * n` workers would split them (`generated_shares`), and shard i takes every n-th share from the i-th, each
+    with the seed and numbers it has in that run: the n shards together make exactly that run's cases, none twice.
+    """
+    # A recording that could not be read stays in the plan whatever its feature: it must fail the run, not vanish.
+    recordings = sorted(
+        (recording for recording in found if recording.feature in config.features or isinstance(recording, CaseResult)),
+        key=recording_key,
+    )
+    count = 1 if config.shard is None else config.shard[1]
+    shares = generated_shares(config, config.jobs * count)
+    shard = None
+    if config.shard is not None:
+        index = config.shard[0] - 1
+        shard = Shard(
+            index=config.shard[0],
+            count=count,
+            seed=config.seed,
+            generated=config.generated,
+            shares=config.jobs * count,
+            recordings=tuple(recording_key(recording) for recording in recordings),
         )
-    return Plan(recordings, dict.fromkeys(config.features, config.generated))
+        recordings = recordings[index::count]
+        shares = [share for share in shares if share[4] % count == index]
+    generated = dict.fromkeys(config.features, 0)
+    for feature, size, *_ in shares:
+        generated[feature] += size
+    return Plan(tuple(recordings), generated, tuple(shares), shard)
 
 
 def tasks_of(config: HarnessConfig, plan: Plan) -> list[Task]:
-    """The plan as units of work: each recording, and each feature's generated cases in `jobs` shares."""
-    tasks: list[Task] = list(plan.recordings)
-    for feature, count in plan.generated.items():
-        shares = max(1, min(config.jobs, count))
-        first = 0
-        for share in range(shares):
-            size = count // shares + (1 if share < count % shares else 0)
-            if size:
-                seed = None if config.seed is None else config.seed + share
-                tasks.append((feature, size, seed, first, share, shares))
-                first += size
-    return tasks
+    """The plan as units of work: each recording, then each feature's shares of generated cases."""
+    return [*plan.recordings, *plan.shares]
 
 
 def run_cases(
@@ -150,6 +221,63 @@ def unused_rules(pair: Pair, cases: list[CaseResult]) -> tuple[str, ...]:
     return tuple(rule.id for rule in pair.rules.rules if rule.id not in applied)
 
 
+def _snapshot_sessions(plan: Plan) -> tuple[Plan, dict[Snapshot, list[RecordedSession]]]:
+    """The plan without the sessions recorded live that replay from a snapshot, and those sessions by snapshot."""
+    kept: list[RecordedSession | CaseResult] = []
+    groups: dict[Snapshot, list[RecordedSession]] = {}
+    for recording in plan.recordings:
+        if isinstance(recording, RecordedSession) and recording.live and recording.snapshot is not None:
+            groups.setdefault(recording.snapshot, []).append(recording)
+        else:
+            kept.append(recording)
+    return dataclasses.replace(plan, recordings=tuple(kept)), groups
+
+
+def _run_from_snapshot(
+    config: HarnessConfig,
+    root: Path,
+    snapshot: Snapshot,
+    sessions: list[RecordedSession],
+    coverage_dir: Path | None,
+    on_case: Callable[[CaseResult], None] | None,
+) -> list[CaseResult]:
+    """Replay `sessions` on a pair of their own whose template is `snapshot`, in this process (measured like the
+    rest of the run when `coverage_dir` is given). A snapshot that cannot be made a template fails its sessions."""
+    results: list[CaseResult] = []
+
+    def done(result: CaseResult) -> None:
+        results.append(result)
+        if on_case is not None:
+            on_case(result)
+
+    try:
+        pair = build_pair(
+            root,
+            base=config.base,
+            plugins_dir=config.plugins_dir,
+            rules_file=config.rules_file,
+            features=config.features,
+            aa=config.aa,
+            snapshot=snapshot,
+        )
+    except Exception as exc:
+        for session in sessions:
+            done(task_failed(session, f"snapshot {snapshot.path} cannot be replayed from: {type(exc).__name__}: {exc}"))
+        return results
+    try:
+        with contextlib.ExitStack() as stack:
+            if coverage_dir is not None:
+                stack.enter_context(measuring(pair, config.features, coverage_dir, f"snapshot-{root.name}"))
+            for session in sessions:
+                try:
+                    run_task(pair, session, done)
+                except Exception as exc:  # reported as a failed case, with the cases that did run
+                    done(task_failed(session, f"the harness failed: {type(exc).__name__}: {exc}"))
+    finally:
+        pair.close()
+    return results
+
+
 def run_parity(
     config: HarnessConfig,
     *,
@@ -165,6 +293,7 @@ def run_parity(
         plan = plan_run(config, pair)
         if on_plan is not None:
             on_plan(plan)
+        plan, from_snapshots = _snapshot_sessions(plan)
         # A folder of this run's own: a kept --workspace must not add an earlier run's data (older code, other jobs).
         data_dir = Path(tempfile.mkdtemp(prefix="coverage-", dir=pair.layout.root.parent))
         if config.coverage and Coverage.current() is not None:
@@ -188,6 +317,9 @@ def run_parity(
                 cases = run_cases(config, pair, plan, on_case, notes.append)
         else:
             cases = run_cases(config, pair, plan, on_case, notes.append)
+        for number, (snapshot, sessions) in enumerate(from_snapshots.items()):
+            root = pair.layout.root.parent / f"snapshot{number}"
+            cases += _run_from_snapshot(config, root, snapshot, sessions, data_dir if measure else None, on_case)
         if measure:
             coverage, missing = summarise(pair_scope(pair, config.features), data_dir), _missing_data(config, data_dir)
             if missing:
@@ -195,6 +327,9 @@ def run_parity(
         shutil.rmtree(data_dir, ignore_errors=True)
         unused = unused_rules(pair, cases)
         rules_file = pair.rules.source
+    shard = plan.shard
+    if shard is not None:
+        shard = dataclasses.replace(shard, rules_digest=file_digest(Path(rules_file)))
     fingerprints = {feature: config.fingerprint(feature) for feature in config.features} if config.fingerprint else {}
     return ParityRun(
         started_at=started,
@@ -209,4 +344,5 @@ def run_parity(
         coverage=coverage,
         coverage_note=coverage_note,
         notes=tuple(notes),
+        shard=shard,
     )

@@ -13,7 +13,7 @@ import json
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from werkzeug.routing import RequestRedirect
 
 from exthost.evidence.compare import CapturedRequest, CapturedResponse, Difference, compare, header_value
 from exthost.evidence.noise import RuleSet
+from exthost.evidence.snapshot import Snapshot
 from exthost.platform import Platform, create_platform
 from exthost.rollout.isolation import pinned
 from legacy_core.clock import FixedClock, SequentialIds
@@ -31,7 +32,7 @@ from legacy_core.settings import Settings
 from parity_tests.branch_coverage import Meter
 from parity_tests.client import send
 from parity_tests.outcome import Exchange
-from parity_tests.seed import HARNESS_ARGON2_KIB, Seed, build_template, side_settings
+from parity_tests.seed import HARNESS_ARGON2_KIB, Seed, build_template, side_settings, template_from_snapshot
 from parity_tests.state import CASE_START, SIDES, Layout, StateReader, state_differences
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -55,8 +56,8 @@ class Side:
     ids: SequentialIds = field(default_factory=SequentialIds)
     cookies: dict[str, str] = field(default_factory=dict)
 
-    def start_case(self, clock_step: timedelta, cookies: Mapping[str, str]) -> None:
-        self.clock = FixedClock(start=CASE_START, step=clock_step)
+    def start_case(self, clock_step: timedelta, cookies: Mapping[str, str], start: datetime = CASE_START) -> None:
+        self.clock = FixedClock(start=start, step=clock_step)
         self.ids = SequentialIds(seed="1")  # the template's ids use seed "0": a case's ids never collide with them
         self.cookies = dict(cookies)
 
@@ -101,14 +102,15 @@ class Pair:
     def sides(self) -> tuple[Side, Side]:
         return self.legacy, self.plugin
 
-    def start_case(self, *, user: str | None = None) -> None:
-        """Both sides back to the template, fresh pinned clocks and ids, and (optionally) `user` signed in."""
+    def start_case(self, *, user: str | None = None, start: datetime | None = None) -> None:
+        """Both sides back to the template, fresh pinned clocks and ids (from `start`, by default the harness's case
+        start), and (optionally) `user` signed in."""
         cookies = {self.seed.cookie: self.seed.users[user].token} if user is not None else {}
         self.reported.clear()
         self.requests_sent = 0
         for side in self.sides:
             self.layout.reset(side.name)
-            side.start_case(self.clock_step, cookies)
+            side.start_case(self.clock_step, cookies, start or CASE_START)
 
     def route_of(self, request: CapturedRequest) -> tuple[str, str]:
         """(feature, URL rule) of a request: a feature's rule, a core rule (feature "core"), or the path itself."""
@@ -180,11 +182,16 @@ def build_pair(
     features: Iterable[str] = FEATURES,
     aa: bool = False,
     clock_step: timedelta = timedelta(seconds=1),
+    snapshot: Snapshot | None = None,
 ) -> Pair:
-    """A pair in workspace `root` (its template built on first use): the plugin side serves `features` from their
-    plugins; with `aa`, both sides serve them from legacy (an A/A run, to show which noise rules are needed)."""
+    """A pair in workspace `root` (its template built on first use, from `snapshot` when given): the plugin side
+    serves `features` from their plugins; with `aa`, both sides serve them from legacy (an A/A run, to show which
+    noise rules are needed)."""
     layout = Layout(root.resolve())
-    seed = build_template(layout, base=base, plugins_dir=plugins_dir, rules_file=rules_file)
+    if snapshot is not None:
+        seed = template_from_snapshot(layout, snapshot, base=base, plugins_dir=plugins_dir, rules_file=rules_file)
+    else:
+        seed = build_template(layout, base=base, plugins_dir=plugins_dir, rules_file=rules_file)
     chosen = tuple(features)
     sides = []
     for name in SIDES:

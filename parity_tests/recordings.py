@@ -13,11 +13,13 @@ needs a few translations, applied the same way to both sides so they cannot hide
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
@@ -27,6 +29,9 @@ from exthost.evidence.compare import CapturedRequest, CapturedResponse, header_v
 from exthost.evidence.fingerprint import recording_name
 from exthost.evidence.har import read_har
 from exthost.evidence.redact import REDACTED
+from exthost.evidence.snapshot import SNAPSHOTS, Snapshot, snapshot_before, snapshots_in
+from legacy_core.auth import token_digest
+from legacy_core.db import transaction
 from legacy_core.features import FEATURES
 from parity_tests.outcome import CaseResult, Exchange
 from parity_tests.pair import CORE, Pair, body_json
@@ -48,6 +53,13 @@ class RecordedSession:
     path: Path
     exchanges: tuple[tuple[CapturedRequest, CapturedResponse | None], ...]
     digest_name: str = ""
+    # Recorded live (`_sovereign.caller` in its entries): who the caller was ({"user", "tenant", "sessionStarted"},
+    # None when the session was anonymous), when its first request came, and the snapshot it replays from (None:
+    # no snapshot precedes it, and its replay is inconclusive).
+    live: bool = False
+    caller: Mapping[str, Any] | None = None
+    started: datetime | None = None
+    snapshot: Snapshot | None = None
 
     @property
     def source(self) -> str:
@@ -73,12 +85,42 @@ def _guess_feature(exchanges: Iterable[tuple[CapturedRequest, Any]], pair: Pair 
     return max(seen, key=lambda name: seen[name]) if seen else None
 
 
-def find_recordings(source: Path, pair: Pair | None = None) -> Iterator[RecordedSession | CaseResult]:
+def _live(path: Path) -> tuple[bool, Mapping[str, Any] | None, datetime | None]:
+    """Whether a HAR file was recorded live by the recorder (its entries name their caller), the first caller it
+    names, and when its first request started."""
+    try:
+        entries = json.loads(path.read_text(encoding="utf-8-sig"))["log"]["entries"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False, None, None
+    live, caller, started = False, None, None
+    for entry in entries if isinstance(entries, list) else ():
+        extra = entry.get("_sovereign") if isinstance(entry, dict) else None
+        if isinstance(extra, dict) and "caller" in extra:
+            live = True
+            if caller is None and isinstance(extra["caller"], dict) and extra["caller"].get("user"):
+                caller = extra["caller"]
+        if started is None and isinstance(entry, dict):
+            with contextlib.suppress(TypeError, ValueError):
+                moment = datetime.fromisoformat(str(entry["startedDateTime"]))
+                started = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return live, caller, started
+
+
+def find_recordings(
+    source: Path, pair: Pair | None = None, *, snapshot: Snapshot | None = None
+) -> Iterator[RecordedSession | CaseResult]:
     """Every `*.har` under `source` (a file or a folder), sorted; the feature is the folder named after one (else
-    the feature most of its requests belong to). An unreadable file yields a CaseResult carrying the error."""
+    the feature most of its requests belong to). An unreadable file yields a CaseResult carrying the error.
+
+    A session recorded live replays from `snapshot` when given, else from the latest snapshot under the folder's
+    `snapshots/` taken before its first request (`sv parity:record --on --snapshot`)."""
     source = source.resolve()
     root = source if source.is_dir() else source.parent
-    files = sorted(source.rglob("*.har")) if source.is_dir() else [source]
+    if source.is_dir():  # a snapshot's folders hold no recording (a copied data folder may hold HAR files)
+        files = sorted(path for path in source.rglob("*.har") if path.relative_to(root).parts[0] != SNAPSHOTS)
+    else:
+        files = [source]
+    snapshots = snapshots_in(root) if snapshot is None else [snapshot]
     for path in files:
         name = path.relative_to(root).as_posix()
         try:
@@ -103,7 +145,13 @@ def find_recordings(source: Path, pair: Pair | None = None) -> Iterator[Recorded
                 "put it in a folder named after its feature",
             )
             continue
-        yield RecordedSession(name, guessed, path, exchanges, recording_name(name, path.read_bytes()))
+        live, caller, started = _live(path)
+        chosen = None
+        if live:
+            chosen = snapshot if snapshot is not None else snapshot_before(snapshots, started or datetime.now(UTC))
+        yield RecordedSession(
+            name, guessed, path, exchanges, recording_name(name, path.read_bytes()), live, caller, started, chosen
+        )
 
 
 # --- translating a recorded request for the replay ---
@@ -112,9 +160,11 @@ def find_recordings(source: Path, pair: Pair | None = None) -> Iterator[Recorded
 class Translation:
     """The id map learned so far and the fixed replacements (password, remote URL) of one replay."""
 
-    def __init__(self, password: str, remote_url: str):
+    def __init__(self, password: str, remote_url: str, remotes: Mapping[str, str] | None = None):
         self.password = password
         self.remote_url = remote_url
+        # A template made from a snapshot: each recorded remote URL's copy in the workspace (others stay as recorded).
+        self.remotes = remotes
         self.ids: dict[str, str] = {}
 
     def learn(self, recorded: CapturedResponse | None, replayed: CapturedResponse) -> None:
@@ -152,7 +202,7 @@ class Translation:
         if value == REDACTED and key is not None and "pass" in key.lower():
             return self.password
         if key in REMOTE_FIELDS and value:
-            return self.remote_url
+            return self.remote_url if self.remotes is None else self.remotes.get(value, value)
         return self._ids_in_text(value)
 
     def _json(self, value: Any, key: str | None = None) -> Any:
@@ -206,8 +256,38 @@ def _login_emails(session: RecordedSession) -> list[str]:
     return emails
 
 
+def _mint_session(pair: Pair, session: RecordedSession) -> None:
+    """The recorded caller signed in on both sides, as they were before the recording began: a session row for
+    their user id (the same token on both sides), started when the recorded one did."""
+    from legacy_core.models import AuthSession
+
+    assert session.caller is not None
+    began = datetime.fromisoformat(str(session.caller.get("sessionStarted") or CASE_FALLBACK.isoformat()))
+    began = began if began.tzinfo else began.replace(tzinfo=UTC)
+    token = f"sv-replay-{token_digest(session.name)[:32]}"
+    for side in pair.sides:
+        ttl = side.platform.services.auth.ttl
+        with transaction(side.platform.services.session_factory) as db:
+            db.add(
+                AuthSession(
+                    token_hash=token_digest(token),
+                    user_id=str(session.caller["user"]),
+                    created_at=began,
+                    expires_at=max(began + ttl, (session.started or began) + timedelta(hours=1)),
+                )
+            )
+        side.cookies[pair.seed.cookie] = token
+
+
+# A recorded session's start when its file names none.
+CASE_FALLBACK = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+
+
 def replay_session(pair: Pair, session: RecordedSession) -> CaseResult:
-    """Run a recorded session on both sides from the template state and compare every answer and the end state."""
+    """Run a recorded session on both sides from the template state (or, for a session recorded live, from its
+    snapshot) and compare every answer and the end state."""
+    if session.live:
+        return _replay_live(pair, session)
     started = time.perf_counter()
     case_id = f"recorded:{session.name}"
     pair.start_case()
@@ -254,6 +334,59 @@ def replay_session(pair: Pair, session: RecordedSession) -> CaseResult:
         end,
         error=error,
         seconds=time.perf_counter() - started,
+    )
+
+
+def _replay_live(pair: Pair, session: RecordedSession) -> CaseResult:
+    """A session recorded live, replayed from its snapshot on `pair` (built from that snapshot): its caller signed in
+    as they were, the clocks starting when the session's first request came. When legacy does not answer as the
+    recording says (state moved under the session between the snapshot and its requests), the case is
+    inconclusive: its agreement proves little, but a difference is still a mismatch."""
+    started = time.perf_counter()
+    case_id = f"recorded:{session.name}"
+    if session.snapshot is None or pair.seed.snapshot != str(session.snapshot.path):
+        why = (
+            "no snapshot was taken before this session began; record with `sv parity:record --on --snapshot`, or "
+            "name one with `sv parity:run --snapshot DIR`"
+            if session.snapshot is None
+            else f"the harness was given no pair for its snapshot {session.snapshot.path}"
+        )
+        return CaseResult(case_id, "recorded", session.feature, session.source, inconclusive=why)
+    pair.start_case(start=session.started)
+    translation = Translation(pair.seed.password, pair.seed.remote_url, pair.seed.remotes)
+    first = session.exchanges[0][0]
+    if session.caller is not None and not (first.method == "POST" and first.path in ("/login", "/register")):
+        _mint_session(pair, session)
+    exchanges: list[Exchange] = []
+    drift: list[str] = []
+    with commit_dates():
+        for index, (recorded_request, recorded_response) in enumerate(session.exchanges):
+            request = translation.request(recorded_request)
+            exchange = pair.exchange(index, request)
+            translation.learn(recorded_response, exchange.legacy)
+            exchanges.append(exchange)
+            if recorded_response is not None and not _same_outcome(recorded_response.status, exchange.legacy.status):
+                drift.append(
+                    f"#{index} {request.method} {recorded_request.path}: recorded {recorded_response.status}, "
+                    f"legacy now {exchange.legacy.status}"
+                )
+        end = pair.state_differences()
+    inconclusive = None
+    if drift:
+        inconclusive = (
+            f"legacy answered {len(drift)} of {len(exchanges)} requests otherwise than recorded ({'; '.join(drift[:3])}"
+            f"); the state moved under the session after snapshot {session.snapshot.path.name} (other users' "
+            "requests, or parts of the snapshot taken at different moments)"
+        )
+    return CaseResult(
+        case_id,
+        "recorded",
+        session.feature,
+        session.source,
+        tuple(exchanges),
+        end,
+        seconds=time.perf_counter() - started,
+        inconclusive=inconclusive,
     )
 
 

@@ -121,6 +121,9 @@ def _testcase(suite: ET.Element, number: int, case: CaseResult) -> None:
         name=_xml(case.case_id),
         time=f"{case.seconds:.3f}",
     )
+    if case.inconclusive is not None and case.match:
+        ET.SubElement(element, "skipped", message=_xml(clip(f"inconclusive: {case.inconclusive}", JUNIT_MESSAGE)))
+        return
     if case.match:
         return
     lines = _difference_lines(case)
@@ -135,11 +138,11 @@ def _testcase(suite: ET.Element, number: int, case: CaseResult) -> None:
     out.text = _xml(f"source: {case.source}\n{kept}: report.json (cases[{number}]) and report.html#case-{number}")
 
 
-def _counts(element: ET.Element, tests: int, failures: int, errors: int, seconds: float) -> None:
+def _counts(element: ET.Element, tests: int, failures: int, errors: int, seconds: float, skipped: int = 0) -> None:
     element.set("tests", str(tests))
     element.set("failures", str(failures))
     element.set("errors", str(errors))
-    element.set("skipped", "0")
+    element.set("skipped", str(skipped))
     element.set("time", f"{seconds:.3f}")
 
 
@@ -174,7 +177,7 @@ def junit_xml(run: ParityRun) -> str:
     """JUnit XML: a testsuite per feature, a testcase per case; a mismatch is a failure, a harness error an error."""
     root = ET.Element("testsuites", name=_xml(f"parity {run.sides}"))
     numbered = list(enumerate(run.cases))
-    tests = failures = errors = 0
+    tests = failures = errors = skipped = 0
     for feature in sorted({*run.features, *(case.feature for case in run.cases)}):
         cases = [(number, case) for number, case in numbered if case.feature == feature]
         suite = ET.SubElement(root, "testsuite", name=_xml(f"parity.{feature}"))
@@ -191,12 +194,13 @@ def junit_xml(run: ParityRun) -> str:
             _testcase(suite, number, case)
         broken = sum(1 for _, case in cases if case.error is not None)
         differ = sum(1 for _, case in cases if case.error is None and not case.match)
-        _counts(suite, len(cases), differ, broken, sum(case.seconds for _, case in cases))
-        tests, failures, errors = tests + len(cases), failures + differ, errors + broken
+        unsure = sum(1 for _, case in cases if case.verdict == "inconclusive")
+        _counts(suite, len(cases), differ, broken, sum(case.seconds for _, case in cases), unsure)
+        tests, failures, errors, skipped = tests + len(cases), failures + differ, errors + broken, skipped + unsure
     if run.aa:
         rule_tests, rule_failures = _rules_suite(root, run)
         tests, failures = tests + rule_tests, failures + rule_failures
-    _counts(root, tests, failures, errors, sum(case.seconds for case in run.cases))
+    _counts(root, tests, failures, errors, sum(case.seconds for case in run.cases), skipped)
     ET.indent(root)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
@@ -320,10 +324,10 @@ def markdown_summary(run: ParityRun) -> str:
     rows = [
         [_md_text(tally.feature)]
         + [str(count) for kind in KINDS for count in (tally.cases[kind], tally.matched[kind])]
-        + [str(tally.compared_requests)]
+        + [str(tally.inconclusive.get("recorded", 0)), str(tally.compared_requests)]
         for tally in feature_rows(run)
     ]
-    lines += _md_table([*header, "Requests compared"], rows)
+    lines += _md_table([*header, "Recorded inconclusive", "Requests compared"], rows)
     lines += ["### Routes", ""]
     rows = [
         [_md_text(route.feature), _md_text(route.method), _md_code(route.route, cell=True)]

@@ -86,8 +86,15 @@ def reasons(run: ParityRun) -> list[str]:
     elif mismatched:
         broken = f" ({errors} could not be run)" if errors else ""
         found.append(f"{mismatched} of {total} cases differ{broken}.")
-    else:
+    elif not run.inconclusive:
         found.append(f"All {total} cases match.")
+    if run.inconclusive:
+        found.append(
+            f"{len(run.inconclusive)} of {total} cases are inconclusive (both sides agreed, but legacy did not answer "
+            "as the recording says, so the replay proves little): " + "; ".join(
+                f"{case.case_id}: {case.inconclusive}" for case in run.inconclusive[:3]
+            ) + ("; …" if len(run.inconclusive) > 3 else "")
+        )
     if run.coverage:
         shown = ", ".join(
             f"{feature} {found.legacy.percent:.1f}% ({found.legacy.covered} of {found.legacy.branches})"
@@ -105,6 +112,13 @@ def reasons(run: ParityRun) -> list[str]:
                 f"{len(run.rules_unused)} noise rule(s) in {run.rules_file} were not needed; an unneeded rule can "
                 "hide a real difference, so the run fails until they are removed."
             )
+    if run.shard is not None:
+        found.append(
+            f"Shard {run.shard.index} of {run.shard.count} of a sharded run: these are its own cases only, and it is "
+            f"no evidence by itself; `sv parity:merge` of all {run.shard.count} shards' reports makes the run's."
+        )
+    if run.merged_from:
+        found.append(f"Merged from {len(run.merged_from)} shard runs (`sv parity:merge`).")
     return found
 
 

@@ -9,12 +9,19 @@ login request; a recorded session brings its own login (its redacted password is
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+import shutil
+import sqlite3
+import subprocess
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from argon2 import PasswordHasher
+from sqlalchemy import select
+
 from exthost.deploy import migrate_plugins
 from exthost.evidence.compare import CapturedRequest
+from exthost.evidence.snapshot import Snapshot
 from exthost.platform import Platform, create_platform
 from legacy_core.blog.demo import BRANCH, CONTENT_DIR, ensure_demo_remote
 from legacy_core.blog.git import GitIdentity
@@ -22,6 +29,7 @@ from legacy_core.clock import FixedClock, SequentialIds
 from legacy_core.db import make_engine
 from legacy_core.features import FEATURES
 from legacy_core.migrate import upgrade
+from legacy_core.models import Tenant
 from legacy_core.settings import Settings
 from parity_tests.client import send
 from parity_tests.state import DATABASE, T0, Layout, commit_dates
@@ -63,6 +71,10 @@ class Seed:
     remote_url: str
     users: dict[str, SeedUser]
     projects: dict[str, dict[str, Any]]
+    # A template made from a snapshot (`template_from_snapshot`): its folder, and each recorded remote URL mapped to
+    # the URL of its copy in the workspace.
+    snapshot: str | None = None
+    remotes: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -70,7 +82,15 @@ class Seed:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Seed:
         users = {name: SeedUser(**user) for name, user in data["users"].items()}
-        return cls(data["cookie"], data["password"], data["remote_url"], users, data["projects"])
+        return cls(
+            data["cookie"],
+            data["password"],
+            data["remote_url"],
+            users,
+            data["projects"],
+            data.get("snapshot"),
+            dict(data.get("remotes") or {}),
+        )
 
     def email_of(self, name: str) -> str:
         return self.users[name].email
@@ -224,3 +244,89 @@ def build_template(
         platform.close()
     seed_file.write_text(json.dumps(seed.to_json(), indent=2, sort_keys=True), encoding="utf-8")
     return seed
+
+
+def template_from_snapshot(
+    layout: Layout,
+    snapshot: Snapshot,
+    *,
+    base: Settings | None = None,
+    plugins_dir: Path | None = None,
+    rules_file: Path | None = None,
+) -> Seed:
+    """The workspace's template made from a deployment's snapshot (`sv parity:record --on --snapshot`), so recorded
+    sessions replay from the state they began on. Both sides start from the same template, so the changes made
+    here (the same on both) cannot hide a difference:
+
+    - the database is brought to the current revisions, and every plugin enabled for every tenant;
+    - every password becomes the harness's (a recorded login's password was redacted), hashed once;
+    - the recording switch copied with the database is off (a replay must not record into the deployment's folder);
+    - each captured git remote lives in the workspace, in the folder the shared remote link leads to, and the
+      blogs' configurations and working clones name it there (a replay must never push to the deployment's remote).
+    """
+    seed_file = layout.template / SEED_FILE
+    if seed_file.exists():
+        return Seed.from_json(json.loads(seed_file.read_text(encoding="utf-8")))
+    layout.template.mkdir(parents=True, exist_ok=True)
+    settings = side_settings(layout, "template", base=base, plugins_dir=plugins_dir, rules_file=rules_file)
+    source = sqlite3.connect(f"file:{snapshot.database}?mode=ro", uri=True)
+    target = sqlite3.connect(layout.database("template"))
+    try:
+        source.backup(target)
+    finally:
+        target.close()
+        source.close()
+    engine = make_engine(settings.DATABASE_URL)
+    try:
+        upgrade(engine)
+        migrate_plugins(settings, engine, ())
+    finally:
+        engine.dispose()
+    folders = {"papertrail": settings.papertrail_root, "blog": settings.blog_root}
+    for feature, relative in snapshot.data.items():
+        if feature in folders and (snapshot.path / relative).is_dir():
+            shutil.copytree(snapshot.path / relative, folders[feature], symlinks=True)
+    remotes: dict[str, str] = {}
+    mirrors = layout.remote("template")  # a folder of the captured remotes: the shared link leads to a side's copy
+    mirrors.mkdir(parents=True, exist_ok=True)
+    for url, relative in sorted(snapshot.remotes.items()):
+        name = Path(relative).name
+        shutil.copytree(snapshot.path / relative, mirrors / name, symlinks=True)
+        remotes[url] = f"{layout.remote_url}/{name}"
+    database = sqlite3.connect(layout.database("template"))
+    try:
+        with database:
+            hashed = PasswordHasher(memory_cost=HARNESS_ARGON2_KIB).hash(SEED_PASSWORD)
+            database.execute("UPDATE users SET password_hash = ?", (hashed,))
+            database.execute("UPDATE sv_recording SET enabled = 0")
+            for old, new in remotes.items():
+                database.execute("UPDATE blog_configs SET repo_url = ? WHERE repo_url = ?", (new, old))
+    finally:
+        database.close()
+    _point_clones(settings.blog_root, remotes)
+    platform = create_platform(settings, argon2_memory_kib=HARNESS_ARGON2_KIB, name="parity-template")
+    try:
+        with platform.services.session_factory() as db:
+            tenants = sorted(set(db.scalars(select(Tenant.id))) | {settings.TENANT_DEFAULT})
+        for plugin in sorted(platform.host.plugins):
+            for tenant in tenants:
+                platform.host.enable(plugin, tenant)
+    finally:
+        platform.close()
+    cookie = settings.AUTH_SESSION_COOKIE_NAME
+    seed = Seed(cookie, SEED_PASSWORD, layout.remote_url, {}, {}, str(snapshot.path), remotes)
+    seed_file.write_text(json.dumps(seed.to_json(), indent=2, sort_keys=True), encoding="utf-8")
+    return seed
+
+
+def _point_clones(blog_root: Path, remotes: dict[str, str]) -> None:
+    """Each blog working clone's origin set to the workspace's copy of the remote it was cloned from."""
+    for clone in sorted(blog_root.glob("*/repo")) if blog_root.is_dir() else ():
+        if not (clone / ".git").is_dir():
+            continue
+        found = subprocess.run(
+            ["git", "config", "--get", "remote.origin.url"], cwd=clone, capture_output=True, text=True, check=False
+        )
+        url = found.stdout.strip()
+        if url in remotes:
+            subprocess.run(["git", "remote", "set-url", "origin", remotes[url]], cwd=clone, check=True, timeout=60)

@@ -33,6 +33,7 @@ from typing import Any
 from sqlalchemy import Engine, inspect, text
 
 from exthost.evidence.compare import Difference, diff_trees
+from parity_tests.changes import FolderWatch
 
 SIDES = ("legacy", "plugin")
 DATABASE = "sovereign.db"
@@ -158,16 +159,55 @@ def stored_rows(engine: Engine) -> dict[str, dict[str, dict[str, Any]]]:
     return rows
 
 
+# The table names SQLAlchemy's SQLite inspector lists (`stored_rows`): no `sqlite_` table of SQLite's own.
+_TABLES = "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite~_%' ESCAPE '~' ORDER BY name"
+
+
+def sqlite_tables(connection: sqlite3.Connection) -> list[tuple[str, list[str]]]:
+    """Every feature and core table of a SQLite database with its primary key columns in key order, as
+    `stored_rows` finds them through SQLAlchemy's inspector."""
+    tables = []
+    for (table,) in connection.execute(_TABLES).fetchall():
+        if table.startswith(BOOKKEEPING):
+            continue
+        columns = connection.execute(f'PRAGMA main.table_xinfo("{table}")').fetchall()
+        # (cid, name, type, notnull, default, pk, hidden): pk is the column's place in the key, 0 when not in it.
+        keys = [column[1] for column in sorted((column for column in columns if column[5] > 0), key=lambda c: c[5])]
+        tables.append((table, keys))
+    return sorted(tables)
+
+
+def sqlite_rows(
+    connection: sqlite3.Connection, tables: list[tuple[str, list[str]]]
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """`stored_rows` read with the sqlite3 module, for `tables` (`sqlite_tables`): the same values (SQLAlchemy
+    hands a textual SELECT's values over from sqlite3 as they are), without building statements or reflecting."""
+    rows: dict[str, dict[str, dict[str, Any]]] = {}
+    for table, keys in tables:
+        cursor = connection.execute(f'SELECT * FROM "{table}"')
+        columns = [column[0] for column in cursor.description]
+        by_key: dict[str, dict[str, Any]] = {}
+        for index, row in enumerate(cursor.fetchall()):
+            values = {column: _unsalted(value) for column, value in zip(columns, row, strict=True)}
+            key = "|".join(str(values[column]) for column in keys) if keys else f"#{index}"
+            by_key[key] = values
+        rows[table] = by_key
+    return rows
+
+
 def stored_files(root: Path) -> dict[str, str]:
-    """Every file under `root` by relative path, as a SHA-256 digest (git's internals summarised elsewhere)."""
-    if not root.exists():
-        return {}
+    """Every file under `root` by relative path, as a SHA-256 digest (git's internals summarised elsewhere): no
+    `.git` folder is entered, and symlinked folders are not followed."""
     files: dict[str, str] = {}
-    for path in sorted(root.rglob("*")):
-        relative = path.relative_to(root)
-        if path.is_file() and ".git" not in relative.parts:
-            files[relative.as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return files
+    for folder, folders, names in os.walk(root):
+        folders[:] = [name for name in folders if name != ".git"]
+        for name in names:
+            path = os.path.join(folder, name)
+            if name != ".git" and os.path.isfile(path):
+                with open(path, "rb") as stream:
+                    digest = hashlib.file_digest(stream, "sha256").hexdigest()
+                files[Path(os.path.relpath(path, root)).as_posix()] = digest
+    return dict(sorted(files.items(), key=lambda item: item[0].split("/")))  # in path order, folder by folder
 
 
 def _git(*args: str, cwd: Path) -> str:
@@ -192,6 +232,15 @@ def git_history(repository: Path) -> list[dict[str, str]]:
     (`/state/remote/3/message`), not only the hash that follows from it."""
     if not repository.exists():
         return []
+    if not (repository / "HEAD").exists():
+        # A template made from a snapshot keeps every captured remote in this folder (seed.template_from_snapshot):
+        # each one's commits, named by the remote.
+        return [
+            {"remote": mirror.name, **commit}
+            for mirror in sorted(repository.glob("*.git"))
+            if (mirror / "HEAD").exists()
+            for commit in git_history(mirror)
+        ]
     log = _git("log", "--all", "--reverse", "--date=raw", f"--format={_COMMIT_FORMAT}", cwd=repository)
     commits = []
     for entry in log.split("\x00"):
@@ -260,13 +309,21 @@ def _signature(*roots: Path, volatile: bool = True) -> tuple[tuple[str, int, int
     return tuple(found)
 
 
+def _is_git_index(folder: str, name: str) -> bool:
+    """Git's index and its lock file, which `git status` rewrites while only reading (see `_GIT_INDEX`)."""
+    return name in ("index", "index.lock") and os.path.basename(folder) == ".git"
+
+
 @dataclass
 class StateReader:
     """Reads one side's resulting state: rows, the data folder's files, the blog clones and the remote's history.
 
     `changed()` tells cheaply whether anything may differ from the last `read()`: SQLite's data_version (which moves
-    whenever another connection commits) and the size and time of every file under the data folder and the remote.
-    The git parts (a few subprocesses) are read again only when a file under the blog folder or the remote changed.
+    whenever another connection commits) and whether a file under the data folder or the remote was written since.
+    On Linux the kernel says so (`parity_tests.changes.FolderWatch`, one non-blocking read); elsewhere, or when
+    inotify has no watch left, the size and time of every file there are compared. The git parts (a few
+    subprocesses) are read again only when something under the blog folder or the remote changed. Rows are read with
+    the sqlite3 module, the table list and primary keys looked up again only when the schema changes.
     """
 
     engine: Engine
@@ -274,31 +331,72 @@ class StateReader:
     data_dir: Path
     blog_root: Path
     remote: Path
+    # Use inotify where it works (tests turn it off to check the walk that stands in for it).
+    inotify: bool = True
     _git_seen: tuple[Any, dict[str, Any]] | None = None
     _version: tuple[Any, ...] | None = None
     _watch: sqlite3.Connection | None = None
+    _folders: FolderWatch | None = None
+    _opened: bool = False
+    _tables: tuple[int, list[tuple[str, list[str]]]] | None = None
 
-    def version(self) -> tuple[Any, ...]:
+    def _connection(self) -> sqlite3.Connection:
         if self._watch is None:
             self._watch = sqlite3.connect(self.database, check_same_thread=False)
-        (data_version,) = self._watch.execute("PRAGMA data_version").fetchone()
+        return self._watch
+
+    def _folder_watch(self) -> FolderWatch | None:
+        if not self._opened:
+            self._opened = True
+            if self.inotify:
+                self._folders = FolderWatch.open((self.data_dir, self.remote), _is_git_index)
+        return self._folders
+
+    def version(self) -> tuple[Any, ...]:
+        (data_version,) = self._connection().execute("PRAGMA data_version").fetchone()
+        if self._folder_watch() is not None:
+            return (data_version,)
         return data_version, _signature(self.data_dir, self.remote, volatile=False)
 
     def changed(self) -> bool:
         """Whether the stored state may have changed since the last `read()`."""
-        return self._version is None or self.version() != self._version
+        if self._version is None or self.version() != self._version:
+            return True
+        return self._folders is not None and self._folders.changed()
 
     def read(self) -> dict[str, Any]:
         self._version = self.version()
-        signature = _signature(self.blog_root, self.remote)
-        if self._git_seen is None or self._git_seen[0] != signature:
+        folders = self._folders
+        if folders is not None:
+            git_changed = self._git_seen is None or folders.changed((self.blog_root, self.remote), volatile=True)
+            signature: Any = None
+        else:
+            signature = _signature(self.blog_root, self.remote)
+            git_changed = self._git_seen is None or self._git_seen[0] != signature
+        if git_changed:
             self._git_seen = (signature, {"clones": clone_states(self.blog_root), "remote": git_history(self.remote)})
-        return {"rows": stored_rows(self.engine), "files": stored_files(self.data_dir), **self._git_seen[1]}
+        assert self._git_seen is not None
+        state = {"rows": self._rows(), "files": stored_files(self.data_dir), **self._git_seen[1]}
+        if folders is not None:
+            folders.mark()  # after reading: what the reading itself touched (git's own files) is no change
+        return state
+
+    def _rows(self) -> dict[str, dict[str, dict[str, Any]]]:
+        if self.engine.dialect.name != "sqlite":
+            return stored_rows(self.engine)
+        connection = self._connection()
+        (schema,) = connection.execute("PRAGMA schema_version").fetchone()
+        if self._tables is None or self._tables[0] != schema:
+            self._tables = (schema, sqlite_tables(connection))
+        return sqlite_rows(connection, self._tables[1])
 
     def close(self) -> None:
         if self._watch is not None:
             self._watch.close()
             self._watch = None
+        if self._folders is not None:
+            self._folders.close()
+            self._folders = None
 
 
 def state_differences(legacy: Mapping[str, Any], plugin: Mapping[str, Any]) -> tuple[Difference, ...]:

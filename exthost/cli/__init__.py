@@ -28,6 +28,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "migrate_deploy_command",
         "Apply every pending migration: the core schema, the plugin registry, then each valid plugin's own.",
     ),
+    "parity:merge": (
+        "parity",
+        "parity_merge_command",
+        "Merge the reports of `sv parity:run --shard i/n` runs into one report set and one evidence record.",
+    ),
     "parity:record": (
         "record",
         "parity_record_command",

@@ -71,6 +71,12 @@ def _size(size: int) -> str:
 @click.option(
     "--for", "duration", default=None, metavar="DURATION", help="Stop by itself after e.g. 10m or 2h (with --on)."
 )
+@click.option(
+    "--snapshot",
+    is_flag=True,
+    help="With --on: first save the state recording starts from (database, feature data folders, local git "
+    "remotes) under the folder's snapshots/, so `sv parity:run --recordings DIR` replays sessions from it.",
+)
 @click.option("--by", "changed_by", default=None, help="Who switched, kept with the switch; the OS user by default.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text and a table.")
 def parity_record_command(
@@ -78,6 +84,7 @@ def parity_record_command(
     directory: Path | None,
     features: tuple[str, ...],
     duration: str | None,
+    snapshot: bool,
     changed_by: str | None,
     as_json: bool,
 ) -> None:
@@ -89,8 +96,10 @@ def parity_record_command(
     from exthost.evidence.recorder import har_files
     from legacy_core.clock import SystemClock
 
-    if switch is not True and (directory is not None or features or duration is not None):
-        raise click.UsageError("--dir, --feature and --for go with --on; e.g. sv parity:record --on --for 10m")
+    if switch is not True and (directory is not None or features or duration is not None or snapshot):
+        raise click.UsageError(
+            "--dir, --feature, --for and --snapshot go with --on; e.g. sv parity:record --on --snapshot --for 10m"
+        )
     until = None
     if duration is not None:
         try:
@@ -103,6 +112,9 @@ def parity_record_command(
         if switch is None:
             state = store.refresh()
         elif switch:
+            if snapshot:
+                taken = _snapshot(settings, directory or settings.recording_dir)
+                click.echo(f"snapshot: {taken.path}")
             state = store.set(
                 True, directory=directory or settings.recording_dir, features=features, until=until, changed_by=who
             )
@@ -128,6 +140,34 @@ def parity_record_command(
         poll = settings.FLAGS_POLL_SECONDS
         click.echo(f"running servers follow within {poll:g} s (FLAGS_POLL_SECONDS)")
     _files_table(files)
+
+
+def _snapshot(settings: Any, directory: Path) -> Any:
+    """The state recording starts from, saved under `directory/snapshots/` (exthost.evidence.snapshot)."""
+    from exthost.deploy import migrate_plugins
+    from exthost.evidence.snapshot import SnapshotError, take_snapshot
+    from legacy_core.clock import SystemClock
+    from legacy_core.db import make_engine
+    from legacy_core.migrate import upgrade
+
+    def migrate(engine: Any) -> None:
+        upgrade(engine)
+        migrate_plugins(settings, engine, ())
+
+    engine = make_engine(settings.DATABASE_URL)
+    try:
+        return take_snapshot(
+            directory,
+            database_url=settings.DATABASE_URL,
+            engine=engine,
+            data_folders={"papertrail": settings.papertrail_root, "blog": settings.blog_root},
+            migrate=migrate,
+            now=SystemClock().now(),
+        )
+    except (SnapshotError, OSError) as exc:
+        raise click.ClickException(f"the snapshot was not taken, and recording was not switched on: {exc}") from exc
+    finally:
+        engine.dispose()
 
 
 def _describe(enabled: bool, active: bool, until: datetime | None, now: datetime) -> str:

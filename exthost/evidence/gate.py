@@ -54,6 +54,8 @@ parity_runs = Table(
     Column("report_dir", Text, nullable=False),
     # Per side, the branches of the feature's code and the covered ones (JSON; revision exthost_0005), or NULL.
     Column("coverage", Text, nullable=True),
+    # Corpus names of the recorded sessions whose replay was inconclusive (JSON; revision exthost_0006), or NULL.
+    Column("recordings_inconclusive", Text, nullable=True),
 )
 
 shadow_evidence = Table(
@@ -158,6 +160,14 @@ def record_parity_run(
     """
     if run.aa or run.sides == AA_SIDES:
         return []
+    # A shard of a sharded run (`sv parity:run --shard i/n`) holds a part of the cases: stored alone, it would read
+    # as a whole run. `sv parity:merge` stores the merged run instead. (Not part of ParityRunLike: older runs lack it.)
+    shard = getattr(run, "shard", None)
+    if shard is not None:
+        raise EvidenceError(
+            f"parity run of {run.started_at} is shard {shard.index}/{shard.count} of a sharded run, not evidence by "
+            "itself; merge every shard's reports with `sv parity:merge`, which records the whole run"
+        )
     tallies = {tally.feature: tally for tally in run.by_feature()}
     features = sorted(set(run.features) | set(tallies))
     missing = [feature for feature in features if not run.fingerprints.get(feature)]
@@ -174,9 +184,12 @@ def record_parity_run(
             names = (recordings or {}).get(feature, ())
             passed: set[str] = set()
             failed: set[str] = set()
+            unsure: set[str] = set()
             for case in run.cases:
                 if case.feature == feature and case.kind == "recorded":
-                    (passed if case.match else failed).add(_corpus_name(case.source, names))
+                    verdict = getattr(case, "verdict", "match" if case.match else "mismatch")
+                    bucket = {"match": passed, "inconclusive": unsure}.get(verdict, failed)
+                    bucket.add(_corpus_name(case.source, names))
             tally = tallies.get(feature)
             measured = run.coverage.get(feature)
             row_id = ids.new("pr")
@@ -190,7 +203,8 @@ def record_parity_run(
                     finished_at=finished,
                     recorded_cases=tally.cases.get("recorded", 0) if tally else 0,
                     recorded_matched=tally.matched.get("recorded", 0) if tally else 0,
-                    recordings_matched=json.dumps(sorted(passed - failed)),
+                    recordings_matched=json.dumps(sorted(passed - failed - unsure)),
+                    recordings_inconclusive=json.dumps(sorted(unsure - failed)),
                     generated_cases=tally.cases.get("generated", 0) if tally else 0,
                     generated_matched=tally.matched.get("generated", 0) if tally else 0,
                     mismatched_cases=tally.mismatched_cases if tally else 0,
@@ -248,6 +262,8 @@ class Evidence:
     code: str
     runs: int = 0
     recordings_matched: frozenset[str] = frozenset()
+    # Recorded sessions replayed inconclusively (and never matched) on this code: neither pass nor fail.
+    recordings_inconclusive: frozenset[str] = frozenset()
     recorded_cases: int = 0
     recorded_matched: int = 0
     generated_cases: int = 0
@@ -285,6 +301,7 @@ class Evidence:
             "code": self.code,
             "runs": self.runs,
             "recordingsMatched": sorted(self.recordings_matched),
+            "recordingsInconclusive": sorted(self.recordings_inconclusive),
             "recordedCases": self.recorded_cases,
             "recordedMatched": self.recorded_matched,
             "generatedCases": self.generated_cases,
@@ -307,6 +324,7 @@ def evidence_for(source: SessionSource, feature: str, code: str) -> Evidence:
     its shadow samples by outcome."""
     sums = Counter[str]()
     names: set[str] = set()
+    unsure: set[str] = set()
     # Per side: (finished, branches, what measured them, covered arcs) of each run that measured coverage.
     measured: dict[str, list[tuple[datetime, int, str, set[str]]]] = {}
     runs = 0
@@ -328,6 +346,7 @@ def evidence_for(source: SessionSource, feature: str, code: str) -> Evidence:
             ):
                 sums[column] += int(data[column])
             names.update(json.loads(data["recordings_matched"]))
+            unsure.update(json.loads(data["recordings_inconclusive"] or "[]"))
             finished = _instant(data["finished_at"])
             for side, found in json.loads(data["coverage"] or "{}").items():
                 entry = (finished, int(found["branches"]), str(found.get("measure", "")), set(found["covered"]))
@@ -346,6 +365,7 @@ def evidence_for(source: SessionSource, feature: str, code: str) -> Evidence:
         code=code,
         runs=runs,
         recordings_matched=frozenset(names),
+        recordings_inconclusive=frozenset(unsure - names),
         recorded_cases=sums["recorded_cases"],
         recorded_matched=sums["recorded_matched"],
         generated_cases=sums["generated_cases"],
@@ -380,6 +400,7 @@ class Thresholds:
     all_recordings: bool = True
     max_mismatches: int = 0
     min_branch_coverage: float = 0.0
+    max_inconclusive_percent: float = 10.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Thresholds:
@@ -388,6 +409,7 @@ class Thresholds:
             all_recordings=settings.PARITY_GATE_ALL_RECORDINGS,
             max_mismatches=settings.PARITY_GATE_MAX_MISMATCHES,
             min_branch_coverage=settings.PARITY_GATE_MIN_BRANCH_COVERAGE,
+            max_inconclusive_percent=settings.PARITY_GATE_MAX_INCONCLUSIVE_PERCENT,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -396,6 +418,7 @@ class Thresholds:
             "allRecordings": self.all_recordings,
             "maxMismatches": self.max_mismatches,
             "minBranchCoverage": self.min_branch_coverage,
+            "maxInconclusivePercent": self.max_inconclusive_percent,
         }
 
 
@@ -425,13 +448,19 @@ def _names(names: Sequence[str]) -> str:
 
 def gate(evidence: Evidence, corpus: Iterable[str], thresholds: Thresholds) -> GateDecision:
     """The switch gate: ok when (if `all_recordings`) the corpus is not empty and every recorded session in it has
-    matched on this code, at least `min_generated` generated cases ran, the runs together reached at least
-    `min_branch_coverage` percent of the legacy code's branches, and there are at most `max_mismatches` unexplained
-    mismatches (parity cases and shadow samples); otherwise every shortfall. No I/O."""
+    matched on this code (or replayed inconclusively, at most `max_inconclusive_percent` of them), at least
+    `min_generated` generated cases ran, the runs together reached at least `min_branch_coverage` percent of the
+    legacy code's branches, and there are at most `max_mismatches` unexplained mismatches (parity cases and shadow
+    samples); otherwise every shortfall. No I/O."""
     shortfalls: list[str] = []
     if thresholds.all_recordings:
         names = sorted(set(corpus))
-        missing = [name for name in names if name not in evidence.recordings_matched]
+        unsure = [
+            name
+            for name in names
+            if name in evidence.recordings_inconclusive and name not in evidence.recordings_matched
+        ]
+        missing = [name for name in names if name not in evidence.recordings_matched and name not in unsure]
         if not names:
             shortfalls.append("no recorded sessions in the corpus: at least one is needed, and every one must match")
         elif missing:
@@ -439,6 +468,12 @@ def gate(evidence: Evidence, corpus: Iterable[str], thresholds: Thresholds) -> G
             shortfalls.append(
                 f"{len(missing)} of {_plural(len(names), 'recorded session')} {verb} not matched on this code: "
                 f"{_names(missing)}"
+            )
+        if names and 100.0 * len(unsure) / len(names) > thresholds.max_inconclusive_percent:
+            shortfalls.append(
+                f"{len(unsure)} of {_plural(len(names), 'recorded session')} replayed inconclusively on this code "
+                f"({100.0 * len(unsure) / len(names):.0f}%, at most {thresholds.max_inconclusive_percent:g}% "
+                f"allowed): {_names(unsure)}"
             )
     if evidence.generated_cases < thresholds.min_generated:
         shortfalls.append(f"{_plural(evidence.generated_cases, 'generated case')}, {thresholds.min_generated} needed")

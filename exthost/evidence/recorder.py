@@ -340,6 +340,13 @@ class _Exchange:
     time_ms: float
     request: CapturedRequest
     response: CapturedResponse
+    # The session cookie's value, in memory only: the writer thread looks its session up (`session_of`).
+    token: str | None = None
+
+
+# Who a session's caller is, as a replay needs it, without secrets: {"user": id, "tenant": id, "sessionStarted": ISO
+# time}; None when the token names no session (signed out, expired).
+SessionOf = Callable[[str], Mapping[str, Any] | None]
 
 
 # Requests that start, end or create a session: recorded even when the switch names only some features.
@@ -359,8 +366,11 @@ class Recorder:
         max_body: int = 1024 * 1024,
         queue_size: int = 1000,
         clock: Clock | None = None,
+        session_of: SessionOf | None = None,
     ):
         self.app = app
+        self.session_of = session_of
+        self._sessions: dict[str, Mapping[str, Any] | None] = {}  # the writer thread's own: session key -> caller
         self.store = store
         self.cookie_name = cookie_name
         self.feature_of = feature_of
@@ -442,7 +452,7 @@ class Recorder:
         token = _set_cookie(headers, self.cookie_name) or token
         key = session_key(token) if token else None
         if state.directory is not None:
-            self._submit(_Exchange(state.directory, key, started, time_ms, request, response))
+            self._submit(_Exchange(state.directory, key, started, time_ms, request, response, token))
 
     # -- the writer thread -----------------------------------------------------------------------------------------
 
@@ -486,8 +496,30 @@ class Recorder:
 
     def _write(self, exchange: _Exchange) -> None:
         exchange.directory.mkdir(parents=True, exist_ok=True)
-        entry = har_entry(exchange.request, exchange.response, started=exchange.started, time_ms=exchange.time_ms)
+        caller = self._caller(exchange)
+        entry = har_entry(
+            exchange.request,
+            exchange.response,
+            started=exchange.started,
+            time_ms=exchange.time_ms,
+            extra={"caller": dict(caller)} if caller else None,
+        )
         append_har_entry(self._file(exchange), entry, creator_version=self.creator_version)
+
+    def _caller(self, exchange: _Exchange) -> Mapping[str, Any] | None:
+        """Who the session's caller is (looked up once per session, off the request path): a replay of a session
+        that signed in before the recording began mints a session for this user instead of replaying a login."""
+        if self.session_of is None or exchange.token is None or exchange.key is None:
+            return None
+        if exchange.key not in self._sessions:
+            if len(self._sessions) > 10_000:
+                self._sessions.clear()
+            try:
+                self._sessions[exchange.key] = self.session_of(exchange.token)
+            except Exception as exc:  # the exchange is still recorded, without its caller
+                self._warn("looking up the session of %s failed: %r", exchange.request.path, exc)
+                return None
+        return self._sessions[exchange.key]
 
     def _file(self, exchange: _Exchange) -> Path:
         day = exchange.started.astimezone(UTC).strftime("%Y%m%d")

@@ -308,6 +308,7 @@ def test_phase_status_shows_modes_evidence_and_verdicts(settings: Settings) -> N
         "allRecordings": True,
         "maxMismatches": 0,
         "minBranchCoverage": settings.PARITY_GATE_MIN_BRANCH_COVERAGE,
+        "maxInconclusivePercent": settings.PARITY_GATE_MAX_INCONCLUSIVE_PERCENT,
     }
     blog = features["blog"]
     assert blog["mode"] == "plugin" and blog["code"] == code_fingerprint("blog", settings)
@@ -436,3 +437,45 @@ def test_evidence_unions_only_runs_measured_alike_and_never_passes_100(settings:
     found = evidence_for(engine, "papertrail", code)
     engine.dispose()
     assert found.coverage["legacy"] == (4, 4) and found.branch_coverage("legacy") == 100.0
+
+
+# --- inconclusive replays ------------------------------------------------------------------------------------------
+
+
+@given(
+    matched=st.integers(min_value=0, max_value=12),
+    unsure=st.integers(min_value=0, max_value=12),
+    failed=st.integers(min_value=0, max_value=3),
+    bound=st.sampled_from([0.0, 10.0, 25.0, 50.0, 100.0]),
+)
+def test_gate_counts_inconclusive_recordings_apart_and_bounds_their_share(
+    matched: int, unsure: int, failed: int, bound: float
+) -> None:
+    names = [f"m{n}" for n in range(matched)] + [f"u{n}" for n in range(unsure)] + [f"f{n}" for n in range(failed)]
+    found = evidence(
+        recordings_matched=frozenset(name for name in names if name.startswith("m")),
+        recordings_inconclusive=frozenset(name for name in names if name.startswith("u")),
+    )
+    thresholds = Thresholds(min_generated=0, max_inconclusive_percent=bound)
+    decision = gate(found, names, thresholds)
+    too_many = bool(names) and 100.0 * unsure / len(names) > bound
+    assert decision.ok == (bool(names) and failed == 0 and not too_many)
+    # An inconclusive recording is never reported as not matched: only the failed ones are.
+    text = decision.verdict()
+    assert ("not matched" in text) == (failed > 0)
+    assert ("replayed inconclusively" in text) == too_many
+
+
+def test_evidence_keeps_inconclusive_recordings_apart_until_one_matches(settings: Settings) -> None:
+    code = code_fingerprint("papertrail", settings)
+    engine = build_services(settings, argon2_memory_kib=TEST_ARGON2_KIB).engine
+    unsure = dataclasses.replace(case("papertrail", "recorded", "live/a.har"), inconclusive="state moved")
+    record_parity_run(engine, parity_run([unsure, case("papertrail", "recorded", "live/b.har")], {"papertrail": code}))
+    first = evidence_for(engine, "papertrail", code)
+    assert first.recordings_inconclusive == {"live/a.har"} and first.recordings_matched == {"live/b.har"}
+    assert first.recorded_matched == 1 and first.mismatched_cases == 0
+    # A later run where it matched: matched wins.
+    record_parity_run(engine, parity_run([case("papertrail", "recorded", "live/a.har")], {"papertrail": code}))
+    second = evidence_for(engine, "papertrail", code)
+    engine.dispose()
+    assert second.recordings_inconclusive == frozenset() and second.recordings_matched == {"live/a.har", "live/b.har"}

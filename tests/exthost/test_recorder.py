@@ -250,8 +250,8 @@ def test_recorder_cli_status_lists_files_and_expiry(platform: Platform, settings
     [
         (["--on", "--feature", "papertrial"], "unknown feature 'papertrial' (did you mean 'papertrail'?)"),
         (["--on", "--for", "10 parsecs"], "duration '10 parsecs' is not a number with a unit"),
-        (["--dir", "/tmp/x"], "--dir, --feature and --for go with --on"),
-        (["--off", "--for", "1h"], "--dir, --feature and --for go with --on"),
+        (["--dir", "/tmp/x"], "--dir, --feature, --for and --snapshot go with --on"),
+        (["--off", "--for", "1h"], "--dir, --feature, --for and --snapshot go with --on"),
     ],
     ids=["unknown-feature", "bad-duration", "dir-without-on", "for-with-off"],
 )

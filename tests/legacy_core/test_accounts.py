@@ -8,11 +8,11 @@ from urllib.parse import urlsplit
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, text
 
 from legacy_core.auth import token_digest
 from legacy_core.clock import FixedClock
-from legacy_core.models import AuthSession, User
+from legacy_core.models import AuthSession, User, UserRole
 from legacy_core.routes.accounts import safe_return_to
 from tests.fixtures.app import PASSWORD
 
@@ -179,6 +179,29 @@ def test_expired_session_is_rejected_and_deleted(server_factory, settings_factor
     assert client.get("/api/me").status_code == 401
     with server.services.session_factory() as db:
         assert db.scalar(select(func.count()).select_from(AuthSession)) == 0
+
+
+def test_session_resolve_reads_roles_and_user_afresh_on_every_request(server):
+    # The session, its user and the roles are read in one query per request, never cached: a role granted or
+    # revoked, or a user removed, shows on the very next request (in every worker process).
+    client = server.app.test_client()
+    client.post("/register", json={"email": "r@example.test", "password": PASSWORD})
+    assert client.get("/api/me").get_json()["user"]["roles"] == ["platform:user"]
+    with server.services.session_factory() as db, db.begin():
+        user = db.scalar(select(User).where(User.email == "r@example.test"))
+        assert user is not None
+        db.add(UserRole(user_id=user.id, role="platform:admin"))
+    assert client.get("/api/me").get_json()["user"]["roles"] == ["platform:admin", "platform:user"]
+    with server.services.session_factory() as db, db.begin():
+        db.execute(delete(UserRole).where(UserRole.role == "platform:admin"))
+    assert client.get("/api/me").get_json()["user"]["roles"] == ["platform:user"]
+    with server.services.session_factory() as db, db.begin():
+        db.execute(delete(UserRole))
+    assert client.get("/api/me").get_json()["user"]["roles"] == []
+    with server.services.session_factory() as db, db.begin():
+        db.execute(text("PRAGMA foreign_keys = OFF"))
+        db.execute(delete(User))
+    assert client.get("/api/me").status_code == 401
 
 
 def test_login_sweeps_expired_sessions_of_other_users(server_factory, settings_factory):

@@ -1,0 +1,253 @@
+"""Snapshots of a deployment's state, taken when a recording starts, so recorded sessions replay from where they began.
+
+`sv parity:record --on --snapshot` calls `take_snapshot`: a folder `<recordings>/snapshots/<UTC time>/` holding
+
+    snapshot.json    when it was taken, the source database (password left out), what was captured and what not
+    sovereign.db     the database as SQLite: SQLite's online backup of a SQLite database; for another engine
+                     (PostgreSQL), the rows of every table copied, in one REPEATABLE READ transaction, into a SQLite
+                     database migrated to the same revisions (`migrate` below)
+    data/<feature>/  each feature's data folder (PaperTrail uploads, blog working clones), copied
+    remotes/rN.git   a mirror clone of every local git remote a blog is configured on (`git clone --mirror`)
+
+Password hashes, session digests and git tokens are removed from the copy (a replay needs none of them). The
+folder is written under a temporary name and renamed when complete, so a reader never sees half a snapshot.
+The parts are taken one after the other while the server keeps serving: a session whose state moved between them
+replays inconclusively (docs/parity.md, Recordings from any state). Remotes reached over the network are not
+copied; they are listed in snapshot.json under `uncaptured`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from sqlalchemy import Engine, MetaData, create_engine, insert, make_url, select, text
+
+from exthost.errors import ExtHostError
+
+SNAPSHOTS = "snapshots"
+MANIFEST = "snapshot.json"
+DATABASE = "sovereign.db"
+VERSION = 1
+# Bookkeeping tables the migrations of the copy write themselves.
+_VERSION_TABLES = ("alembic_version", "exthost_alembic_version")
+
+
+class SnapshotError(ExtHostError):
+    """A snapshot that cannot be taken or read; the message says which part and why."""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A snapshot folder as the harness reads it."""
+
+    path: Path
+    taken_at: datetime
+    # Recorded remote URL -> mirror folder under `path` (e.g. "remotes/r0.git").
+    remotes: Mapping[str, str] = field(compare=False)
+    # Feature -> its data folder under `path` (e.g. "data/papertrail").
+    data: Mapping[str, str] = field(compare=False)
+
+    @property
+    def database(self) -> Path:
+        return self.path / DATABASE
+
+
+def local_remote(url: str) -> Path | None:
+    """The folder a git remote URL names when it is local (`file://…` or an absolute path), else None."""
+    if url.startswith("file://"):
+        return Path(unquote(urlsplit(url).path))
+    if url.startswith("/"):
+        return Path(url)
+    return None
+
+
+def _copy_sqlite(url: str, target: Path) -> None:
+    database = make_url(url).database
+    if not database or database == ":memory:":
+        raise SnapshotError(f"DATABASE_URL {url!r} names no database file to snapshot")
+    source = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30)
+    copy = sqlite3.connect(target)
+    try:
+        source.backup(copy)  # a consistent copy while other connections keep writing
+    finally:
+        copy.close()
+        source.close()
+
+
+def _copy_rows(engine: Engine, target: Path, migrate: Callable[[Engine], None]) -> None:
+    """Every row of every table of `engine`'s database into a SQLite database at `target` that `migrate` brought to
+    the same schema, read in one snapshot (REPEATABLE READ) of the source."""
+    copy = create_engine(f"sqlite:///{target}")
+    try:
+        migrate(copy)
+        wanted = MetaData()
+        wanted.reflect(copy)
+        found = MetaData()
+        with engine.connect().execution_options(isolation_level="REPEATABLE READ") as source, copy.begin() as sink:
+            found.reflect(source)
+            sink.execute(text("PRAGMA defer_foreign_keys = ON"))
+            for table in wanted.sorted_tables:
+                if table.name in _VERSION_TABLES or table.name not in found.tables:
+                    continue
+                sink.execute(table.delete())  # rows a migration seeded are replaced by the source's
+                origin = found.tables[table.name]
+                columns = [column.name for column in table.columns if column.name in origin.columns]
+                rows = source.execute(select(*(origin.columns[name] for name in columns))).mappings().all()
+                if rows:
+                    sink.execute(insert(table), [dict(row) for row in rows])
+    finally:
+        copy.dispose()
+
+
+# Secrets a replay never needs, removed from the copy: the harness gives every user its own password, mints the
+# sessions it replays, and pushes only to local copies of the remotes.
+_SCRUB = (
+    "UPDATE users SET password_hash = '<removed from the snapshot>'",
+    "DELETE FROM auth_sessions",
+    "UPDATE blog_configs SET git_auth_token = ''",
+)
+
+
+def _scrub(database: Path) -> None:
+    connection = sqlite3.connect(database)
+    try:
+        with connection:
+            for statement in _SCRUB:
+                try:
+                    connection.execute(statement)
+                except sqlite3.OperationalError:  # a table this deployment does not have
+                    continue
+        connection.execute("VACUUM")  # the removed values must not stay in free pages
+    finally:
+        connection.close()
+
+
+def _remote_urls(database: Path) -> list[str]:
+    connection = sqlite3.connect(database)
+    try:
+        return sorted({str(url) for (url,) in connection.execute("SELECT repo_url FROM blog_configs")})
+    except sqlite3.OperationalError:  # no blog table: nothing to mirror
+        return []
+    finally:
+        connection.close()
+
+
+def _mirror(url: str, source: Path, target: Path) -> None:
+    result = subprocess.run(
+        ["git", "clone", "--mirror", "--quiet", "--", str(source), str(target)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+        env={**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"},
+    )
+    if result.returncode != 0:
+        raise SnapshotError(f"snapshot: cannot mirror the git remote {url!r}: {result.stderr.strip()}")
+
+
+def take_snapshot(
+    directory: Path,
+    *,
+    database_url: str,
+    engine: Engine,
+    data_folders: Mapping[str, Path],
+    migrate: Callable[[Engine], None],
+    now: datetime,
+) -> Snapshot:
+    """Take a snapshot under `directory/snapshots/`; see the module docstring. `data_folders` maps each feature to
+    its data folder; `migrate` brings a new SQLite database to the deployment's schema (for a non-SQLite source)."""
+    parent = directory / SNAPSHOTS
+    parent.mkdir(parents=True, exist_ok=True)
+    name = now.astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    final = parent / name
+    if final.exists():
+        raise SnapshotError(f"snapshot {final} exists already; try again")
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=parent))
+    try:
+        dialect = make_url(database_url).get_backend_name()
+        if dialect == "sqlite":
+            _copy_sqlite(database_url, staging / DATABASE)
+        else:
+            _copy_rows(engine, staging / DATABASE, migrate)
+        _scrub(staging / DATABASE)
+        data: dict[str, str] = {}
+        for feature, folder in sorted(data_folders.items()):
+            relative = f"data/{feature}"
+            if folder.is_dir():
+                shutil.copytree(folder, staging / relative, symlinks=True)
+            else:
+                (staging / relative).mkdir(parents=True)
+            data[feature] = relative
+        remotes: dict[str, str] = {}
+        uncaptured: list[str] = []
+        for url in _remote_urls(staging / DATABASE):
+            source = local_remote(url)
+            if source is None or not source.is_dir():
+                uncaptured.append(url)
+                continue
+            relative = f"remotes/r{len(remotes)}.git"
+            _mirror(url, source, staging / relative)
+            remotes[url] = relative
+        manifest = {
+            "version": VERSION,
+            "takenAt": now.astimezone(UTC).isoformat(),
+            "database": {"dialect": dialect, "url": make_url(database_url).render_as_string(hide_password=True)},
+            "data": data,
+            "remotes": remotes,
+            "uncaptured": uncaptured,
+        }
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
+        staging.rename(final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return read_snapshot(final)
+
+
+def read_snapshot(path: Path) -> Snapshot:
+    """The snapshot in folder `path`; SnapshotError naming the problem when it is not one."""
+    manifest = path / MANIFEST
+    try:
+        data: Any = json.loads(manifest.read_text(encoding="utf-8"))
+        taken = datetime.fromisoformat(data["takenAt"])
+        remotes, folders = dict(data["remotes"]), dict(data["data"])
+    except FileNotFoundError:
+        raise SnapshotError(
+            f"{path} is not a snapshot: no {MANIFEST}; take one with sv parity:record --on --snapshot"
+        ) from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise SnapshotError(f"{manifest}: unreadable snapshot manifest ({exc!r}); take the snapshot again") from None
+    if not (path / DATABASE).is_file():
+        raise SnapshotError(f"{path}: the snapshot has no {DATABASE}; take the snapshot again")
+    return Snapshot(path, taken if taken.tzinfo else taken.replace(tzinfo=UTC), remotes, folders)
+
+
+def snapshots_in(directory: Path) -> list[Snapshot]:
+    """The complete snapshots under `directory/snapshots/`, oldest first (unreadable ones left out)."""
+    parent = directory / SNAPSHOTS
+    found = []
+    for path in sorted(parent.iterdir()) if parent.is_dir() else ():
+        if path.name.startswith(".") or not path.is_dir():
+            continue
+        try:
+            found.append(read_snapshot(path))
+        except SnapshotError:
+            continue
+    return sorted(found, key=lambda snapshot: snapshot.taken_at)
+
+
+def snapshot_before(snapshots: list[Snapshot], moment: datetime) -> Snapshot | None:
+    """The latest snapshot taken at or before `moment`: the state a session that started then began from."""
+    earlier = [snapshot for snapshot in snapshots if snapshot.taken_at <= moment]
+    return earlier[-1] if earlier else None

@@ -1,0 +1,225 @@
+"""The state check: a read that writes (a file, a row, a git commit) is reported on that read, whichever way the
+harness learns that a side's folders changed (inotify, or the stat walk that stands in for it), and what git
+rewrites while only reading is no change."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from exthost.evidence.compare import CapturedRequest
+from parity_tests.changes import FolderWatch
+from parity_tests.pair import Pair, Side, build_pair
+from parity_tests.state import StateReader, commit_dates, sqlite_rows, sqlite_tables, stored_rows
+
+WATCHES = pytest.mark.parametrize("inotify", [True, False], ids=["inotify", "stat-walk"])
+
+
+@pytest.fixture(scope="module")
+def shared_pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
+    pair = build_pair(tmp_path_factory.mktemp("state") / "ws")
+    yield pair
+    pair.close()
+
+
+@pytest.fixture(params=[True, False], ids=["inotify", "stat-walk"])
+def pair(shared_pair: Pair, request: pytest.FixtureRequest) -> Iterator[Pair]:
+    """The shared pair, its readers starting afresh with inotify on or off."""
+    for side in shared_pair.sides:
+        side.reader.close()
+        side.reader = StateReader(
+            side.reader.engine,
+            side.reader.database,
+            side.reader.data_dir,
+            side.reader.blog_root,
+            side.reader.remote,
+            inotify=request.param,
+        )
+    yield shared_pair
+
+
+class _Writing:
+    """A side's platform that does `action` before answering each request (a read that writes)."""
+
+    def __init__(self, platform: Any, action: Callable[[], None]):
+        self._platform = platform
+        self._action = action
+
+    def __call__(self, environ: Any, start_response: Any) -> Any:
+        self._action()
+        return self._platform(environ, start_response)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._platform, name)
+
+
+def _read_while(pair: Pair, side: Side, action: Callable[[], None]) -> Any:
+    """A board GET (which writes nothing by itself) on a fresh case, then the same GET while `side` does `action`:
+    the second exchange."""
+    pair.start_case(user="alice")
+    project = pair.seed.projects["papertrail"]
+    request = CapturedRequest("GET", f"/api/projects/{project['id']}/papertrail/board")
+    first = pair.exchange(0, request)
+    assert first.match and not first.state, first
+    original = side.platform
+    side.platform = _Writing(original, action)  # type: ignore[assignment]
+    try:
+        return pair.exchange(1, request)
+    finally:
+        side.platform = original
+
+
+def _git(*args: str, cwd: Path) -> None:
+    with commit_dates():
+        subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
+
+
+def _clone(pair: Pair, side: Side) -> Path:
+    return side.reader.blog_root / pair.seed.projects["blog"]["id"] / "repo"
+
+
+def test_a_read_that_writes_a_file_is_reported_on_that_read(pair: Pair) -> None:
+    side = pair.plugin
+    target = side.reader.data_dir / "papertrail" / "read-receipt.txt"
+
+    def write() -> None:  # in a folder of its own, new since the harness last looked
+        target.parent.mkdir(exist_ok=True)
+        target.write_text("seen")
+
+    exchange = _read_while(pair, side, write)
+    assert [difference.pointer for difference in exchange.state] == ["/state/files/papertrail~1read-receipt.txt"]
+
+
+def test_a_read_that_rewrites_a_file_in_place_is_reported(pair: Pair) -> None:
+    side = pair.plugin
+    post = next(path for path in (_clone(pair, side) / "src").rglob("*.md"))
+
+    def rewrite() -> None:
+        data = post.read_bytes()
+        with open(post, "r+b") as stream:  # same size, same folder entries: only the content differs
+            stream.write(bytes([data[0] ^ 1]))
+
+    exchange = _read_while(pair, side, rewrite)
+    assert "files" in {difference.pointer.split("/")[2] for difference in exchange.state}, exchange.state
+
+
+def test_a_read_that_writes_a_row_is_reported_on_that_read(pair: Pair) -> None:
+    side = pair.legacy
+
+    def write_row() -> None:
+        with sqlite3.connect(side.reader.database) as connection:
+            connection.execute("UPDATE users SET name = 'renamed' WHERE email LIKE 'alice%'")
+
+    exchange = _read_while(pair, side, write_row)
+    assert [difference.pointer.rsplit("/", 1)[-1] for difference in exchange.state] == ["name"], exchange.state
+
+
+def test_a_read_that_commits_through_git_is_reported_on_that_read(pair: Pair) -> None:
+    side = pair.plugin
+    clone = _clone(pair, side)
+
+    def commit() -> None:
+        _git("-c", "user.name=x", "-c", "user.email=x@example.test", "commit", "--allow-empty", "-m", "read", cwd=clone)
+
+    exchange = _read_while(pair, side, commit)
+    pointers = {difference.pointer.split("/")[2] for difference in exchange.state}
+    assert "clones" in pointers, exchange.state
+
+
+def test_a_read_that_pushes_to_the_remote_is_reported_on_that_read(pair: Pair) -> None:
+    side = pair.plugin
+    clone = _clone(pair, side)
+
+    def push() -> None:
+        _git("-c", "user.name=x", "-c", "user.email=x@example.test", "commit", "--allow-empty", "-m", "read", cwd=clone)
+        _git("push", "--quiet", str(side.reader.remote), "HEAD", cwd=clone)
+
+    exchange = _read_while(pair, side, push)
+    pointers = {difference.pointer.split("/")[2] for difference in exchange.state}
+    assert "remote" in pointers, exchange.state
+
+
+def test_git_status_rewriting_its_index_is_no_change(pair: Pair) -> None:
+    side = pair.plugin
+    clone = _clone(pair, side)
+    os.utime(next(clone.rglob("*.md")))  # a stale stat in the index: `git status` rewrites it
+    exchange = _read_while(pair, side, lambda: _git("status", "--porcelain", cwd=clone))
+    assert exchange.match and not exchange.state, exchange
+    assert not side.reader.changed()
+
+
+def test_a_reset_folder_is_watched_again(pair: Pair) -> None:
+    # A case that wrote files makes the next reset copy the folders back from the template (new folders, the
+    # watched ones gone): a read that writes in the next case must still be seen.
+    side = pair.plugin
+    root = side.reader.data_dir
+    _read_while(pair, side, lambda: (root / "first.txt").write_text("one"))
+    exchange = _read_while(pair, side, lambda: (root / "second.txt").write_text("two"))
+    assert [difference.pointer for difference in exchange.state] == ["/state/files/second.txt"]
+
+
+# --- the folder watch itself ---
+
+
+def _watch(*roots: Path) -> FolderWatch:
+    watch = FolderWatch.open(roots, lambda folder, name: name == "index" and folder.endswith(".git"))
+    if watch is None:
+        pytest.skip("inotify is not available here")
+    return watch
+
+
+def test_folder_watch_sees_writes_in_folders_created_since_it_looked(tmp_path: Path) -> None:
+    watch = _watch(tmp_path)
+    assert not watch.changed()
+    (tmp_path / "new" / "deeper").mkdir(parents=True)
+    assert watch.changed()
+    watch.mark()
+    assert not watch.changed()
+    (tmp_path / "new" / "deeper" / "file").write_text("x")
+    assert watch.changed()
+    assert watch.changed(under=[tmp_path / "new"])
+    assert not watch.changed(under=[tmp_path / "other"])
+    watch.close()
+
+
+def test_folder_watch_keeps_volatile_entries_apart(tmp_path: Path) -> None:
+    (tmp_path / ".git").mkdir()
+    watch = _watch(tmp_path)
+    (tmp_path / ".git" / "index").write_text("refreshed")
+    assert not watch.changed()
+    assert watch.changed(volatile=True)
+    watch.close()
+
+
+def test_folder_watch_sees_a_replaced_root_and_a_missing_one_appearing(tmp_path: Path) -> None:
+    root, later = tmp_path / "root", tmp_path / "later"
+    (root / "sub").mkdir(parents=True)
+    watch = _watch(root, later)
+    assert not watch.changed()
+    shutil.rmtree(root)
+    (root / "sub").mkdir(parents=True)
+    assert watch.changed()
+    watch.mark()
+    (root / "sub" / "file").write_text("x")
+    assert watch.changed()
+    watch.mark()
+    assert not watch.changed()
+    later.mkdir()
+    assert watch.changed()
+    watch.close()
+
+
+def test_rows_read_with_sqlite3_are_the_rows_read_through_sqlalchemy(shared_pair: Pair) -> None:
+    shared_pair.start_case(user="alice")
+    side = shared_pair.legacy
+    with sqlite3.connect(side.reader.database) as connection:
+        fast = sqlite_rows(connection, sqlite_tables(connection))
+    assert fast == stored_rows(side.reader.engine)
+    assert fast["users"] and fast["auth_sessions"]
