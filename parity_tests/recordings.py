@@ -304,17 +304,7 @@ def replay_session(pair: Pair, session: RecordedSession) -> CaseResult:
                 pair.send(setup)
                 for side in pair.sides:
                     side.cookies.clear()
-        drift: list[str] = []
-        for index, (recorded_request, recorded_response) in enumerate(session.exchanges):
-            request = translation.request(recorded_request)
-            exchange = pair.exchange(index, request)
-            translation.learn(recorded_response, exchange.legacy)
-            exchanges.append(exchange)
-            if recorded_response is not None and not _same_outcome(recorded_response.status, exchange.legacy.status):
-                drift.append(
-                    f"#{index} {request.method} {recorded_request.path}: recorded {recorded_response.status}, "
-                    f"legacy now {exchange.legacy.status}"
-                )
+        drift = _replay_exchanges(pair, session, translation, exchanges)
         end = pair.state_differences()
     error = None
     if drift:
@@ -358,18 +348,8 @@ def _replay_live(pair: Pair, session: RecordedSession) -> CaseResult:
     if session.caller is not None and not (first.method == "POST" and first.path in ("/login", "/register")):
         _mint_session(pair, session)
     exchanges: list[Exchange] = []
-    drift: list[str] = []
     with commit_dates():
-        for index, (recorded_request, recorded_response) in enumerate(session.exchanges):
-            request = translation.request(recorded_request)
-            exchange = pair.exchange(index, request)
-            translation.learn(recorded_response, exchange.legacy)
-            exchanges.append(exchange)
-            if recorded_response is not None and not _same_outcome(recorded_response.status, exchange.legacy.status):
-                drift.append(
-                    f"#{index} {request.method} {recorded_request.path}: recorded {recorded_response.status}, "
-                    f"legacy now {exchange.legacy.status}"
-                )
+        drift = _replay_exchanges(pair, session, translation, exchanges)
         end = pair.state_differences()
     inconclusive = None
     if drift:
@@ -388,6 +368,25 @@ def _replay_live(pair: Pair, session: RecordedSession) -> CaseResult:
         seconds=time.perf_counter() - started,
         inconclusive=inconclusive,
     )
+
+
+def _replay_exchanges(
+    pair: Pair, session: RecordedSession, translation: Translation, exchanges: list[Exchange]
+) -> list[str]:
+    """Send each recorded request, translated, to both sides (adding each exchange to `exchanges`); returns where
+    legacy answered otherwise than recorded."""
+    drift: list[str] = []
+    for index, (recorded_request, recorded_response) in enumerate(session.exchanges):
+        request = translation.request(recorded_request)
+        exchange = pair.exchange(index, request)
+        translation.learn(recorded_response, exchange.legacy)
+        exchanges.append(exchange)
+        if recorded_response is not None and not _same_outcome(recorded_response.status, exchange.legacy.status):
+            drift.append(
+                f"#{index} {request.method} {recorded_request.path}: recorded {recorded_response.status}, "
+                f"legacy now {exchange.legacy.status}"
+            )
+    return drift
 
 
 def _same_outcome(recorded: int, replayed: int) -> bool:
