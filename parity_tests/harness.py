@@ -317,8 +317,10 @@ def run_parity(
                 cases = run_cases(config, pair, plan, on_case, notes.append)
         else:
             cases = run_cases(config, pair, plan, on_case, notes.append)
-        for number, (snapshot, sessions) in enumerate(from_snapshots.items()):
-            root = pair.layout.root.parent / f"snapshot{number}"
+        for snapshot, sessions in from_snapshots.items():
+            # Named after the snapshot: a kept --workspace reuses a template only for the snapshot it was made from.
+            digest = hashlib.sha256(str(snapshot.path).encode()).hexdigest()[:12]
+            root = pair.layout.root.parent / f"snapshot-{digest}"
             cases += _run_from_snapshot(config, root, snapshot, sessions, data_dir if measure else None, on_case)
         if measure:
             coverage, missing = summarise(pair_scope(pair, config.features), data_dir), _missing_data(config, data_dir)

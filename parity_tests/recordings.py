@@ -202,7 +202,8 @@ class Translation:
         if value == REDACTED and key is not None and "pass" in key.lower():
             return self.password
         if key in REMOTE_FIELDS and value:
-            return self.remote_url if self.remotes is None else self.remotes.get(value, value)
+            # A URL the snapshot has no copy of goes to the shared URL too: never to a remote outside the workspace.
+            return self.remote_url if self.remotes is None else self.remotes.get(value, self.remote_url)
         return self._ids_in_text(value)
 
     def _json(self, value: Any, key: str | None = None) -> Any:

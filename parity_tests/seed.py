@@ -38,6 +38,8 @@ SEED_PASSWORD = "parity-harness-password"
 # argon2 work per hash: the harness's passwords guard nothing, and every recorded login verifies one on each side.
 HARNESS_ARGON2_KIB = 1024
 SEED_FILE = "seed.json"
+# The empty repository that stands for every remote a snapshot could not copy (`template_from_snapshot`).
+UNCAPTURED = "uncaptured.git"
 USERS = {"alice": "owner", "bob": "editor", "carol": "viewer", "dave": None}
 REPO_PLUGINS = Path(__file__).resolve().parent.parent / "plugins"
 BOARD: dict[str, list[dict[str, Any]]] = {
@@ -293,6 +295,10 @@ def template_from_snapshot(
         name = Path(relative).name
         shutil.copytree(snapshot.path / relative, mirrors / name, symlinks=True)
         remotes[url] = f"{layout.remote_url}/{name}"
+    # A remote the snapshot could not copy (over the network, or missing then) is replaced by an empty repository in
+    # the workspace, in the configurations and the clones alike: a replay must never reach the deployment's remote.
+    subprocess.run(["git", "init", "--bare", "--quiet", str(mirrors / UNCAPTURED)], check=True, timeout=60)
+    nowhere = f"{layout.remote_url}/{UNCAPTURED}"
     database = sqlite3.connect(layout.database("template"))
     try:
         with database:
@@ -301,9 +307,14 @@ def template_from_snapshot(
             database.execute("UPDATE sv_recording SET enabled = 0")
             for old, new in remotes.items():
                 database.execute("UPDATE blog_configs SET repo_url = ? WHERE repo_url = ?", (new, old))
+            kept = sorted(remotes.values())
+            database.execute(
+                f"UPDATE blog_configs SET repo_url = ? WHERE repo_url NOT IN ({', '.join('?' for _ in kept)})",
+                (nowhere, *kept),
+            )
     finally:
         database.close()
-    _point_clones(settings.blog_root, remotes)
+    _point_clones(settings.blog_root, remotes, nowhere)
     platform = create_platform(settings, argon2_memory_kib=HARNESS_ARGON2_KIB, name="parity-template")
     try:
         with platform.services.session_factory() as db:
@@ -319,14 +330,14 @@ def template_from_snapshot(
     return seed
 
 
-def _point_clones(blog_root: Path, remotes: dict[str, str]) -> None:
-    """Each blog working clone's origin set to the workspace's copy of the remote it was cloned from."""
+def _point_clones(blog_root: Path, remotes: dict[str, str], nowhere: str) -> None:
+    """Each blog working clone's origin set to the workspace's copy of the remote it was cloned from (`nowhere`, an
+    empty repository in the workspace, when the snapshot has no copy of it)."""
     for clone in sorted(blog_root.glob("*/repo")) if blog_root.is_dir() else ():
         if not (clone / ".git").is_dir():
             continue
         found = subprocess.run(
             ["git", "config", "--get", "remote.origin.url"], cwd=clone, capture_output=True, text=True, check=False
         )
-        url = found.stdout.strip()
-        if url in remotes:
-            subprocess.run(["git", "remote", "set-url", "origin", remotes[url]], cwd=clone, check=True, timeout=60)
+        url = remotes.get(found.stdout.strip(), nowhere)
+        subprocess.run(["git", "remote", "set-url", "origin", url], cwd=clone, check=False, timeout=60)

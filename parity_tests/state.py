@@ -33,7 +33,7 @@ from typing import Any
 from sqlalchemy import Engine, inspect, text
 
 from exthost.evidence.compare import Difference, diff_trees
-from parity_tests.changes import FolderWatch
+from parity_tests.changes import FolderWatch, WatchUnavailable
 
 SIDES = ("legacy", "plugin")
 DATABASE = "sovereign.db"
@@ -51,8 +51,9 @@ RENAMES_FILE = "sovereign-renames.json"
 @contextlib.contextmanager
 def commit_dates(stamp: str = COMMIT_DATE) -> Iterator[None]:
     """Pin git's commit dates for the block (both implementations hand git the process environment)."""
-    saved = {name: os.environ.get(name) for name in ("GIT_AUTHOR_DATE", "GIT_COMMITTER_DATE")}
-    os.environ.update(GIT_AUTHOR_DATE=stamp, GIT_COMMITTER_DATE=stamp)
+    saved = {name: os.environ.get(name) for name in ("GIT_AUTHOR_DATE", "GIT_COMMITTER_DATE", "GIT_ALLOW_PROTOCOL")}
+    # And only local transports: a case never reaches a remote outside the machine, whatever a template holds.
+    os.environ.update(GIT_AUTHOR_DATE=stamp, GIT_COMMITTER_DATE=stamp, GIT_ALLOW_PROTOCOL="file")
     try:
         yield
     finally:
@@ -358,17 +359,33 @@ class StateReader:
             return (data_version,)
         return data_version, _signature(self.data_dir, self.remote, volatile=False)
 
+    def _lose_watch(self) -> None:
+        """inotify failed on the way (no watch left for a new folder): walk the folders from now on, and read
+        everything again, since what happened while the watch failed is unknown."""
+        if self._folders is not None:
+            with contextlib.suppress(OSError):
+                self._folders.close()
+        self._folders, self._version, self._git_seen = None, None, None
+
     def changed(self) -> bool:
         """Whether the stored state may have changed since the last `read()`."""
         if self._version is None or self.version() != self._version:
             return True
-        return self._folders is not None and self._folders.changed()
+        try:
+            return self._folders is not None and self._folders.changed()
+        except WatchUnavailable:
+            self._lose_watch()
+            return True
 
     def read(self) -> dict[str, Any]:
         self._version = self.version()
         folders = self._folders
         if folders is not None:
-            git_changed = self._git_seen is None or folders.changed((self.blog_root, self.remote), volatile=True)
+            try:
+                git_changed = self._git_seen is None or folders.changed((self.blog_root, self.remote), volatile=True)
+            except WatchUnavailable:
+                self._lose_watch()
+                return self.read()
             signature: Any = None
         else:
             signature = _signature(self.blog_root, self.remote)
@@ -378,7 +395,10 @@ class StateReader:
         assert self._git_seen is not None
         state = {"rows": self._rows(), "files": stored_files(self.data_dir), **self._git_seen[1]}
         if folders is not None:
-            folders.mark()  # after reading: what the reading itself touched (git's own files) is no change
+            try:
+                folders.mark()  # after reading: what the reading itself touched (git's own files) is no change
+            except WatchUnavailable:
+                self._lose_watch()
         return state
 
     def _rows(self) -> dict[str, dict[str, dict[str, Any]]]:

@@ -248,7 +248,6 @@ def parity_run_command(
     def on_case(result: Any) -> None:
         state["done"] += 1
         state["mismatched"] += 0 if result.match else 1
-        state["inconclusive"] = state.get("inconclusive", 0) + (1 if result.verdict == "inconclusive" else 0)
         if progress is not None and task is not None:
             progress.update(
                 task, advance=1, mismatched=state["mismatched"], description=f"{result.feature} {result.kind}"

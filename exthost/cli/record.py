@@ -164,8 +164,9 @@ def _snapshot(settings: Any, directory: Path) -> Any:
             migrate=migrate,
             now=SystemClock().now(),
         )
-    except (SnapshotError, OSError) as exc:
-        raise click.ClickException(f"the snapshot was not taken, and recording was not switched on: {exc}") from exc
+    except Exception as exc:  # whatever failed (the database, git, the disk), recording must stay off and say why
+        why = str(exc) if isinstance(exc, SnapshotError | OSError) else f"{type(exc).__name__}: {exc}"
+        raise click.ClickException(f"the snapshot was not taken, and recording was not switched on: {why}") from exc
     finally:
         engine.dispose()
 

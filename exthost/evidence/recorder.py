@@ -502,7 +502,9 @@ class Recorder:
             exchange.response,
             started=exchange.started,
             time_ms=exchange.time_ms,
-            extra={"caller": dict(caller)} if caller else None,
+            # Present (None for an anonymous or ended session) whenever callers can be named: the harness replays
+            # such a file as live traffic, from a snapshot.
+            extra={"caller": dict(caller) if caller else None} if self.session_of is not None else None,
         )
         append_har_entry(self._file(exchange), entry, creator_version=self.creator_version)
 

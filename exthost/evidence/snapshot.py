@@ -95,6 +95,9 @@ def _copy_rows(engine: Engine, target: Path, migrate: Callable[[Engine], None]) 
         wanted.reflect(copy)
         found = MetaData()
         with engine.connect().execution_options(isolation_level="REPEATABLE READ") as source, copy.begin() as sink:
+            if engine.dialect.name == "postgresql":
+                # Times as UTC: SQLite keeps a timestamp without its offset, and the app reads it back as UTC.
+                source.exec_driver_sql("SET TIME ZONE 'UTC'")
             found.reflect(source)
             sink.execute(text("PRAGMA defer_foreign_keys = ON"))
             for table in wanted.sorted_tables:
@@ -145,7 +148,8 @@ def _remote_urls(database: Path) -> list[str]:
 
 def _mirror(url: str, source: Path, target: Path) -> None:
     result = subprocess.run(
-        ["git", "clone", "--mirror", "--quiet", "--", str(source), str(target)],
+        # --no-local: copied objects, never hard links into the deployment's remote.
+        ["git", "clone", "--mirror", "--no-local", "--quiet", "--", str(source), str(target)],
         capture_output=True,
         text=True,
         check=False,

@@ -78,6 +78,8 @@ def _rows(url: str) -> dict[str, list[Any]]:
     engine = create_engine(url)
     try:
         with engine.connect() as connection:
+            if engine.dialect.name == "postgresql":
+                connection.exec_driver_sql("SET TIME ZONE 'UTC'")  # compared in UTC, as SQLite keeps them
             return {
                 table: sorted(
                     tuple(str(value).removesuffix("+00:00") for value in row)
@@ -92,6 +94,11 @@ def _rows(url: str) -> dict[str, list[Any]]:
 @pytest.mark.slow
 def test_snapshot_of_postgresql_copies_every_row_and_the_files(postgres_url: str, tmp_path: Path) -> None:
     env = _env(postgres_url, tmp_path)
+    # A server whose sessions are not in UTC: times must still reach the snapshot as UTC.
+    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f"ALTER DATABASE \"{admin.url.database}\" SET timezone TO 'Asia/Kolkata'")
+    admin.dispose()
     runner = CliRunner()
     assert runner.invoke(main, ["migrate:deploy"], env=env).exit_code == 0
     _populate(postgres_url, tmp_path)
@@ -145,6 +152,12 @@ def test_a_snapshot_keeps_no_password_hash_session_or_git_token(tmp_path: Path) 
     with sqlite3.connect(tmp_path / "live.db") as database:
         hashes = [row[0] for row in database.execute("SELECT password_hash FROM users")]
         assert hashes and database.execute("SELECT count(*) FROM auth_sessions").fetchone()[0] > 0
+        # A blog pushing over the network with a token (the remote itself is not copied: not local).
+        database.execute(
+            "INSERT INTO blog_configs (project_id, repo_url, branch, content_dir, git_user_name, git_user_email, "
+            "git_auth_token, created_at) VALUES ('p_x', 'https://git.example.test/blog.git', 'main', 'posts', 'b', "
+            "'b@x.test', 'tok-0123456789abcdef', '2026-01-01 00:00:00')"
+        )
     assert (
         runner.invoke(main, ["parity:record", "--on", "--snapshot", "--dir", str(tmp_path / "rec")], env=env).exit_code
         == 0
@@ -152,6 +165,9 @@ def test_a_snapshot_keeps_no_password_hash_session_or_git_token(tmp_path: Path) 
     (snapshot,) = snapshots_in(tmp_path / "rec")
     raw = snapshot.database.read_bytes()
     assert not any(found.encode() in raw for found in hashes)  # not even in free pages
+    assert b"tok-0123456789abcdef" not in raw
+    manifest = json.loads((snapshot.path / "snapshot.json").read_text(encoding="utf-8"))
+    assert manifest["uncaptured"] == ["https://git.example.test/blog.git"]
     with sqlite3.connect(snapshot.database) as copy:
         assert copy.execute("SELECT count(*) FROM auth_sessions").fetchone()[0] == 0
         assert copy.execute("SELECT count(*) FROM users").fetchone()[0] == len(hashes)

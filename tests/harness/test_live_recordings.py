@@ -127,12 +127,14 @@ def _run(recordings: Path, workdir: Path, plugins: Path = REPO_PLUGINS, *extra: 
 def test_recording_keeps_who_the_caller_was_and_the_state_it_began_on(recorded: Path) -> None:
     (snapshot,) = snapshots_in(recorded)
     assert (snapshot.path / "sovereign.db").is_file() and snapshot.data.keys() == {"papertrail", "blog"}
-    callers = [
-        entry["_sovereign"]["caller"]
+    entries = [
+        entry
         for path in recorded.glob("*.har")
         for entry in json.loads(path.read_text(encoding="utf-8"))["log"]["entries"]
-        if "_sovereign" in entry
     ]
+    # Every entry says whether it had a caller (so the harness replays the file as live traffic).
+    assert entries and all("caller" in entry["_sovereign"] for entry in entries)
+    callers = [entry["_sovereign"]["caller"] for entry in entries]
     assert callers and all(caller["user"].startswith("u_") and caller["sessionStarted"] for caller in callers)
     text = "".join(path.read_text(encoding="utf-8") for path in recorded.glob("*.har"))
     assert "s3cret-pass" not in text  # the password never reaches a recording
@@ -174,3 +176,38 @@ def test_a_session_whose_state_moved_is_inconclusive_and_fails_nothing(recorded:
     assert case["verdict"] == "inconclusive" and "otherwise than recorded" in case["inconclusive"]
     assert report["ok"] is False  # nothing matched: a run of inconclusive replays proves nothing
     assert code == 1
+
+
+def test_a_replay_never_reaches_a_remote_the_snapshot_could_not_copy(recorded: Path, tmp_path: Path) -> None:
+    from parity_tests.pair import build_pair
+
+    # The snapshot as if a blog pushed to a remote it could not copy (over the network, or gone), with a clone.
+    moved = tmp_path / "snapshot"
+    shutil.copytree(next(iter(snapshots_in(recorded))).path, moved)
+    production = "https://git.example.test/team/blog.git"
+    with sqlite3.connect(moved / "sovereign.db") as database:
+        project = database.execute("SELECT id FROM projects").fetchone()[0]
+        database.execute(
+            "INSERT INTO blog_configs (project_id, repo_url, branch, content_dir, git_user_name, git_user_email, "
+            "git_auth_token, created_at) VALUES (?, ?, 'main', 'posts', 'b', 'b@x.test', '', '2026-01-01 00:00:00')",
+            (project, production),
+        )
+    clone = moved / "data" / "blog" / project / "repo"
+    subprocess.run(["git", "init", "--quiet", str(clone)], check=True)
+    subprocess.run(["git", "remote", "add", "origin", production], cwd=clone, check=True)
+    pair = build_pair(tmp_path / "ws", snapshot=read_snapshot(moved))
+    try:
+        for side in pair.sides:
+            with sqlite3.connect(side.reader.database) as database:
+                (url,) = database.execute("SELECT repo_url FROM blog_configs").fetchone()
+            origin = subprocess.run(
+                ["git", "config", "--get", "remote.origin.url"],
+                cwd=side.reader.blog_root / project / "repo",
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
+            for found in (url, origin):
+                assert found.startswith(pair.layout.remote_url) and found.endswith("uncaptured.git"), found
+    finally:
+        pair.close()

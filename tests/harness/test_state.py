@@ -4,6 +4,7 @@ rewrites while only reading is no change."""
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import sqlite3
@@ -15,7 +16,7 @@ from typing import Any
 import pytest
 
 from exthost.evidence.compare import CapturedRequest
-from parity_tests.changes import FolderWatch
+from parity_tests.changes import FolderWatch, WatchUnavailable
 from parity_tests.pair import Pair, Side, build_pair
 from parity_tests.state import StateReader, commit_dates, sqlite_rows, sqlite_tables, stored_rows
 
@@ -223,3 +224,29 @@ def test_rows_read_with_sqlite3_are_the_rows_read_through_sqlalchemy(shared_pair
         fast = sqlite_rows(connection, sqlite_tables(connection))
     assert fast == stored_rows(side.reader.engine)
     assert fast["users"] and fast["auth_sessions"]
+
+
+def test_inotify_running_out_of_watches_mid_run_falls_back_to_the_walk(
+    shared_pair: Pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for side in shared_pair.sides:
+        side.reader.close()
+        side.reader = StateReader(
+            side.reader.engine, side.reader.database, side.reader.data_dir, side.reader.blog_root, side.reader.remote
+        )
+
+    def no_watch_left(*args: Any, **kwargs: Any) -> bool:
+        raise WatchUnavailable(errno.ENOSPC, "inotify_add_watch: No space left on device")
+
+    folder = shared_pair.plugin.platform.services.settings.DATA_DIR / "late"
+    shared_pair.start_case(user="alice")
+    monkeypatch.setattr(FolderWatch, "changed", no_watch_left)
+    monkeypatch.setattr(FolderWatch, "mark", no_watch_left)
+
+    def write() -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "note.txt").write_text("written while only reading", encoding="utf-8")
+
+    exchange = _read_while(shared_pair, shared_pair.plugin, write)
+    assert any(difference.pointer.startswith("/state/files/late") for difference in exchange.state), exchange.state
+    assert shared_pair.plugin.reader._folders is None  # walking from now on
