@@ -56,6 +56,19 @@ class HarnessConfig:
     # (i, n): run only shard i (1-based) of n; the n shards together run what one run with `jobs * n` would.
     shard: tuple[int, int] | None = None
 
+    def build_pair(self, root: Path, snapshot: Snapshot | None = None) -> Pair:
+        """A pair of this run's sides in workspace `root` (its template from `snapshot` when given): the run's own,
+        a worker's, or a snapshot's."""
+        return build_pair(
+            root,
+            base=self.base,
+            plugins_dir=self.plugins_dir,
+            rules_file=self.rules_file,
+            features=self.features,
+            aa=self.aa,
+            snapshot=snapshot,
+        )
+
     def __post_init__(self) -> None:
         if self.shard is not None:
             index, count = self.shard
@@ -102,14 +115,7 @@ def open_pair(config: HarnessConfig) -> Iterator[Pair]:
         root = config.workspace
         if root is None:
             root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sv-parity-")))
-        pair = build_pair(
-            root / "workspace",
-            base=config.base,
-            plugins_dir=config.plugins_dir,
-            rules_file=config.rules_file,
-            features=config.features,
-            aa=config.aa,
-        )
+        pair = config.build_pair(root / "workspace")
         stack.callback(pair.close)
         yield pair
 
@@ -251,15 +257,7 @@ def _run_from_snapshot(
             on_case(result)
 
     try:
-        pair = build_pair(
-            root,
-            base=config.base,
-            plugins_dir=config.plugins_dir,
-            rules_file=config.rules_file,
-            features=config.features,
-            aa=config.aa,
-            snapshot=snapshot,
-        )
+        pair = config.build_pair(root, snapshot)
     except Exception as exc:
         for session in sessions:
             done(task_failed(session, f"snapshot {snapshot.path} cannot be replayed from: {type(exc).__name__}: {exc}"))

@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from exthost.deploy import migrate_plugins
 from exthost.evidence.compare import CapturedRequest
-from exthost.evidence.snapshot import Snapshot
+from exthost.evidence.snapshot import Snapshot, copy_sqlite
 from exthost.platform import Platform, create_platform
 from legacy_core.blog.demo import BRANCH, CONTENT_DIR, ensure_demo_remote
 from legacy_core.blog.git import GitIdentity
@@ -271,13 +271,7 @@ def template_from_snapshot(
         return Seed.from_json(json.loads(seed_file.read_text(encoding="utf-8")))
     layout.template.mkdir(parents=True, exist_ok=True)
     settings = side_settings(layout, "template", base=base, plugins_dir=plugins_dir, rules_file=rules_file)
-    source = sqlite3.connect(f"file:{snapshot.database}?mode=ro", uri=True)
-    target = sqlite3.connect(layout.database("template"))
-    try:
-        source.backup(target)
-    finally:
-        target.close()
-        source.close()
+    copy_sqlite(snapshot.database, layout.database("template"))
     engine = make_engine(settings.DATABASE_URL)
     try:
         upgrade(engine)

@@ -24,7 +24,7 @@ import os
 import shutil
 import sqlite3
 import subprocess
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +33,7 @@ from typing import Any
 from sqlalchemy import Engine, inspect, text
 
 from exthost.evidence.compare import Difference, diff_trees
+from exthost.evidence.snapshot import copy_sqlite
 from parity_tests.changes import FolderWatch, WatchUnavailable
 
 SIDES = ("legacy", "plugin")
@@ -109,13 +110,7 @@ class Layout:
         the side's open connections stay usable), data folder and remote."""
         side = self.side(name)
         side.mkdir(parents=True, exist_ok=True)
-        source = sqlite3.connect(self.database("template"))
-        target = sqlite3.connect(self.database(name), timeout=30)
-        try:
-            source.backup(target)
-        finally:
-            target.close()
-            source.close()
+        copy_sqlite(self.database("template"), self.database(name))
         for folder in (self.data(name), self.remote(name)):
             if self.copied.get(folder) == _signature(folder):
                 continue  # untouched since it was copied: already the template's
@@ -150,14 +145,18 @@ def stored_rows(engine: Engine) -> dict[str, dict[str, dict[str, Any]]]:
                 continue
             keys = inspector.get_pk_constraint(table).get("constrained_columns") or []
             result = connection.execute(text(f'SELECT * FROM "{table}"'))
-            columns = list(result.keys())
-            by_key: dict[str, dict[str, Any]] = {}
-            for index, row in enumerate(result.all()):
-                values = {column: _unsalted(value) for column, value in zip(columns, row, strict=True)}
-                key = "|".join(str(values[column]) for column in keys) if keys else f"#{index}"
-                by_key[key] = values
-            rows[table] = by_key
+            rows[table] = _by_key(list(result.keys()), result.all(), keys)
     return rows
+
+
+def _by_key(columns: list[str], found: Iterable[Sequence[Any]], keys: list[str]) -> dict[str, dict[str, Any]]:
+    """A table's rows as column maps by primary key (its values joined with '|'; the row's place without one)."""
+    by_key: dict[str, dict[str, Any]] = {}
+    for index, row in enumerate(found):
+        values = {column: _unsalted(value) for column, value in zip(columns, row, strict=True)}
+        key = "|".join(str(values[column]) for column in keys) if keys else f"#{index}"
+        by_key[key] = values
+    return by_key
 
 
 # The table names SQLAlchemy's SQLite inspector lists (`stored_rows`): no `sqlite_` table of SQLite's own.
@@ -186,13 +185,7 @@ def sqlite_rows(
     rows: dict[str, dict[str, dict[str, Any]]] = {}
     for table, keys in tables:
         cursor = connection.execute(f'SELECT * FROM "{table}"')
-        columns = [column[0] for column in cursor.description]
-        by_key: dict[str, dict[str, Any]] = {}
-        for index, row in enumerate(cursor.fetchall()):
-            values = {column: _unsalted(value) for column, value in zip(columns, row, strict=True)}
-            key = "|".join(str(values[column]) for column in keys) if keys else f"#{index}"
-            by_key[key] = values
-        rows[table] = by_key
+        rows[table] = _by_key([column[0] for column in cursor.description], cursor.fetchall(), keys)
     return rows
 
 

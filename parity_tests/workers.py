@@ -18,7 +18,6 @@ from typing import Any
 
 from parity_tests.branch_coverage import CoverageUnavailable, measuring
 from parity_tests.outcome import CaseResult
-from parity_tests.pair import build_pair
 from parity_tests.tasks import run_task, task_failed
 
 # How often the parent looks at its workers while waiting for results.
@@ -28,14 +27,7 @@ STARTED, FINISHED, NOTE = "started", "finished", "note"
 
 def _work(config: Any, root: Path, number: int, tasks: Any, results: Any, coverage_dir: Path | None) -> None:
     try:
-        pair = build_pair(
-            root,
-            base=config.base,
-            plugins_dir=config.plugins_dir,
-            rules_file=config.rules_file,
-            features=config.features,
-            aa=config.aa,
-        )
+        pair = config.build_pair(root)
     except Exception:
         results.put((-1, f"worker {number} could not build its pair: {traceback.format_exc(limit=3)}"))
         return

@@ -72,17 +72,23 @@ def local_remote(url: str) -> Path | None:
     return None
 
 
+def copy_sqlite(source: Path, target: Path) -> None:
+    """A consistent copy of SQLite database `source` into `target` (SQLite's online backup, page by page: other
+    connections may keep writing the source, and those open on the target stay usable)."""
+    reading = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+    writing = sqlite3.connect(target, timeout=30)
+    try:
+        reading.backup(writing)
+    finally:
+        writing.close()
+        reading.close()
+
+
 def _copy_sqlite(url: str, target: Path) -> None:
     database = make_url(url).database
     if not database or database == ":memory:":
         raise SnapshotError(f"DATABASE_URL {url!r} names no database file to snapshot")
-    source = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30)
-    copy = sqlite3.connect(target)
-    try:
-        source.backup(copy)  # a consistent copy while other connections keep writing
-    finally:
-        copy.close()
-        source.close()
+    copy_sqlite(Path(database), target)
 
 
 def _copy_rows(engine: Engine, target: Path, migrate: Callable[[Engine], None]) -> None:
