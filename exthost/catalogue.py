@@ -15,7 +15,7 @@ from pathlib import Path
 import nodesemver
 
 from exthost.errors import DependencyError, ManifestError, MountConflict, PluginLoadError, did_you_mean
-from exthost.manifest import MANIFEST_FILENAME, load_manifest
+from exthost.manifest import LEGACY_FEATURES, MANIFEST_FILENAME, load_manifest
 from exthost.mounts import core_conflicts, mounts_overlap
 from exthost.records import DISCOVERED, INVALID, PluginRecord
 from exthost.version import host_version
@@ -28,9 +28,13 @@ ENTRY_POINT_GROUP = "sovereign.plugins"
 class Catalogue:
     """Every plugin found for one settings object, each with its manifest or the reason it has none."""
 
-    def __init__(self, settings: Settings, legacy_routes: Iterable[RouteInfo]):
+    def __init__(
+        self, settings: Settings, legacy_routes: Iterable[RouteInfo], features: Iterable[str] = LEGACY_FEATURES
+    ):
         self.settings = settings
         self.legacy_routes = tuple(legacy_routes)
+        # The features a manifest's sovereign.feature may name.
+        self.features = tuple(features)
         self.plugins: dict[str, PluginRecord] = {}
 
     def discover(self) -> None:
@@ -76,7 +80,7 @@ class Catalogue:
     def _discover_one(self, folder: Path, source: str) -> None:
         record = PluginRecord(name=folder.name, folder=folder, source=source)
         try:
-            record.manifest = load_manifest(record.manifest_path)
+            record.manifest = load_manifest(record.manifest_path, self.features)
         except ManifestError as exc:
             record.fail(INVALID, str(exc))
             self._add_record(record)

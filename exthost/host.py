@@ -90,8 +90,8 @@ class ExtensionHost:
         self.name = name
         self.logger = logging.getLogger(f"sovereign.exthost.{name}")
         if legacy_routes is None:
-            legacy_routes = routes(create_server(services=self.services).app)
-        self.catalogue = Catalogue(settings, legacy_routes)
+            legacy_routes = routes(create_server(services=self.services).app, self.services.features)
+        self.catalogue = Catalogue(settings, legacy_routes, self.services.features.names)
         self.registry = Registry(self.services.session_factory, self.services.clock)
         self.warnings: list[str] = []
         self._table = MountTable()
@@ -572,7 +572,7 @@ class ExtensionHost:
             fresh = PluginRecord(name=old.name, folder=old.folder, source=old.source)
             keeps = "the running version keeps serving" if old.loaded else f"it stays {old.state}"
             try:
-                fresh.manifest = load_manifest(fresh.manifest_path)
+                fresh.manifest = load_manifest(fresh.manifest_path, self.services.features.names)
                 if fresh.manifest.name != name:
                     raise PluginLoadError(
                         f"{fresh.manifest_path}: name: changed from {name!r} to {fresh.manifest.name!r}"

@@ -8,7 +8,7 @@ import math
 import pathlib
 import re
 import types
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import nodesemver
@@ -129,13 +129,14 @@ def _check_api(value: int) -> int:
     raise ValueError(f"unsupported SDK API {_show(value)}, got {_show(value)}; supported: {supported}")
 
 
-def _check_feature(value: str | None) -> str | None:
-    if value is None or value in LEGACY_FEATURES:
+def _check_feature(value: str | None, info: ValidationInfo) -> str | None:
+    # The deployment's features (built-in plus EXTRA_FEATURES) come in the validation context.
+    known = tuple((info.context or {}).get("features") or LEGACY_FEATURES)
+    if value is None or value in known:
         return value
-    choices = ", ".join(map(repr, LEGACY_FEATURES))
+    choices = ", ".join(map(repr, known))
     raise ValueError(
-        f"unknown legacy feature, got {_show(value)}{did_you_mean(value, LEGACY_FEATURES)}; "
-        f"one of {choices}, or leave it out"
+        f"unknown legacy feature, got {_show(value)}{did_you_mean(value, known)}; one of {choices}, or leave it out"
     )
 
 
@@ -292,7 +293,8 @@ class Sovereign(_Strict):
         default=None,
         description="The legacy feature this plugin reimplements, if any.",
         examples=["blog"],
-        json_schema_extra={"enum": [*LEGACY_FEATURES, None]},
+        # The built-in features or one a deployment declares (EXTRA_FEATURES): checked against the deployment's.
+        json_schema_extra={"pattern": "^[a-z][a-z0-9_]{0,31}$"},
     )
 
     @property
@@ -593,10 +595,11 @@ def _problem_lines(error: ErrorDetails) -> list[str]:
     return [f"{path}: {what}, got {_show(error['input'])}; {_example(name, field)}"]
 
 
-def parse_manifest(data: object, path: str) -> Manifest:
-    """Validate manifest data; every problem becomes one line of the ManifestError naming `path`."""
+def parse_manifest(data: object, path: str, features: Sequence[str] = LEGACY_FEATURES) -> Manifest:
+    """Validate manifest data against a deployment with `features`; every problem becomes one line of the
+    ManifestError naming `path`."""
     try:
-        return Manifest.model_validate(data)
+        return Manifest.model_validate(data, context={"features": tuple(features)})
     except ValidationError as exc:
         problems: list[str] = []
         for error in exc.errors(include_url=False):
@@ -604,7 +607,7 @@ def parse_manifest(data: object, path: str) -> Manifest:
         raise ManifestError(path, problems) from None
 
 
-def load_manifest(path: pathlib.Path) -> Manifest:
+def load_manifest(path: pathlib.Path, features: Sequence[str] = LEGACY_FEATURES) -> Manifest:
     """Read and validate a `plugin.json`; unreadable files and bad JSON are ManifestErrors too."""
     try:
         text = path.read_text(encoding="utf-8")
@@ -626,7 +629,7 @@ def load_manifest(path: pathlib.Path) -> Manifest:
         ) from None
     except (ValueError, RecursionError) as exc:  # an integer past the digit limit, or nesting too deep
         raise ManifestError(str(path), [f"(file): invalid JSON: {exc}; simplify the value"]) from None
-    return parse_manifest(data, str(path))
+    return parse_manifest(data, str(path), features)
 
 
 def manifest_json_schema() -> dict[str, Any]:

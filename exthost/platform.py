@@ -48,7 +48,7 @@ from legacy_core.app import (
 from legacy_core.auth import CurrentUser
 from legacy_core.clock import Clock, IdGenerator, RandomIds, SystemClock
 from legacy_core.db import transaction
-from legacy_core.features import FEATURES, routes
+from legacy_core.features import FeatureDeclarationError, feature_set, routes
 from legacy_core.requestctx import EXTENSION_KEY, current_user
 from legacy_core.services import Services
 from legacy_core.settings import Settings
@@ -72,7 +72,7 @@ class Platform:
         self._cookie = settings.AUTH_SESSION_COOKIE_NAME
         self.flags = FlagStore(
             self.services.session_factory,
-            features=FEATURES,
+            features=self.services.features.names,
             overrides=tuple(overrides),
             poll_seconds=settings.FLAGS_POLL_SECONDS,
         )
@@ -132,6 +132,7 @@ class Platform:
             store=RecordingStore(
                 self.services.session_factory,
                 default_directory=settings.recording_dir,
+                features=self.services.features.names,
                 poll_seconds=settings.FLAGS_POLL_SECONDS,
             ),
             cookie_name=self._cookie,
@@ -209,7 +210,7 @@ class Platform:
                 "results": self.results.summary().get(feature, {}),
                 "breakerRecentFailures": self.breaker.recent(feature),
             }
-            for feature in FEATURES
+            for feature in self.services.features.names
         }
         report["shadow"] = {
             "queued": self.shadow.queue.qsize(),
@@ -293,9 +294,13 @@ def create_platform(
         overrides = parse_overrides(settings.FEATURE_FLAGS)
     except ValueError as exc:
         raise ExtHostError(f"setting {exc}") from exc
-    unknown = sorted({flag.feature for flag in overrides} - set(FEATURES))
+    try:
+        known = feature_set(settings.EXTRA_FEATURES).names
+    except FeatureDeclarationError as exc:
+        raise ExtHostError(str(exc)) from exc
+    unknown = sorted({flag.feature for flag in overrides} - set(known))
     if unknown:
-        raise ExtHostError(f"setting FEATURE_FLAGS: unknown feature(s) {unknown}; one of {', '.join(FEATURES)}")
+        raise ExtHostError(f"setting FEATURE_FLAGS: unknown feature(s) {unknown}; one of {', '.join(known)}")
     host, legacy, results, rules = build_platform_parts(
         settings, clock=clock, ids=ids, argon2_memory_kib=argon2_memory_kib, name=name
     )
@@ -334,8 +339,10 @@ def build_platform_parts(
         services, session_factory=IsolatingSessionFactory(bind=services.engine, expire_on_commit=False)
     )
     legacy = create_server(services=services)
-    host = ExtensionHost(settings, services=services, legacy_routes=routes(legacy.app), name=name, passive=passive)
+    host = ExtensionHost(
+        settings, services=services, legacy_routes=routes(legacy.app, services.features), name=name, passive=passive
+    )
     host.start()
     # The code in place, fingerprinted once: shadow outcomes count as evidence for this code only (evidence.gate).
-    codes = {feature: code_fingerprint(feature, settings) for feature in FEATURES}
+    codes = {feature: code_fingerprint(feature, settings) for feature in services.features.names}
     return host, legacy, ShadowResults(services.session_factory, codes=codes), rules

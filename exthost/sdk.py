@@ -258,9 +258,13 @@ class PluginContext:
             {key: getattr(settings, key) for key in type(settings).model_fields if key not in HIDDEN_SETTINGS}
         )
         self._toggles = {kind: settings.project_type_enabled(kind) for kind in access.PROJECT_TYPES}
-        feature_dirs = {"papertrail": settings.papertrail_root, "blog": settings.blog_root}
         feature = manifest.sovereign.feature
-        self.feature_dir: Path = feature_dirs[feature] if feature is not None else self.data_dir
+        declared = (
+            services.features[feature].data_root(settings)
+            if feature is not None and feature in services.features
+            else None
+        )
+        self.feature_dir: Path = declared if declared is not None else self.data_dir
 
     def feature_enabled(self, project_type: str) -> bool:
         """Whether the platform's feature toggle for a project type (`blog`, `papertrail`) is on."""

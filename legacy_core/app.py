@@ -18,7 +18,7 @@ from legacy_core.auth import Auth
 from legacy_core.clock import Clock, IdGenerator, RandomIds, SystemClock
 from legacy_core.db import make_engine, make_session_factory, transaction
 from legacy_core.errors import ApiError, FeatureDisabled
-from legacy_core.features import OWN_BODY_LIMIT_RULES
+from legacy_core.features import feature_set, load_object
 from legacy_core.requestctx import EXTENSION_KEY
 from legacy_core.services import Services, Tenancy
 from legacy_core.settings import Settings
@@ -68,6 +68,7 @@ def build_services(
         tenancy=Tenancy(settings.TENANT_DEFAULT, clock),
         clock=clock,
         ids=ids,
+        features=feature_set(settings.EXTRA_FEATURES),
     )
 
 
@@ -103,6 +104,10 @@ def create_server(
     app.register_blueprint(make_projects_blueprint())
     app.register_blueprint(make_papertrail_blueprint())
     app.register_blueprint(make_blog_blueprint())
+    for feature in services.features:
+        if feature.blueprint_factory is not None:
+            factory = load_object(feature.blueprint_factory, f"feature {feature.name!r}: blueprint_factory")
+            app.register_blueprint(factory())
     app.register_blueprint(make_openapi_blueprint())
     app.register_blueprint(make_web_blueprint())
 
@@ -125,7 +130,7 @@ def install_request_hooks(app: Flask, services: Services) -> None:
         # a chunked one as soon as the limit is passed. The rule decides, so a plugin's copy of a route gets the
         # same limit as legacy's.
         rule = request.url_rule.rule if request.url_rule is not None else None
-        if rule in OWN_BODY_LIMIT_RULES:
+        if rule in services.features.own_body_limit_rules:
             request.max_content_length = None
             return
         request.max_content_length = max_body

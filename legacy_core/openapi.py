@@ -168,7 +168,8 @@ def make_openapi_blueprint() -> Blueprint:
     def _build_document(state: BlueprintSetupState) -> None:
         services = cast(Services, state.app.extensions[EXTENSION_KEY])
         # Built at app creation, so a broken or clashing fragment stops the app instead of a later request.
-        state.app.extensions[DOCUMENT_KEY] = build_openapi(services.settings)
+        fragments = load_fragments(tuple(feature.openapi for feature in services.features if feature.openapi))
+        state.app.extensions[DOCUMENT_KEY] = build_openapi(services.settings, fragments)
 
     @bp.get("/openapi.json")
     def openapi_document() -> Response:

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from legacy_core.auth import Auth, CurrentUser
 from legacy_core.clock import Clock, IdGenerator
 from legacy_core.db import insert_unless_taken
+from legacy_core.features import BUILT_IN_SET, FeatureSet
 from legacy_core.models import Tenant
 from legacy_core.settings import Settings
 
@@ -50,3 +51,5 @@ class Services:
     tenancy: Tenancy
     clock: Clock
     ids: IdGenerator
+    # The features a plugin may take over (built-in plus EXTRA_FEATURES).
+    features: FeatureSet = BUILT_IN_SET

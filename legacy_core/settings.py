@@ -24,6 +24,11 @@ class Settings(BaseSettings):
     )
     DATA_DIR: Path = Field(default=DEFAULT_DATA_DIR, description="Root folder for files the platform keeps.")
     PLUGINS_DIR: Path = Field(default=Path("plugins"), description="Folder scanned for plugins/<name>/plugin.json.")
+    EXTRA_FEATURES: list[str] = Field(
+        default_factory=list,
+        description="Features besides PaperTrail and Blog that plugins may take over, each the 'module:NAME' of a "
+        'legacy_core.features.Feature declaration, e.g. EXTRA_FEATURES=\'["notes.feature:NOTES"]\'.',
+    )
     PLUGIN_CONFIG: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description='Per-plugin config overrides, e.g. PLUGIN_CONFIG=\'{"hello": {"GREETING": "hi"}}\' or '
@@ -136,6 +141,12 @@ class Settings(BaseSettings):
         default=None,
         description="Folder of the recorded sessions the switch gate requires (HAR files under <feature>/); "
         "parity_tests/recordings when unset.",
+    )
+    PARITY_DATABASE_URL: str | None = Field(
+        default=None,
+        description="PostgreSQL server on which the parity harness runs its cases, in databases of its own (a "
+        "template and one per side, made with CREATE DATABASE ... TEMPLATE, never the deployment's); unset runs them "
+        "on SQLite files in the workspace.",
     )
     PARITY_GATE_MIN_GENERATED: int = Field(
         default=500,

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import legacy_core
+from legacy_core.features import BUILT_IN_SET, FeatureSet
 
 LEGACY_ROOT = Path(legacy_core.__file__).resolve().parent
 # Files of a legacy feature package that no feature request runs: the OpenAPI document (built for the core route
@@ -50,11 +51,14 @@ class Scope:
     # Resolved file path -> the functions in it that define route handlers (a blueprint factory, a route
     # registrar): they run once, when the app is built, before any case, and are not counted.
     registrars: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    # (feature, side) -> how reports name its folder, when not `legacy_core/<feature>` or `plugins/<feature>` (a
+    # declared feature's legacy package elsewhere: its dotted name as a path).
+    tops: Mapping[tuple[str, str], str] = field(default_factory=dict)
 
     def label(self, feature: str, side: str, path: Path) -> str:
         """A measured file as the reports name it: `legacy_core/<feature>/x.py` or `plugins/<feature>/x.py`."""
-        top = "legacy_core" if side == "legacy" else "plugins"
-        return f"{top}/{feature}/{path.resolve().relative_to(self.folders[(feature, side)]).as_posix()}"
+        top = self.tops.get((feature, side)) or f"{'legacy_core' if side == 'legacy' else 'plugins'}/{feature}"
+        return f"{top}/{path.resolve().relative_to(self.folders[(feature, side)]).as_posix()}"
 
     def omit(self) -> list[str]:
         return [str(folder / name) for folder in self.folders.values() for name in OMITTED] + [
@@ -63,16 +67,25 @@ class Scope:
 
 
 def scope_of(
-    features: Iterable[str], plugins_dir: Path, legacy_app: Any = None, plugin_apps: Iterable[Any] = ()
+    features: Iterable[str],
+    plugins_dir: Path,
+    legacy_app: Any = None,
+    plugin_apps: Iterable[Any] = (),
+    declared: FeatureSet = BUILT_IN_SET,
 ) -> Scope:
-    """The scope of a run over `features`, with the plugins in `plugins_dir`; `legacy_app` (a Flask app) names the
-    view function of each of the features' legacy routes, and it and `plugin_apps` the functions that define them."""
+    """The scope of a run over `features` (of `declared`), with the plugins in `plugins_dir` (a feature's plugin
+    is the folder of its name); `legacy_app` (a Flask app) names the view function of each of the features' legacy
+    routes, and it and `plugin_apps` the functions that define them."""
     chosen = tuple(features)
-    folders = {}
+    folders, tops = {}, {}
     for feature in chosen:
-        folders[(feature, "legacy")] = (LEGACY_ROOT / feature).resolve()
+        if feature in BUILT_IN_SET or feature not in declared:
+            folders[(feature, "legacy")] = (LEGACY_ROOT / feature).resolve()
+        else:
+            folders[(feature, "legacy")] = declared[feature].folder()
+            tops[(feature, "legacy")] = declared[feature].package.replace(".", "/")
         folders[(feature, "plugin")] = (plugins_dir / feature).resolve()
-    scope = Scope(folders)
+    scope = Scope(folders, tops=tops)
     handlers: dict[tuple[str, str], tuple[str, str, str]] = {}
     if legacy_app is not None:
         for rule in legacy_app.url_map.iter_rules():
@@ -87,7 +100,7 @@ def scope_of(
                         # coverage.py names a nested function `outer.inner`, without `<locals>`.
                         name = view.__qualname__.replace(".<locals>", "")
                         handlers[(method, rule.rule)] = (feature, scope.label(feature, "legacy", path), name)
-    return Scope(folders, handlers, _registrars([legacy_app, *plugin_apps]))
+    return Scope(folders, handlers, _registrars([legacy_app, *plugin_apps]), tops)
 
 
 def _registrars(apps: Iterable[Any]) -> dict[str, frozenset[str]]:
@@ -593,7 +606,8 @@ def pair_scope(pair: Any, features: Iterable[str]) -> Scope:
     table = pair.plugin.platform.host.table()
     chosen = tuple(features)
     apps = [table.feature_app(feature, settings.TENANT_DEFAULT) for feature in chosen]
-    return scope_of(chosen, Path(settings.PLUGINS_DIR), pair.legacy.platform.legacy.app, [a for a in apps if a])
+    legacy_app = pair.legacy.platform.legacy.app
+    return scope_of(chosen, Path(settings.PLUGINS_DIR), legacy_app, [a for a in apps if a], pair.features)
 
 
 @contextmanager

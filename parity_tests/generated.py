@@ -58,6 +58,7 @@ from werkzeug.test import EnvironBuilder, stream_encode_multipart
 
 from exthost.evidence.compare import CapturedRequest, CapturedResponse, parse_content_type
 from exthost.evidence.har import read_har
+from legacy_core.features import BUILT_IN
 from legacy_core.openapi import package_version
 from parity_tests.branch_coverage import route_shape
 from parity_tests.client import path_of
@@ -69,7 +70,8 @@ from parity_tests.strategies import board_snapshots, post_fields
 log = logging.getLogger(__name__)
 
 # Which operations of the document belong to each feature (schemathesis `include(path_regex=...)`).
-FEATURE_PATHS = {"papertrail": "/papertrail/|^/uploads/", "blog": "/configure$|/blog/"}
+# The built-in features' path patterns (each feature declares its own: `legacy_core.features.Feature.paths`).
+FEATURE_PATHS = {feature.name: feature.paths for feature in BUILT_IN}
 # Who sends a case (None: nobody signed in): the owner twice as often as the others, since most routes need a role
 # to get past the guard. Hypothesis favours the first and the last choice, so both are the owner.
 CALLERS: tuple[str | None, ...] = ("alice", "bob", "carol", "dave", None, "alice")
@@ -509,7 +511,7 @@ class _Target:
     """What a feature's cases aim at: the seeded ids by path parameter name; and its strategy case."""
 
     known: Mapping[str, Sequence[str]]
-    scenario: Callable[[_FeatureRun, st.DataObject, Pair], None]
+    scenario: Callable[[_FeatureRun, st.DataObject, Pair], None] | None
 
 
 def _aim(
@@ -566,6 +568,11 @@ class _Generator:
         }
         self.labels = sorted(self.operations)
 
+    def linked(self) -> bool:
+        """Whether the feature's document links an answer to a next request: stateful sequences need one."""
+        self.sequences.as_state_machine()  # counts the document's links (schemathesis's own check, on first run)
+        return bool(self.sequences.statistic.transitions.selected)
+
     def _schema(self, document: Mapping[str, Any], aim: int) -> Any:
         config = schemathesis.Config.from_dict(
             {
@@ -574,7 +581,7 @@ class _Generator:
             }
         )
         schema = schemathesis.openapi.from_dict(dict(document), config=config).include(
-            path_regex=FEATURE_PATHS[self.run.feature]
+            path_regex=self.run.pair.features[self.run.feature].paths
         )
         schema.hooks.register_hook_with_name(_aim(self.target.known, aim), "flatmap_path_parameters")
         schema.hooks.register_hook_with_name(_calendar_dates(aim), "flatmap_body")
@@ -685,6 +692,7 @@ class _Generator:
 
     def scenarios(self, examples: int, seed: int | None) -> Callable[[], None]:
         run, play = self.run, self.target.scenario
+        assert play is not None, "a feature without a strategy case gets no strategy budget (split_budget)"
 
         @given(data=st.data())
         def scenario(data: st.DataObject) -> None:
@@ -750,26 +758,40 @@ def _post_scenario(run: _FeatureRun, data: st.DataObject, pair: Pair) -> None:
     run.send(CapturedRequest("GET", posts + "/all"))
 
 
+# Hand-written strategy cases of the built-in features; a declared feature without one gets the rest of the budget.
+SCENARIOS: Mapping[str, Callable[[_FeatureRun, st.DataObject, Pair], None]] = {
+    "papertrail": _board_scenario,
+    "blog": _post_scenario,
+}
+
+
 def _targets(pair: Pair) -> dict[str, _Target]:
-    papertrail, blog = pair.seed.projects["papertrail"], pair.seed.projects["blog"]
-    board = {"projectId": [papertrail["id"]], "boardId": [papertrail["board_id"]]}
-    items = {"nodeId": papertrail["node_ids"], "edgeId": papertrail["edge_ids"], "commentId": papertrail["comment_ids"]}
-    return {
-        "papertrail": _Target({**board, **items}, _board_scenario),
-        "blog": _Target({"projectId": [blog["id"]], "file": blog["files"]}, _post_scenario),
-    }
+    """Per feature: the seeded values its path parameters draw from (`Feature.parameters`), and its strategy case."""
+    targets = {}
+    for feature in pair.features:
+        seeded = pair.seed.projects.get(feature.name, {})
+        known: dict[str, list[str]] = {}
+        for parameter, name in feature.parameters.items():
+            value = seeded.get(name)
+            values = value if isinstance(value, list) else [] if value is None else [value]
+            known[parameter] = [str(item) for item in values]
+        targets[feature.name] = _Target(known, SCENARIOS.get(feature.name))
+    return targets
 
 
 # --- the public surface ---
 
 
-def split_budget(count: int, *, stateful: bool = True, edges: int = 0, guided: bool = True) -> dict[str, int]:
+def split_budget(
+    count: int, *, stateful: bool = True, edges: int = 0, guided: bool = True, strategy: bool = True
+) -> dict[str, int]:
     """How `count` cases are shared: the edge cases first (up to three fifths of the budget, `edges` at most), then
-    of the rest a tenth (at least one) strategy cases, three twentieths guided by coverage (none without `guided`),
-    two fifths of what is left stateful sequences (none without `stateful`), and single requests."""
+    of the rest a tenth (at least one; none without `strategy`) strategy cases, three twentieths guided by coverage
+    (none without `guided`), two fifths of what is left stateful sequences (none without `stateful`), and single
+    requests."""
     edge = min(edges, count * 3 // 5)
     rest = count - edge
-    scenarios = min(rest, max(1, rest // 10)) if rest > 0 else 0
+    scenarios = min(rest, max(1, rest // 10)) if rest > 0 and strategy else 0
     aimed = rest * 3 // 20 if guided else 0
     chained = (rest - scenarios - aimed) * 2 // 5 if stateful else 0
     single = rest - scenarios - aimed - chained
@@ -836,7 +858,14 @@ def generate_cases(
     generator = _Generator(run, openapi_document(pair), targets[feature])
     index, shares = share
     chosen = edge_cases(pair, feature)[index::shares] if edges else []
-    budget = split_budget(count, stateful=stateful, edges=len(chosen), guided=pair.meter is not None)
+    budget = split_budget(
+        count,
+        # A document without links gives schemathesis nothing to chain: its share goes to single requests.
+        stateful=stateful and generator.linked(),
+        edges=len(chosen),
+        guided=pair.meter is not None,
+        strategy=targets[feature].scenario is not None,
+    )
     made: dict[str, int] = {}
     halves = (budget["guided"] - budget["guided"] // 2, budget["guided"] // 2)
     phases: list[tuple[str, Callable[[int, int | None], Callable[[], None]], int]] = [

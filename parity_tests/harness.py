@@ -67,6 +67,7 @@ class HarnessConfig:
             features=self.features,
             aa=self.aa,
             snapshot=snapshot,
+            keep=self.workspace is not None,
         )
 
     def __post_init__(self) -> None:
@@ -345,4 +346,12 @@ def run_parity(
         coverage_note=coverage_note,
         notes=tuple(notes),
         shard=shard,
+        database=_database(config, snapshots=bool(from_snapshots)),
     )
+
+
+def _database(config: HarnessConfig, *, snapshots: bool) -> str:
+    """What the run's cases ran on, as its reports say it (a snapshot is a SQLite file and replays on SQLite)."""
+    if config.base is None or not config.base.PARITY_DATABASE_URL:
+        return "sqlite"
+    return "postgresql; snapshot replays on sqlite" if snapshots else "postgresql"

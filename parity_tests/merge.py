@@ -85,6 +85,7 @@ def _facts(report: ShardReport) -> dict[str, Any]:
     facts: dict[str, Any] = {
         "version": run.version,
         "sides": run.sides,
+        "database": run.database,
         "features": run.features,
         "fingerprints": dict(sorted(run.fingerprints.items())),
         "shard.count": shard.count,
@@ -104,6 +105,7 @@ def _facts(report: ShardReport) -> dict[str, Any]:
 _HINTS = {
     "fingerprints": "the shards ran on different code; run every shard on one commit",
     "shard.shares": "pass the same --jobs to every shard",
+    "database": "run every shard on the same database (PARITY_DATABASE_URL set on all or on none)",
     "shard.recordings": "every shard must see the same recordings",
     "shard.rulesDigest": "every shard must use the same noise rules file",
     "coverage (measured)": "measure coverage on every shard or on none (--no-coverage)",
@@ -280,6 +282,7 @@ def merge_runs(reports: Sequence[ShardReport]) -> ParityRun:
         coverage_note=_coverage_note(reports),
         notes=tuple(f"shard {report.shard.label}: {note}" for report in reports for note in report.run.notes),
         merged_from=tuple(str(report.folder) for report in reports),
+        database=first.database,
     )
 
 

@@ -386,6 +386,8 @@ class ParityRun:
     shard: Shard | None = None
     # On a run merged from shards (`sv parity:merge`): the shards' report folders, in shard order.
     merged_from: tuple[str, ...] = ()
+    # The database the cases ran on: "sqlite", "postgresql", or "postgresql; snapshot replays on sqlite".
+    database: str = "sqlite"
 
     @property
     def aa(self) -> bool:
@@ -435,6 +437,7 @@ class ParityRun:
             "notes": list(self.notes),
             "shard": self.shard.to_json() if self.shard is not None else None,
             "mergedFrom": list(self.merged_from),
+            "database": self.database,
             "byFeature": [tally.to_json() for tally in self.by_feature()],
             "routes": [tally.to_json() for tally in self.routes()],
             "cases": [case.to_json() for case in self.cases],
@@ -462,4 +465,5 @@ class ParityRun:
             notes=tuple(str(note) for note in data.get("notes", ())),
             shard=Shard.from_json(shard) if shard is not None else None,
             merged_from=tuple(str(folder) for folder in data.get("mergedFrom", ())),
+            database=str(data.get("database", "sqlite")),
         )

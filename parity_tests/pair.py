@@ -27,18 +27,17 @@ from exthost.evidence.snapshot import Snapshot
 from exthost.platform import Platform, create_platform
 from exthost.rollout.isolation import pinned
 from legacy_core.clock import FixedClock, SequentialIds
-from legacy_core.features import FEATURES
+from legacy_core.features import FeatureSet, feature_set
 from legacy_core.settings import Settings
 from parity_tests.branch_coverage import Meter
 from parity_tests.client import send
 from parity_tests.outcome import Exchange
+from parity_tests.postgres import PostgresDatabases
 from parity_tests.seed import HARNESS_ARGON2_KIB, Seed, build_template, side_settings, template_from_snapshot
 from parity_tests.state import CASE_START, SIDES, Layout, StateReader, state_differences
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CORE = "core"
-# The feature whose requests reach the git remote shared by URL.
-REMOTE_FEATURE = "blog"
 
 
 class HarnessError(Exception):
@@ -97,10 +96,17 @@ class Pair:
     requests_sent: int = 0
     # Branch coverage of the features' code, when the run measures it (`parity_tests.branch_coverage.Meter`).
     meter: Meter | None = None
+    # On PostgreSQL: leave the template database for the workspace's next run (see `close`).
+    keep_template: bool = False
 
     @property
     def sides(self) -> tuple[Side, Side]:
         return self.legacy, self.plugin
+
+    @property
+    def features(self) -> FeatureSet:
+        """The features both sides know (built-in plus the settings' EXTRA_FEATURES)."""
+        return self.legacy.platform.services.features
 
     def start_case(self, *, user: str | None = None, start: datetime | None = None) -> None:
         """Both sides back to the template, fresh pinned clocks and ids (from `start`, by default the harness's case
@@ -109,7 +115,8 @@ class Pair:
         self.reported.clear()
         self.requests_sent = 0
         for side in self.sides:
-            self.layout.reset(side.name)
+            if self.layout.reset(side.name):
+                side.platform.services.engine.dispose()  # its connections went with the database made again
             side.start_case(self.clock_step, cookies, start or CASE_START)
 
     def route_of(self, request: CapturedRequest) -> tuple[str, str]:
@@ -125,10 +132,13 @@ class Pair:
         return CORE, rule.rule
 
     def send(
-        self, request: CapturedRequest, feature: str = REMOTE_FEATURE, route: str | None = None
+        self, request: CapturedRequest, feature: str | None = None, route: str | None = None
     ) -> tuple[CapturedResponse, CapturedResponse]:
-        """The request on each side in turn (for a blog request, the shared remote URL pointed at the side's remote
-        first: only the blog reaches the remote, and the swap costs two file system calls)."""
+        """The request on each side in turn (for a request of a feature that declares a git remote, or of no
+        feature named, the shared remote URL pointed at the side's remote first: the swap costs two file system
+        calls)."""
+        features = self.features
+        point = feature is None or (feature in features and features[feature].remote is not None)
         if header_value(request.headers, "x-request-id") is None:
             # Both sides get one request id, so answers that echo it (every X-Request-Id header, error bodies that
             # quote it) agree by construction, as the shadow runner gives a replay the caller's id.
@@ -136,7 +146,7 @@ class Pair:
             request = replace(request, headers=(*request.headers, ("X-Request-Id", f"sv-parity-{self.requests_sent}")))
         answers = []
         for side in self.sides:
-            if feature == REMOTE_FEATURE:
+            if point:
                 self.layout.point(side.name)
             if self.meter is None:
                 answers.append(side.call(request))
@@ -151,13 +161,21 @@ class Pair:
         legacy, plugin = self.send(request, feature, route)
         if request.method not in SAFE_METHODS:
             for side in self.sides:
-                pin_file_times(side.platform.services.settings.papertrail_root)
+                for folder in self._served_folders(side):
+                    pin_file_times(folder)
         comparison = compare(legacy, plugin, self.rules, feature=feature, method=request.method, route=route)
         # Reads may write too (legacy makes a board on first sight): the state is compared whenever either side's
         # may have changed; for most reads a cheap check says it did not.
         may_write = request.method not in SAFE_METHODS or any(side.reader.changed() for side in self.sides)
         state = self.state_differences() if may_write else ()
         return Exchange(index, feature, route, request, legacy, plugin, comparison, state)
+
+    def _served_folders(self, side: Side) -> list[Path]:
+        """The data folders whose files a feature serves as they are (uploads): those of the features without a
+        git remote (a working clone's files are git's, whose index keeps their times)."""
+        settings = side.platform.services.settings
+        folders = (feature.data_root(settings) for feature in self.features if feature.remote is None)
+        return [folder for folder in folders if folder is not None]
 
     def state_differences(self) -> tuple[Difference, ...]:
         """Differences in the stored state that the previous check of this case did not find (a difference is
@@ -171,6 +189,10 @@ class Pair:
         for side in self.sides:
             side.reader.close()
             side.platform.close()
+        databases = self.layout.postgres
+        if databases is not None:
+            databases.drop([*SIDES, *(() if self.keep_template else ("template",))])
+            databases.close()
 
 
 def build_pair(
@@ -179,31 +201,50 @@ def build_pair(
     base: Settings | None = None,
     plugins_dir: Path | None = None,
     rules_file: Path | None = None,
-    features: Iterable[str] = FEATURES,
+    features: Iterable[str] | None = None,
     aa: bool = False,
     clock_step: timedelta = timedelta(seconds=1),
     snapshot: Snapshot | None = None,
+    keep: bool = False,
 ) -> Pair:
     """A pair in workspace `root` (its template built on first use, from `snapshot` when given): the plugin side
     serves `features` from their plugins; with `aa`, both sides serve them from legacy (an A/A run, to show which
-    noise rules are needed)."""
-    layout = Layout(root.resolve())
+    noise rules are needed).
+
+    With PARITY_DATABASE_URL in `base`, the databases are PostgreSQL databases of the workspace's own on that
+    server (a snapshot's pair stays on SQLite: a snapshot is a SQLite file); closing the pair drops the sides'
+    and, unless `keep` (a kept workspace reuses its template), the template's."""
+    server = base.PARITY_DATABASE_URL if base is not None and snapshot is None else None
+    databases = PostgresDatabases(server, root.resolve()) if server else None
+    layout = Layout(root.resolve(), postgres=databases)
     if snapshot is not None:
         seed = template_from_snapshot(layout, snapshot, base=base, plugins_dir=plugins_dir, rules_file=rules_file)
     else:
         seed = build_template(layout, base=base, plugins_dir=plugins_dir, rules_file=rules_file)
-    chosen = tuple(features)
+    every = feature_set(base.EXTRA_FEATURES if base is not None else ()).names
+    chosen = every if features is None else tuple(features)
+    unknown = [feature for feature in chosen if feature not in every]
+    if unknown:
+        raise HarnessError(f"unknown feature(s) {', '.join(map(repr, unknown))}; one of {', '.join(every)}")
     sides = []
     for name in SIDES:
         layout.reset(name)
         # "retired", not "plugin": with no plugin app for the feature, the router answers 503 instead of falling back
         # to legacy, so a missing or disabled plugin can never pass for parity.
         serving = "legacy" if name == "legacy" or aa else "retired"
-        flags = {feature: (serving if feature in chosen else "legacy") for feature in FEATURES}
+        flags = {feature: (serving if feature in chosen else "legacy") for feature in every}
         settings = side_settings(layout, name, base=base, plugins_dir=plugins_dir, rules_file=rules_file, flags=flags)
         platform = create_platform(settings, argon2_memory_kib=HARNESS_ARGON2_KIB, name=f"parity-{name}")
+        # The working clones of the feature with a git remote (its data folder), whose git state is compared too.
+        clones = next(
+            (f.data_root(settings) for f in platform.services.features if f.remote and f.data_root(settings)), None
+        )
         reader = StateReader(
-            platform.services.engine, layout.database(name), settings.DATA_DIR, settings.blog_root, layout.remote(name)
+            platform.services.engine,
+            layout.database(name),
+            settings.DATA_DIR,
+            clones or layout.root / "no-clones",
+            layout.remote(name),
         )
         sides.append(Side(name, platform, reader))
         if serving == "retired":
@@ -218,7 +259,7 @@ def build_pair(
                 )
     rules = sides[0].platform.rules
     label = "legacy/legacy" if aa else "legacy/plugin"
-    return Pair(layout, sides[0], sides[1], seed, rules, label, clock_step)
+    return Pair(layout, sides[0], sides[1], seed, rules, label, clock_step, keep_template=keep)
 
 
 def pin_file_times(root: Path) -> None:

@@ -17,7 +17,7 @@ import contextlib
 import json
 import re
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,7 +32,7 @@ from exthost.evidence.redact import REDACTED
 from exthost.evidence.snapshot import SNAPSHOTS, Snapshot, snapshot_before, snapshots_in
 from legacy_core.auth import token_digest
 from legacy_core.db import transaction
-from legacy_core.features import FEATURES
+from legacy_core.features import FEATURES as BUILT_IN_NAMES
 from parity_tests.outcome import CaseResult, Exchange
 from parity_tests.pair import CORE, Pair, body_json
 from parity_tests.state import commit_dates
@@ -67,9 +67,9 @@ class RecordedSession:
         return self.digest_name or self.name
 
 
-def _feature_of_path(path: Path, root: Path) -> str | None:
+def _feature_of_path(path: Path, root: Path, features: Sequence[str]) -> str | None:
     for part in path.relative_to(root).parts[:-1]:
-        if part in FEATURES:
+        if part in features:
             return part
     return None
 
@@ -121,27 +121,28 @@ def find_recordings(
     else:
         files = [source]
     snapshots = snapshots_in(root) if snapshot is None else [snapshot]
+    names = pair.features.names if pair is not None else BUILT_IN_NAMES
     for path in files:
         name = path.relative_to(root).as_posix()
         try:
             exchanges = tuple(read_har(path))
         except ExtHostError as exc:
-            feature = _feature_of_path(path, root) or "unknown"
+            feature = _feature_of_path(path, root, names) or "unknown"
             yield CaseResult(f"recorded:{name}", "recorded", feature, name, error=str(exc))
             continue
         if not exchanges:
-            feature = _feature_of_path(path, root) or "unknown"
+            feature = _feature_of_path(path, root, names) or "unknown"
             error = f"{path}: the recording has no requests; record the session again"
             yield CaseResult(f"recorded:{name}", "recorded", feature, name, error=error)
             continue
-        guessed = _feature_of_path(path, root) or _guess_feature(exchanges, pair)
+        guessed = _feature_of_path(path, root, names) or _guess_feature(exchanges, pair)
         if guessed is None:
             yield CaseResult(
                 f"recorded:{name}",
                 "recorded",
                 "unknown",
                 name,
-                error=f"{path}: no request of this recording belongs to a feature ({', '.join(FEATURES)}); "
+                error=f"{path}: no request of this recording belongs to a feature ({', '.join(names)}); "
                 "put it in a folder named after its feature",
             )
             continue

@@ -184,6 +184,7 @@ def junit_xml(run: ParityRun) -> str:
         properties = ET.SubElement(suite, "properties")
         for name, value in (
             ("sides", run.sides),
+            ("database", run.database),
             ("startedAt", run.started_at),
             ("rulesFile", run.rules_file),
             ("fingerprint", run.fingerprints.get(feature, "")),
@@ -308,7 +309,12 @@ def markdown_summary(run: ParityRun) -> str:
     """A GitHub job summary: verdict, per-feature and per-route tables, and the first mismatches in detail."""
     lines = [f"## Parity {_md_text(headline(run))}", ""]
     lines += [f"- {_md_text(reason)}" for reason in reasons(run)]
-    lines += ["", f"Rules {_md_code(run.rules_file, 200)}; started {_md_text(run.started_at)}.", ""]
+    lines += [
+        "",
+        f"Rules {_md_code(run.rules_file, 200)}; cases on {_md_text(run.database)}; "
+        f"started {_md_text(run.started_at)}.",
+        "",
+    ]
     if run.aa and run.rules_unused:
         lines += ["### Noise rules not needed", ""]
         lines += [

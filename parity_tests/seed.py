@@ -9,6 +9,7 @@ login request; a recorded session brings its own login (its redacted password is
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -23,16 +24,15 @@ from exthost.deploy import migrate_plugins
 from exthost.evidence.compare import CapturedRequest
 from exthost.evidence.snapshot import Snapshot, copy_sqlite
 from exthost.platform import Platform, create_platform
-from legacy_core.blog.demo import BRANCH, CONTENT_DIR, ensure_demo_remote
-from legacy_core.blog.git import GitIdentity
 from legacy_core.clock import FixedClock, SequentialIds
 from legacy_core.db import make_engine
-from legacy_core.features import FEATURES
+from legacy_core.features import feature_set, load_object
 from legacy_core.migrate import upgrade
 from legacy_core.models import Tenant
 from legacy_core.settings import Settings
+from parity_tests import postgres
 from parity_tests.client import send
-from parity_tests.state import DATABASE, T0, Layout, commit_dates
+from parity_tests.state import T0, Layout, commit_dates
 
 SEED_PASSWORD = "parity-harness-password"
 # argon2 work per hash: the harness's passwords guard nothing, and every recorded login verifies one on each side.
@@ -42,17 +42,6 @@ SEED_FILE = "seed.json"
 UNCAPTURED = "uncaptured.git"
 USERS = {"alice": "owner", "bob": "editor", "carol": "viewer", "dave": None}
 REPO_PLUGINS = Path(__file__).resolve().parent.parent / "plugins"
-BOARD: dict[str, list[dict[str, Any]]] = {
-    "nodes": [
-        {"id": "claim", "label": "Claim", "tags": ["thesis"]},
-        {"id": "source", "label": "Source A", "tags": ["evidence", "primary"]},
-        {"id": "rebuttal", "label": "Rebuttal"},
-    ],
-    "edges": [
-        {"id": "supports", "source": "source", "target": "claim", "label": "supports"},
-        {"id": "counters", "source": "rebuttal", "target": "claim", "label": "counters"},
-    ],
-}
 
 
 @dataclass(frozen=True)
@@ -122,7 +111,7 @@ def side_settings(
     values: dict[str, Any] = {} if base is None else base.model_dump()
     side = layout.side(name)
     values.update(
-        DATABASE_URL=f"sqlite:///{side / DATABASE}",
+        DATABASE_URL=layout.database_url(name),
         DATA_DIR=side / "data",
         PAPERTRAIL_DATA_ROOT=None,
         BLOG_DATA_ROOT=None,
@@ -138,8 +127,9 @@ def side_settings(
         # A plugin that keeps failing must show as failing answers, not be disabled (legacy would answer instead).
         PLUGIN_ERROR_BUDGET=0,
     )
-    for project_type in FEATURES:
-        values[f"FT_PROJECT_TYPE_{project_type.upper()}"] = True
+    for feature in feature_set(values.get("EXTRA_FEATURES") or ()):
+        if feature.project_type is not None:
+            values[f"FT_PROJECT_TYPE_{feature.project_type.upper()}"] = True
     chosen = base.model_fields_set if base is not None else set()
     for name, limit in HARNESS_SIZE_LIMITS.items():
         if name not in chosen:
@@ -166,6 +156,7 @@ class _Seeder:
 
 
 def _seed(platform: Platform, layout: Layout) -> Seed:
+    """The seed users, then each feature's project and declared seed calls (`Feature.seed`), through the API."""
     settings = platform.services.settings
     cookie = settings.AUTH_SESSION_COOKIE_NAME
     seeder = _Seeder(platform)
@@ -175,53 +166,87 @@ def _seed(platform: Platform, layout: Layout) -> Seed:
         answer = seeder.call(name, "POST", "/register", {"email": email, "password": SEED_PASSWORD, "name": name})
         users[name] = SeedUser(name, str(answer["user"]["id"]), email, seeder.jars[name][cookie], role)
     projects: dict[str, dict[str, Any]] = {}
-    for feature, title in (("papertrail", "Evidence board"), ("blog", "Team blog")):
-        created = seeder.call("alice", "POST", "/api/projects", {"name": title, "type": feature})
-        project_id = str(created["id"])
-        for name, role in USERS.items():
-            if role not in (None, "owner"):
-                seeder.call(
-                    "alice", "POST", f"/api/projects/{project_id}/shares", {"email": users[name].email, "role": role}
-                )
-        projects[feature] = {"id": project_id}
-    board_path = f"/api/projects/{projects['papertrail']['id']}/papertrail/board"
-    board = seeder.call("alice", "POST", board_path, BOARD)["board"]
-    comment = seeder.call(
-        "bob", "POST", f"{board_path}/{board['id']}/comments", {"body": "Needs a second source", "nodeId": "claim"}
-    )
-    projects["papertrail"].update(
-        board_id=board["id"],
-        node_ids=[node["id"] for node in BOARD["nodes"]],
-        edge_ids=[edge["id"] for edge in BOARD["edges"]],
-        comment_ids=[comment["comment"]["id"]],
-    )
-    blog_id = projects["blog"]["id"]
-    layout.point("template")
-    seeder.call(
-        "alice",
-        "PATCH",
-        f"/api/projects/{blog_id}/configure",
-        {
-            "repoUrl": layout.remote_url,
-            "branch": BRANCH,
-            "contentDir": CONTENT_DIR,
-            "gitUserName": "Blog Bot",
-            "gitUserEmail": "blog-bot@example.test",
-        },
-    )
-    posts = seeder.call("alice", "GET", f"/api/projects/{blog_id}/blog/post/all")["posts"]
-    projects["blog"]["files"] = sorted(post["file"] for post in posts)
+    for feature in platform.services.features:
+        values: dict[str, Any] = {"remote_url": layout.remote_url}
+        if feature.project_type is not None:
+            title = feature.project_title or feature.name
+            created = seeder.call("alice", "POST", "/api/projects", {"name": title, "type": feature.project_type})
+            values["project"] = str(created["id"])
+            for name, role in USERS.items():
+                if role not in (None, "owner"):
+                    path = f"/api/projects/{values['project']}/shares"
+                    seeder.call("alice", "POST", path, {"email": users[name].email, "role": role})
+        if feature.remote is not None:
+            layout.point("template")
+        for call in feature.seed:
+            where = f"feature {feature.name!r}: seed call {call.method} {call.path}"
+            path, body = _filled(call.path, values, where), _filled(call.body, values, where)
+            answer = seeder.call(call.user, call.method, path, body)
+            for name, path in call.keep.items():
+                values[name] = _kept(answer, path, where)
+        kept = {name: value for name, value in values.items() if name not in ("remote_url", "project")}
+        projects[feature.name] = {**({"id": values["project"]} if "project" in values else {}), **kept}
     return Seed(cookie, SEED_PASSWORD, layout.remote_url, users, projects)
+
+
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _filled(value: Any, values: dict[str, Any], where: str) -> Any:
+    """`value` (a path or a JSON body) with every `{name}` in its strings replaced by the seeded value `name`."""
+    if isinstance(value, str):
+
+        def replace(match: re.Match[str]) -> str:
+            if match.group(1) not in values:
+                raise HarnessSeedError(
+                    f"{where}: {match.group(0)!r} names no seeded value; known: {', '.join(sorted(values))}"
+                )
+            return str(values[match.group(1)])
+
+        return _PLACEHOLDER.sub(replace, value)
+    if isinstance(value, dict):
+        return {key: _filled(item, values, where) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_filled(item, values, where) for item in value]
+    return value
+
+
+def _kept(answer: Any, path: str, where: str) -> Any:
+    """The value at dotted `path` of an answer: `*` walks a list (giving a list, in the answer's order, sorted with
+    a `|sorted` suffix), and a path in brackets (`[comment.id]`) gives its one value as a list."""
+    path, _, modifier = path.partition("|")
+    wrap = path.startswith("[") and path.endswith("]")
+    found, many = [answer], False
+    for part in (path[1:-1] if wrap else path).split("."):
+        if part == "*":
+            many = True
+            found = [item for value in found if isinstance(value, list) for item in value]
+            continue
+        missing = [value for value in found if not isinstance(value, dict) or part not in value]
+        if missing:
+            raise HarnessSeedError(f"{where}: keep {path!r}: the answer has no {part!r} there: {str(answer)[:200]}")
+        found = [value[part] for value in found]
+    if many:
+        return sorted(found) if modifier == "sorted" else found
+    return [found[0]] if wrap else found[0]
+
+
+class HarnessSeedError(RuntimeError):
+    """A feature's seed declaration does not fit the answers it gets; the message names the feature and the call."""
 
 
 def build_template(
     layout: Layout, *, base: Settings | None = None, plugins_dir: Path | None = None, rules_file: Path | None = None
 ) -> Seed:
-    """The workspace's template (built unless `seed.json` says it is done) and what it holds."""
+    """The workspace's template (built unless `seed.json` says it is done, and, on PostgreSQL, its database is
+    there) and what it holds."""
     seed_file = layout.template / SEED_FILE
-    if seed_file.exists():
+    if seed_file.exists() and (layout.postgres is None or layout.postgres.exists("template")):
         return Seed.from_json(json.loads(seed_file.read_text(encoding="utf-8")))
+    shutil.rmtree(layout.template, ignore_errors=True)  # a half-built one, or one whose database is gone
     layout.template.mkdir(parents=True, exist_ok=True)
+    if layout.postgres is not None:
+        layout.postgres.create_empty("template")
     settings = side_settings(layout, "template", base=base, plugins_dir=plugins_dir, rules_file=rules_file)
     engine = make_engine(settings.DATABASE_URL)
     try:
@@ -229,7 +254,9 @@ def build_template(
         migrate_plugins(settings, engine, ())
     finally:
         engine.dispose()
-    ensure_demo_remote(layout.remote("template"), GitIdentity("Blog Bot", "blog-bot@example.test"), T0)
+    for feature in feature_set(settings.EXTRA_FEATURES):
+        if feature.remote is not None:
+            load_object(feature.remote, f"feature {feature.name!r}: remote")(layout.remote("template"), T0)
     platform = create_platform(
         settings,
         clock=FixedClock(start=T0),
@@ -244,6 +271,12 @@ def build_template(
             seed = _seed(platform, layout)
     finally:
         platform.close()
+    if layout.postgres is not None:
+        engine = make_engine(settings.DATABASE_URL)
+        try:
+            postgres.install_counter(engine)
+        finally:
+            engine.dispose()
     seed_file.write_text(json.dumps(seed.to_json(), indent=2, sort_keys=True), encoding="utf-8")
     return seed
 
@@ -278,7 +311,8 @@ def template_from_snapshot(
         migrate_plugins(settings, engine, ())
     finally:
         engine.dispose()
-    folders = {"papertrail": settings.papertrail_root, "blog": settings.blog_root}
+    declared = {feature.name: feature.data_root(settings) for feature in feature_set(settings.EXTRA_FEATURES)}
+    folders = {name: folder for name, folder in declared.items() if folder is not None}
     for feature, relative in snapshot.data.items():
         if feature in folders and (snapshot.path / relative).is_dir():
             shutil.copytree(snapshot.path / relative, folders[feature], symlinks=True)

@@ -34,7 +34,9 @@ from sqlalchemy import Engine, inspect, text
 
 from exthost.evidence.compare import Difference, diff_trees
 from exthost.evidence.snapshot import copy_sqlite
+from parity_tests import postgres
 from parity_tests.changes import FolderWatch, WatchUnavailable
+from parity_tests.postgres import PostgresDatabases
 
 SIDES = ("legacy", "plugin")
 DATABASE = "sovereign.db"
@@ -67,11 +69,18 @@ def commit_dates(stamp: str = COMMIT_DATE) -> Iterator[None]:
 
 @dataclass(frozen=True)
 class Layout:
-    """The folders of one harness workspace."""
+    """The folders of one harness workspace, and its databases: SQLite files in it, or, with `postgres`, databases
+    of its own on a PostgreSQL server."""
 
     root: Path
-    # Signature of each side folder right after it was copied from the template (see `reset`).
-    copied: dict[Path, Any] = field(default_factory=dict, compare=False)
+    # Signature of each side folder (and database) right after it was copied from the template (see `reset`).
+    copied: dict[Any, Any] = field(default_factory=dict, compare=False)
+    postgres: PostgresDatabases | None = field(default=None, compare=False)
+
+    def database_url(self, name: str) -> str:
+        if self.postgres is not None:
+            return self.postgres.url(name)
+        return f"sqlite:///{self.database(name)}"
 
     def side(self, name: str) -> Path:
         return self.root / name
@@ -105,12 +114,22 @@ class Layout:
         staged.symlink_to(self.remote(name), target_is_directory=True)
         os.replace(staged, self.link)
 
-    def reset(self, name: str) -> None:
-        """Put side `name` back to the template's state: database (copied page by page with SQLite's backup, so
-        the side's open connections stay usable), data folder and remote."""
+    def reset(self, name: str) -> bool:
+        """Put side `name` back to the template's state: database (SQLite: copied page by page with SQLite's
+        backup, so the side's open connections stay usable; PostgreSQL: made again from the template, only when
+        its change counter moved), data folder and remote. Returns whether a PostgreSQL database was made again
+        (its connections were cut: the side's pool must be emptied)."""
         side = self.side(name)
         side.mkdir(parents=True, exist_ok=True)
-        copy_sqlite(self.database("template"), self.database(name))
+        remade = False
+        if self.postgres is None:
+            copy_sqlite(self.database("template"), self.database(name))
+        else:
+            key = ("database", name)
+            if key not in self.copied or self.postgres.version_of(name) != self.copied[key]:
+                self.postgres.recreate(name)
+                self.copied[key] = self.postgres.version_of(name)
+                remade = True
         for folder in (self.data(name), self.remote(name)):
             if self.copied.get(folder) == _signature(folder):
                 continue  # untouched since it was copied: already the template's
@@ -119,6 +138,7 @@ class Layout:
             if template.exists():
                 shutil.copytree(template, folder, symlinks=True)
             self.copied[folder] = _signature(folder)
+        return remade
 
 
 # --- reading the resulting state ---
@@ -126,6 +146,7 @@ class Layout:
 
 def _unsalted(value: Any) -> Any:
     """Password hashes carry a random salt by design: two equal registrations store different hashes."""
+    value = postgres.plain(value)
     if isinstance(value, str) and value.startswith("$argon2"):
         return "<argon2 hash>"
     if isinstance(value, bytes):
@@ -347,7 +368,11 @@ class StateReader:
         return self._folders
 
     def version(self) -> tuple[Any, ...]:
-        (data_version,) = self._connection().execute("PRAGMA data_version").fetchone()
+        if self.engine.dialect.name == "postgresql":
+            with self.engine.connect() as server:
+                data_version = postgres.version(server)
+        else:
+            (data_version,) = self._connection().execute("PRAGMA data_version").fetchone()
         if self._folder_watch() is not None:
             return (data_version,)
         return data_version, _signature(self.data_dir, self.remote, volatile=False)
@@ -395,6 +420,15 @@ class StateReader:
         return state
 
     def _rows(self) -> dict[str, dict[str, dict[str, Any]]]:
+        if self.engine.dialect.name == "postgresql":
+            rows: dict[str, dict[str, dict[str, Any]]] = {}
+            with self.engine.connect() as server:
+                # The harness's change counter is an sv_ table: bookkeeping, like the platform's.
+                for table, keys in postgres.tables(server):
+                    if not table.startswith(BOOKKEEPING):
+                        result = server.execute(text(f'SELECT * FROM "{table}"'))
+                        rows[table] = _by_key(list(result.keys()), result.all(), keys)
+            return rows
         if self.engine.dialect.name != "sqlite":
             return stored_rows(self.engine)
         connection = self._connection()

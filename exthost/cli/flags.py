@@ -12,11 +12,10 @@ from typing import Any
 import click
 
 from exthost.cli.output import print_json, print_table
-from exthost.cli.settings import load_settings, opened_database
+from exthost.cli.settings import feature_names, load_settings, opened_database
 from exthost.evidence.gate import GATED_MODES
 from exthost.rollout.flagstore import FlagError, FlagStore
 from exthost.rollout.results import ShadowResults
-from legacy_core.features import FEATURES
 from legacy_core.settings import Settings
 
 
@@ -25,6 +24,7 @@ class Stores:
     settings: Settings
     flags: FlagStore
     results: ShadowResults
+    features: tuple[str, ...]
 
     @functools.cached_property
     def routes(self) -> dict[str, list[str]]:
@@ -35,7 +35,7 @@ class Stores:
 
         server = create_server(self.settings)
         try:
-            return FeatureRoutes(server.app).by_feature
+            return FeatureRoutes(server.app, server.services.features).by_feature
         finally:
             server.services.engine.dispose()
 
@@ -44,8 +44,7 @@ class Stores:
 def stores(settings: Settings) -> Iterator[Stores]:
     """The flag store and results of the configured database (no app, no host, no plugin imported)."""
     from exthost.rollout.flags import parse_overrides
-    from legacy_core.features import FEATURES
-
+    features = feature_names(settings)
     try:
         overrides = parse_overrides(settings.FEATURE_FLAGS)
     except ValueError as exc:
@@ -54,8 +53,9 @@ def stores(settings: Settings) -> Iterator[Stores]:
         try:
             yield Stores(
                 settings,
-                FlagStore(session_factory, features=FEATURES, overrides=overrides, poll_seconds=0, strict=True),
+                FlagStore(session_factory, features=features, overrides=overrides, poll_seconds=0, strict=True),
                 ShadowResults(session_factory),
+                features,
             )
         except FlagError as exc:
             raise click.UsageError(str(exc)) from exc
@@ -72,7 +72,7 @@ def flags_list_command(history: bool, as_json: bool) -> None:
     """Each feature's mode (and any route's own), with its share, who set it and when."""
     with stores(load_settings()) as found:
         flags = found.flags.current()
-        features = sorted(FEATURES)
+        features = sorted(found.features)
         rows: list[dict[str, Any]] = [flags.flag(feature).as_dict() for feature in features]
         rows += [f.as_dict() for f in flags.all() if f.route is not None]
         changes = found.flags.history() if history else []

@@ -15,8 +15,7 @@ from typing import Any
 
 import click
 
-from exthost.cli.settings import load_settings
-from legacy_core.features import FEATURES
+from exthost.cli.settings import feature_names, load_settings
 
 DEFAULT_REPORT_DIR = Path("reports") / "parity"
 
@@ -108,8 +107,7 @@ def _check_evidence_store(database_url: str) -> None:
     "--feature",
     "features",
     multiple=True,
-    type=click.Choice(FEATURES),
-    help="Feature to compare (repeatable); every feature by default.",
+    help="Feature to compare (repeatable): papertrail, blog or one of EXTRA_FEATURES; every feature by default.",
 )
 @click.option(
     "--recordings",
@@ -192,7 +190,13 @@ def parity_run_command(
 
     harness = load_harness()
     settings = load_settings(DATABASE_URL=database_url)
-    chosen = features or FEATURES
+    known = feature_names(settings)
+    unknown = [name for name in features if name not in known]
+    if unknown:
+        raise click.BadParameter(
+            f"unknown feature(s) {', '.join(map(repr, unknown))}; one of {', '.join(known)}", param_hint="--feature"
+        )
+    chosen = features or known
     _check_report_dir(report_dir)
     # A shard alone is part of a run: recorded as evidence, it would count as a whole run with a fraction of the cases.
     evidence = not no_evidence and not aa and shard is None

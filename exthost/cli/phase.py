@@ -69,14 +69,13 @@ def phase_status_command(as_json: bool) -> None:
     from exthost.cli.flags import stores
     from exthost.evidence.fingerprint import recordings_dir
     from exthost.evidence.gate import assess
-    from legacy_core.features import FEATURES
 
     settings = load_settings()
     require_database(settings)
     statuses: list[tuple[dict[str, Any], Assessment]] = []
     with stores(settings) as found:
         flags = found.flags.current()
-        for feature in FEATURES:
+        for feature in found.features:
             assessment = assess(found.flags.session_factory, feature, settings)
             status = {
                 "feature": feature,

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from exthost.cli.settings import load_settings, opened_database
+from exthost.cli.settings import data_folders, feature_names, load_settings, opened_database
 
 if TYPE_CHECKING:
     from exthost.evidence.recorder import RecordingStore
@@ -41,7 +41,13 @@ def recording_store(settings: Any) -> Iterator[RecordingStore]:
 
     with opened_database(settings, "the recording switch") as session_factory:
         try:
-            yield RecordingStore(session_factory, default_directory=settings.recording_dir, poll_seconds=0, strict=True)
+            yield RecordingStore(
+                session_factory,
+                default_directory=settings.recording_dir,
+                features=feature_names(settings),
+                poll_seconds=0,
+                strict=True,
+            )
         except RecordingError as exc:
             raise click.UsageError(str(exc)) from exc
 
@@ -160,7 +166,7 @@ def _snapshot(settings: Any, directory: Path) -> Any:
             directory,
             database_url=settings.DATABASE_URL,
             engine=engine,
-            data_folders={"papertrail": settings.papertrail_root, "blog": settings.blog_root},
+            data_folders=data_folders(settings),
             migrate=migrate,
             now=SystemClock().now(),
         )

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from sqlalchemy.orm import Session, sessionmaker
 
     from legacy_core.settings import Settings
@@ -26,6 +28,27 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False))
         raise click.UsageError(f"invalid settings: {problems}") from exc
+
+
+def feature_names(settings: Settings) -> tuple[str, ...]:
+    """The names of the deployment's features (built-in plus EXTRA_FEATURES); a bad declaration is a usage error."""
+    from legacy_core.features import FeatureDeclarationError, feature_set
+
+    try:
+        return feature_set(settings.EXTRA_FEATURES).names
+    except FeatureDeclarationError as exc:
+        raise click.UsageError(str(exc)) from exc
+
+
+def data_folders(settings: Settings) -> dict[str, Path]:
+    """Each feature's data folder under `settings`, for the features that keep files."""
+    from legacy_core.features import FeatureDeclarationError, feature_set
+
+    try:
+        found = {feature.name: feature.data_root(settings) for feature in feature_set(settings.EXTRA_FEATURES)}
+    except FeatureDeclarationError as exc:
+        raise click.UsageError(str(exc)) from exc
+    return {name: folder for name, folder in found.items() if folder is not None}
 
 
 def require_database(settings: Settings) -> None:

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from legacy_core.features import FEATURE_ENDPOINTS
+from legacy_core.features import BUILT_IN_SET, Feature, feature_set
 
 if TYPE_CHECKING:
     from legacy_core.settings import Settings
@@ -61,7 +61,7 @@ def _tree(root: Path, label: str) -> Iterator[tuple[str, Path]]:
                 yield f"{label}/{path.relative_to(root).as_posix()}", path
 
 
-def _page_functions(pages: Path, feature: str) -> Iterator[tuple[str, bytes]]:
+def _page_functions(pages: Path, feature: Feature) -> Iterator[tuple[str, bytes]]:
     """The source of the feature's page views in the shared `web/pages.py`, and the templates they render.
 
     Those views sit beside core pages (login, projects); hashing only theirs keeps a change to the login page from
@@ -71,7 +71,7 @@ def _page_functions(pages: Path, feature: str) -> Iterator[tuple[str, bytes]]:
     if not pages.is_file():
         return
     text = pages.read_text(encoding="utf-8")
-    views = {endpoint.partition(".")[2] for endpoint, owner in FEATURE_ENDPOINTS.items() if owner == feature}
+    views = {endpoint.partition(".")[2] for endpoint in feature.endpoints if endpoint.startswith("web.")}
     templates: set[str] = set()
     for node in ast.walk(ast.parse(text, filename=str(pages))):
         if isinstance(node, ast.FunctionDef) and node.name in views:
@@ -127,10 +127,18 @@ def code_files(feature: str, settings: Settings, *, legacy_dir: Path = LEGACY_DI
     (`legacy_core/<feature>/`), the feature's page views and templates, the support modules only one side runs
     (`LEGACY_SUPPORT`, `PLUGIN_SUPPORT`), the noise rules file in force, and each plugin folder of the feature."""
     files: dict[str, bytes] = {}
-    package = legacy_dir / feature
+    declared = feature_set(settings.EXTRA_FEATURES)
+    if feature in BUILT_IN_SET or feature not in declared:
+        # A built-in feature's package is legacy_dir/<name> (a test points legacy_dir at a copy of legacy_core).
+        package = legacy_dir / feature
+        pages = next((found for found in BUILT_IN_SET if found.name == feature), None)
+    else:
+        pages = declared[feature]
+        package = pages.folder()
     if package.is_dir():
         files.update((label, path.read_bytes()) for label, path in _tree(package, f"legacy/{feature}"))
-    files.update(_page_functions(legacy_dir / "web" / "pages.py", feature))
+    if pages is not None:
+        files.update(_page_functions(legacy_dir / "web" / "pages.py", pages))
     # Code one side runs for every feature request and the other does not: legacy's access checks, request context
     # and errors; the plugins' SDK. Both sides' answers depend on it as much as on the feature's own package.
     for module in LEGACY_SUPPORT:

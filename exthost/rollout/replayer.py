@@ -12,7 +12,6 @@ from exthost.rollout.flags import parse_overrides
 from exthost.rollout.flagstore import FlagStore
 from exthost.rollout.results import ShadowResults
 from exthost.rollout.shadow import Sample, ShadowRunner, mode_unchanged
-from legacy_core.features import FEATURES
 
 
 def preparer(host: Any, legacy_app: Any) -> Callable[[Sample], Sample | None]:
@@ -34,7 +33,7 @@ def replay_runner(settings: Any, host: Any, results: ShadowResults, rules: RuleS
     the flags as the serving processes see them: a sample whose route left the mode that took it is not replayed."""
     flags = FlagStore(
         host.services.session_factory,
-        features=FEATURES,
+        features=host.services.features.names,
         overrides=parse_overrides(settings.FEATURE_FLAGS),
         poll_seconds=settings.FLAGS_POLL_SECONDS,
     )

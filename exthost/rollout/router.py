@@ -38,7 +38,7 @@ from exthost.rollout.results import ShadowResults
 from exthost.rollout.shadow import SAFE_METHODS, Sample, ShadowSink
 from legacy_core.app import RESOLVED_USER_KEY
 from legacy_core.clock import SystemClock
-from legacy_core.features import FEATURES, OUTSIDE_DATABASE_ENDPOINTS, feature_of
+from legacy_core.features import FeatureSet
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -53,16 +53,16 @@ class RouteMatch:
     feature: str
     rule: str | None
     endpoint: str | None
-
-    @property
-    def writes_outside_database(self) -> bool:
-        return self.endpoint in OUTSIDE_DATABASE_ENDPOINTS
+    # The endpoint's writes reach beyond the database (its feature declares it: files, git).
+    writes_outside_database: bool = False
 
 
 class FeatureRoutes:
     """Which feature (and legacy rule) a path and method belong to; the feature rules of the legacy app, copied."""
 
-    def __init__(self, legacy: Flask):
+    def __init__(self, legacy: Flask, features: FeatureSet):
+        self.features = features
+        feature_of = self.features.feature_of
         rules = [rule.empty() for rule in legacy.url_map.iter_rules() if feature_of(rule.endpoint) is not None]
         self.rules = {rule.rule: feature_of(rule.endpoint) for rule in rules}
         self.map = Map(rules, converters=dict(legacy.url_map.converters), strict_slashes=legacy.url_map.strict_slashes)
@@ -70,7 +70,7 @@ class FeatureRoutes:
         # First path segments of every feature rule: a path starting otherwise (/health, /static, /login) is no
         # feature's, and skips the matcher (a miss costs an exception) entirely.
         self.first_segments = frozenset(rule.rule.split("/", 2)[1] for rule in rules)
-        self.by_feature: dict[str, list[str]] = {feature: [] for feature in FEATURES}
+        self.by_feature: dict[str, list[str]] = {feature: [] for feature in self.features.names}
         for rule, feature in sorted(self.rules.items()):
             if feature is not None:
                 self.by_feature.setdefault(feature, []).append(rule)
@@ -89,8 +89,11 @@ class FeatureRoutes:
             return None
         except HTTPException:
             return None
-        feature = feature_of(str(rule.endpoint))
-        return RouteMatch(feature, rule.rule, str(rule.endpoint)) if feature is not None else None
+        endpoint = str(rule.endpoint)
+        feature = self.features.feature_of(endpoint)
+        if feature is None:
+            return None
+        return RouteMatch(feature, rule.rule, endpoint, endpoint in self.features.outside_database_endpoints)
 
 
 class FlagRouter:
@@ -120,7 +123,7 @@ class FlagRouter:
         self.breaker = breaker
         self.fallback = fallback
         self.max_body = max_body
-        self.routes = FeatureRoutes(legacy)
+        self.routes = FeatureRoutes(legacy, host.services.features)
         # Wall time for when a sample was taken; never the platform clock, which the apps' own reads must have to
         # themselves (a pinned test clock advances on every read).
         self.clock = SystemClock()

@@ -89,3 +89,8 @@ def ensure_demo_remote(path: Path, identity: GitIdentity, when: datetime) -> boo
 def _dated_env(when: datetime) -> dict[str, str]:
     stamp = when.isoformat()
     return {**os.environ, "GIT_AUTHOR_DATE": stamp, "GIT_COMMITTER_DATE": stamp}
+
+
+def seed_remote(path: Path, when: datetime) -> None:
+    """The parity harness's blog remote (the blog's `Feature.remote`): the demo posts, committed by the blog bot."""
+    ensure_demo_remote(path, GitIdentity("Blog Bot", "blog-bot@example.test"), when)

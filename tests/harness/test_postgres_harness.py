@@ -1,0 +1,142 @@
+"""The harness on PostgreSQL (PARITY_DATABASE_URL): databases of its own made from a template per case, the same
+comparison of answers and rows, and nothing left on the server afterwards."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
+
+from exthost.evidence.compare import CapturedRequest
+from legacy_core.settings import Settings
+from parity_tests.pair import Pair, build_pair
+from parity_tests.postgres import PostgresDatabases, database_name
+from parity_tests.recordings import replay_session
+from parity_tests.seed import REPO_PLUGINS
+from tests.harness.mutants import BOARD_READ_WRITES_ROW, SESSIONS, case_names, mutated_plugins, reported
+
+JSON = (("Content-Type", "application/json"),)
+
+
+def _base(server: str, plugins: Path = REPO_PLUGINS) -> Settings:
+    return Settings(  # type: ignore[call-arg]
+        _env_file=None, PARITY_DATABASE_URL=server, PLUGINS_DIR=plugins, PLUGIN_ENTRY_POINTS=False
+    )
+
+
+def _databases(server: str, prefix: str) -> list[str]:
+    engine = create_engine(server, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            found = connection.execute(
+                text("SELECT datname FROM pg_database WHERE datname LIKE :p"), {"p": prefix + "%"}
+            )
+            return sorted(row[0] for row in found)
+    finally:
+        engine.dispose()
+
+
+def _comments(pair: Pair, side: str) -> int:
+    engine = (pair.legacy if side == "legacy" else pair.plugin).platform.services.engine
+    with engine.connect() as connection:
+        return int(connection.execute(text("SELECT count(*) FROM pt_comments")).scalar_one())
+
+
+def test_postgres_pair_starts_every_case_from_the_template(postgres_url: str, tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    pair = build_pair(root, base=_base(postgres_url), features=("papertrail",))
+    prefix = database_name(root, "")
+    try:
+        assert {side.platform.services.engine.dialect.name for side in pair.sides} == {"postgresql"}
+        assert _databases(postgres_url, prefix) == sorted(
+            database_name(root, n) for n in ("legacy", "plugin", "template")
+        )
+        project = pair.seed.projects["papertrail"]
+        items = f"/api/projects/{project['id']}/papertrail/board/{project['board_id']}"
+        seeded = _comments(pair, "legacy")
+
+        pair.start_case(user="bob")
+        comment = json.dumps({"body": "On PostgreSQL", "nodeId": "claim"}).encode()
+        added = pair.exchange(0, CapturedRequest("POST", f"{items}/comments", headers=JSON, body=comment))
+        assert added.legacy.status == 201 and added.comparison.match and not added.state, added
+        assert _comments(pair, "legacy") == _comments(pair, "plugin") == seeded + 1
+
+        # The next case starts from the template again: the write is gone on both sides.
+        pair.start_case(user="bob")
+        assert _comments(pair, "legacy") == _comments(pair, "plugin") == seeded
+        read = pair.exchange(0, CapturedRequest("GET", f"/api/projects/{project['id']}/papertrail/board"))
+        assert read.comparison.match and not read.state
+        # A case that wrote nothing leaves the databases as they were: they are not made again.
+        assert pair.layout.reset("legacy") is False and pair.layout.reset("plugin") is False
+    finally:
+        pair.close()
+    assert _databases(postgres_url, prefix) == [], "the pair's databases were left on the server"
+
+
+def test_postgres_pair_catches_a_read_that_writes_a_row(postgres_url: str, tmp_path: Path) -> None:
+    # Found only if the state is read again after a GET: the change counter must say the plugin side changed.
+    mutation = BOARD_READ_WRITES_ROW
+    plugins = mutated_plugins(tmp_path / "plugins", mutation.edit)
+    pair = build_pair(tmp_path / "ws", base=_base(postgres_url, plugins), plugins_dir=plugins, features=("papertrail",))
+    try:
+        case = replay_session(pair, SESSIONS["papertrail"](pair.seed))
+    finally:
+        pair.close()
+    assert not case.match
+    first = case.first_mismatch()
+    assert first is not None and (first.method, first.route) == (mutation.method, mutation.route), case
+    names = case_names(pair.seed, case)
+    for expected in mutation.differences:
+        assert reported(first, expected, names) is not None, f"no {expected} in {first}"
+
+
+def test_postgres_pair_matches_on_unmodified_plugins(postgres_url: str, tmp_path: Path) -> None:
+    pair = build_pair(tmp_path / "ws", base=_base(postgres_url), features=("papertrail", "blog"))
+    try:
+        for feature in ("papertrail", "blog"):
+            case = replay_session(pair, SESSIONS[feature](pair.seed))
+            assert case.match, [exchange for exchange in case.exchanges if not exchange.match]
+    finally:
+        pair.close()
+
+
+def test_parity_run_on_postgres_reports_it_and_records_evidence(postgres_url: str, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from exthost.cli import main
+    from exthost.migrate import upgrade_exthost
+    from legacy_core.db import make_engine
+    from legacy_core.migrate import upgrade
+
+    evidence = tmp_path / "evidence.db"
+    engine = make_engine(f"sqlite:///{evidence}")
+    upgrade(engine)
+    upgrade_exthost(engine)
+    engine.dispose()
+    env = {
+        "DATABASE_URL": f"sqlite:///{evidence}",
+        "PARITY_DATABASE_URL": postgres_url,
+        "DATA_DIR": str(tmp_path / "data"),
+        "PLUGINS_DIR": str(REPO_PLUGINS),
+        "PLUGIN_ENTRY_POINTS": "false",
+    }
+    reports = tmp_path / "reports"
+    workspace = tmp_path / "ws"
+    arguments = ["parity:run", "--feature", "papertrail", "--generated", "8", "--report-dir", str(reports)]
+    arguments += ["--workspace", str(workspace)]
+    result = CliRunner().invoke(main, arguments, env=env, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "cases on postgresql" in result.output
+    document = json.loads((reports / "report.json").read_text(encoding="utf-8"))
+    assert document["database"] == "postgresql" and document["ok"]
+    assert 'name="database" value="postgresql"' in (reports / "junit.xml").read_text(encoding="utf-8")
+    engine = make_engine(env["DATABASE_URL"])
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT generated_cases FROM sv_parity_runs")).scalar_one() == 8
+    engine.dispose()
+    # The sides are dropped; a kept --workspace keeps its template database for the next run.
+    prefix = database_name(workspace / "workspace", "")
+    assert _databases(postgres_url, prefix) == [prefix + "template"]
+    PostgresDatabases(postgres_url, workspace / "workspace").drop(["template"])
