@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import re
+import subprocess
+import sys
+import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,12 +23,21 @@ from exthost.admin.csrf import FIELD, csrf_token, csrf_valid
 from exthost.evidence.compare import CapturedRequest, CapturedResponse, Difference
 from exthost.platform import Platform
 from exthost.registry import plugin_states
+from exthost.rollout.results import ShadowResults
+from legacy_core.app import build_services
+from legacy_core.auth import PLATFORM_ADMIN
+from legacy_core.db import make_engine
+from legacy_core.models import User, UserRole
 from legacy_core.settings import Settings
 from tests.exthost.test_cli_plugins import FAILING_ENABLE_CODE
 from tests.exthost.test_evidence import copy_plugins
 from tests.exthost.test_gate import RECORDINGS, record_enough, sv
 from tests.exthost.test_platform import add_tenant, sign_up
+from tests.exthost.test_serve import eventually, free_port, status_of
+from tests.fixtures.app import PASSWORD, TEST_ARGON2_KIB
+from tests.fixtures.browser import Browser, Page
 from tests.fixtures.plugins import manifest_for, write_plugin
+from tests.legacy_core.test_web_pages import png_size, sign_in
 
 ADMIN = "admin@example.test"
 TOKEN = re.compile(rf'name="{FIELD}" value="([0-9a-f]+)"')
@@ -73,6 +86,24 @@ def flag_mode(feature: str = "papertrail") -> str:
 def changes(feature: str = "papertrail") -> list[dict[str, Any]]:
     listed = json.loads(sv("flags:list", "--json", "--history").output)
     return [c for c in listed["history"] if c["feature"] == feature]
+
+
+def register(base: str, email: str) -> None:
+    """An account made over HTTP, as a person would."""
+    body = json.dumps({"email": email, "password": PASSWORD, "name": email}).encode()
+    request = urllib.request.Request(f"{base}/register", data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status == 201
+
+
+def make_admin(settings: Settings, email: str) -> None:
+    engine = make_engine(settings.DATABASE_URL)
+    try:
+        with engine.begin() as connection:
+            user_id = connection.execute(User.__table__.select().where(User.email == email)).one().id
+            connection.execute(UserRole.__table__.insert().values(user_id=user_id, role=PLATFORM_ADMIN))
+    finally:
+        engine.dispose()
 
 
 def post_flag(client: Any, token: str | None, feature: str = "papertrail", **fields: str) -> Any:
@@ -323,10 +354,15 @@ def test_admin_enable_whose_hook_raises_is_refused_and_changes_nothing(
 
 
 def keep_mismatch(platform: Platform) -> str:
+    return keep_mismatch_in(platform.results)
+
+
+def keep_mismatch_in(results: ShadowResults) -> str:
+    """A kept shadow mismatch of the board route: one difference, markup in the plugin's value, a cookie sent."""
     request = CapturedRequest("GET", "/api/projects/p1/papertrail/board", headers=(("Cookie", "svg_session=secret"),))
     legacy = CapturedResponse(200, (("Content-Type", "application/json"),), b'{"title": "Harbour", "n": 1}')
     plugin = CapturedResponse(200, (("Content-Type", "application/json"),), b'{"title": "<b>Harbor</b>", "n": 1}')
-    return platform.results.keep(
+    return results.keep(
         feature="papertrail",
         route="/api/projects/<project_id>/papertrail/board",
         mode="shadow",
@@ -367,3 +403,97 @@ def test_a_plugin_may_not_mount_under_the_admin_page(settings: Settings, platfor
     platform = platform_factory(settings)
     record = platform.host.plugins["sneaky"]
     assert record.state == "invalid" and "overlaps the host's /admin" in str(record.reason)
+
+
+# --- a real browser against `sv serve` --------------------------------------------------------------------------------
+
+
+def click_and_wait(page: Page, selector: str) -> None:
+    page.submit_and_wait(f"document.querySelector({selector!r}).click()")
+
+
+def fill_flag_form(page: Page, feature: str, **values: str | bool) -> None:
+    script = [f"const f = document.getElementById('flag-{feature}');"]
+    for name, value in values.items():
+        if isinstance(value, bool):
+            script.append(f"f.elements[{name!r}].checked = {'true' if value else 'false'};")
+        else:
+            script.append(f"f.elements[{name!r}].value = {value!r};")
+    page.evaluate("".join(script))
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_browser_admin_signs_in_and_changes_a_flag_through_the_page(
+    settings: Settings, browser: Browser, tmp_path: Path
+) -> None:
+    services = build_services(settings, argon2_memory_kib=TEST_ARGON2_KIB)
+    mismatch_id = keep_mismatch_in(ShadowResults(services.session_factory))
+    services.engine.dispose()
+    port = free_port()
+    env = os.environ | {"SHADOW_RUNNER": "thread", "FLAGS_POLL_SECONDS": "0", "PLUGIN_POLL_SECONDS": "0"}
+    command = [sys.executable, "-c", "from exthost.cli import main; main()", "serve", "--port", str(port)]
+    server = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    try:
+        eventually(lambda: status_of(f"{base}/health") == 200)
+        register(base, ADMIN)
+        make_admin(settings, ADMIN)
+        page = browser.page()
+        page.goto(f"{base}/admin")
+        assert page.path() == "/login?return_to=/admin"
+        sign_in(page, ADMIN)
+        assert page.path() == "/admin"
+        assert page.evaluate("document.querySelector('h1').textContent") == "Platform admin"
+        assert page.evaluate("document.querySelector('[data-feature=papertrail] .mode').dataset.mode") == "legacy"
+        page.screenshot(shots / "admin-overview.png")
+
+        # A canary share, set with the form: stored, shown, logged under the admin's name.
+        fill_flag_form(page, "papertrail", mode="canary", percent="10", tenants="", reason="try 10% first")
+        click_and_wait(page, "#flag-papertrail button[type=submit]")
+        assert page.path() == "/admin"
+        assert page.evaluate("document.querySelector('.notice').textContent") == "papertrail is now canary"
+        assert page.evaluate("document.querySelector('[data-feature=papertrail] .mode').dataset.mode") == "canary"
+        flag = next(f for f in json.loads(sv("flags:list", "--json").output) if f["feature"] == "papertrail")
+        assert flag["mode"] == "canary" and flag["percent"] == 10 and flag["updatedBy"] == f"{ADMIN} (admin page)"
+
+        # The gate refuses plugin mode on no evidence; the page says why and keeps the form.
+        fill_flag_form(page, "papertrail", mode="plugin", reason="")
+        click_and_wait(page, "#flag-papertrail button[type=submit]")
+        refusal = page.evaluate("document.getElementById('refusal').textContent")
+        assert "Refused: switching papertrail to plugin" in refusal and "0 generated cases, 500 needed" in refusal
+        assert page.evaluate("document.getElementById('flag-papertrail').elements.mode.value") == "plugin"
+        assert flag_mode() == "canary"
+        page.screenshot(shots / "admin-refusal.png")
+
+        # Forced, with a reason: switched, and the change log shows it as forced.
+        fill_flag_form(page, "papertrail", reason="incident 42: legacy export down", force=True)
+        click_and_wait(page, "#flag-papertrail button[type=submit]")
+        assert "forced past the evidence gate" in page.evaluate("document.querySelector('.notice').textContent")
+        assert page.evaluate("document.querySelector('#changes tr.forced .reason').textContent").startswith(
+            "incident 42: legacy export down; forced past the evidence gate"
+        )
+        assert flag_mode() == "plugin"
+
+        # A plugin switched on from its row.
+        page.evaluate("document.querySelector('#plugin-hello input[name=tenant]').value = 'tenant-0'")
+        click_and_wait(page, "#plugin-hello button[value=enable]")
+        assert page.evaluate("document.querySelector('[data-plugin=hello] .state').textContent") == "enabled"
+        assert status_of(f"{base}/api/hello/greet") == 200
+        page.screenshot(shots / "admin-after.png")
+
+        click_and_wait(page, f"a[href='/admin/mismatches/{mismatch_id}']")
+        assert page.evaluate("[...document.querySelectorAll('[data-side]')].map(e => e.dataset.side)") == [
+            "legacy",
+            "plugin",
+        ]
+        page.screenshot(shots / "admin-mismatch.png")
+        assert page.exceptions() == []
+    finally:
+        server.terminate()
+        server.communicate(timeout=30)
+    for shot in shots.iterdir():
+        width, height = png_size(shot.read_bytes())
+        assert width >= 1000 and height >= 600, shot
