@@ -98,6 +98,11 @@ def make_admin_blueprint(platform: Platform) -> Blueprint:
             )
         return None
 
+    @bp.app_context_processor
+    def _signed_in_user() -> dict[str, Any]:
+        # The platform's error pages (a 403 here) show who is signed in, as every legacy page does.
+        return {"user": current_user()}
+
     @bp.after_request
     def _page_headers(response: Response) -> Response:
         if response.mimetype == "text/html":
@@ -122,7 +127,6 @@ def make_admin_blueprint(platform: Platform) -> Blueprint:
         return (
             render_template(
                 "admin/index.html",
-                user=current_user(),
                 csrf=csrf_token(session_token() or ""),
                 csrf_field=FIELD,
                 plugins=plugins,
@@ -223,7 +227,6 @@ def make_admin_blueprint(platform: Platform) -> Blueprint:
         exchange: dict[str, Any] = row["exchange"]
         return render_template(
             "admin/mismatch.html",
-            user=current_user(),
             mismatch=row,
             request_line=request_line(exchange),
             sides=sides(exchange),

@@ -21,12 +21,16 @@ from hypothesis import strategies as st
 
 from exthost.admin.csrf import FIELD, csrf_token, csrf_valid
 from exthost.evidence.compare import CapturedRequest, CapturedResponse, Difference
+from exthost.evidence.har import read_har
+from exthost.evidence.recorder import set_recording
+from exthost.migrate import upgrade_exthost
 from exthost.platform import Platform
 from exthost.registry import plugin_states
 from exthost.rollout.results import ShadowResults
 from legacy_core.app import build_services
 from legacy_core.auth import PLATFORM_ADMIN
 from legacy_core.db import make_engine
+from legacy_core.migrate import upgrade
 from legacy_core.models import User, UserRole
 from legacy_core.settings import Settings
 from tests.exthost.test_cli_plugins import FAILING_ENABLE_CODE
@@ -53,7 +57,11 @@ def settings(settings_factory: Callable[..., Settings], tmp_path: Path, monkeypa
     plugins = copy_plugins(tmp_path / "plugins-copy")
     write_plugin(plugins, "hello")
     settings = settings_factory(
-        PLUGINS_DIR=plugins, PLUGIN_ENTRY_POINTS=False, PLUGIN_POLL_SECONDS=0, PARITY_RECORDINGS_DIR=recordings
+        PLUGINS_DIR=plugins,
+        PLUGIN_ENTRY_POINTS=False,
+        PLUGIN_POLL_SECONDS=0,
+        FLAGS_POLL_SECONDS=0,
+        PARITY_RECORDINGS_DIR=recordings,
     )
     for name in ("DATABASE_URL", "DATA_DIR", "PLUGINS_DIR", "PLUGIN_ENTRY_POINTS", "PARITY_RECORDINGS_DIR"):
         monkeypatch.setenv(name, str(getattr(settings, name)))
@@ -132,6 +140,7 @@ def test_admin_page_is_forbidden_to_a_signed_in_user_who_is_not_a_platform_admin
     response = user.get("/admin")
     assert response.status_code == 403
     assert "The admin page is for platform admins only" in text_of(response)
+    assert "user@example.test Log out" in text_of(response)  # the error page still says who is signed in
     assert "papertrail" not in text_of(response) and FIELD not in response.get_data(as_text=True)
     # Even with the token of the user's own session, a post is refused before anything runs.
     own = csrf_token(user.get_cookie(platform.services.settings.AUTH_SESSION_COOKIE_NAME).value)
@@ -178,14 +187,15 @@ def test_admin_page_shows_the_signature_status_when_the_host_reports_one(
 
     def signed(record: Any, **kwargs: Any) -> dict[str, Any]:
         info = describe(record, **kwargs)
-        info["signature"] = {"hello": "valid", "blog": "untrusted key"}.get(record.name, "unsigned")
+        statuses: dict[str, Any] = {"hello": "valid", "blog": {"status": "untrusted key", "key": "k1"}}
+        info["signature"] = statuses.get(record.name, "unsigned")
         return info
 
     monkeypatch.setattr(platform.host, "describe", signed)
     page = text_of(sign_up(platform, ADMIN, admin=True).get("/admin"))
     assert "signature" in page
-    assert "hello registered 1.0.0 valid" in page and "blog registered" in page and "untrusted key" in page
-    assert "papertrail registered 0.1.0 unsigned" in page or "unsigned" in page
+    assert "blog registered 1.0.0 untrusted key -" in page
+    assert "hello registered 1.0.0 valid -" in page and "papertrail registered 1.0.0 unsigned -" in page
 
 
 # --- CSRF -------------------------------------------------------------------------------------------------------------
@@ -403,6 +413,53 @@ def test_a_plugin_may_not_mount_under_the_admin_page(settings: Settings, platfor
     platform = platform_factory(settings)
     record = platform.host.plugins["sneaky"]
     assert record.state == "invalid" and "overlaps the host's /admin" in str(record.reason)
+
+
+def test_admin_pages_are_never_recorded(platform: Platform, settings: Settings) -> None:
+    admin = sign_up(platform, ADMIN, admin=True)
+    token = token_of(admin)
+    set_recording(platform.services.session_factory, directory=settings.recording_dir)
+    admin.get("/admin")
+    post_flag(admin, token, mode="shadow")
+    admin.get("/health")
+    assert platform.recorder.drain()
+    exchanges = [request.path for path in settings.recording_dir.glob("*.har") for request, _ in read_har(path)]
+    assert exchanges == ["/health"] and flag_mode() == "shadow"
+
+
+@pytest.mark.postgres
+def test_admin_changes_on_one_worker_reach_another_on_postgresql(
+    settings_factory: Callable[..., Settings], platform_factory: Callable[..., Platform], postgres_url: str
+) -> None:
+    engine = make_engine(postgres_url)
+    upgrade(engine)
+    upgrade_exthost(engine)
+    engine.dispose()
+    plugins = settings_factory().PLUGINS_DIR
+    write_plugin(plugins, "hello")
+    settings = settings_factory(
+        DATABASE_URL=postgres_url,
+        PLUGINS_DIR=plugins,
+        PLUGIN_ENTRY_POINTS=False,
+        PLUGIN_POLL_SECONDS=0,
+        FLAGS_POLL_SECONDS=0,
+    )
+    one, two = platform_factory(settings, name="one"), platform_factory(settings, name="two")
+    admin = sign_up(one, ADMIN, admin=True)
+    token = token_of(admin)
+    assert post_flag(admin, token, mode="plugin", force="on", reason="incident 7").status_code == 303
+    assert admin.post("/admin/plugins/hello", data={"action": "enable", FIELD: token}).status_code == 303
+    # The other worker's page (the same session, its cookie sent there) shows both changes, read from PostgreSQL.
+    elsewhere = two.test_client()
+    cookie = settings.AUTH_SESSION_COOKIE_NAME
+    elsewhere.set_cookie(cookie, admin.get_cookie(cookie).value)
+    page = text_of(elsewhere.get("/admin"))
+    assert "papertrail plugin" in page and "FORCED incident 7; forced past the evidence gate" in page
+    assert "hello enabled 1.0.0 tenant-0" in page
+    assert two.test_client().get("/api/hello/greet").status_code == 200
+    # The token is the session's, not the worker's: a post there is accepted.
+    assert post_flag(elsewhere, token, mode="legacy", reason="back").status_code == 303
+    assert one.flags.current().flag("papertrail").mode == "legacy"
 
 
 # --- a real browser against `sv serve` --------------------------------------------------------------------------------
