@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 import urllib.request
+import weakref
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -302,6 +303,26 @@ def test_admin_canary_share_and_tenants_are_stored_like_the_cli_stores_them(plat
         assert message in text_of(refused)
     assert post_flag(admin, token, "nofeature", mode="shadow").status_code == 400
     assert len(changes()) == 2 and flag_mode() == "canary"
+
+
+_ADMINS: weakref.WeakKeyDictionary[Platform, Any] = weakref.WeakKeyDictionary()
+
+
+@given(percent=st.one_of(st.text(max_size=12), st.floats().map(str), st.integers(-5, 105).map(str)))
+def test_admin_any_percent_is_stored_or_refused_whole(platform: Platform, percent: str) -> None:
+    if platform not in _ADMINS:  # one admin per platform; hypothesis runs many examples on it
+        _ADMINS[platform] = sign_up(platform, ADMIN, admin=True)
+    admin = _ADMINS[platform]
+    before = platform.flags.current().flag("papertrail")
+    response = post_flag(admin, token_of(admin), mode="canary", percent=percent)
+    after = platform.flags.current().flag("papertrail")
+    if response.status_code == 303:
+        assert after.mode == "canary"
+        assert after.percent == (float(percent) if percent.strip() else before.percent)
+    else:
+        assert response.status_code == 400, response.status_code
+        assert "percent" in text_of(response) and "Nothing was changed." in text_of(response)
+        assert after == before
 
 
 def test_cli_force_without_a_reason_is_a_usage_error(settings: Settings) -> None:
