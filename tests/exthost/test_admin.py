@@ -193,10 +193,13 @@ def test_admin_page_shows_the_signature_status_when_the_host_reports_one(
         return info
 
     monkeypatch.setattr(platform.host, "describe", signed)
-    page = text_of(sign_up(platform, ADMIN, admin=True).get("/admin"))
+    response = sign_up(platform, ADMIN, admin=True).get("/admin")
+    page = text_of(response)
     assert "signature" in page
     assert "blog registered 1.0.0 untrusted key -" in page
     assert "hello registered 1.0.0 valid -" in page and "papertrail registered 1.0.0 unsigned -" in page
+    body = response.get_data(as_text=True)
+    assert '<td class="signature bad">untrusted key</td>' in body and '<td class="signature good">valid</td>' in body
 
 
 # --- CSRF -------------------------------------------------------------------------------------------------------------
