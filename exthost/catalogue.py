@@ -244,11 +244,11 @@ class Catalogue:
         manifest = record.manifest
         assert manifest is not None
         for prefix in manifest.mounts.prefixes():
-            if mounts_overlap(prefix, "/diagnostics"):
-                raise MountConflict(
-                    f"{record.manifest_path}: mounts: {prefix!r} overlaps the host's /diagnostics; "
-                    "choose another prefix"
-                )
+            for own in ("/diagnostics", "/admin"):
+                if mounts_overlap(prefix, own):
+                    raise MountConflict(
+                        f"{record.manifest_path}: mounts: {prefix!r} overlaps the host's {own}; choose another prefix"
+                    )
             clashes = core_conflicts(prefix, self.legacy_routes, manifest.sovereign.feature)
             if clashes:
                 # One line per rule, core routes first: they are what can never be taken over.

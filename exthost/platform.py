@@ -19,6 +19,7 @@ from flask import Flask, jsonify
 from werkzeug.http import parse_cookie
 from werkzeug.wrappers import Response
 
+from exthost.admin.views import ADMIN_COOKIE, make_admin_blueprint
 from exthost.counters import SharedWindows
 from exthost.errors import ExtHostError
 from exthost.evidence.capture import DIAGNOSTICS_PATH
@@ -252,8 +253,8 @@ class Platform:
 
 
 def make_diagnostics_app(platform: Platform) -> Flask:
-    """`GET /diagnostics`: every plugin's state, version, mounts, reason, tenants, health and hook timings, and
-    every feature's flag and shadow/canary counts."""
+    """The platform's own app: `GET /diagnostics` (every plugin's state, version, mounts, reason, tenants, health and
+    hook timings, and every feature's flag and shadow/canary counts) and the `/admin` pages."""
     host = platform.host
     app = Flask(
         "sv_diagnostics",
@@ -263,6 +264,9 @@ def make_diagnostics_app(platform: Platform) -> Flask:
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions[EXTENSION_KEY] = host.services
+    # The admin pages (exthost.admin) keep their one-shot notices in a signed cookie of their own.
+    app.config.update(SECRET_KEY=host.services.settings.SECRET_KEY, **ADMIN_COOKIE)
+    app.register_blueprint(make_admin_blueprint(platform))
     install_request_hooks(app, host.services)
     install_error_handlers(app, host.services)
 

@@ -13,9 +13,9 @@ import click
 
 from exthost.cli.output import print_json, print_table
 from exthost.cli.settings import feature_names, load_settings, opened_database
-from exthost.evidence.gate import GATED_MODES
 from exthost.rollout.flagstore import FlagError, FlagStore
 from exthost.rollout.results import ShadowResults
+from exthost.rollout.switch import ForceNeedsReason, GateRefused, change_flag
 from legacy_core.settings import Settings
 
 
@@ -132,8 +132,8 @@ def flags_list_command(history: bool, as_json: bool) -> None:
 @click.option(
     "--force",
     is_flag=True,
-    help="Switch to plugin or retired even though the feature's evidence is short of the gate; the change log "
-    "marks the change as forced and keeps the shortfalls in its reason.",
+    help="Switch to plugin or retired even though the feature's evidence is short of the gate (needs --reason); the "
+    "change log marks the change as forced and keeps the shortfalls after the reason.",
 )
 def flags_set_command(
     feature: str,
@@ -149,31 +149,31 @@ def flags_set_command(
     """Set FEATURE to MODE (legacy, shadow, canary, plugin, retired); every worker follows within a second.
 
     Switching to plugin or retired needs evidence on the code in place (`sv phase:status` shows it): refused while
-    it is short, unless --force.
+    it is short, unless --force with a --reason.
     """
     who = changed_by or f"{getpass.getuser()}@cli"
     settings = load_settings()
-    forced = False
     with stores(settings) as found:
-        routes = found.routes.get(feature, ())
-        found.flags.check(feature, mode, route=route, routes=routes)
-        if mode in GATED_MODES:
-            shortfalls = _gate_shortfalls(settings, found, feature, mode, force)
-            if shortfalls:
-                forced = True
-                reason = f"{reason + '; ' if reason else ''}forced past the evidence gate: {'; '.join(shortfalls)}"
-        flag = found.flags.set(
-            feature,
-            mode,
-            route=route,
-            percent=percent,
-            tenants=_tenants(tenants),
-            sample=sample,
-            changed_by=who,
-            reason=reason,
-            routes=routes,
-            forced=forced,
-        )
+        try:
+            change = change_flag(
+                found.flags,
+                settings,
+                feature,
+                mode,
+                route=route,
+                percent=percent,
+                tenants=_tenants(tenants),
+                sample=sample,
+                changed_by=who,
+                reason=reason,
+                force=force,
+                routes=found.routes.get(feature, ()),
+            )
+        except GateRefused as exc:
+            raise click.ClickException(_refusal(settings, exc)) from exc
+        except ForceNeedsReason as exc:
+            raise click.UsageError(f"{exc}; say why with --reason") from exc
+    flag, forced = change.flag, change.forced
     share = ""
     if flag.mode == "canary":
         listed = ", ".join(sorted(flag.tenants))
@@ -186,20 +186,17 @@ def flags_set_command(
         click.echo("forced past the evidence gate; the change log marks it (sv flags:list --history)")
 
 
-def _gate_shortfalls(settings: Any, found: Stores, feature: str, mode: str, force: bool) -> tuple[str, ...]:
-    """The evidence gate of a switch to plugin or retired: () when the evidence suffices; the shortfalls when it is
-    short and `force` is given; otherwise a ClickException listing them and how to get the evidence."""
+def _refusal(settings: Settings, refused: GateRefused) -> str:
+    """What a refused switch says: every shortfall and how to get the evidence (or force it)."""
     from exthost.evidence.fingerprint import recordings_dir
-    from exthost.evidence.gate import assess
 
-    assessment = assess(found.flags.session_factory, feature, settings)
-    if assessment.decision.ok or force:
-        return assessment.decision.shortfalls
-    shortfalls = "\n".join(f"  - {line}" for line in assessment.decision.shortfalls)
-    raise click.ClickException(
-        f"refusing to switch {feature!r} to {mode}: the evidence on its code in place ({assessment.code[:12]}) is "
-        f"short of the gate:\n{shortfalls}\n"
+    feature = refused.feature
+    shortfalls = "\n".join(f"  - {line}" for line in refused.shortfalls)
+    return (
+        f"refusing to switch {feature!r} to {refused.mode}: the evidence on its code in place ({refused.code[:12]}) "
+        f"is short of the gate:\n{shortfalls}\n"
         f"Gather evidence with `sv parity:run --feature {feature}` (recorded sessions are the HAR files under "
         f"{recordings_dir(settings) / feature}) and with shadow traffic (`sv flags:set {feature} shadow`); "
-        "`sv phase:status` shows where it stands. Or switch anyway with --force: the change log marks it as forced."
+        "`sv phase:status` shows where it stands. Or switch anyway with --force and a --reason: the change log marks "
+        "it as forced."
     )

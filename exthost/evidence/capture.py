@@ -15,8 +15,14 @@ from exthost.evidence.compare import CapturedRequest, CapturedResponse
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication, WSGIEnvironment
 
-# The platform's diagnostics endpoint: neither recorded nor routed to a feature.
+# The platform's diagnostics endpoint and admin pages (exthost.admin): neither recorded nor routed to a feature.
 DIAGNOSTICS_PATH = "/diagnostics"
+ADMIN_PATH = "/admin"
+
+
+def is_host_path(path: str) -> bool:
+    """Whether `path` is one the platform serves itself: /diagnostics, /admin and every path under /admin."""
+    return path in (DIAGNOSTICS_PATH, ADMIN_PATH) or path.startswith(ADMIN_PATH + "/")
 
 
 def call_wsgi(app: WSGIApplication, environ: Mapping[str, Any], body: bytes) -> CapturedResponse:

@@ -42,7 +42,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.http import parse_cookie
 
 from exthost.errors import ExtHostError, did_you_mean
-from exthost.evidence.capture import DIAGNOSTICS_PATH, INCOMPLETE, capture_request, read_body, tee
+from exthost.evidence.capture import INCOMPLETE, capture_request, is_host_path, read_body, tee
 from exthost.evidence.compare import CapturedRequest, CapturedResponse
 from exthost.evidence.har import har_document, har_entry
 from exthost.registry import PolledStore, bump_version
@@ -402,7 +402,7 @@ class Recorder:
         started = self.clock.now()
         path = str(environ.get("PATH_INFO", "") or "/")
         method = str(environ.get("REQUEST_METHOD", "GET")).upper()
-        if not state.active(started) or state.directory is None or path == DIAGNOSTICS_PATH:
+        if not state.active(started) or state.directory is None or is_host_path(path):
             return self.app(environ, start_response)
         # A session's sign-in is kept whatever the feature filter: a replay starts with it, or replays signed out.
         if state.features and path not in SESSION_PATHS and self.feature_of(path, method) not in state.features:

@@ -1,6 +1,6 @@
 """The feature-flag router: the one WSGI app of the platform, sending each feature request to legacy or plugin.
 
-    /diagnostics                       the host's diagnostics (platform admins)
+    /diagnostics, /admin[/...]         the host's diagnostics and admin pages (platform admins)
     a route of a legacy feature, or a path under the mounts of the plugin reimplementing one
                                        -> that feature's flag decides (exthost.rollout.flags.decide):
         legacy    legacy answers
@@ -27,7 +27,7 @@ from flask import Flask
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.routing import Map, RequestRedirect
 
-from exthost.evidence.capture import DIAGNOSTICS_PATH, INCOMPLETE, call_wsgi, capture_request, read_body, tee
+from exthost.evidence.capture import INCOMPLETE, call_wsgi, capture_request, is_host_path, read_body, tee
 from exthost.evidence.compare import CapturedResponse
 from exthost.host import ExtensionHost
 from exthost.rollout.breaker import CircuitBreaker
@@ -131,7 +131,7 @@ class FlagRouter:
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "") or "/"
-        if path == DIAGNOSTICS_PATH:
+        if is_host_path(path):
             return self.diagnostics(environ, start_response)
         method = str(environ.get("REQUEST_METHOD", "GET")).upper()
         match = self.routes.resolve(path, method)

@@ -285,7 +285,7 @@ def test_phase_status_shows_modes_evidence_and_verdicts(settings: Settings) -> N
     results.flush()
     services.engine.dispose()
     assert sv("flags:set", "papertrail", "canary", "--route", BOARD, "--percent", "5").exit_code == 0
-    assert sv("flags:set", "blog", "plugin", "--force").exit_code == 0
+    assert sv("flags:set", "blog", "plugin", "--force", "--reason", "demo").exit_code == 0
 
     status = sv("phase:status", "--json")
     assert status.exit_code == 0, status.output
