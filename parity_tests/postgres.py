@@ -1,11 +1,16 @@
-"""The harness's databases on PostgreSQL (PARITY_DATABASE_URL): a template database per workspace, and each side
-made again from it with `CREATE DATABASE … TEMPLATE` before a case, when the case before changed it.
+"""The harness's databases on PostgreSQL (PARITY_DATABASE_URL): a template database per workspace, each side made
+from it once with `CREATE DATABASE … TEMPLATE`, and put back to its rows before every case in place.
 
 The databases are the harness's own, named after the workspace (`sv_parity_<digest>_<side>`) on the server the
-setting names; the deployment's database is never touched. Whether a side changed is told by a counter the
-template carries: every table gets a statement-level trigger that bumps `sv_harness_changes`, so one query says
-whether anything was written (a write that rolled back rolls its bump back too; sequences, which do not roll back,
-are read beside it). The same counter tells the state reader when to read the rows again.
+setting names; the deployment's database is never touched. The template carries a copy of its rows (schema
+`sv_template`, made after seeding) and a statement-level trigger on every table that bumps a counter
+(`sv_harness_changes`) and notes the table (`sv_harness_changed`); a write that rolls back rolls both back. Before
+a case, `restore` truncates the noted tables (with those whose foreign keys lead to them) and copies their rows
+back, and sets every sequence back; a case that wrote nothing costs two queries. The counter also tells the state
+reader when to read the rows again.
+
+Making a database from a template is measured at hundreds of milliseconds to seconds on a busy server
+(`scripts/bench_parity_postgres.py`), which is why it happens once per side, not per case.
 """
 
 from __future__ import annotations
@@ -24,7 +29,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 COUNTER = "sv_harness_changes"
+CHANGED = "sv_harness_changed"
+TEMPLATE_SCHEMA = "sv_template"
+_SEQUENCES = "sequences"
 _BUMP = "sv_harness_bump"
+_RESETTING = "sv.resetting"
 # Every user table of the public schema, with its primary key columns in key order.
 _TABLES = """
 SELECT c.relname,
@@ -61,6 +70,7 @@ class PostgresDatabases:
     server: str
     root: Path
     _admin: Engine | None = field(default=None, repr=False)
+    _sides: dict[str, Engine] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         if make_url(self.server).get_backend_name() != "postgresql":
@@ -107,46 +117,136 @@ class PostgresDatabases:
             f'DROP DATABASE IF EXISTS "{quoted}" WITH (FORCE)', f'CREATE DATABASE "{quoted}" TEMPLATE "{source}"'
         )
 
+    def reset(self, name: str) -> bool:
+        """Database `name` back to the template's rows: made from the template the first time (returns True: any
+        connection to an older one was cut), afterwards restored in place (`restore`; returns False)."""
+        if name not in self._sides:
+            self.recreate(name)
+            self._sides[name] = create_engine(self.url(name), pool_size=1, max_overflow=0)
+            return True
+        with self._sides[name].connect() as connection:
+            restore(connection)
+        return False
+
     def drop(self, names: Iterable[str]) -> None:
         for name in names:
+            engine = self._sides.pop(name, None)
+            if engine is not None:
+                engine.dispose()
             self._execute(f'DROP DATABASE IF EXISTS "{database_name(self.root, name)}" WITH (FORCE)')
 
-    def version_of(self, name: str) -> Any:
-        """The change counter of database `name`, or None when it does not exist or has none."""
-        engine = create_engine(self.url(name), poolclass=NullPool)
-        try:
-            with engine.connect() as connection:
-                return version(connection)
-        except SQLAlchemyError:
-            return None
-        finally:
-            engine.dispose()
-
     def close(self) -> None:
+        for engine in self._sides.values():
+            engine.dispose()
+        self._sides.clear()
         if self._admin is not None:
             self._admin.dispose()
             self._admin = None
 
 
 def install_counter(engine: Engine) -> None:
-    """The change counter, and a trigger on every table that bumps it (the template's last step)."""
+    """The template's last step: a copy of every table's rows in schema `sv_template` (and of every sequence's
+    value), the change counter, and a trigger on every table that bumps it and notes the table as changed."""
     with engine.begin() as connection:
-        connection.execute(text(f"CREATE TABLE {COUNTER} (id integer PRIMARY KEY, changes bigint NOT NULL)"))
-        connection.execute(text(f"INSERT INTO {COUNTER} VALUES (1, 0)"))
+        found = [table for table, _ in tables(connection)]
+        connection.execute(text(f"CREATE SCHEMA {TEMPLATE_SCHEMA}"))
+        for table in found:
+            connection.execute(text(f'CREATE TABLE {TEMPLATE_SCHEMA}."{table}" AS TABLE public."{table}"'))
         connection.execute(
             text(
-                f"CREATE FUNCTION {_BUMP}() RETURNS trigger LANGUAGE plpgsql AS "
-                f"$$ BEGIN UPDATE {COUNTER} SET changes = changes + 1 WHERE id = 1; RETURN NULL; END $$"
+                f"CREATE TABLE {TEMPLATE_SCHEMA}.{_SEQUENCES} AS "
+                "SELECT sequencename AS name, last_value FROM pg_sequences WHERE schemaname = 'public'"
             )
         )
-        for table, _ in tables(connection):
-            if table != COUNTER:
-                connection.execute(
-                    text(
-                        f'CREATE TRIGGER {_BUMP} AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON "{table}" '
-                        f"FOR EACH STATEMENT EXECUTE FUNCTION {_BUMP}()"
-                    )
+        connection.execute(text(f"CREATE TABLE {COUNTER} (id integer PRIMARY KEY, changes bigint NOT NULL)"))
+        connection.execute(text(f"INSERT INTO {COUNTER} VALUES (1, 0)"))
+        connection.execute(text(f"CREATE TABLE {CHANGED} (name text PRIMARY KEY)"))
+        connection.execute(
+            text(
+                f"CREATE FUNCTION {_BUMP}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                # A reset puts rows back with this set: it is no change a case made.
+                f"IF coalesce(current_setting('{_RESETTING}', true), '') = 'on' THEN RETURN NULL; END IF; "
+                f"UPDATE {COUNTER} SET changes = changes + 1 WHERE id = 1; "
+                f"INSERT INTO {CHANGED} VALUES (TG_TABLE_NAME) ON CONFLICT DO NOTHING; "
+                "RETURN NULL; END $$"
+            )
+        )
+        for table in found:
+            connection.execute(
+                text(
+                    f'CREATE TRIGGER {_BUMP} AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON public."{table}" '
+                    f"FOR EACH STATEMENT EXECUTE FUNCTION {_BUMP}()"
                 )
+            )
+
+
+def restore(connection: Connection) -> bool:
+    """Put the tables a case changed (and those whose foreign keys lead to them) back to the template's rows, and
+    every sequence back to its value, in one transaction; returns whether anything had changed. The counter moves,
+    so a state reader reads the rows again."""
+    changed = set(connection.execute(text(f"SELECT name FROM {CHANGED}")).scalars())
+    drawn = connection.execute(
+        text(
+            f"SELECT s.sequencename, t.last_value FROM pg_sequences s JOIN {TEMPLATE_SCHEMA}.{_SEQUENCES} t "
+            "ON t.name = s.sequencename WHERE s.schemaname = 'public' "
+            "AND s.last_value IS DISTINCT FROM t.last_value"
+        )
+    ).all()
+    if not changed and not drawn:
+        connection.rollback()
+        return False
+    order, referencing = _foreign_keys(connection)
+    pending, reset = list(changed), set(changed)
+    while pending:  # TRUNCATE needs every table that references a truncated one in the same statement
+        for other in referencing.get(pending.pop(), ()):
+            if other not in reset:
+                reset.add(other)
+                pending.append(other)
+    chosen = [table for table in order if table in reset]
+    connection.execute(text(f"SET LOCAL {_RESETTING} = 'on'"))
+    if chosen:
+        connection.execute(text("TRUNCATE " + ", ".join(f'public."{table}"' for table in chosen)))
+        for table in chosen:  # parents first
+            connection.execute(
+                text(f'INSERT INTO public."{table}" OVERRIDING SYSTEM VALUE SELECT * FROM {TEMPLATE_SCHEMA}."{table}"')
+            )
+    for name, value in drawn:
+        if value is None:  # never drawn from in the template: the next value is its start again
+            connection.execute(text(f"ALTER SEQUENCE public.\"{name}\" RESTART"))
+        else:
+            connection.execute(text("SELECT setval(:name, :value, true)"), {"name": f'public."{name}"', "value": value})
+    connection.execute(text(f"DELETE FROM {CHANGED}"))
+    connection.execute(text(f"UPDATE {COUNTER} SET changes = changes + 1 WHERE id = 1"))
+    connection.commit()
+    return True
+
+
+def _foreign_keys(connection: Connection) -> tuple[list[str], dict[str, set[str]]]:
+    """The public tables in an order where every table comes after those it references, and, per table, the tables
+    that reference it."""
+    names = [table for table, _ in tables(connection) if table not in (COUNTER, CHANGED)]
+    edges = connection.execute(
+        text(
+            "SELECT child.relname, parent.relname FROM pg_constraint k "
+            "JOIN pg_class child ON child.oid = k.conrelid JOIN pg_class parent ON parent.oid = k.confrelid "
+            "JOIN pg_namespace s ON s.oid = child.relnamespace "
+            "WHERE k.contype = 'f' AND s.nspname = 'public' AND child.relname <> parent.relname"
+        )
+    ).all()
+    referencing: dict[str, set[str]] = {}
+    parents: dict[str, set[str]] = {name: set() for name in names}
+    for child, parent in edges:
+        referencing.setdefault(parent, set()).add(child)
+        parents.setdefault(child, set()).add(parent)
+    order: list[str] = []
+    placed: set[str] = set()
+    while len(order) < len(parents):
+        ready = sorted(name for name, above in parents.items() if name not in placed and above <= placed)
+        if not ready:  # a cycle of foreign keys: the rest in name order (their checks then decide)
+            ready = sorted(set(parents) - placed)
+        order += ready
+        placed.update(ready)
+    return order, referencing
 
 
 def version(connection: Connection) -> Any:

@@ -166,8 +166,11 @@ def _seed(platform: Platform, layout: Layout) -> Seed:
         answer = seeder.call(name, "POST", "/register", {"email": email, "password": SEED_PASSWORD, "name": name})
         users[name] = SeedUser(name, str(answer["user"]["id"]), email, seeder.jars[name][cookie], role)
     projects: dict[str, dict[str, Any]] = {}
+    # Every feature's project first, then every feature's seed calls: the ids they get (sequential, pinned) are
+    # what the bundled recordings were recorded against.
+    every: dict[str, dict[str, Any]] = {}
     for feature in platform.services.features:
-        values: dict[str, Any] = {"remote_url": layout.remote_url}
+        values: dict[str, Any] = every.setdefault(feature.name, {"remote_url": layout.remote_url})
         if feature.project_type is not None:
             title = feature.project_title or feature.name
             created = seeder.call("alice", "POST", "/api/projects", {"name": title, "type": feature.project_type})
@@ -176,6 +179,8 @@ def _seed(platform: Platform, layout: Layout) -> Seed:
                 if role not in (None, "owner"):
                     path = f"/api/projects/{values['project']}/shares"
                     seeder.call("alice", "POST", path, {"email": users[name].email, "role": role})
+    for feature in platform.services.features:
+        values = every[feature.name]
         if feature.remote is not None:
             layout.point("template")
         for call in feature.seed:

@@ -116,20 +116,17 @@ class Layout:
 
     def reset(self, name: str) -> bool:
         """Put side `name` back to the template's state: database (SQLite: copied page by page with SQLite's
-        backup, so the side's open connections stay usable; PostgreSQL: made again from the template, only when
-        its change counter moved), data folder and remote. Returns whether a PostgreSQL database was made again
-        (its connections were cut: the side's pool must be emptied)."""
+        backup, so the side's open connections stay usable; PostgreSQL: made from the template the first time,
+        then the tables a case changed put back in place, `parity_tests.postgres`), data folder and remote.
+        Returns whether a PostgreSQL database was made anew (any connection to an older one was cut: the side's
+        pool must be emptied)."""
         side = self.side(name)
         side.mkdir(parents=True, exist_ok=True)
         remade = False
         if self.postgres is None:
             copy_sqlite(self.database("template"), self.database(name))
         else:
-            key = ("database", name)
-            if key not in self.copied or self.postgres.version_of(name) != self.copied[key]:
-                self.postgres.recreate(name)
-                self.copied[key] = self.postgres.version_of(name)
-                remade = True
+            remade = self.postgres.reset(name)
         for folder in (self.data(name), self.remote(name)):
             if self.copied.get(folder) == _signature(folder):
                 continue  # untouched since it was copied: already the template's

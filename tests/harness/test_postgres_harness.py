@@ -44,6 +44,13 @@ def _comments(pair: Pair, side: str) -> int:
         return int(connection.execute(text("SELECT count(*) FROM pt_comments")).scalar_one())
 
 
+def _changed(pair: Pair, side: str) -> set[str]:
+    """The tables the case so far wrote to, as the change trigger noted them."""
+    engine = (pair.legacy if side == "legacy" else pair.plugin).platform.services.engine
+    with engine.connect() as connection:
+        return set(connection.execute(text("SELECT name FROM sv_harness_changed")).scalars())
+
+
 def test_postgres_pair_starts_every_case_from_the_template(postgres_url: str, tmp_path: Path) -> None:
     root = tmp_path / "ws"
     pair = build_pair(root, base=_base(postgres_url), features=("papertrail",))
@@ -62,14 +69,15 @@ def test_postgres_pair_starts_every_case_from_the_template(postgres_url: str, tm
         added = pair.exchange(0, CapturedRequest("POST", f"{items}/comments", headers=JSON, body=comment))
         assert added.legacy.status == 201 and added.comparison.match and not added.state, added
         assert _comments(pair, "legacy") == _comments(pair, "plugin") == seeded + 1
+        assert "pt_comments" in _changed(pair, "legacy") and "pt_comments" in _changed(pair, "plugin")
 
         # The next case starts from the template again: the write is gone on both sides.
         pair.start_case(user="bob")
         assert _comments(pair, "legacy") == _comments(pair, "plugin") == seeded
         read = pair.exchange(0, CapturedRequest("GET", f"/api/projects/{project['id']}/papertrail/board"))
         assert read.comparison.match and not read.state
-        # A case that wrote nothing leaves the databases as they were: they are not made again.
-        assert pair.layout.reset("legacy") is False and pair.layout.reset("plugin") is False
+        # The reset put back only what the case changed, and a case that wrote nothing leaves nothing to put back.
+        assert _changed(pair, "legacy") == _changed(pair, "plugin") == set()
     finally:
         pair.close()
     assert _databases(postgres_url, prefix) == [], "the pair's databases were left on the server"
@@ -140,3 +148,54 @@ def test_parity_run_on_postgres_reports_it_and_records_evidence(postgres_url: st
     prefix = database_name(workspace / "workspace", "")
     assert _databases(postgres_url, prefix) == [prefix + "template"]
     PostgresDatabases(postgres_url, workspace / "workspace").drop(["template"])
+
+
+def test_restore_puts_back_rows_across_foreign_keys_and_sequences(postgres_url: str) -> None:
+    from parity_tests.postgres import install_counter, restore, version
+
+    engine = create_engine(postgres_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("CREATE TABLE parent (id serial PRIMARY KEY, name text NOT NULL)"))
+            connection.execute(
+                text("CREATE TABLE child (id serial PRIMARY KEY, parent_id integer NOT NULL REFERENCES parent(id))")
+            )
+            connection.execute(text("CREATE TABLE untouched (id integer PRIMARY KEY)"))
+            connection.execute(text("INSERT INTO parent (name) VALUES ('a'), ('b')"))
+            connection.execute(text("INSERT INTO child (parent_id) VALUES (1), (2)"))
+            connection.execute(text("INSERT INTO untouched VALUES (7)"))
+        install_counter(engine)
+
+        def snapshot() -> tuple[object, ...]:
+            with engine.connect() as connection:
+                return tuple(
+                    tuple(connection.execute(text(query)).all())
+                    for query in (
+                        "SELECT * FROM parent ORDER BY id",
+                        "SELECT * FROM child ORDER BY id",
+                        "SELECT * FROM untouched",
+                        "SELECT last_value FROM pg_sequences WHERE schemaname = 'public' ORDER BY sequencename",
+                    )
+                )
+
+        template = snapshot()
+        with engine.connect() as connection:
+            before = version(connection)
+            assert restore(connection) is False  # nothing written yet
+        with engine.begin() as connection:
+            # Only the parent table is written; its child must be truncated and refilled with it.
+            connection.execute(text("UPDATE parent SET name = 'changed' WHERE id = 1"))
+            connection.execute(text("INSERT INTO parent (name) VALUES ('c')"))
+        with engine.begin() as connection:
+            connection.execute(text("SELECT nextval('child_id_seq')"))  # drawn, never used
+        with engine.connect() as connection:
+            assert version(connection) != before
+            assert restore(connection) is True
+        assert snapshot() == template
+        with engine.connect() as connection:
+            assert restore(connection) is False
+            assert connection.execute(text("SELECT count(*) FROM sv_harness_changed")).scalar_one() == 0
+        with engine.begin() as connection:  # the next insert takes the template's next id again
+            assert connection.execute(text("INSERT INTO parent (name) VALUES ('d') RETURNING id")).scalar_one() == 3
+    finally:
+        engine.dispose()
