@@ -30,6 +30,8 @@ ONLY = {"plugins": {"exthost": ("exthost.sdk",)}}
 NEVER_REACHES = {
     "exthost.rollout": ("exthost.cli", "parity_tests", "hypothesis", "schemathesis"),
     "exthost.evidence": ("flask", "exthost.rollout", "exthost.cli", "parity_tests", "hypothesis", "schemathesis"),
+    # Signature checks run before any plugin code, in the host and in `sv plugins:sign`: no web stack needed.
+    "exthost.trust": ("flask", "sqlalchemy", "exthost.host", "exthost.rollout", "exthost.cli", "parity_tests"),
     "exthost": ("parity_tests",),
     "parity_tests": ("exthost.cli",),
 }
