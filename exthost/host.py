@@ -112,8 +112,16 @@ class ExtensionHost:
         return self.catalogue.plugins
 
     def discover(self) -> None:
-        """Read every manifest (see `Catalogue.discover`); nothing is imported."""
+        """Read every manifest (see `Catalogue.discover`), then check each valid one's signature (`_admit`); nothing
+        is imported. `sv migrate:deploy` discovers through here too: a refused plugin's revisions never run."""
         self.catalogue.discover()
+        for record in list(self.plugins.values()):
+            if record.state == DISCOVERED:
+                try:
+                    self._admit(record)
+                except SignatureError as exc:
+                    record.fail(INVALID, str(exc))
+                    self.logger.error("plugin %s: %s", record.name, exc)
 
     def validated_order(self) -> list[str]:
         """Plugins that passed every check before import, in dependency order."""
@@ -131,13 +139,6 @@ class ExtensionHost:
             )
         with self._lock:
             self.discover()
-            for record in list(self.plugins.values()):
-                if record.state == DISCOVERED:
-                    try:
-                        self._admit(record)
-                    except SignatureError as exc:
-                        record.fail(INVALID, str(exc))
-                        self.logger.error("plugin %s: %s", record.name, exc)
             self._order = self.validated_order()
             for name in self._order:
                 self._load(self.plugins[name])

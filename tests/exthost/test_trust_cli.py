@@ -15,7 +15,7 @@ import pytest
 
 from tests.exthost.test_cli_plugins import _env
 from tests.exthost.test_serve import eventually, free_port, status_of
-from tests.fixtures.plugins import write_plugin
+from tests.fixtures.plugins import manifest_for, write_plugin
 
 SV = str(Path(sys.executable).with_name("sv"))
 
@@ -113,3 +113,24 @@ def test_sv_plugins_sign_refuses_a_key_others_can_read_and_an_unknown_plugin(sig
     unknown = sv(env, "plugins:sign", "helo", "--key", key["privateKey"])
     assert unknown.returncode == 2 and "did you mean 'hello'" in unknown.stderr
     assert "Traceback" not in loose.stderr + unknown.stderr
+
+
+def test_sv_migrate_deploy_under_enforce_never_runs_a_refused_plugins_revisions(signed_setup):
+    """Revision files are plugin code too: migrate:deploy checks signatures as a host start does."""
+    from tests.exthost.test_plugin_migrations import NOTES_REVISION, _tables
+
+    settings, env, key = signed_setup
+    write_plugin(
+        settings.PLUGINS_DIR,
+        "other",
+        manifest=manifest_for("other", migrations="migrations"),
+        files={"migrations/0001_notes.py": NOTES_REVISION.replace("hello", "other")},
+    )
+    refused = sv(env, "migrate:deploy")
+    assert refused.returncode == 0, refused.stderr
+    assert "plugin other: skipped, invalid: " in refused.stdout and "signature unsigned" in refused.stdout
+    assert "other_notes" not in _tables(settings)
+    assert sv(env, "plugins:sign", "other", "--key", key["privateKey"]).returncode == 0
+    migrated = sv(env, "migrate:deploy")
+    assert "plugin other: <empty> -> " in migrated.stdout, migrated.stdout
+    assert "other_notes" in _tables(settings)
