@@ -67,10 +67,11 @@ def scan(folder: Path) -> Tree:
             try:
                 if entry.is_symlink():
                     target = os.readlink(entry.path)
-                    if Path(entry.path).resolve().is_relative_to(root):
+                    wrong = _link_problem(Path(entry.path), root)
+                    if wrong is None:
                         links[relative] = target
                     else:
-                        problems.append(f"{relative}: symlink to {target!r} leads outside the plugin folder")
+                        problems.append(f"{relative}: symlink to {target!r} {wrong}")
                 elif entry.is_dir(follow_symlinks=False):
                     if entry.name not in CACHE_FOLDERS:
                         pending.append((entry.path, relative + "/"))
@@ -82,6 +83,15 @@ def scan(folder: Path) -> Tree:
             except OSError as exc:
                 problems.append(f"{relative}: cannot be read ({exc.strerror or exc})")
     return Tree(dict(sorted(files.items())), dict(sorted(links.items())), tuple(sorted(problems)))
+
+
+def _link_problem(link: Path, root: Path) -> str | None:
+    """Why a symlink cannot be signed (it leads outside `root`, or loops), or None."""
+    try:
+        inside = link.resolve().is_relative_to(root)
+    except (RuntimeError, OSError):  # Python 3.11 raises RuntimeError on a loop, later versions OSError
+        return "loops"
+    return None if inside else "leads outside the plugin folder"
 
 
 def differences(signed_files: Mapping[str, str], signed_links: Mapping[str, str], tree: Tree) -> list[str]:

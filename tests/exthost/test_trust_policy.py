@@ -213,6 +213,14 @@ def test_trust_a_symlinked_folder_leading_outside_is_modified(tmp_path, key):
     assert status(folder, config_for(key)).status == MODIFIED
 
 
+def test_trust_a_symlink_loop_cannot_be_signed(tmp_path, key):
+    folder = make_plugin(tmp_path)
+    os.symlink("b", folder / "a")
+    os.symlink("a", folder / "b")
+    with pytest.raises(SignatureError, match="a: symlink to 'b' loops"):
+        sign_folder("hello", folder, key)
+
+
 def test_trust_a_fifo_cannot_be_signed(tmp_path, key):
     folder = make_plugin(tmp_path)
     os.mkfifo(folder / "pipe")
