@@ -71,6 +71,7 @@ def plugins_list_command(as_json: bool) -> None:
         )
     Console().print(table)
 
+
 def _signature_cell(signature: dict[str, Any] | None) -> str:
     """The signature status, with the signing key's id when there is one."""
     if signature is None:
