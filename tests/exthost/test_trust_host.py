@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import py_compile
 import queue
+import sys
 import textwrap
 
 import pytest
@@ -16,6 +17,7 @@ from exthost.host import INVALID, REGISTERED
 from exthost.trust import key_id, sign_folder
 from exthost.trust.keys import public_key_text
 from exthost.watch import PluginWatcher
+from tests.exthost.test_discovery import PACKAGE, acme_package, install_distribution
 from tests.fixtures.plugins import HELLO_CODE, manifest_for, write_plugin
 
 WAIT = 20  # seconds to wait for a file event; a bound for a loaded machine, not a speed claim
@@ -211,3 +213,32 @@ def test_a_planted_bytecode_cache_never_runs_for_a_checked_plugin(enforcing, pla
     assert platform.host.plugins["hello"].state == REGISTERED
     platform.host.enable("hello")
     assert greeting(platform) == served
+
+
+# -- plugins installed as distributions ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def site(tmp_path, monkeypatch):
+    """A folder on sys.path standing in for site-packages; the acme modules imported from it are forgotten after."""
+    folder = tmp_path / "site-packages"
+    folder.mkdir()
+    monkeypatch.syspath_prepend(str(folder))
+    yield folder
+    for name in [m for m in list(sys.modules) if m.split(".")[0] == PACKAGE]:
+        del sys.modules[name]
+
+
+def test_a_distributions_package_is_checked_before_any_of_its_code_runs(enforcing, host_factory, key, site, tmp_path):
+    """Discovery finds an entry point's package folder without importing it: its __init__.py is plugin code."""
+    marker = tmp_path / "init-ran"
+    package = acme_package() | {"__init__.py": f"open({str(marker)!r}, 'w').close()\n"}
+    install_distribution(site, {"acme": PACKAGE}, packages={PACKAGE: package})
+    settings = enforcing(PLUGIN_ENTRY_POINTS=True, PLUGIN_ALLOWLIST=["acme"])
+    record = host_factory(settings).get("acme")
+    assert record.state == INVALID and "signature unsigned" in (record.reason or "")
+    assert not marker.exists()
+    sign_folder("acme", site / PACKAGE, key)
+    record = host_factory(settings).get("acme")
+    assert record.state == REGISTERED, record.reason
+    assert record.trust is not None and record.trust.status == "valid"
