@@ -64,7 +64,7 @@ from exthost.records import (
 from exthost.registry import Registry, StateRow
 from exthost.rollout.isolation import after_isolated_run, in_isolated_run
 from exthost.sdk import TENANT_KEY, PluginContext
-from exthost.trust import UNCHECKED, TrustConfig, check_folder, decide, install_source_finders
+from exthost.trust import UNCHECKED, VALID, TrustConfig, check_folder, decide, install_source_finders
 from exthost.version import host_version
 from legacy_core.app import build_services, create_server
 from legacy_core.db import transaction
@@ -175,7 +175,10 @@ class ExtensionHost:
             return
         try:
             if record.trust is not None and record.trust.status != UNCHECKED:
-                install_source_finders(record.folder)  # what was hashed is what runs: no bytecode cache is read
+                # What was hashed is what runs: no bytecode cache is read, and under enforce the signed digests are
+                # checked again on the bytes each module is compiled from (warn never refuses).
+                enforced = record.trust.status == VALID and self.trust.policy == "enforce"
+                install_source_finders(record.folder, record.trust.files if enforced else None)
             implementation = import_entry(record, manifest, self._token)
             manager = pluggy.PluginManager(PROJECT)
             manager.add_hookspecs(PluginHooks)

@@ -67,6 +67,9 @@ class Verification:
     status: str
     key_id: str | None = None
     detail: str = ""
+    # For a valid signature, the signed digest of each file (relative POSIX path -> SHA-256 hex): the import checks
+    # each module's bytes against it again (exthost.trust.sources).
+    files: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
         return {"status": self.status, "keyId": self.key_id, "detail": self.detail}
@@ -106,7 +109,8 @@ def verify(name: str, tree: Tree, signature_text: str | None, config: TrustConfi
 def _compare(signed: SignedManifest, tree: Tree) -> Verification:
     changes = differences(signed.files, signed.links, tree)
     if not changes:
-        return Verification(VALID, signed.key_id, f"{len(signed.files)} files signed by key {signed.key_id}")
+        detail = f"{len(signed.files)} files signed by key {signed.key_id}"
+        return Verification(VALID, signed.key_id, detail, signed.files)
     more = f"; and {len(changes) - SHOWN_CHANGES} more" if len(changes) > SHOWN_CHANGES else ""
     return Verification(MODIFIED, signed.key_id, "; ".join(changes[:SHOWN_CHANGES]) + more)
 

@@ -4,13 +4,17 @@ Signing leaves `__pycache__` out (Python rewrites it as it imports), so a cache 
 signed: CPython uses a cached `.pyc` whose header matches the source's size and time, and an "unchecked-hash" one
 without looking at the source at all. For a plugin whose signature was checked, the host puts a finder with a
 source-only loader in `sys.path_importer_cache` for each folder of the plugin before importing it: every module is
-compiled from the `.py` file whose digest was checked, and no cache is read or written.
+compiled from the `.py` file whose digest was checked, and no cache is read or written. When the signature was
+valid, the bytes compiled are hashed again and must match the signed digest: a module swapped between the check and
+its import fails to import instead of running.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
+from collections.abc import Mapping
 from importlib.machinery import (
     BYTECODE_SUFFIXES,
     EXTENSION_SUFFIXES,
@@ -22,35 +26,55 @@ from importlib.machinery import (
 )
 from pathlib import Path
 from types import CodeType
+from typing import cast
 
 from exthost.trust.tree import CACHE_FOLDERS
 
 
 class SourceOnlyLoader(SourceFileLoader):
-    """A source loader that compiles the `.py` file every time and never reads or writes `__pycache__`."""
+    """A source loader that compiles the `.py` file every time and never reads or writes `__pycache__`; given the
+    signed digests, it refuses a file whose bytes are not the signed ones."""
+
+    root: str = ""
+    signed: Mapping[str, str] | None = None
 
     def get_code(self, fullname: str) -> CodeType:
         path = self.get_filename(fullname)
-        return self.source_to_code(self.get_data(path), path)
+        data = self.get_data(path)
+        if self.signed is not None:
+            relative = Path(os.path.relpath(path, self.root)).as_posix()
+            if hashlib.sha256(data).hexdigest() != self.signed.get(relative):
+                raise ImportError(
+                    f"{path}: changed after its signature was checked; not imported (check and load again)",
+                    name=fullname,
+                    path=path,
+                )
+        return self.source_to_code(data, path)
 
 
-def source_only_finder(path: str) -> FileFinder:
-    # Extension modules and bytecode files outside __pycache__ are files of the plugin like any other: signed.
+def _source_loader(root: str, signed: Mapping[str, str] | None) -> type[SourceOnlyLoader]:
+    """A SourceOnlyLoader class bound to one plugin's folder and digests (FileFinder instantiates loader classes)."""
+    return cast(type[SourceOnlyLoader], type("SourceOnlyLoader", (SourceOnlyLoader,), {"root": root, "signed": signed}))
+
+
+def source_only_finder(path: str, root: str, signed: Mapping[str, str] | None = None) -> FileFinder:
+    # Extension modules and bytecode files outside __pycache__ are files of the plugin like any other: signed (they
+    # are not hashed again at import; only .py modules are).
     return FileFinder(
         path,
         (ExtensionFileLoader, EXTENSION_SUFFIXES),
-        (SourceOnlyLoader, SOURCE_SUFFIXES),
+        (_source_loader(root, signed), SOURCE_SUFFIXES),
         (SourcelessFileLoader, BYTECODE_SUFFIXES),
     )
 
 
-def install_source_finders(folder: Path) -> list[str]:
-    """Register a source-only finder for `folder` (resolved, as the loader names it) and each folder below it; the
-    folders registered, for tests."""
+def install_source_finders(folder: Path, signed: Mapping[str, str] | None = None) -> list[str]:
+    """Register a source-only finder for `folder` (resolved, as the loader names it) and each folder below it; with
+    `signed` (the digests of a valid signature), each module's bytes must match. The folders registered."""
     root = str(folder.resolve())
     registered: list[str] = []
     for directory, subfolders, _ in os.walk(root):
         subfolders[:] = [name for name in subfolders if name not in CACHE_FOLDERS]
-        sys.path_importer_cache[directory] = source_only_finder(directory)
+        sys.path_importer_cache[directory] = source_only_finder(directory, root, signed)
         registered.append(directory)
     return registered

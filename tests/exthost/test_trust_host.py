@@ -215,6 +215,36 @@ def test_a_planted_bytecode_cache_never_runs_for_a_checked_plugin(enforcing, pla
     assert greeting(platform) == served
 
 
+def test_a_module_swapped_between_the_check_and_the_import_is_not_imported(
+    enforcing, platform_factory, key, monkeypatch, tmp_path
+):
+    """The race a check-then-import leaves open: the module's bytes are hashed again as they are compiled."""
+    import exthost.host
+
+    settings = enforcing()
+    folder = write_plugin(
+        settings.PLUGINS_DIR,
+        "hello",
+        files={"helper.py": "VALUE = 'signed'\n"},
+        code=HELLO_CODE + "\nfrom . import helper\n",
+    )
+    sign_folder("hello", folder, key)
+    marker = tmp_path / "swapped-code-ran"
+    real_check = exthost.host.check_folder
+
+    def check_then_swap(name, checked, config):
+        found = real_check(name, checked, config)
+        (checked / "helper.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+        return found
+
+    monkeypatch.setattr(exthost.host, "check_folder", check_then_swap)
+    record = platform_factory(settings).host.plugins["hello"]
+    assert record.trust is not None and record.trust.status == "valid"
+    assert record.state == "failed"
+    assert "helper.py: changed after its signature was checked" in (record.reason or "")
+    assert not marker.exists()
+
+
 # -- plugins installed as distributions ------------------------------------------------------------------------------
 
 
