@@ -42,7 +42,8 @@ class SourceOnlyLoader(SourceFileLoader):
         path = self.get_filename(fullname)
         data = self.get_data(path)
         if self.signed is not None:
-            relative = Path(os.path.relpath(path, self.root)).as_posix()
+            # A module reached through a symlink inside the folder is checked as the file the link leads to.
+            relative = Path(os.path.relpath(os.path.realpath(path), self.root)).as_posix()
             if hashlib.sha256(data).hexdigest() != self.signed.get(relative):
                 raise ImportError(
                     f"{path}: changed after its signature was checked; not imported (check and load again)",

@@ -245,6 +245,17 @@ def test_a_module_swapped_between_the_check_and_the_import_is_not_imported(
     assert not marker.exists()
 
 
+def test_enforce_imports_a_module_reached_through_a_symlink_inside_the_folder(enforcing, platform_factory, key):
+    settings = enforcing()
+    folder = write_plugin(
+        settings.PLUGINS_DIR, "hello", files={"helper.py": "VALUE = 1\n"}, code=HELLO_CODE + "\nfrom . import alias\n"
+    )
+    (folder / "alias.py").symlink_to("helper.py")
+    sign_folder("hello", folder, key)
+    record = platform_factory(settings).host.plugins["hello"]
+    assert record.state == REGISTERED, record.reason
+
+
 # -- plugins installed as distributions ------------------------------------------------------------------------------
 
 
