@@ -14,6 +14,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The working tree's plugins are unsigned: the demo, the harness and the development server run as development, where
+# PLUGIN_SIGNATURES defaults to `warn` (loaded, with a note) instead of production's `enforce` (docs/operations.md).
+demo parity serve: export ENVIRONMENT ?= development
+
 ## test: the whole test suite
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n auto --dist worksteal

@@ -9,6 +9,7 @@ from __future__ import annotations
 import graphlib
 import importlib
 import importlib.metadata
+import importlib.util
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -60,11 +61,14 @@ class Catalogue:
             distribution = entry_point.dist.name if entry_point.dist is not None else "?"
             source = f"distribution {distribution} (entry point {entry_point.name!r})"
             try:
-                package = importlib.import_module(entry_point.module)
-                package_file = getattr(package, "__file__", None)
-                if package_file is None:
+                # Found, not imported: the package's __init__.py is plugin code, and runs only once its folder has
+                # passed the signature check (a dotted name still imports its parent packages).
+                spec = importlib.util.find_spec(entry_point.module)
+                if spec is None:
+                    raise ModuleNotFoundError(f"No module named {entry_point.module!r}")
+                if spec.origin is None or not spec.has_location:
                     raise PluginLoadError(f"{entry_point.module!r} is not a regular package (no __init__.py)")
-                folder = Path(package_file).resolve().parent
+                folder = Path(spec.origin).resolve().parent
             except Exception as exc:
                 record = PluginRecord(name=entry_point.name, folder=Path(f"<{entry_point.value}>"), source=source)
                 record.fail(INVALID, f"{source}: cannot import {entry_point.value!r}: {type(exc).__name__}: {exc}")

@@ -9,6 +9,8 @@ ExtHostError                   root of everything the host raises on purpose
  ├── PluginStateError          an operation the plugin's state does not allow (enable an invalid plugin, …)
  ├── PluginMigrationError      a plugin's revisions could not be applied; its schema stays where it was
  ├── HookFailed                a lifecycle hook raised: register fails the plugin, on_enable fails that tenant
+ ├── SignatureError            plugin signing: a key file or signature file that cannot be used, a folder that
+ │                             cannot be signed, or a plugin the signature policy refuses to load
  ├── CapabilityDenied          `caps.require` refused: undeclared capability, or the caller does not hold it
  ├── NoiseRulesError           a noise rules file that cannot be used: names the file, the rule, the field and the fix
  └── HarError                  a HAR document that cannot be read: names the file, the entry, the field and the fix
@@ -31,6 +33,11 @@ class ManifestError(ExtHostError):
         self.path = path
         self.problems = problems
         super().__init__(f"{path}: " + "; ".join(problems))
+
+
+class SignatureError(ExtHostError):
+    """A key or signature file that cannot be used, a folder that cannot be signed, or a plugin the signature policy
+    (PLUGIN_SIGNATURES=enforce) refuses to load."""
 
 
 class PluginLoadError(ExtHostError):

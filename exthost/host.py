@@ -34,6 +34,7 @@ from exthost.errors import (
     PluginLoadError,
     PluginNotFound,
     PluginStateError,
+    SignatureError,
     did_you_mean,
 )
 from exthost.hookspecs import PROJECT, PluginHooks
@@ -63,6 +64,7 @@ from exthost.records import (
 from exthost.registry import Registry, StateRow
 from exthost.rollout.isolation import after_isolated_run, in_isolated_run
 from exthost.sdk import TENANT_KEY, PluginContext
+from exthost.trust import UNCHECKED, VALID, TrustConfig, check_folder, decide, install_source_finders
 from exthost.version import host_version
 from legacy_core.app import build_services, create_server
 from legacy_core.db import transaction
@@ -103,14 +105,23 @@ class ExtensionHost:
         self._order: list[str] = []
         self._token = uuid.uuid4().hex[:12]
         self.passive = passive
+        self.trust = TrustConfig.from_settings(settings)
 
     @property
     def plugins(self) -> dict[str, PluginRecord]:
         return self.catalogue.plugins
 
     def discover(self) -> None:
-        """Read every manifest (see `Catalogue.discover`); nothing is imported."""
+        """Read every manifest (see `Catalogue.discover`), then check each valid one's signature (`_admit`); nothing
+        is imported. `sv migrate:deploy` discovers through here too: a refused plugin's revisions never run."""
         self.catalogue.discover()
+        for record in list(self.plugins.values()):
+            if record.state == DISCOVERED:
+                try:
+                    self._admit(record)
+                except SignatureError as exc:
+                    record.fail(INVALID, str(exc))
+                    self.logger.error("plugin %s: %s", record.name, exc)
 
     def validated_order(self) -> list[str]:
         """Plugins that passed every check before import, in dependency order."""
@@ -141,6 +152,17 @@ class ExtensionHost:
             self.sync(force=True)
         return self
 
+    def _admit(self, record: PluginRecord) -> None:
+        """Check the plugin's signature before any of its code runs (exthost.trust): SignatureError when the policy
+        refuses it; under `warn` a refusal becomes a note on the plugin."""
+        record.trust = check_folder(record.name, record.folder, self.trust)
+        decision = decide(record.name, record.trust, self.trust)
+        if decision.warning is not None:
+            record.notes.append(decision.warning)
+            self.logger.warning("plugin %s: %s", record.name, decision.warning)
+        if not decision.load:
+            raise SignatureError(f"{record.folder}: {decision.refusal}")
+
     def _load(self, record: PluginRecord) -> None:
         """Import, instantiate, register; on any failure the plugin is failed and nothing of it is mounted."""
         manifest = record.manifest
@@ -152,6 +174,11 @@ class ExtensionHost:
             record.fail(INVALID, str(exc))
             return
         try:
+            if record.trust is not None and record.trust.status != UNCHECKED:
+                # What was hashed is what runs: no bytecode cache is read, and under enforce the signed digests are
+                # checked again on the bytes each module is compiled from (warn never refuses).
+                enforced = record.trust.status == VALID and self.trust.policy == "enforce"
+                install_source_finders(record.folder, record.trust.files if enforced else None)
             implementation = import_entry(record, manifest, self._token)
             manager = pluggy.PluginManager(PROJECT)
             manager.add_hookspecs(PluginHooks)
@@ -543,6 +570,7 @@ class ExtensionHost:
             "disabledReasons": dict(sorted(record.disabled_reasons.items())),
             "notes": list(record.notes),
             "hooks": {hook: timing.as_dict() for hook, timing in sorted(record.timings.items())},
+            "signature": record.trust.as_dict() if record.trust is not None else None,
         }
         if with_health:
             info["health"] = self.health(record)
@@ -555,6 +583,7 @@ class ExtensionHost:
             "sovereign": host_version(),
             "registryVersion": self._seen_version,
             "warnings": list(self.warnings),
+            "signaturePolicy": self.trust.policy,
             "plugins": [
                 self.describe(r, with_health=True) for r in sorted(self.plugins.values(), key=lambda r: r.name)
             ],
@@ -578,6 +607,7 @@ class ExtensionHost:
                         f"{fresh.manifest_path}: name: changed from {name!r} to {fresh.manifest.name!r}"
                     )
                 self.catalogue.check_replacement(fresh)
+                self._admit(fresh)
             except ExtHostError as exc:
                 raise PluginLoadError(f"reload of {name!r} refused, {keeps}: {exc}") from exc
             saved = {

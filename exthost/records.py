@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 from flask import Flask
@@ -13,6 +13,9 @@ from flask import Flask
 from exthost.manifest import MANIFEST_FILENAME, Manifest
 from exthost.mounts import Mount, path_matches
 from exthost.sdk import PluginContext
+
+if TYPE_CHECKING:
+    from exthost.trust.policy import Verification
 
 DISCOVERED = "discovered"
 INVALID = "invalid"
@@ -61,6 +64,8 @@ class PluginRecord:
     notes: list[str] = field(default_factory=list)
     disabled_reasons: dict[str, str] = field(default_factory=dict)
     tenant_failures: dict[str, str] = field(default_factory=dict)
+    # Its signature check (exthost.trust), made before its code is imported; None when it never got that far.
+    trust: Verification | None = None
 
     @property
     def manifest_path(self) -> Path:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -9,6 +12,11 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("data")
+# Plugin signing (exthost/trust): a public key as `sv keys:generate` prints it, a key id (the first 16 hex digits of
+# the SHA-256 of the raw public key), an allow-list entry (a plugin name, optionally pinned to a key id).
+_PUBLIC_KEY_PREFIX = "ed25519:"
+_KEY_ID = re.compile(r"[0-9a-f]{16}")
+_ALLOWED_PLUGIN = re.compile(r"[a-z][a-z0-9_]{1,39}(@[0-9a-f]{16})?")
 
 
 class Settings(BaseSettings):
@@ -49,6 +57,33 @@ class Settings(BaseSettings):
     )
     PLUGIN_ERROR_WINDOW_SECONDS: float = Field(
         default=60.0, gt=0, description="Window of PLUGIN_ERROR_BUDGET, in seconds."
+    )
+    ENVIRONMENT: Literal["production", "development"] = Field(
+        default="production",
+        description="Where this instance runs. 'production' (the default, so a forgotten setting fails closed) "
+        "refuses plugins whose signature is not valid, trusted and allow-listed; 'development' (`make demo`, "
+        "`make serve`) loads them with a warning. PLUGIN_SIGNATURES overrides the choice.",
+    )
+    PLUGIN_SIGNATURES: Literal["enforce", "warn", "off"] | None = Field(
+        default=None,
+        description="Plugin signature policy: 'enforce' loads only plugins whose signature is valid, by a key of "
+        "PLUGIN_TRUSTED_KEYS, not revoked, and listed in PLUGIN_ALLOWLIST; 'warn' loads every plugin and notes "
+        "what enforce would refuse; 'off' checks nothing. Unset: 'enforce', or 'warn' when ENVIRONMENT=development.",
+    )
+    PLUGIN_TRUSTED_KEYS: list[str] = Field(
+        default_factory=list,
+        description="Public keys whose plugin signatures are trusted, as `sv keys:generate` prints them "
+        "('ed25519:<base64>'), e.g. PLUGIN_TRUSTED_KEYS='[\"ed25519:...\"]'.",
+    )
+    PLUGIN_ALLOWLIST: list[str] = Field(
+        default_factory=list,
+        description="Plugins allowed to load under PLUGIN_SIGNATURES=enforce, each a name or 'name@<key id>' (then "
+        "only a signature by that key is accepted), e.g. "
+        "PLUGIN_ALLOWLIST='[\"blog@3f2a9c0d1e2b4a5f\", \"papertrail\"]'.",
+    )
+    PLUGIN_REVOKED_KEYS: list[str] = Field(
+        default_factory=list,
+        description="Key ids (16 hex digits) whose signatures are refused even when their key is trusted.",
     )
     FEATURE_FLAGS: dict[str, Any] = Field(
         default_factory=dict,
@@ -248,6 +283,50 @@ class Settings(BaseSettings):
                 "or 'postgresql+psycopg://user@127.0.0.1:5432/db'"
             )
         return value
+
+    @field_validator("PLUGIN_TRUSTED_KEYS")
+    @classmethod
+    def _public_keys(cls, values: list[str]) -> list[str]:
+        for value in values:
+            encoded = value.removeprefix(_PUBLIC_KEY_PREFIX)
+            try:
+                raw = base64.b64decode(encoded, validate=True) if value.startswith(_PUBLIC_KEY_PREFIX) else b""
+            except (binascii.Error, ValueError):
+                raw = b""
+            if len(raw) != 32:
+                raise ValueError(
+                    f"{value!r} is not an ed25519 public key; use the 'ed25519:<base64 of 32 bytes>' line "
+                    "`sv keys:generate` printed (also in its .pub file)"
+                )
+        return values
+
+    @field_validator("PLUGIN_ALLOWLIST")
+    @classmethod
+    def _allowed_plugins(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not _ALLOWED_PLUGIN.fullmatch(value):
+                raise ValueError(
+                    f"{value!r} is not a plugin name or 'name@<key id>' (a key id is 16 lowercase hex digits, as "
+                    "`sv keys:generate` and `sv plugins:list` show it)"
+                )
+        return values
+
+    @field_validator("PLUGIN_REVOKED_KEYS")
+    @classmethod
+    def _key_ids(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not _KEY_ID.fullmatch(value):
+                raise ValueError(
+                    f"{value!r} is not a key id; use the 16 lowercase hex digits `sv keys:generate` printed"
+                )
+        return values
+
+    @property
+    def plugin_signature_policy(self) -> Literal["enforce", "warn", "off"]:
+        """PLUGIN_SIGNATURES, or its default: 'enforce', except 'warn' when ENVIRONMENT=development."""
+        if self.PLUGIN_SIGNATURES is not None:
+            return self.PLUGIN_SIGNATURES
+        return "warn" if self.ENVIRONMENT == "development" else "enforce"
 
     @property
     def papertrail_root(self) -> Path:

@@ -21,6 +21,10 @@ from parity_tests.harness import VERSION
 from parity_tests.outcome import CaseResult, ParityRun
 from parity_tests.pair import Pair, build_pair
 
+# The working tree's plugins are unsigned; the production default (PLUGIN_SIGNATURES=enforce) would refuse them and
+# every case would differ. The suites run them unchecked, as tests/conftest.py does for the unit tests.
+os.environ["PLUGIN_SIGNATURES"] = "off"
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = pytest.StashKey[list[CaseResult]]()
 STARTED = pytest.StashKey[str]()

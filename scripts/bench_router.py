@@ -224,6 +224,7 @@ def settings_for(root: Path, database: Path) -> dict[str, Any]:
         "DATA_DIR": root / "data",
         "PLUGINS_DIR": ROOT / "plugins",
         "PLUGIN_ENTRY_POINTS": False,
+        "PLUGIN_SIGNATURES": "off",  # the working tree's plugins are unsigned
         "FLAGS_POLL_SECONDS": POLL_SECONDS,
         "LOG_LEVEL": "WARNING",
         "SHADOW_RUNNER": RUNNER[0],

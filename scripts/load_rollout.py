@@ -318,6 +318,7 @@ def run(args: argparse.Namespace, url: str) -> int:
         DATA_DIR=str(folder / "data"),
         PLUGINS_DIR=str(faulty_plugins(folder)),
         PLUGIN_ENTRY_POINTS="false",
+        PLUGIN_SIGNATURES="off",  # the working tree's plugins are unsigned
         FLAGS_POLL_SECONDS="0.5",
         PLUGIN_POLL_SECONDS="0.5",
         SHADOW_FLUSH_SECONDS="1",

@@ -16,6 +16,11 @@ pytest_plugins = [
     "tests.fixtures.twins",
 ]
 
+# The working tree's plugins and the fixtures' are unsigned, and the production default (PLUGIN_SIGNATURES=enforce)
+# would refuse them: every settings object the tests build, and every process they start (`sv` commands, servers,
+# gunicorn), checks no signature unless a test sets the policy itself (tests/exthost/test_trust_*.py do).
+os.environ["PLUGIN_SIGNATURES"] = "off"
+
 settings.register_profile(
     "dev", max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

@@ -32,6 +32,8 @@ NEVER_REACHES = {
     "exthost.evidence": ("flask", "exthost.rollout", "exthost.cli", "parity_tests", "hypothesis", "schemathesis"),
     # The admin page shares the CLI's rules through the modules below it, never by importing the CLI.
     "exthost.admin": ("exthost.cli", "parity_tests", "hypothesis", "schemathesis"),
+    # Signature checks run before any plugin code, in the host and in `sv plugins:sign`: no web stack needed.
+    "exthost.trust": ("flask", "sqlalchemy", "exthost.host", "exthost.rollout", "exthost.cli", "parity_tests"),
     "exthost": ("parity_tests",),
     "parity_tests": ("exthost.cli",),
 }

@@ -23,6 +23,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "flags_set_command",
         "Set FEATURE to MODE (legacy, shadow, canary, plugin, retired); every worker follows within a second.",
     ),
+    "keys:generate": (
+        "signing",
+        "keys_generate_command",
+        "Create an ed25519 signing key; print its public key and key id for PLUGIN_TRUSTED_KEYS and PLUGIN_ALLOWLIST.",
+    ),
     "migrate:deploy": (
         "db",
         "migrate_deploy_command",
@@ -66,12 +71,17 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "plugins:list": (
         "plugins",
         "plugins_list_command",
-        "Every discovered plugin with its state, version, mounts, tenants and reason.",
+        "Every discovered plugin with its state, version, signature status, mounts, tenants and reason.",
     ),
     "plugins:schema": (
         "plugins",
         "plugins_schema_command",
         "Print the JSON Schema of plugin.json (point your editor's JSON validation at it).",
+    ),
+    "plugins:sign": (
+        "signing",
+        "plugins_sign_command",
+        "Sign a plugin: write plugin.sig.json (every file's SHA-256 and an ed25519 signature) into its folder.",
     ),
     "seed": (
         "db",

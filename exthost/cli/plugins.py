@@ -45,7 +45,7 @@ def plugins_schema_command() -> None:
 @click.command("plugins:list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def plugins_list_command(as_json: bool) -> None:
-    """Every discovered plugin with its state, version, mounts, tenants and reason."""
+    """Every discovered plugin with its state, version, signature status, mounts, tenants and reason."""
     with started_host(load_settings()) as host:
         rows = [host.describe(record) for record in sorted(host.plugins.values(), key=lambda r: r.name)]
     if as_json:
@@ -55,7 +55,7 @@ def plugins_list_command(as_json: bool) -> None:
     from rich.table import Table
 
     table = Table(title=f"plugins ({len(rows)})")
-    for column in ("name", "state", "version"):
+    for column in ("name", "state", "version", "signature"):
         table.add_column(column, no_wrap=True)
     for column in ("mounts", "tenants", "reason"):
         table.add_column(column, overflow="fold")
@@ -64,11 +64,20 @@ def plugins_list_command(as_json: bool) -> None:
             row["name"],
             row["state"],
             row["version"] or "-",
+            _signature_cell(row["signature"]),
             "\n".join(row["mounts"]) or "-",
             ", ".join(row["tenants"]) or "-",
             row["reason"] or "",
         )
     Console().print(table)
+
+
+def _signature_cell(signature: dict[str, Any] | None) -> str:
+    """The signature status, with the signing key's id when there is one."""
+    if signature is None:
+        return "-"
+    return str(signature["status"]) + (f" ({signature['keyId']})" if signature["keyId"] else "")
+
 
 @click.command("plugins:info")
 @click.argument("name")

@@ -184,6 +184,7 @@ def test_readme_the_command_list_names_exactly_the_sv_commands():
         ("exthost.evidence: what proves parity", "exthost/evidence"),
         ("exthost.cli: the `sv` command line", "exthost/cli"),
         ("exthost.admin: the admin page", "exthost/admin"),
+        ("exthost.trust: signed plugins", "exthost/trust"),
     ],
 )
 def test_architecture_each_exthost_package_section_names_exactly_its_modules(heading, folder):
