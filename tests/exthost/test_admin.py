@@ -162,10 +162,10 @@ def test_admin_page_shows_plugins_phase_and_counts_to_a_platform_admin(settings:
     assert response.headers["Cache-Control"] == "no-store"
     page = text_of(response)
     assert "Platform admin" in page and ADMIN in page
-    assert "hello enabled 1.0.0 tenant-0" in page
+    assert "hello enabled 1.0.0 unchecked tenant-0" in page
     assert '{"enabledFor": 1, "ok": true}' in page  # the plugin's own health report
     assert "papertrail registered" in page and "blog registered" in page
-    assert "signature" not in page  # no host reports one yet: no column
+    assert "signature" in page  # the host reports each plugin's (checks off here: "unchecked")
     # Each feature's phase in exactly the words of `sv phase:status` (its plain output, line by line).
     status = sv("phase:status")
     assert status.exit_code == 0, status.output
@@ -347,7 +347,7 @@ def test_admin_enables_and_disables_a_plugin_for_a_tenant(settings: Settings, pl
     assert enabled.status_code == 303
     assert anonymous.get("/api/hello/greet").get_json() == {"greeting": "hello", "tenant": "tenant-0"}
     page = text_of(admin.get("/admin"))
-    assert "enabled hello for tenant-0" in page and "hello enabled 1.0.0 tenant-0" in page
+    assert "enabled hello for tenant-0" in page and "hello enabled 1.0.0 unchecked tenant-0" in page
     with platform.services.session_factory() as db:
         row = db.execute(plugin_states.select().where(plugin_states.c.plugin == "hello")).one()
     assert row.enabled and row.changed_by == f"{ADMIN} (admin page)"
@@ -479,7 +479,7 @@ def test_admin_changes_on_one_worker_reach_another_on_postgresql(
     elsewhere.set_cookie(cookie, admin.get_cookie(cookie).value)
     page = text_of(elsewhere.get("/admin"))
     assert "papertrail plugin" in page and "FORCED incident 7; forced past the evidence gate" in page
-    assert "hello enabled 1.0.0 tenant-0" in page
+    assert "hello enabled 1.0.0 unchecked tenant-0" in page
     assert two.test_client().get("/api/hello/greet").status_code == 200
     # The token is the session's, not the worker's: a post there is accepted.
     assert post_flag(elsewhere, token, mode="legacy", reason="back").status_code == 303
