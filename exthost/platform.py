@@ -347,4 +347,9 @@ def build_platform_parts(
     host.start()
     # The code in place, fingerprinted once: shadow outcomes count as evidence for this code only (evidence.gate).
     codes = {feature: code_fingerprint(feature, settings) for feature in FEATURES}
-    return host, legacy, ShadowResults(services.session_factory, codes=codes), rules
+    results = ShadowResults(services.session_factory, codes=codes)
+    if passive and settings.PROMETHEUS_MULTIPROC_DIR is not None:
+        # A shadow child counts its comparisons into the folder its serving process's /metrics sums (a serving
+        # platform attaches its own metrics instead).
+        results.listeners.append(build_metrics(settings).rollout_event)
+    return host, legacy, results, rules

@@ -18,6 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from exthost.errors import ExtHostError
 from exthost.platform import create_platform
+from tests.exthost.test_cli_plugins import _sv
 from tests.exthost.test_platform import sign_up
 from tests.exthost.test_router import board, project_of, write_standin
 from tests.exthost.test_serve import eventually, free_port, status_of
@@ -131,6 +132,8 @@ def _http(port: int, path: str) -> tuple[int, str]:
 @pytest.mark.slow
 def test_metrics_under_gunicorn_sum_every_workers_counts(settings_factory, tmp_path):
     settings = settings_factory(PLUGIN_ENTRY_POINTS=False)
+    write_standin(settings.PLUGINS_DIR)
+    assert _sv(settings, "plugins:enable", "standin").exit_code == 0
     metrics_dir = tmp_path / "prometheus"
     metrics_dir.mkdir()
     port = free_port()
@@ -139,7 +142,8 @@ def test_metrics_under_gunicorn_sum_every_workers_counts(settings_factory, tmp_p
         "DATA_DIR": str(settings.DATA_DIR),
         "PLUGINS_DIR": str(settings.PLUGINS_DIR),
         "PLUGIN_ENTRY_POINTS": "false",
-        "SHADOW_RUNNER": "thread",
+        # Shadow samples go to each worker's shadow child process, which counts the comparisons in the same folder.
+        "FEATURE_FLAGS__papertrail": "shadow",
         "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
     }
     access_log = tmp_path / "access.log"
@@ -199,6 +203,15 @@ def test_metrics_under_gunicorn_sum_every_workers_counts(settings_factory, tmp_p
             found = samples(text)
             assert value(found, "sv_requests_total", feature="none", mode="legacy", outcome="2xx") == sent
             assert value(found, "sv_request_duration_seconds_count", feature="none", mode="legacy") == sent
+        shadowed = 6
+        for _ in range(shadowed):
+            assert _http(port, board("p_none"))[0] in (401, 404)
+
+        def shadow_outcomes() -> float:
+            found = samples(_http(port, "/metrics")[1])
+            return sum(v for k, v in found.items() if k[0] == "sv_rollout_events_total" and ("mode", "shadow") in k[1])
+
+        eventually(lambda: shadow_outcomes() == shadowed, timeout=30)  # replayed off the request path, by children
         files = {path.name for path in metrics_dir.iterdir()}
         assert {re.sub(r"\D", "", pid) for pid in workers} <= {re.sub(r"\D", "", name) for name in files}
     finally:
