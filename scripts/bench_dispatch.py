@@ -101,9 +101,9 @@ def main() -> None:
         print(f"{args.requests} requests x {args.rounds} rounds, median round; per-request times")
         print(f"{'pair':58s} {'baseline':>11s} {'candidate':>11s}")
         compare(
-            "legacy GET /health: bare legacy app -> dispatcher",
-            lambda: legacy.get("/health"),
-            lambda: through.get("/health"),
+            "legacy GET /login: bare legacy app -> dispatcher",
+            lambda: legacy.get("/login"),
+            lambda: through.get("/login"),
             args.requests,
             args.rounds,
         )
