@@ -142,9 +142,14 @@ class PluginWatcher(FileSystemEventHandler):
                     return
                 state.dirty = False
                 changed, state.changed = state.changed, set()
+            before = self._snapshot(folder)
             error = self._reload(folder, changed)
+            rewritten = self._snapshot(folder) != before
             with self._lock:
                 state.last_reload = time.monotonic()
+                if rewritten:  # its events may not have arrived yet: what was read may be half of it
+                    state.dirty = True
+                    state.last_change = max(state.last_change, state.last_reload)
                 superseded = state.dirty
             # A file rewritten while the reload read it can fail that reload (the running version kept serving);
             # the reload that follows reads it whole and reports for both.
@@ -175,6 +180,16 @@ class PluginWatcher(FileSystemEventHandler):
                 return True
             self._wake.wait(due)
         return False
+
+    def _snapshot(self, folder: str) -> dict[str, tuple[int, int]]:
+        """Size and modification time of every file in a plugin folder (caches and scratch files aside)."""
+        found: dict[str, tuple[int, int]] = {}
+        for path in (self.root / folder).rglob("*"):
+            with contextlib.suppress(OSError):
+                if self.plugin_of(str(path)) == folder and path.is_file():
+                    stat = path.stat()
+                    found[str(path)] = (stat.st_size, stat.st_mtime_ns)
+        return found
 
     def _reload(self, folder: str, changed: set[str]) -> str | None:
         # Bytecode is cached by source mtime in whole seconds and by size: an edit within the same second that

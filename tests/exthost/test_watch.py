@@ -138,3 +138,13 @@ def test_two_edits_of_the_same_size_within_a_second_both_load(watcher_factory, m
         eventually(lambda text=text: client.get("/api/hello/greet").get_json()["greeting"] == text)
     assert watcher.wait_idle(timeout=WAIT)
     assert all(error is None for _, error in [results.get_nowait() for _ in range(results.qsize())])
+
+
+def test_an_atomic_save_through_a_scratch_file_reloads_once_with_the_new_code(watcher_factory):
+    folder, client, watcher, results = watcher_factory(debounce=600)
+    scratch = folder / "tmpq1w2e3"  # how tempfile and several editors name the file they rename into place
+    scratch.write_text(version("renamed in"))
+    os.replace(scratch, folder / "plugin.py")
+    assert results.get(timeout=WAIT) == ("hello", None)
+    assert client.get("/api/hello/greet").get_json()["greeting"] == "renamed in"
+    assert watcher.reloads == 1  # the scratch file's own writes started no reload of the old code
