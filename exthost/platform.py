@@ -72,6 +72,7 @@ class Platform:
         self._closed = False
         self.services: Services = host.services
         settings = self.services.settings
+        self.metrics = build_metrics(settings)  # first: a refused PROMETHEUS_MULTIPROC_DIR starts nothing
         self._cookie = settings.AUTH_SESSION_COOKIE_NAME
         self.flags = FlagStore(
             self.services.session_factory,
@@ -143,7 +144,6 @@ class Platform:
             session_of=self.session_of,
         )
         # /health and /metrics in front; every other request counted and timed on its way to the recorder and router.
-        self.metrics = build_metrics(settings)
         results.listeners.append(self.metrics.rollout_event)
         host.error_listeners.append(self.metrics.plugin_error)
         self.health = HealthChecker(host, timeout=settings.HEALTH_TIMEOUT_SECONDS)
