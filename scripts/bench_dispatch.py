@@ -114,6 +114,15 @@ def main() -> None:
             args.requests,
             args.rounds,
         )
+        # The metrics layer alone: the recorder and router without, then with, the counting and timing around them.
+        unmeasured = Client(platform.recorder)
+        compare(
+            "plugin GET /api/bench/ping: without -> with request metrics",
+            lambda: unmeasured.get("/api/bench/ping"),
+            lambda: through.get("/api/bench/ping"),
+            args.requests,
+            args.rounds,
+        )
         cookie = signed_in.get_cookie(settings.AUTH_SESSION_COOKIE_NAME)
         assert cookie is not None
         direct_signed_in = Client(plugin_app)
