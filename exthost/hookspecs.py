@@ -45,7 +45,8 @@ class PluginHooks:
 
     @hookspec(firstresult=True)
     def health(self, ctx: Any) -> dict[str, Any] | None:
-        """The plugin's own health report, shown in `/diagnostics`; e.g. `{"ok": True, "queue": 3}`.
+        """The plugin's own health report, shown in `/diagnostics`; e.g. `{"ok": True, "queue": 3}`. While the plugin
+        serves a tenant, `GET /health` calls it too (bounded by HEALTH_TIMEOUT_SECONDS): `"ok": False` answers 503.
 
         Returning None means "no opinion"; raising reports the plugin unhealthy without changing its state.
         """

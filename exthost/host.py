@@ -106,6 +106,9 @@ class ExtensionHost:
         self._token = uuid.uuid4().hex[:12]
         self.passive = passive
         self.trust = TrustConfig.from_settings(settings)
+        # Called with (plugin, kind) for every hook that raises and every unhandled handler error charged to a
+        # plugin, e.g. the platform's Prometheus counter (exthost.metrics).
+        self.error_listeners: list[Callable[[str, str], None]] = []
 
     @property
     def plugins(self) -> dict[str, PluginRecord]:
@@ -226,6 +229,7 @@ class ExtensionHost:
         except (Exception, SystemExit) as exc:  # a plugin calling sys.exit() must not stop the host
             timing.errors += 1
             self.logger.error("plugin %s: hook %s raised\n%s", record.name, hook, traceback.format_exc())
+            self._notify_error(record.name, f"hook:{hook}")
             raise HookFailed(record.name, hook, exc) from exc
         finally:
             elapsed = (time.perf_counter() - started) * 1000
@@ -251,14 +255,24 @@ class ExtensionHost:
         plugin again; the tenant is served by the legacy routes meanwhile.
         """
         budget, window = self.settings.PLUGIN_ERROR_BUDGET, self.settings.PLUGIN_ERROR_WINDOW_SECONDS
-        if budget <= 0 or not raised_in_plugin(error, record):
+        if not raised_in_plugin(error, record):
             return  # the host's own failures (a database outage while loading the user...) are not the plugin's
         if in_isolated_run():
             return  # a shadow replay: no caller saw it; the shadow results count it as a candidate error
+        self._notify_error(record.name, "handler")
+        if budget <= 0:
+            return
         tenant = str(g.get(TENANT_KEY) or self.settings.TENANT_DEFAULT)
         # After a guarded canary write's transaction ends: inside it, the count and the disable would be rolled back
         # with the plugin's failed write.
         after_isolated_run(lambda: self._charge_error(record, tenant, budget, window))
+
+    def _notify_error(self, plugin: str, kind: str) -> None:
+        for listener in self.error_listeners:
+            try:
+                listener(plugin, kind)
+            except Exception:  # a listener (metrics) must never turn a plugin's error into the host's
+                self.logger.exception("error listener failed for plugin %s", plugin)
 
     def _charge_error(self, record: PluginRecord, tenant: str, budget: int, window: float) -> None:
         # Counted in the shared database: every worker's errors spend one budget.

@@ -26,7 +26,10 @@ from exthost.evidence.capture import DIAGNOSTICS_PATH
 from exthost.evidence.fingerprint import DEFAULT_RULES_FILE, code_fingerprint
 from exthost.evidence.noise import RuleSet, load_rules
 from exthost.evidence.recorder import Recorder, RecordingStore
+from exthost.health import HealthChecker
 from exthost.host import ExtensionHost
+from exthost.metrics import build_metrics
+from exthost.ops import OpsDispatcher, make_ops_app
 from exthost.rollout.breaker import CircuitBreaker
 from exthost.rollout.flags import Flag, parse_overrides
 from exthost.rollout.flagstore import FlagStore
@@ -70,6 +73,7 @@ class Platform:
         self._closed = False
         self.services: Services = host.services
         settings = self.services.settings
+        self.metrics = build_metrics(settings)  # first: a refused PROMETHEUS_MULTIPROC_DIR starts nothing
         self._cookie = settings.AUTH_SESSION_COOKIE_NAME
         self.flags = FlagStore(
             self.services.session_factory,
@@ -141,6 +145,11 @@ class Platform:
             max_body=settings.SHADOW_MAX_BODY_BYTES,
             session_of=self.session_of,
         )
+        # /health and /metrics in front; every other request counted and timed on its way to the recorder and router.
+        results.listeners.append(self.metrics.rollout_event)
+        host.error_listeners.append(self.metrics.plugin_error)
+        self.health = HealthChecker(host, timeout=settings.HEALTH_TIMEOUT_SECONDS)
+        self.entry = OpsDispatcher(self.recorder, make_ops_app(self.services, self.health, self.metrics), self.metrics)
         self.shadow.start()
         # Counts made here (canary fallbacks, breaker trips, drops, a dead shadow child's losses) reach the shared
         # database on this timer and at close, never on the request path.
@@ -198,7 +207,7 @@ class Platform:
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         if self.ticker.pid != os.getpid():
             self.ticker.ensure()  # a worker forked after the platform was built (gunicorn --preload)
-        return self.recorder(environ, start_response)
+        return self.entry(environ, start_response)
 
     def diagnostics(self) -> dict[str, Any]:
         """The host's diagnostics plus every feature's flag and comparison counts."""
@@ -349,4 +358,9 @@ def build_platform_parts(
     host.start()
     # The code in place, fingerprinted once: shadow outcomes count as evidence for this code only (evidence.gate).
     codes = {feature: code_fingerprint(feature, settings) for feature in services.features.names}
-    return host, legacy, ShadowResults(services.session_factory, codes=codes), rules
+    results = ShadowResults(services.session_factory, codes=codes)
+    if passive and settings.PROMETHEUS_MULTIPROC_DIR is not None:
+        # A shadow child counts its comparisons into the folder its serving process's /metrics sums (a serving
+        # platform attaches its own metrics instead).
+        results.listeners.append(build_metrics(settings).rollout_event)
+    return host, legacy, results, rules

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("data")
@@ -222,6 +222,23 @@ class Settings(BaseSettings):
         description="Folder of the HAR files traffic recording writes (`sv parity:record`); DATA_DIR/recordings "
         "when unset.",
     )
+    HEALTH_TIMEOUT_SECONDS: float = Field(
+        default=2.0,
+        gt=0,
+        description="How long GET /health waits for its checks (database, registry, each enabled plugin's health "
+        "hook); a check still running then counts as failed, and a hung one is not started again until it ends.",
+    )
+    METRICS_TOKEN: SecretStr | None = Field(
+        default=None,
+        description="When set, GET /metrics needs `Authorization: Bearer <token>` (or a platform admin's session); "
+        "unset, /metrics is open to whoever reaches the server.",
+    )
+    PROMETHEUS_MULTIPROC_DIR: Path | None = Field(
+        default=None,
+        description="Folder where every process (gunicorn workers, shadow children) writes its Prometheus metrics "
+        "so that /metrics sums them; prometheus_client reads it from the process environment, so export it before "
+        "gunicorn starts, and empty the folder at each start.",
+    )
     SECRET_KEY: str = Field(default="dev-only-secret-change-me", description="Flask secret key (flash messages).")
     AUTH_SESSION_COOKIE_NAME: str = Field(default="svg_session", description="Name of the session cookie.")
     AUTH_SESSION_TTL_HOURS: int = Field(default=720, ge=1, description="Lifetime of a login session in hours.")
@@ -267,6 +284,7 @@ class Settings(BaseSettings):
         "SHADOW_RULES_FILE",
         "PARITY_RECORDINGS_DIR",
         "RECORDING_DIR",
+        "PROMETHEUS_MULTIPROC_DIR",
     )
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:

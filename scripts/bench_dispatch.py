@@ -102,15 +102,24 @@ def main() -> None:
         print(f"{args.requests} requests x {args.rounds} rounds, median round; per-request times")
         print(f"{'pair':58s} {'baseline':>11s} {'candidate':>11s}")
         compare(
-            "legacy GET /health: bare legacy app -> dispatcher",
-            lambda: legacy.get("/health"),
-            lambda: through.get("/health"),
+            "legacy GET /login: bare legacy app -> dispatcher",
+            lambda: legacy.get("/login"),
+            lambda: through.get("/login"),
             args.requests,
             args.rounds,
         )
         compare(
             "plugin GET /api/bench/ping: plugin app -> dispatcher",
             lambda: direct.get("/api/bench/ping"),
+            lambda: through.get("/api/bench/ping"),
+            args.requests,
+            args.rounds,
+        )
+        # The metrics layer alone: the recorder and router without, then with, the counting and timing around them.
+        unmeasured = Client(platform.recorder)
+        compare(
+            "plugin GET /api/bench/ping: without -> with request metrics",
+            lambda: unmeasured.get("/api/bench/ping"),
             lambda: through.get("/api/bench/ping"),
             args.requests,
             args.rounds,

@@ -3,7 +3,7 @@
 Prints ratios, since absolute times drift on a shared machine. Each pair runs in interleaved rounds (the order flips
 every round); a figure is the median over rounds, a ratio the median of the per-round ratios.
   1. router overhead: a legacy route through the platform (flag mode legacy) vs the bare legacy app, for anonymous
-     GET /health and the signed-in PaperTrail GET /api/projects/<id>/papertrail/board, as direct WSGI calls on a
+     GET /login and the signed-in PaperTrail GET /api/projects/<id>/papertrail/board, as direct WSGI calls on a
      prebuilt environ (no test client cost to dilute the ratio)
   2. that board GET in mode plugin (the real plugins/papertrail) vs mode legacy
   3. shadow at 100% sampling vs legacy: the caller's p50/p99 and throughput, and the samples compared, dropped or
@@ -324,7 +324,7 @@ def settle(results: ShadowResults, quiet: float = 2.5, timeout: float = 180) -> 
 def bench_in_process(platform: Platform, board: dict[str, Any], args: argparse.Namespace, verdicts: list[str]) -> None:
     """Parts 1 (router overhead), 2 (plugin vs legacy) and 3a (shadow vs legacy, in-process)."""
     legacy, n, rounds = platform.legacy.app, args.requests, args.rounds
-    health, via_router = environ_for("/health"), wsgi_call(platform, board)
+    page, via_router = environ_for("/login"), wsgi_call(platform, board)
 
     def on_router(k: int) -> Round:
         return timed(via_router, k)
@@ -333,10 +333,10 @@ def bench_in_process(platform: Platform, board: dict[str, Any], args: argparse.N
         return lambda: platform.set_mode(FEATURE, name, sample=100)
 
     print("-- 1. router overhead, in-process, flag mode legacy: bare legacy app -> platform")
-    sides = [Side("bare", lambda k: timed(wsgi_call(legacy, health), 4 * k))]
-    sides.append(Side("router", lambda k: timed(wsgi_call(platform, health), 4 * k)))
-    ratio = compare("GET /health, anonymous", interleave(sides, rounds, n), "bare", "router", "mean")
-    verdicts.append(verdict("router overhead < 5%, GET /health anonymous", ratio, 0.05))
+    sides = [Side("bare", lambda k: timed(wsgi_call(legacy, page), 4 * k))]
+    sides.append(Side("router", lambda k: timed(wsgi_call(platform, page), 4 * k)))
+    ratio = compare("GET /login, anonymous", interleave(sides, rounds, n), "bare", "router", "mean")
+    verdicts.append(verdict("router overhead < 5%, GET /login anonymous", ratio, 0.05))
     sides = [Side("bare", lambda k: timed(wsgi_call(legacy, board), k)), Side("router", on_router)]
     ratio = compare("GET board, signed in", interleave(sides, rounds, n), "bare", "router", "mean")
     verdicts.append(verdict("router overhead < 5%, GET board signed in", ratio, 0.05))
@@ -470,7 +470,7 @@ def main() -> None:
             with closing(sqlite3.connect(database)) as source, closing(sqlite3.connect(root / "server.db")) as target:
                 source.backup(target)
             sizes = (
-                f"{args.requests} requests per side and round in-process (/health 4x), {args.http_requests} over HTTP"
+                f"{args.requests} requests per side and round in-process (/login 4x), {args.http_requests} over HTTP"
             )
             print(f"{args.rounds} interleaved rounds in-process, {args.http_rounds} over HTTP; {sizes}")
             print("figures: medians over rounds; ratio: median of per-round candidate/baseline (> 1: candidate slower)")

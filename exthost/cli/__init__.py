@@ -73,6 +73,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "plugins_list_command",
         "Every discovered plugin with its state, version, signature status, mounts, tenants and reason.",
     ),
+    "plugins:new": (
+        "scaffold",
+        "plugins_new_command",
+        "Write a working plugin skeleton: manifest, one route, one migration, one test and a README.",
+    ),
     "plugins:schema": (
         "plugins",
         "plugins_schema_command",

@@ -12,7 +12,7 @@ import base64
 import json
 import threading
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -167,12 +167,16 @@ class ShadowResults:
         # sees them either still pending or already in the table, never in between.
         self._flush_lock = threading.Lock()
         self.flush_errors = 0
+        # Called with every count as it is taken, e.g. the platform's Prometheus counter (exthost.metrics).
+        self.listeners: list[Callable[[str, str | None, str, str, str, int], None]] = []
 
     def count(self, feature: str, route: str | None, method: str, mode: str, outcome: str, n: int = 1) -> None:
         """Add to a count; no I/O (a flush writes it)."""
         key = CountKey(feature, route or "", method, mode, outcome)
         with self._lock:
             self._pending[key] += n
+        for listener in self.listeners:
+            listener(feature, route, method, mode, outcome, n)
 
     def flush(self) -> None:
         """Add the pending counts to the shared table; on a database error they stay pending for the next flush."""

@@ -44,6 +44,9 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 BREAKER_USER = "sv:circuit-breaker"
+# WSGI environ key where the router notes what it decided, (feature, mode), for the metrics around it
+# (exthost.metrics); absent for a request legacy answers outside every feature.
+DECISION_KEY = "sovereign.decision"
 
 
 @dataclass(frozen=True)
@@ -140,6 +143,7 @@ class FlagRouter:
             table = self.host.table()
             app = table.app_for(path, lambda: self.tenant_of(environ))
             if app is not None:
+                environ[DECISION_KEY] = ("none", "plugin")
                 return app(environ, start_response)
             feature = table.feature_at(path) if table.feature_mounts else None
             if feature is None:
@@ -171,12 +175,14 @@ class FlagRouter:
         self, match: RouteMatch, method: str, environ: WSGIEnvironment, start_response: StartResponse
     ) -> Iterable[bytes]:
         flag = self.flags.current().flag(match.feature, match.rule)
+        environ[DECISION_KEY] = (match.feature, flag.mode)
         if flag.mode == "legacy":
             return self.legacy(environ, start_response)
         tenant = self.tenant_of(environ)
         user = environ.get(RESOLVED_USER_KEY)
         sticky = getattr(user, "id", None) or tenant
         decision = decide(flag, tenant=tenant, sticky_key=sticky, sequence=self._next(match))
+        environ[DECISION_KEY] = (match.feature, decision.mode)
         plugin = self.host.table().feature_app(match.feature, tenant)
         if decision.primary == "plugin":
             if plugin is None:

@@ -163,8 +163,9 @@ def test_a_registry_read_error_does_not_fail_requests(settings, platform_factory
 
     platform.host.registry.version = unreadable
     client = platform.test_client()
-    assert client.get("/health").status_code == 200
+    assert client.get("/openapi.json").status_code == 200
     assert client.get("/api/hello/greet").status_code == 200  # the current mounts keep serving
+    assert client.get("/health").get_json() == {"ok": False}  # and the probe says the registry cannot be read
 
 
 def test_two_hosts_on_one_plugin_folder_share_no_module_state(settings, platform_factory):

@@ -109,18 +109,18 @@ def test_recorder_cli_switches_a_running_platform_within_the_poll_interval(
     settings = settings_factory(PLUGIN_ENTRY_POINTS=False, FLAGS_POLL_SECONDS=0.2)
     platform = platform_factory(settings)
     client = platform.test_client()
-    assert client.get("/health").status_code == 200  # the switch is read (off) and cached
+    assert client.get("/openapi.json").status_code == 200  # the switch is read (off) and cached
     result = cli(settings, monkeypatch, "--on", "--by", "carol")
     assert result.exit_code == 0, result.output
     assert "recording: on" in result.output and str(settings.recording_dir) in result.output
     time.sleep(0.25)
-    client.get("/health")
+    client.get("/openapi.json")
     assert [len(exchanges) for exchanges in recorded(platform).values()] == [1]
 
     result = cli(settings, monkeypatch, "--off")
     assert result.exit_code == 0 and "recording: off" in result.output
     time.sleep(0.25)
-    client.get("/health")
+    client.get("/openapi.json")
     assert [len(exchanges) for exchanges in recorded(platform).values()] == [1]
 
 
@@ -131,7 +131,7 @@ def test_recorder_writes_one_redacted_har_per_session_in_order(
     assert result.exit_code == 0, result.output
     alice, alice_answers = papertrail_session(platform, "alice@example.test")
     bob, bob_answers = papertrail_session(platform, "bob@example.test")
-    platform.test_client().get("/health")  # no session: the process's anonymous file
+    platform.test_client().get("/openapi.json")  # no session: the process's anonymous file
     files = recorded(platform)
     day = datetime.now(UTC).strftime("%Y%m%d")
     alice_file = f"{day}-{session_key(session_cookie(alice, settings))}.har"
@@ -214,7 +214,7 @@ def test_recorder_stops_at_its_expiry(platform: Platform, settings: Settings) ->
     state = set_recording(platform.services.session_factory, directory=settings.recording_dir, until=timedelta(hours=1))
     assert state.until is not None and state.active(datetime.now(UTC))
     client = platform.test_client()
-    client.get("/health")
+    client.get("/openapi.json")
     assert platform.recorder.drain() and platform.recorder.counts["recorded"] == 1
 
     class Later:
@@ -222,8 +222,8 @@ def test_recorder_stops_at_its_expiry(platform: Platform, settings: Settings) ->
             return datetime.now(UTC) + timedelta(hours=2)
 
     platform.recorder.clock = Later()
-    client.get("/health")
-    client.get("/health")
+    client.get("/openapi.json")
+    client.get("/openapi.json")
     assert platform.recorder.drain() and platform.recorder.counts["recorded"] == 1
 
 
