@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from exthost.cli.output import print_json, print_table
+from exthost.cli.output import print_json, print_table, when
 from exthost.cli.settings import load_settings, opened_database
 from exthost.evidence.gate import GATED_MODES
 from exthost.rollout.flagstore import FlagError, FlagStore
@@ -93,7 +93,7 @@ def flags_list_command(history: bool, as_json: bool) -> None:
                 (",".join(r["tenants"]) or "-") if r["mode"] == "canary" else "-",
                 f"{r['sample']:g}" if r["mode"] == "shadow" else "-",
                 r["updatedBy"],
-                r["updatedAt"] or "-",
+                when(r["updatedAt"]),
                 r["reason"],
             ]
             for r in rows
@@ -111,7 +111,7 @@ def flags_list_command(history: bool, as_json: bool) -> None:
                     c["previous_mode"],
                     c["mode"],
                     c["changed_by"],
-                    str(c["changed_at"]),
+                    when(c["changed_at"]),
                     "FORCED" if c["forced"] else "",
                     c["reason"],
                 ]

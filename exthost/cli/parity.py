@@ -164,6 +164,12 @@ def _check_evidence_store(database_url: str) -> None:
     "from the latest one under the recordings folder's snapshots/ taken before it began.",
 )
 @click.option("--no-evidence", is_flag=True, help="Do not add this run to the evidence record in DATABASE_URL.")
+@click.option(
+    "--if-changed",
+    is_flag=True,
+    help="Leave out each feature whose code in place (its fingerprint) already has the evidence the switch gate asks "
+    "for, saying so; run only the others (`make demo` uses it, so an unchanged checkout starts at once).",
+)
 @click.option("--database-url", default=None, help="Database of the evidence record; DATABASE_URL by default.")
 def parity_run_command(
     features: tuple[str, ...],
@@ -178,6 +184,7 @@ def parity_run_command(
     shard: tuple[int, int] | None,
     snapshot: Path | None,
     no_evidence: bool,
+    if_changed: bool,
     database_url: str | None,
 ) -> None:
     """Replay recorded sessions and generated cases against legacy and plugins; compare answers and state.
@@ -198,6 +205,14 @@ def parity_run_command(
     evidence = not no_evidence and not aa and shard is None
     if evidence:
         _check_evidence_store(settings.DATABASE_URL)
+    if if_changed:
+        if not evidence:
+            raise click.UsageError("--if-changed reads and adds evidence: it goes without --no-evidence, --aa, --shard")
+        from exthost.cli.unchanged import features_to_run
+
+        chosen = features_to_run(settings, tuple(chosen))
+        if not chosen:
+            return
     corpus_dir = recordings or recordings_dir(settings) or harness.DEFAULT_RECORDINGS
     config = harness.HarnessConfig(
         features=tuple(chosen),

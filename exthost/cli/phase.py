@@ -8,13 +8,14 @@ from typing import Any
 
 import click
 
+from exthost.cli.output import when
 from exthost.cli.settings import load_settings, require_database
 from exthost.evidence.gate import Assessment
 
 
 def _when(assessment: Assessment) -> str:
     last = assessment.evidence.last_run
-    return last.isoformat(timespec="seconds") if last else "none on this code"
+    return when(last) if last else "none on this code"
 
 
 def _shadow(assessment: Assessment) -> str:
