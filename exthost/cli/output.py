@@ -32,6 +32,21 @@ def when(value: datetime | str | None) -> str:
     return moment.astimezone(UTC).strftime(TIME_FORMAT)
 
 
+def echo_field(name: str, value: str, *, indent: int = 2) -> None:
+    """`  name: value` on stdout; at a terminal, wrapped between words to its width (continuation lines indented),
+    into a pipe one whole line."""
+    line = f"{' ' * indent}{name}: {value}"
+    if sys.stdout.isatty():
+        import textwrap
+
+        width = shutil.get_terminal_size().columns
+        wrapped = textwrap.wrap(
+            line, width, subsequent_indent=" " * (indent + 2), break_long_words=False, break_on_hyphens=False
+        )
+        line = "\n".join(wrapped)
+    click.echo(line)
+
+
 def print_json(value: Any) -> None:
     """`value` as indented JSON on stdout (dates and other objects as their strings)."""
     click.echo(json.dumps(value, indent=2, default=str))
@@ -41,7 +56,7 @@ def _longest_word(text: str) -> int:
     return max((len(word) for word in text.split()), default=0)
 
 
-def _fits(columns: list[str], rows: list[list[str]], width: int) -> bool:
+def table_fits(columns: list[str], rows: list[list[str]], width: int) -> bool:
     """Whether rich can draw the table in `width` characters with no word cut: each column as wide as its longest
     word, plus rich's borders and padding (3 per column and 1)."""
     needed = [_longest_word(column) for column in columns]
@@ -82,7 +97,7 @@ def print_table(
         click.echo(plain_table(title, columns, rows), file=out)
         return
     width = width or shutil.get_terminal_size().columns
-    if not _fits(columns, rows, width):
+    if not table_fits(columns, rows, width):
         click.echo(record_table(title, columns, rows), file=out)
         return
     from rich.console import Console

@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from exthost.cli.settings import load_settings
+from exthost.cli.settings import load_settings, require_database
 from legacy_core.features import FEATURES
 
 DEFAULT_REPORT_DIR = Path("reports") / "parity"
@@ -200,11 +200,12 @@ def parity_run_command(
     harness = load_harness()
     settings = load_settings(DATABASE_URL=database_url)
     chosen = features or FEATURES
-    _check_report_dir(report_dir)
     # A shard alone is part of a run: recorded as evidence, it would count as a whole run with a fraction of the cases.
     evidence = not no_evidence and not aa and shard is None
     if evidence:
+        require_database(settings)  # never leaves an empty SQLite file behind
         _check_evidence_store(settings.DATABASE_URL)
+    _check_report_dir(report_dir)
     if if_changed:
         if not evidence:
             raise click.UsageError("--if-changed reads and adds evidence: it goes without --no-evidence, --aa, --shard")
@@ -358,6 +359,7 @@ def parity_merge_command(
     _check_report_dir(report_dir)
     evidence = not no_evidence and not run.aa
     if evidence:
+        require_database(settings)
         _check_evidence_store(settings.DATABASE_URL)
     try:
         files = harness.write_reports(run, report_dir)

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from exthost.cli.output import when
+from exthost.cli.output import echo_field, when
 from exthost.cli.settings import load_settings, require_database
 from exthost.evidence.gate import Assessment
 
@@ -94,16 +94,16 @@ def phase_status_command(as_json: bool) -> None:
             json.dumps({"recordingsDir": str(recordings_dir(settings)), "features": [s for s, _ in statuses]}, indent=2)
         )
         return
-    if sys.stdout.isatty():
+    if sys.stdout.isatty() and _table_fits(statuses):
         _print_table(statuses)
         return
     for status, assessment in statuses:
         click.echo(status["feature"])
-        click.echo(f"  mode: {_mode(status)}")
-        click.echo(f"  code: {assessment.code[:12]}")
+        echo_field("mode", _mode(status))
+        echo_field("code", assessment.code[:12])
         for name, value in _evidence_lines(assessment):
-            click.echo(f"  {name}: {value}")
-        click.echo(f"  gate: {_verdict(assessment)}")
+            echo_field(name, value)
+        echo_field("gate", _verdict(assessment))
 
 
 def _evidence_lines(assessment: Assessment) -> list[tuple[str, str]]:
@@ -115,6 +115,26 @@ def _evidence_lines(assessment: Assessment) -> list[tuple[str, str]]:
         ("shadow samples", _shadow(assessment)),
         ("last parity run", _when(assessment)),
     ]
+
+
+def _table_fits(statuses: list[tuple[dict[str, Any], Assessment]]) -> bool:
+    """Whether the terminal is wide enough to draw the table without cutting a word (else the plain lines)."""
+    import shutil
+
+    from exthost.cli.output import table_fits
+
+    rows = [
+        [
+            status["feature"],
+            _mode(status),
+            assessment.code[:12],
+            " ".join(f"{name}: {value}" for name, value in _evidence_lines(assessment)),
+            _verdict(assessment),
+        ]
+        for status, assessment in statuses
+    ]
+    columns = ["feature", "mode", "code", "evidence since the last code change", "gate"]
+    return table_fits(columns, rows, shutil.get_terminal_size().columns)
 
 
 def _print_table(statuses: list[tuple[dict[str, Any], Assessment]]) -> None:

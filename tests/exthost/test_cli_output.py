@@ -4,16 +4,20 @@
 from __future__ import annotations
 
 import io
+import os
 import re
+import shutil
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 
+import pytest
 from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
 from exthost.cli import main
-from exthost.cli.output import print_table, when
+from exthost.cli.output import echo_field, print_table, when
 from legacy_core import Settings
 
 STAMP = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC")
@@ -125,3 +129,20 @@ def test_output_commands_print_one_timestamp_format_and_none_for_empty_tables(
     assert len(STAMP.findall(listed.output)) >= 3 and not ISO.search(listed.output), listed.output
     [blog] = [line for line in listed.output.splitlines() if line.startswith("blog ")]
     assert "carol" in blog and STAMP.search(blog)  # one row, one line: nothing wrapped
+
+
+def test_output_a_long_field_wraps_between_words_at_a_terminal_and_stays_one_line_in_a_pipe(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    value = "not ready: " + ", ".join(f"papertrail/owner-builds-a-new-board-{n}.har" for n in range(6))
+    monkeypatch.setattr(shutil, "get_terminal_size", lambda *args: os.terminal_size((80, 24)))
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stdout", terminal)
+    echo_field("gate", value)
+    lines = terminal.getvalue().splitlines()
+    assert len(lines) > 1 and all(len(line) <= 80 for line in lines)
+    assert " ".join(line.strip() for line in lines) == f"gate: {value}"  # cut only where a space was
+    pipe = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", pipe)
+    echo_field("gate", value)
+    assert pipe.getvalue() == f"  gate: {value}\n"
