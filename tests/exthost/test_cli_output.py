@@ -146,3 +146,22 @@ def test_output_a_long_field_wraps_between_words_at_a_terminal_and_stays_one_lin
     monkeypatch.setattr(sys, "stdout", pipe)
     echo_field("gate", value)
     assert pipe.getvalue() == f"  gate: {value}\n"
+
+
+def _blog_row(runner: CliRunner, env: dict[str, str]) -> list[list[str]]:
+    return [line.split() for line in runner.invoke(main, ["flags:list"], env=env).output.splitlines() if "blog" in line]
+
+
+def test_output_flags_list_shows_a_share_only_in_the_mode_that_reads_it(
+    settings_factory: Callable[..., Settings],
+) -> None:
+    settings = settings_factory()
+    env = {"DATABASE_URL": settings.DATABASE_URL, "DATA_DIR": str(settings.DATA_DIR), "PLUGIN_ENTRY_POINTS": "false"}
+    runner = CliRunner()
+    canary = runner.invoke(main, ["flags:set", "blog", "canary", "--percent", "10"], env=env)
+    assert "10% of callers, by a sticky share per user" in canary.output and "none" not in canary.output
+    [row] = _blog_row(runner, env)
+    assert row[:4] == ["blog", "(all)", "canary", "10"]
+    assert runner.invoke(main, ["flags:set", "blog", "plugin", "--force"], env=env).exit_code == 0
+    [row] = _blog_row(runner, env)
+    assert row[:4] == ["blog", "(all)", "plugin", "-"]  # the canary's 10% is kept, but means nothing here
