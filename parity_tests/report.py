@@ -10,6 +10,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
+from legacy_core.clock import display_time
 from parity_tests.outcome import KINDS, SESSION_END, CaseResult, Exchange, ParityRun
 from parity_tests.report_html import (
     clip,
@@ -308,7 +309,7 @@ def markdown_summary(run: ParityRun) -> str:
     """A GitHub job summary: verdict, per-feature and per-route tables, and the first mismatches in detail."""
     lines = [f"## Parity {_md_text(headline(run))}", ""]
     lines += [f"- {_md_text(reason)}" for reason in reasons(run)]
-    lines += ["", f"Rules {_md_code(run.rules_file, 200)}; started {_md_text(run.started_at)}.", ""]
+    lines += ["", f"Rules {_md_code(run.rules_file, 200)}; started {_md_text(display_time(run.started_at))}.", ""]
     if run.aa and run.rules_unused:
         lines += ["### Noise rules not needed", ""]
         lines += [

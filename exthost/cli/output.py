@@ -11,25 +11,22 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TextIO
 
 import click
 
-# The one format of a moment in sv's text output (JSON output keeps ISO 8601 for scripts).
-TIME_FORMAT = "%Y-%m-%d %H:%M:%S UTC"
+from legacy_core.clock import display_time
+
 _GAP = "  "
 
 
 def when(value: datetime | str | None) -> str:
-    """`value` as sv prints a moment: UTC, to the second, `2026-12-06 18:00:24 UTC`; "-" for None. A naive datetime
-    (SQLite returns them) is taken as UTC; an ISO 8601 string is parsed first."""
+    """`value` as sv prints a moment (`legacy_core.clock.display_time`: UTC, to the second,
+    `2026-12-06 18:00:24 UTC`); "-" for None."""
     if value is None or value == "":
         return "-"
-    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime(TIME_FORMAT)
+    return display_time(value)
 
 
 def echo_field(name: str, value: str, *, indent: int = 2) -> None:

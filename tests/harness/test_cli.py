@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -163,6 +164,8 @@ def test_parity_run_if_changed_reuses_the_evidence_of_unchanged_code(env: dict[s
 
     first = run(env, *args)
     assert first.exit_code == 0 and "PASS" in first.output and runs() == 1, first.output
+    # The summary's moment is in sv's one format for people.
+    assert re.search(r"; started \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\.", first.output), first.output
     again = run(env, *args)
     assert again.exit_code == 0 and runs() == 1, again.output
     assert "papertrail: not run again" in again.output and "unchanged" in again.output and "PASS" not in again.output
