@@ -266,11 +266,16 @@ class ProcessShadowRunner:
                 process.terminate()
                 process.join(1)
         if mine:
-            # The queue's feeder thread and pipe go now, not at interpreter exit.
+            # The queue's feeder thread and pipe go now, not at interpreter exit. A child that did not read to the end
+            # (it died, or was terminated) may leave the feeder blocked on a full pipe: then it is never waited for.
+            clean = process is not None and process.exitcode == 0
             with self._lock:
+                if not clean:
+                    self.queue.cancel_join_thread()
                 self.queue.close()
                 self._queue_closed = True
-            self.queue.join_thread()
+            if clean:
+                self.queue.join_thread()
         self.results.flush()
 
 
