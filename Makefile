@@ -27,11 +27,12 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-## demo: migrate, seed, run the parity harness on both features (reports in reports/parity), then serve on :8000
+## demo: migrate, seed, run the parity harness on both features (reports in reports/parity), then serve on :8000;
+## the harness (about 4 minutes) runs only for a feature whose code changed since its last passing run
 demo: $(STAMP)
 	$(BIN)/sv migrate:deploy
 	$(BIN)/sv seed
-	$(BIN)/sv parity:run --report-dir reports/parity
+	$(BIN)/sv parity:run --report-dir reports/parity --if-changed
 	$(BIN)/sv serve
 
 ## parity: the parity harness alone (bundled recordings + 500 generated cases per feature)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from exthost.evidence.gate import Assessment, SessionSource, assess
+from legacy_core.clock import display_time
 
 if TYPE_CHECKING:
     from exthost.rollout.flags import FlagSet
@@ -78,7 +79,7 @@ def feature_phases(
 
 def _when(assessment: Assessment) -> str:
     last = assessment.evidence.last_run
-    return last.isoformat(timespec="seconds") if last else "none on this code"
+    return display_time(last) if last else "none on this code"
 
 
 def _shadow(assessment: Assessment) -> str:

@@ -115,6 +115,11 @@ def create_server(
     def health() -> Response:
         return jsonify({"ok": True})
 
+    @app.get("/favicon.ico")
+    def favicon() -> Response:
+        # Browsers ask for /favicon.ico on every page load; the SVG icon the pages link to answers it.
+        return app.send_static_file("favicon.svg")
+
     return Server(app, services)
 
 

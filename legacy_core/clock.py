@@ -80,3 +80,17 @@ def isoformat(moment: datetime | None) -> str | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+# The one format of a moment in text meant for people (sv's output, the Markdown summary); JSON keeps ISO 8601.
+DISPLAY_FORMAT = "%Y-%m-%d %H:%M:%S UTC"
+
+
+def display_time(moment: datetime | str) -> str:
+    """`moment` as people read it: UTC, to the second, `2026-12-06 18:00:24 UTC`. A naive datetime (SQLite returns
+    them) is taken as UTC; an ISO 8601 string is parsed first."""
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime(DISPLAY_FORMAT)

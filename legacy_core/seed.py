@@ -16,6 +16,8 @@ from legacy_core.blog.errors import AlreadyConfigured
 from legacy_core.blog.git import GitIdentity
 from legacy_core.db import transaction
 from legacy_core.models import BlogConfig, Project, ProjectMember
+from legacy_core.papertrail import demo as board_demo
+from legacy_core.papertrail.board import find_board
 from legacy_core.routes.projects import slugify
 from legacy_core.services import Services
 
@@ -56,6 +58,7 @@ def seed_demo(services: Services) -> SeedResult:
         wanted = [("Evidence board", "papertrail"), ("Team blog", "blog")]
         project_ids = []
         blog_id: str | None = None
+        new_board_id: str | None = None
         for name, kind in wanted:
             if not settings.project_type_enabled(kind):
                 continue
@@ -84,8 +87,26 @@ def seed_demo(services: Services) -> SeedResult:
             project_ids.append(existing.id)
             if kind == "blog":
                 blog_id = existing.id
+            if kind == "papertrail" and find_board(db, existing.id) is None:
+                new_board_id = existing.id  # never opened: the demo content goes in once, never over a user's
+    if new_board_id is not None:
+        _seed_board(services, new_board_id)
     blog_remote = _seed_blog(services, blog_id) if blog_id is not None else None
     return SeedResult(tenant.id, DEMO_EMAIL, DEMO_PASSWORD, tuple(project_ids), created, blog_remote)
+
+
+def _seed_board(services: Services, project_id: str) -> None:
+    """Give the demo board its content through the board API, signed in as the demo user, as a first save would."""
+    from legacy_core.app import create_server
+
+    client = create_server(services=services).app.test_client()
+    signed_in = client.post("/login", json={"email": DEMO_EMAIL, "password": DEMO_PASSWORD})
+    if signed_in.status_code != 200:  # the demo user's password was changed: leave the board as it is
+        return
+    saved = client.post(f"/api/projects/{project_id}/papertrail/board", json=board_demo.board_body())
+    if saved.status_code != 200:
+        raise RuntimeError(f"the demo board could not be saved: {saved.status_code} {saved.get_data(as_text=True)}")
+    client.get("/logout")
 
 
 def _seed_blog(services: Services, project_id: str) -> Path:

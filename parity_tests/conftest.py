@@ -3,14 +3,16 @@
 Under pytest-xdist each worker process has its own pair and collects its own cases; it hands them to the controller
 when it finishes (`workeroutput`), and only the controller writes the reports, over every worker's cases.
 
-The reports go to SV_PARITY_REPORT_DIR (default `reports/parity` under the repository); the Markdown summary is
-printed at the end of the run and appended to $GITHUB_STEP_SUMMARY when CI provides one.
+The reports go to SV_PARITY_REPORT_DIR, by default a fresh temporary folder (never `reports/parity`, where `make demo`
+and `sv parity:run` keep theirs: a test run must not replace them); the Markdown summary and the folder are printed
+at the end of the run, and the summary appended to $GITHUB_STEP_SUMMARY when CI provides one.
 """
 
 from __future__ import annotations
 
 import os
 import pickle
+import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,8 +35,10 @@ SUMMARY = pytest.StashKey[str]()
 GENERATED = int(os.environ.get("SV_PARITY_GENERATED", "200"))
 
 
-def report_dir() -> Path:
-    return Path(os.environ.get("SV_PARITY_REPORT_DIR", ROOT / "reports" / "parity"))
+def report_dir() -> Path | None:
+    """SV_PARITY_REPORT_DIR, or None: a temporary folder made when the reports are written."""
+    chosen = os.environ.get("SV_PARITY_REPORT_DIR")
+    return Path(chosen) if chosen else None
 
 
 WORKER_RESULTS = "sv_parity_results"
@@ -47,9 +51,10 @@ def _is_worker(config: pytest.Config) -> bool:
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[RESULTS] = []
     config.stash[STARTED] = datetime.now(UTC).isoformat(timespec="seconds")
-    if not _is_worker(config):
+    chosen = report_dir()
+    if not _is_worker(config) and chosen is not None:
         # A summary left by an earlier session must not be taken (by .ci/run) for this session's.
-        (report_dir() / "summary.md").unlink(missing_ok=True)
+        (chosen / "summary.md").unlink(missing_ok=True)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -96,7 +101,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         version=VERSION,
         coverage_note="not measured by the pytest suites (sv parity:run measures it)",
     )
-    directory = report_dir()
+    directory = report_dir() or Path(tempfile.mkdtemp(prefix="sv-parity-suites-"))
     summary = markdown_summary(run)
     try:
         write_reports(run, directory)

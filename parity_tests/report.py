@@ -10,6 +10,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
+from legacy_core.clock import display_time
 from parity_tests.outcome import KINDS, SESSION_END, CaseResult, Exchange, ParityRun
 from parity_tests.report_html import (
     clip,
@@ -312,7 +313,7 @@ def markdown_summary(run: ParityRun) -> str:
     lines += [
         "",
         f"Rules {_md_code(run.rules_file, 200)}; cases on {_md_text(run.database)}; "
-        f"started {_md_text(run.started_at)}.",
+        f"started {_md_text(display_time(run.started_at))}.",
         "",
     ]
     if run.aa and run.rules_unused:

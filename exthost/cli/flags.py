@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from exthost.cli.output import print_json, print_table
+from exthost.cli.output import print_json, print_table, when
 from exthost.cli.settings import feature_names, load_settings, opened_database
 from exthost.rollout.flagstore import FlagError, FlagStore
 from exthost.rollout.results import ShadowResults
@@ -44,6 +44,7 @@ class Stores:
 def stores(settings: Settings) -> Iterator[Stores]:
     """The flag store and results of the configured database (no app, no host, no plugin imported)."""
     from exthost.rollout.flags import parse_overrides
+
     features = feature_names(settings)
     try:
         overrides = parse_overrides(settings.FEATURE_FLAGS)
@@ -93,7 +94,7 @@ def flags_list_command(history: bool, as_json: bool) -> None:
                 (",".join(r["tenants"]) or "-") if r["mode"] == "canary" else "-",
                 f"{r['sample']:g}" if r["mode"] == "shadow" else "-",
                 r["updatedBy"],
-                r["updatedAt"] or "-",
+                when(r["updatedAt"]),
                 r["reason"],
             ]
             for r in rows
@@ -111,7 +112,7 @@ def flags_list_command(history: bool, as_json: bool) -> None:
                     c["previous_mode"],
                     c["mode"],
                     c["changed_by"],
-                    str(c["changed_at"]),
+                    when(c["changed_at"]),
                     "FORCED" if c["forced"] else "",
                     c["reason"],
                 ]

@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from exthost.cli.settings import feature_names, load_settings
+from exthost.cli.settings import feature_names, load_settings, require_database
 
 DEFAULT_REPORT_DIR = Path("reports") / "parity"
 
@@ -162,6 +162,12 @@ def _check_evidence_store(database_url: str) -> None:
     "from the latest one under the recordings folder's snapshots/ taken before it began.",
 )
 @click.option("--no-evidence", is_flag=True, help="Do not add this run to the evidence record in DATABASE_URL.")
+@click.option(
+    "--if-changed",
+    is_flag=True,
+    help="Leave out each feature whose code in place (its fingerprint) already has the evidence the switch gate asks "
+    "for, saying so; run only the others (`make demo` uses it, so an unchanged checkout starts at once).",
+)
 @click.option("--database-url", default=None, help="Database of the evidence record; DATABASE_URL by default.")
 def parity_run_command(
     features: tuple[str, ...],
@@ -176,6 +182,7 @@ def parity_run_command(
     shard: tuple[int, int] | None,
     snapshot: Path | None,
     no_evidence: bool,
+    if_changed: bool,
     database_url: str | None,
 ) -> None:
     """Replay recorded sessions and generated cases against legacy and plugins; compare answers and state.
@@ -197,11 +204,20 @@ def parity_run_command(
             f"unknown feature(s) {', '.join(map(repr, unknown))}; one of {', '.join(known)}", param_hint="--feature"
         )
     chosen = features or known
-    _check_report_dir(report_dir)
     # A shard alone is part of a run: recorded as evidence, it would count as a whole run with a fraction of the cases.
     evidence = not no_evidence and not aa and shard is None
     if evidence:
+        require_database(settings)  # never leaves an empty SQLite file behind
         _check_evidence_store(settings.DATABASE_URL)
+    _check_report_dir(report_dir)
+    if if_changed:
+        if not evidence:
+            raise click.UsageError("--if-changed reads and adds evidence: it goes without --no-evidence, --aa, --shard")
+        from exthost.cli.unchanged import features_to_run
+
+        chosen = features_to_run(settings, tuple(chosen))
+        if not chosen:
+            return
     corpus_dir = recordings or recordings_dir(settings) or harness.DEFAULT_RECORDINGS
     config = harness.HarnessConfig(
         features=tuple(chosen),
@@ -347,6 +363,7 @@ def parity_merge_command(
     _check_report_dir(report_dir)
     evidence = not no_evidence and not run.aa
     if evidence:
+        require_database(settings)
         _check_evidence_store(settings.DATABASE_URL)
     try:
         files = harness.write_reports(run, report_dir)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from exthost.cli.output import echo_field
 from exthost.cli.settings import load_settings, require_database
 
 if TYPE_CHECKING:
@@ -33,16 +34,36 @@ def phase_status_command(as_json: bool) -> None:
             )
         )
         return
-    if sys.stdout.isatty():
+    if sys.stdout.isatty() and _table_fits(phases):
         _print_table(phases)
         return
     for phase in phases:
         click.echo(phase.feature)
-        click.echo(f"  mode: {phase.mode_text}")
-        click.echo(f"  code: {phase.assessment.code[:12]}")
+        echo_field("mode", phase.mode_text)
+        echo_field("code", phase.assessment.code[:12])
         for name, value in phase.evidence_lines():
-            click.echo(f"  {name}: {value}")
-        click.echo(f"  gate: {phase.verdict}")
+            echo_field(name, value)
+        echo_field("gate", phase.verdict)
+
+
+def _table_fits(phases: list[FeaturePhase]) -> bool:
+    """Whether the terminal is wide enough to draw the table without cutting a word (else the plain lines)."""
+    import shutil
+
+    from exthost.cli.output import table_fits
+
+    rows = [
+        [
+            phase.feature,
+            phase.mode_text,
+            phase.assessment.code[:12],
+            " ".join(f"{name}: {value}" for name, value in phase.evidence_lines()),
+            phase.verdict,
+        ]
+        for phase in phases
+    ]
+    columns = ["feature", "mode", "code", "evidence since the last code change", "gate"]
+    return table_fits(columns, rows, shutil.get_terminal_size().columns)
 
 
 def _print_table(phases: list[FeaturePhase]) -> None:

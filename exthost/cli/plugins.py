@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from exthost.cli.output import print_json
+from exthost.cli.output import print_json, print_table
 from exthost.cli.settings import load_settings, require_database
 from exthost.errors import ExtHostError, PluginNotFound
 
@@ -51,25 +51,22 @@ def plugins_list_command(as_json: bool) -> None:
     if as_json:
         print_json(rows)
         return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=f"plugins ({len(rows)})")
-    for column in ("name", "state", "version", "signature"):
-        table.add_column(column, no_wrap=True)
-    for column in ("mounts", "tenants", "reason"):
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(
-            row["name"],
-            row["state"],
-            row["version"] or "-",
-            _signature_cell(row["signature"]),
-            "\n".join(row["mounts"]) or "-",
-            ", ".join(row["tenants"]) or "-",
-            row["reason"] or "",
-        )
-    Console().print(table)
+    print_table(
+        f"plugins ({len(rows)})",
+        ["name", "state", "version", "signature", "mounts", "tenants", "reason"],
+        [
+            [
+                row["name"],
+                row["state"],
+                row["version"] or "-",
+                _signature_cell(row["signature"]),
+                "\n".join(row["mounts"]) or "-",
+                ", ".join(row["tenants"]) or "-",
+                row["reason"] or "",
+            ]
+            for row in rows
+        ],
+    )
 
 
 def _signature_cell(signature: dict[str, Any] | None) -> str:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from exthost.cli.output import print_table, when
 from exthost.cli.settings import data_folders, feature_names, load_settings, opened_database
 
 if TYPE_CHECKING:
@@ -141,7 +142,7 @@ def parity_record_command(
     click.echo(f"folder:   {folder}")
     click.echo(f"features: {', '.join(state.features) or 'all'}")
     if state.changed_at is not None:
-        click.echo(f"switched by {state.changed_by} at {state.changed_at.isoformat(timespec='seconds')}")
+        click.echo(f"switched by {state.changed_by} at {when(state.changed_at)}")
     if switch is not None:
         poll = settings.FLAGS_POLL_SECONDS
         click.echo(f"running servers follow within {poll:g} s (FLAGS_POLL_SECONDS)")
@@ -183,22 +184,14 @@ def _describe(enabled: bool, active: bool, until: datetime | None, now: datetime
     if until is None:
         return "recording: on"
     if not active:
-        return f"recording: off (expired at {until.isoformat(timespec='seconds')})"
+        return f"recording: off (expired at {when(until)})"
     left = int((until - now).total_seconds())
-    return f"recording: on until {until.isoformat(timespec='seconds')} ({left // 60}m {left % 60}s left)"
+    return f"recording: on until {when(until)} ({left // 60}m {left % 60}s left)"
 
 
 def _files_table(files: list[Any]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    if not files:
-        click.echo("no HAR files recorded yet")
-        return
-    table = Table(title="recorded HAR files")
-    for column in ("file", "entries", "size", "modified"):
-        table.add_column(column, overflow="fold")
-    for found in files:
-        entries = str(found.entries) if found.entries is not None else "unreadable"
-        table.add_row(found.path.name, entries, _size(found.size), found.modified.isoformat(timespec="seconds"))
-    Console().print(table)
+    rows = [
+        [f.path.name, str(f.entries) if f.entries is not None else "unreadable", _size(f.size), when(f.modified)]
+        for f in files
+    ]
+    print_table("recorded HAR files", ["file", "entries", "size", "modified"], rows)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from exthost.cli.settings import load_settings
+from exthost.cli.settings import load_settings, require_database
 
 
 @click.command("serve")
@@ -24,8 +24,10 @@ def serve_command(host: str, port: int, reload: bool, watch_plugins: bool) -> No
     from exthost.platform import create_platform
 
     _check_port(host, port)
+    settings = load_settings()
+    require_database(settings)  # a fresh checkout gets "run sv migrate:deploy", not an empty SQLite file
     try:
-        platform = create_platform(load_settings())
+        platform = create_platform(settings)
     except ExtHostError as exc:
         raise click.ClickException(str(exc)) from exc
     for record in sorted(platform.host.plugins.values(), key=lambda r: r.name):

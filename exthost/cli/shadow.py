@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from exthost.cli.flags import stores
-from exthost.cli.output import print_json, print_table
+from exthost.cli.output import print_json, print_table, when
 from exthost.cli.settings import load_settings, require_database
 
 
@@ -35,7 +35,7 @@ def shadow_status_command(feature: str | None, as_json: bool) -> None:
         [
             [
                 m["id"],
-                str(m["recorded_at"]),
+                when(m["recorded_at"]),
                 m["feature"],
                 m["method"],
                 m["route"],

@@ -16,6 +16,7 @@ import logging
 import multiprocessing
 import os
 import queue
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -81,6 +82,7 @@ class ProcessShadowRunner:
         self.deaths = 0
         self._down = False  # died, and not restarted yet: the budget was spent
         self._stopped = False
+        self._stopping = False  # stop() has begun: a child that dies now is not replaced (nor its channel renewed)
         self._process: Any = None
         self._pid = 0  # the process that started the child: only it may use it (gunicorn --preload forks after)
         self._lock = threading.Lock()
@@ -94,6 +96,7 @@ class ProcessShadowRunner:
             old.cancel_join_thread()
             old.close()
         self.queue: Any = self._context.Queue(maxsize=self.queue_size)
+        self._queue_closed = False
         self._done: Any = self._context.Value("q", 0)
         self._processed: Any = self._context.Value("q", 0)
         self._errors: Any = self._context.Value("q", 0)
@@ -116,7 +119,9 @@ class ProcessShadowRunner:
 
     def start(self) -> None:
         with self._lock:
-            self._stopped = False
+            self._stopped = self._stopping = False
+            if self._queue_closed:  # started again after a stop: the stopped child's queue is closed
+                self._fresh_channel()
             if self._pid != os.getpid():
                 # Forked since (a preloading server's worker): the parent's child, queue and counters belong to the
                 # parent; this process gets its own.
@@ -133,7 +138,14 @@ class ProcessShadowRunner:
             name="sv-shadow",
             daemon=True,
         )
-        process.start()
+        # The child is born with SIGINT blocked (a signal mask survives fork and exec) and ignores it once it runs:
+        # Ctrl+C at a terminal reaches the whole process group, and a child killed by it while starting would print a
+        # traceback and lose its samples; the serving process stops it through the queue instead.
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            process.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
         # Published only once started: a request thread must never see a child that is not running yet.
         self._process = process
         self._pid = os.getpid()
@@ -157,7 +169,7 @@ class ProcessShadowRunner:
             if self._stopped or self._pid != os.getpid():
                 return
             if self._process is None:
-                if self._down and self._budget_left():
+                if self._down and self._budget_left() and not self._stopping:
                     self._restart()
                 return
             self._settle()
@@ -166,8 +178,9 @@ class ProcessShadowRunner:
             self.deaths += 1
             lost = list(self._pending)
             self._process = None
-            restart = self._budget_left()
-            self._fresh_channel()
+            restart = self._budget_left() and not self._stopping
+            if not self._stopping:
+                self._fresh_channel()
             if restart:
                 self._restart()
             else:
@@ -177,7 +190,11 @@ class ProcessShadowRunner:
         log.error(
             "shadow child died with %d sample(s) not recorded; %s",
             len(lost),
-            "started another" if restart else f"not restarted: {self.max_restarts} restarts within "
+            "started another"
+            if restart
+            else "not restarted: the platform is stopping"
+            if self._stopping
+            else f"not restarted: {self.max_restarts} restarts within "
             f"{self.restart_window:g} s; samples are dropped until the window has room",
         )
 
@@ -234,6 +251,8 @@ class ProcessShadowRunner:
         return True
 
     def stop(self, timeout: float = 10.0) -> None:
+        with self._lock:
+            self._stopping = True
         self.drain(timeout)
         with self._lock:
             self._stopped = True
@@ -246,6 +265,17 @@ class ProcessShadowRunner:
             if process.is_alive():
                 process.terminate()
                 process.join(1)
+        if mine:
+            # The queue's feeder thread and pipe go now, not at interpreter exit. A child that did not read to the end
+            # (it died, or was terminated) may leave the feeder blocked on a full pipe: then it is never waited for.
+            clean = process is not None and process.exitcode == 0
+            with self._lock:
+                if not clean:
+                    self.queue.cancel_join_thread()
+                self.queue.close()
+                self._queue_closed = True
+            if clean:
+                self.queue.join_thread()
         self.results.flush()
 
 
@@ -253,6 +283,10 @@ def child_main(
     settings: Any, build_parts: PartsFactory, samples: Any, done: Any, processed: Any, errors: Any, nice: int
 ) -> None:
     """The child: a passive copy of the platform's apps on the same database, replaying samples until None."""
+    # Ctrl+C at a terminal reaches the whole process group: the serving process stops this child through the queue
+    # (it runs what is queued first). Born with SIGINT blocked (`_spawn`), it ignores it before unblocking it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     with contextlib.suppress(OSError):  # not permitted here: run at the same priority rather than not at all
         os.nice(nice)
     host, legacy, results, rules = build_parts(settings, name="shadow", passive=True)

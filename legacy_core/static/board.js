@@ -1,4 +1,5 @@
-/* The PaperTrail board page: draws the board from the API (nodes as cards, edges as SVG lines) and adds nodes. */
+/* The PaperTrail board page: draws the board from the API (nodes as cards, edges as SVG lines), adds nodes, and
+   imports a bundle (the export is a plain link). */
 "use strict";
 
 (function () {
@@ -218,6 +219,62 @@
       }
       form.reset();
       Sv.setStatus(formStatus, "Node added.", "ok");
+      await load();
+    });
+  }
+
+  /** Send a bundle file (multipart) to an import route; resolves like Sv.api. */
+  async function sendBundle(url, file) {
+    const body = new FormData();
+    body.append("file", file, file.name);
+    let response;
+    try {
+      response = await fetch(url, { method: "POST", credentials: "same-origin", headers: { Accept: "application/json" }, body: body });
+    } catch (error) {
+      return { ok: false, status: 0, data: { error: "The server could not be reached: " + error.message } };
+    }
+    let data = {};
+    try {
+      data = await response.json();
+    } catch (error) {
+      data = { error: "Unexpected answer from the server (HTTP " + response.status + ")" };
+    }
+    return { ok: response.ok, status: response.status, data: data };
+  }
+
+  function summaryText(summary) {
+    return STAT_LABELS.filter(function (pair) { return typeof (summary || {})[pair[0]] === "number"; })
+      .map(function (pair) {
+        const word = pair[1].toLowerCase();
+        return summary[pair[0]] + " " + (summary[pair[0]] === 1 ? word.replace(/s$/, "") : word);
+      }).join(", ");
+  }
+
+  // Import: the bundle is checked first (nothing changes when it is refused), then replaces the board.
+  const importForm = document.getElementById("import-board");
+  if (importForm) {
+    const importStatus = importForm.querySelector(".status");
+    importForm.addEventListener("submit", async function (event) {
+      event.preventDefault();
+      const file = importForm.elements.file.files[0];
+      if (!file) return;
+      const button = importForm.querySelector("button[type=submit]");
+      button.disabled = true;
+      Sv.setStatus(importStatus, "Checking the bundle…");
+      let result = await sendBundle(boardUrl + "/import/validate", file);
+      if (result.ok) {
+        Sv.setStatus(importStatus, "Importing…");
+        result = await sendBundle(boardUrl + "/import", file);
+      }
+      button.disabled = false;
+      if (!result.ok) {
+        Sv.setStatus(importStatus, "Not imported: " + Sv.errorText(result), "error");
+        return;
+      }
+      importForm.reset();
+      const warnings = Array.isArray(result.data.warnings) ? result.data.warnings.length : 0;
+      Sv.setStatus(importStatus, "Imported: " + summaryText(result.data.summary) + "." +
+        (warnings ? " " + warnings + " warning(s): " + result.data.warnings.join("; ") : ""), "ok");
       await load();
     });
   }

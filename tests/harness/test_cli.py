@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -145,3 +146,36 @@ def test_parity_run_refuses_recordings_that_hold_nothing_for_the_feature(env: di
         str(tmp_path / "ws"),
     )
     assert result.exit_code == 2 and "holds no recording of blog" in result.output
+
+
+def test_parity_run_if_changed_reuses_the_evidence_of_unchanged_code(env: dict[str, str], tmp_path: Path) -> None:
+    plugins = tmp_path / "plugins"
+    shutil.copytree(REPO / "plugins", plugins, ignore=shutil.ignore_patterns("__pycache__"))
+    env = {**env, "PLUGINS_DIR": str(plugins)}
+    reports = tmp_path / "reports"
+    args = ["parity:run", "--feature", "papertrail", "--generated", "4", "--report-dir", str(reports), "--if-changed"]
+
+    def runs() -> int:
+        engine = make_engine(env["DATABASE_URL"])
+        with engine.connect() as connection:
+            count = connection.execute(text("SELECT count(*) FROM sv_parity_runs")).scalar_one()
+        engine.dispose()
+        return int(count)
+
+    first = run(env, *args)
+    assert first.exit_code == 0 and "PASS" in first.output and runs() == 1, first.output
+    # The summary's moment is in sv's one format for people.
+    assert re.search(r"; started \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\.", first.output), first.output
+    again = run(env, *args)
+    assert again.exit_code == 0 and runs() == 1, again.output
+    assert "papertrail: not run again" in again.output and "unchanged" in again.output and "PASS" not in again.output
+
+    # Any change to the plugin's code is another fingerprint: the run happens.
+    (plugins / "papertrail" / "shapes.py").write_text(
+        (plugins / "papertrail" / "shapes.py").read_text(encoding="utf-8") + "\n# changed\n", encoding="utf-8"
+    )
+    changed = run(env, *args)
+    assert changed.exit_code == 0 and "PASS" in changed.output and runs() == 2, changed.output
+
+    refused = run(env, *args, "--no-evidence")
+    assert refused.exit_code == 2 and "--if-changed" in refused.output

@@ -164,7 +164,18 @@ def test_seed_and_demo_blog_work_with_relative_folders(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize(
     "command",
-    [["seed"], ["flags:list"], ["shadow:status"], ["phase:status"], ["plugins:list"], ["parity:record"]],
+    [
+        ["seed"],
+        ["flags:list"],
+        ["shadow:status"],
+        ["phase:status"],
+        ["plugins:list"],
+        ["plugins:info", "papertrail"],
+        ["shadow:export", "mm_1"],
+        ["parity:record"],
+        ["parity:run", "--generated", "0"],
+        ["serve", "--port", "0"],
+    ],
     ids=lambda command: command[0],
 )
 def test_cli_before_migrate_says_what_to_do_and_creates_no_empty_database(tmp_path, command):
