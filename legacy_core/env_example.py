@@ -4,6 +4,7 @@ its default, commented out. `python -m legacy_core.env_example > .env.example` r
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 from enum import Enum
 from pathlib import Path
@@ -38,8 +39,10 @@ def render() -> str:
     blocks = [HEADER]
     for name, field in Settings.model_fields.items():
         default = field.get_default(call_default_factory=True)
-        help_text = " ".join((field.description or "").split())
-        lines = textwrap.wrap(help_text, WIDTH - 2) or ["(no help)"]
+        # An example assignment in the help is glued to the word before it: a help line starting with `NAME=` would
+        # read as a setting to uncomment.
+        help_text = re.sub(r" (?=[A-Z][A-Z0-9_]*=)", "\u00a0", " ".join((field.description or "").split()))
+        lines = [line.replace("\u00a0", " ") for line in textwrap.wrap(help_text, WIDTH - 2)] or ["(no help)"]
         comment = "\n".join(f"# {line}" for line in lines)
         value = "" if default is None else shown(default)
         unset = "  (unset by default)" if default is None else ""
