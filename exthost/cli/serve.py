@@ -25,7 +25,11 @@ def serve_command(host: str, port: int, reload: bool, watch_plugins: bool) -> No
 
     _check_port(host, port)
     try:
-        platform = create_platform(load_settings())
+        settings = load_settings()
+        if settings.PLUGIN_ISOLATION is None:
+            # Plugins run in their own supervised worker processes unless PLUGIN_ISOLATION says otherwise.
+            settings = settings.model_copy(update={"PLUGIN_ISOLATION": "process"})
+        platform = create_platform(settings)
     except ExtHostError as exc:
         raise click.ClickException(str(exc)) from exc
     for record in sorted(platform.host.plugins.values(), key=lambda r: r.name):
