@@ -124,7 +124,12 @@ class PluginPool:
                 self.start()
 
     def ready(self, *, wait: bool) -> bool:
-        """Whether a worker answers; while starting, wait for one to have loaded the plugin (START_WAIT_SECONDS)."""
+        """Whether a worker answers; while starting, wait for one to have loaded the plugin (START_WAIT_SECONDS).
+        A pool not started yet (a passive host's) starts now."""
+        if self.state == STOPPED and self.starts == 0:
+            with self._lock:
+                if self.state == STOPPED and self.starts == 0:
+                    self.start()
         self.check()
         if self.state == RUNNING:
             return True
@@ -198,8 +203,18 @@ class PluginPool:
 class Sandbox:
     """The pools of one serving process (see the module docstring)."""
 
-    def __init__(self, settings: Settings, *, charge: Callable[[str, str], None], record_event: Callable[[str], None]):
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        charge: Callable[[str, str], None],
+        record_event: Callable[[str], None],
+        eager: bool = True,
+    ):
+        """`eager`: start a plugin's pool as soon as the plugin is mounted; else at its first request (the shadow
+        child's passive host, which may never replay a sample of some plugin)."""
         self.settings = settings
+        self.eager = eager
         self.charge = charge
         self.record_event = record_event
         self.trusted = frozenset(settings.PLUGIN_TRUSTED)
@@ -234,7 +249,8 @@ class Sandbox:
                 self.folder / f"{record.name}.{len(self.pools)}.sock",
                 self._spec(record),
             )
-            pool.start()
+            if self.eager:
+                pool.start()
             self.pools[record.name] = pool
             self.proxies[record.name] = PluginProxy(pool, lambda kind, why, env: self._event(pool, kind, why, env))
             return self.proxies[record.name]
@@ -332,6 +348,40 @@ def attach_sandbox(host: Any) -> Sandbox:
         host.settings,
         charge=host.charge_error,
         record_event=lambda name: host.windows.hit(name, 10**9, EVENT_WINDOW_SECONDS),
+        eager=not host.passive,
     )
     host.sandbox = sandbox
     return sandbox
+
+
+def shared_report(host: Any, record: PluginRecord) -> dict[str, Any]:
+    """What `sv plugins:info` shows of a plugin's sandbox from outside the serving processes: where its requests
+    run when served, its limits, and the failures every serving process recorded in the last hour, by kind."""
+    from sqlalchemy import func, select
+
+    from exthost.counters import window_events
+
+    settings = host.settings
+    isolation = (
+        "inline" if settings.PLUGIN_ISOLATION == "inline" or record.name in settings.PLUGIN_TRUSTED else "process"
+    )
+    report: dict[str, Any] = {"isolation": isolation}
+    if record.manifest is not None:
+        try:
+            report["limits"] = limits_for(record.manifest, settings.PLUGIN_LIMITS).as_dict()
+        except Exception as exc:
+            report["limits"] = f"invalid: {exc}"
+    prefix = event_name(record.name, "")
+    since = time.time() - EVENT_WINDOW_SECONDS
+    from datetime import UTC, datetime
+
+    with host.services.session_factory() as db:
+        rows = db.execute(
+            select(window_events.c.name, func.count(), func.max(window_events.c.at))
+            .where(window_events.c.name.startswith(prefix), window_events.c.at >= datetime.fromtimestamp(since, UTC))
+            .group_by(window_events.c.name)
+        ).all()
+    report["lastHour"] = {name.removeprefix(prefix): int(count) for name, count, _ in sorted(rows)}
+    latest = max(rows, key=lambda row: row[2], default=None)
+    report["lastEvent"] = None if latest is None else {"kind": latest[0].removeprefix(prefix), "at": str(latest[2])}
+    return report
