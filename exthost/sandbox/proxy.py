@@ -140,6 +140,7 @@ class PluginProxy:
                 return _error(start_response, 504, "Plugin deadline passed", request_id)
             self.on_event("exited", f"worker died during {method} {target}: {type(exc).__name__}", environ)
             return _error(start_response, 502, "Plugin worker failed", request_id)
+        self.pool.answered += 1
         raised = response.getheader(ERROR_ANSWER)
         if raised:
             kind = "memory" if raised == "MemoryError" else "raised"

@@ -73,6 +73,7 @@ class PluginPool:
         self.next_start = 0.0
         self.started_at = 0.0
         self.counts: collections.Counter[str] = collections.Counter()
+        self.answered = 0  # requests its workers answered (any status), for diagnostics
         self.last_event: dict[str, Any] | None = None
         self._lock = threading.Lock()
 
@@ -195,6 +196,7 @@ class PluginPool:
             "starts": self.starts,
             "reason": self.reason,
             "limits": self.limits.as_dict(),
+            "answered": self.answered,
             "events": dict(sorted(self.counts.items())),
             "lastEvent": self.last_event,
         }
