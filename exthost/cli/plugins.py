@@ -75,8 +75,7 @@ def plugins_list_command(as_json: bool) -> None:
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def plugins_info_command(name: str, as_json: bool) -> None:
-    """Everything the host knows of one plugin, including hook timings, health and its sandbox (limits, recent
-    failures of its workers in every serving process)."""
+    """Everything the host knows of one plugin, including hook timings, health and its sandbox."""
     from exthost.sandbox.supervisor import shared_report
 
     with started_host(load_settings()) as host:

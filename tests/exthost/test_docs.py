@@ -183,6 +183,7 @@ def test_readme_the_command_list_names_exactly_the_sv_commands():
         ("exthost.rollout: the request path", "exthost/rollout"),
         ("exthost.evidence: what proves parity", "exthost/evidence"),
         ("exthost.cli: the `sv` command line", "exthost/cli"),
+        ("exthost.sandbox: plugins in worker processes", "exthost/sandbox"),
     ],
 )
 def test_architecture_each_exthost_package_section_names_exactly_its_modules(heading, folder):
