@@ -98,3 +98,69 @@ def hostile_manifest(**limits: Any) -> dict[str, Any]:
     return manifest_for(
         "hostile", limits={"deadlineSeconds": 2, "memoryMb": 768, "workers": 2, "concurrency": 4, **limits}
     )
+
+
+LIMITS_CODE = """
+import os
+import tempfile
+
+from exthost.sdk import hookimpl
+
+
+class Plugin:
+    @hookimpl
+    def register(self, ctx):
+        @ctx.router.get("/api/limited/spin")
+        def spin():
+            n = 0
+            while True:
+                n += 1
+
+        @ctx.router.get("/api/limited/files")
+        def files():
+            held = [tempfile.TemporaryFile() for _ in range(200)]
+            return {"held": len(held)}
+
+        @ctx.router.get("/api/limited/ok")
+        def ok():
+            return {"ok": True}
+"""
+
+# Imports fine in the host; in a sandboxed worker /etc/passwd is refused, so the import fails there.
+UNBOOTABLE_CODE = """
+from exthost.sdk import hookimpl
+
+try:
+    open("/etc/passwd", encoding="utf-8").close()
+except PermissionError as exc:
+    raise RuntimeError("cannot start without /etc/passwd") from exc
+
+
+class Plugin:
+    @hookimpl
+    def register(self, ctx):
+        @ctx.router.get("/api/unbootable/ok")
+        def ok():
+            return {"ok": True}
+"""
+
+ECHO_CODE = """
+from flask import request
+
+from exthost.sdk import hookimpl
+
+
+class Plugin:
+    @hookimpl
+    def register(self, ctx):
+        @ctx.router.route("/api/echo/<path:rest>", methods=["GET", "POST", "PUT", "DELETE"])
+        def echo(rest):
+            return {
+                "method": request.method,
+                "rest": rest,
+                "args": sorted([key, value] for key, values in request.args.lists() for value in values),
+                "body": request.get_data().decode("latin-1"),
+                "note": request.headers.get("X-Note"),
+                "user": ctx.auth.current_user().id if ctx.auth.current_user() else None,
+            }
+"""

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from exthost.platform import Platform
 from legacy_core import Settings
@@ -185,3 +187,98 @@ def test_sandbox_bad_limit_override_is_refused_naming_the_key(settings_factory, 
     bad = Settings(_env_file=None, **{**settings.model_dump(), "PLUGIN_LIMITS": {"hello": {"deadlineSeconds": "soon"}}})  # type: ignore[call-arg]
     with pytest.raises(ExtHostError, match=r"PLUGIN_LIMITS\.hello\.deadlineSeconds.*'soon'"):
         platform_factory(bad)
+
+
+@pytest.fixture
+def one_plugin(
+    settings_factory: Callable[..., Settings], platform_factory: Callable[..., Platform]
+) -> Callable[..., tuple[Platform, Any]]:
+    """A platform serving one sandboxed plugin `name` (its code and limits) beside hello."""
+
+    def build(name: str, code: str, **limits: Any) -> tuple[Platform, Any]:
+        from tests.fixtures.plugins import manifest_for
+
+        settings = settings_factory(PLUGIN_ENTRY_POINTS=False, PLUGIN_POLL_SECONDS=0)
+        write_plugin(settings.PLUGINS_DIR, "hello")
+        write_plugin(settings.PLUGINS_DIR, name, code, manifest=manifest_for(name, limits=limits))
+        database = Path(settings.DATABASE_URL.removeprefix("sqlite:///"))
+        (database.parent / "db").mkdir()
+        moved = database.rename(database.parent / "db" / database.name)
+        values = {**settings.model_dump(), "PLUGIN_ISOLATION": "process", "DATABASE_URL": f"sqlite:///{moved}"}
+        platform = platform_factory(Settings(_env_file=None, **values))  # type: ignore[call-arg]
+        platform.host.enable("hello")
+        platform.host.enable(name)
+        return platform, platform.test_client()
+
+    return build
+
+
+def test_sandbox_the_cpu_limit_ends_a_spinning_worker(one_plugin):
+    from tests.exthost.sandbox_plugins import LIMITS_CODE
+
+    platform, client = one_plugin("limited", LIMITS_CODE, cpuSeconds=4, deadlineSeconds=120)
+    answer = client.get("/api/limited/spin")
+    assert answer.status_code == 502  # SIGXCPU, long before the deadline
+    assert_still_serving(client)
+    assert client.get("/api/limited/ok").status_code == 200
+    assert events(platform, "limited")["exited"] == 1
+
+
+def test_sandbox_the_open_files_limit_holds(one_plugin):
+    from tests.exthost.sandbox_plugins import LIMITS_CODE
+
+    platform, client = one_plugin("limited", LIMITS_CODE, openFiles=64)
+    answer = client.get("/api/limited/files")
+    assert answer.status_code == 500  # OSError: too many open files, raised in the plugin
+    assert events(platform, "limited")["raised"] == 1
+    assert client.get("/api/limited/ok").status_code == 200
+    assert_still_serving(client)
+
+
+def test_sandbox_a_pool_that_cannot_start_backs_off_and_says_why(one_plugin):
+    from tests.exthost.sandbox_plugins import UNBOOTABLE_CODE
+
+    platform, client = one_plugin("unbootable", UNBOOTABLE_CODE)
+    answer = client.get("/api/unbootable/ok", headers={"X-Request-Id": "req_down"})
+    assert answer.status_code == 503
+    assert answer.get_json() == {"error": "Plugin unavailable", "requestId": "req_down"}
+    assert_still_serving(client)
+    sandbox = platform.host.describe(platform.host.get("unbootable"))["sandbox"]
+    assert sandbox["state"] == "backoff"
+    assert "exited with status" in sandbox["reason"]
+    assert sandbox["events"]["poolExits"] >= 1
+    assert sandbox["lastEvent"]["kind"] == "unavailable"
+
+
+segment = st.text(st.characters(exclude_categories=["Cc", "Cs"], exclude_characters="/?#%"), min_size=1, max_size=8)
+query_value = st.text(st.characters(exclude_categories=["Cc", "Cs"]), max_size=8)
+
+
+@given(
+    method=st.sampled_from(["GET", "POST", "PUT", "DELETE"]),
+    parts=st.lists(segment, min_size=1, max_size=3),
+    query=st.lists(st.tuples(st.sampled_from(["a", "b", "ü"]), query_value), max_size=3),
+    body=st.binary(max_size=300),
+    note=st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=20),
+)
+def test_sandbox_requests_reach_the_worker_as_they_reach_an_inline_plugin(echo_pair, method, parts, query, body, note):
+    inline, sandboxed = echo_pair
+    path = "/api/echo/" + "/".join(parts)
+    kwargs: dict[str, Any] = {"method": method, "query_string": query, "headers": {"X-Note": note}}
+    if method != "GET":
+        kwargs["data"] = body
+    expected = inline.open(path, **kwargs)
+    got = sandboxed.open(path, **kwargs)
+    assert got.status_code == expected.status_code
+    assert got.get_json() == expected.get_json()
+    assert got.headers.get("Content-Type") == expected.headers.get("Content-Type")
+
+
+@pytest.fixture
+def echo_pair(one_plugin: Callable[..., tuple[Platform, Any]], platform_factory: Callable[..., Platform]) -> Any:
+    from tests.exthost.sandbox_plugins import ECHO_CODE
+
+    platform, sandboxed = one_plugin("echo", ECHO_CODE)
+    settings = platform.services.settings
+    inline = platform_factory(Settings(_env_file=None, **{**settings.model_dump(), "PLUGIN_ISOLATION": "inline"}))  # type: ignore[call-arg]
+    return inline.test_client(), sandboxed
