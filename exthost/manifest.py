@@ -457,7 +457,10 @@ class Limits(_Strict):
         description="Requests of this plugin one serving process runs at once; more are answered 503 at once.",
     )
     maxRequests: int = Field(
-        default=1000, ge=0, le=10**7, description="A worker is replaced after this many requests (0: never)."
+        default=0,
+        ge=0,
+        le=10**7,
+        description="A worker is replaced after this many requests (0: never; a new worker imports the plugin again).",
     )
 
 

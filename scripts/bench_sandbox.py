@@ -62,6 +62,25 @@ def timed(call: Callable[[], None], requests: int) -> list[float]:
     return latencies
 
 
+def pool_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by a pool's gunicorn and its workers, live or reaped (from /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(entry.name) == pid:
+            # The arbiter's own time, and that of the workers it has reaped (replaced after maxRequests).
+            total += sum(int(value) for value in fields[11:15]) / tick
+        elif int(fields[1]) == pid:
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 def board_call(platform: Platform, path: str, cookie: str) -> Callable[[], None]:
     environ = dict(EnvironBuilder(path=path, headers=[("Cookie", cookie)]).get_environ())
 
@@ -124,10 +143,16 @@ def main() -> None:
             path = f"/api/projects/{project_id}/papertrail/board"
             sides = {"inline": board_call(inline, path, cookie), "sandbox": board_call(sandboxed, path, cookie)}
             rounds: dict[str, list[list[float]]] = {name: [] for name in sides}
+            cpu = {name: 0.0 for name in sides}
+            pool = sandboxed.host.sandbox.pools[FEATURE]
             for index in range(args.rounds):
                 order = list(sides) if index % 2 == 0 else list(sides)[::-1]
                 for name in order:
+                    # CPU per request: this process's, plus the plugin workers' on the sandboxed side.
+                    before = time.process_time() + (pool_cpu(pool.process.pid) if name == "sandbox" else 0.0)
                     rounds[name].append(timed(sides[name], args.requests))
+                    after = time.process_time() + (pool_cpu(pool.process.pid) if name == "sandbox" else 0.0)
+                    cpu[name] += (after - before) / (args.requests + WARMUPS)
             answered = sandboxed.host.describe(sandboxed.host.get(FEATURE))["sandbox"]["answered"]
             print(f"PaperTrail signed-in GET board, {args.rounds} rounds x {args.requests} requests per side")
             print(f"  (the sandboxed side's plugin workers answered {answered} requests)")
@@ -143,6 +168,8 @@ def main() -> None:
                 cand = statistics.median(percentile(r, q) for r in rounds["sandbox"]) * 1e3
                 met = "met" if ratio <= target else "NOT met"
                 print(f"  {label:8s} {base:9.3f} ms {cand:9.3f} ms  {ratio:6.3f}  {target:.2f}x {met}")
+            base, cand = (cpu[name] / args.rounds * 1e3 for name in ("inline", "sandbox"))
+            print(f"  {'CPU/req':8s} {base:9.3f} ms {cand:9.3f} ms  {cand / base:6.3f}  (host + plugin workers)")
         finally:
             sandboxed.close()
             inline.close()
