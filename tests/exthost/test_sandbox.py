@@ -282,3 +282,33 @@ def echo_pair(one_plugin: Callable[..., tuple[Platform, Any]], platform_factory:
     settings = platform.services.settings
     inline = platform_factory(Settings(_env_file=None, **{**settings.model_dump(), "PLUGIN_ISOLATION": "inline"}))  # type: ignore[call-arg]
     return inline.test_client(), sandboxed
+
+
+def test_sandbox_sleeping_calls_hold_only_the_plugin_share_of_threads(sandboxed):
+    import threading
+
+    platform, client = sandboxed()
+    proxy = platform.host.sandbox.proxies["hostile"]
+    concurrency = proxy.pool.limits.concurrency
+    answers: list[int] = []
+    sleepers = [
+        threading.Thread(target=lambda: answers.append(platform.test_client().get("/api/hostile/sleep").status_code))
+        for _ in range(concurrency)
+    ]
+    for sleeper in sleepers:
+        sleeper.start()
+    while proxy.slots._value > 0 and any(s.is_alive() for s in sleepers):  # every slot taken by a sleeper
+        threading.Event().wait(0.01)
+    if all(s.is_alive() for s in sleepers):
+        busy = client.get("/api/hostile/ok")
+        assert busy.status_code == 503  # at once, not after the sleepers
+        assert_still_serving_legacy_and_hello(client)
+    for sleeper in sleepers:
+        sleeper.join(120)
+    assert answers == [504] * concurrency
+    assert client.get("/api/hostile/ok").status_code == 200
+
+
+def assert_still_serving_legacy_and_hello(client: Any) -> None:
+    assert client.get("/health").status_code == 200
+    assert client.get("/api/hello/greet").status_code == 200
