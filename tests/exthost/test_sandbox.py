@@ -312,3 +312,20 @@ def test_sandbox_sleeping_calls_hold_only_the_plugin_share_of_threads(sandboxed)
 def assert_still_serving_legacy_and_hello(client: Any) -> None:
     assert client.get("/health").status_code == 200
     assert client.get("/api/hello/greet").status_code == 200
+
+
+def test_sandbox_a_reload_serves_the_new_code_from_a_new_pool(sandboxed):
+    from tests.fixtures.plugins import HELLO_CODE
+
+    platform, client = sandboxed()
+    old = platform.host.sandbox.pools["hello"]
+    assert client.get("/api/hello/greet").get_json()["greeting"] == "hello"
+    folder = platform.host.get("hello").folder
+    (folder / "plugin.py").write_text(
+        HELLO_CODE.replace('ctx.config["GREETING"]', '"reloaded"'),
+        encoding="utf-8",
+    )
+    platform.host.reload("hello")
+    assert client.get("/api/hello/greet").get_json()["greeting"] == "reloaded"
+    assert platform.host.sandbox.pools["hello"] is not old
+    assert old.process is None and old.state == "stopped"
