@@ -451,7 +451,7 @@ class Limits(_Strict):
     )
     workers: int = Field(default=2, ge=1, le=64, description="Worker processes serving the plugin.")
     concurrency: int = Field(
-        default=4,
+        default=2,
         ge=1,
         le=1024,
         description="Requests of this plugin one serving process runs at once; more are answered 503 at once.",
