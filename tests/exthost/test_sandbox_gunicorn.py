@@ -21,6 +21,7 @@ import pytest
 from click.testing import CliRunner
 
 from exthost.cli import main
+from exthost.sandbox.confine import landlock_abi
 from tests.exthost.sandbox_plugins import HOSTILE_CODE, hostile_manifest
 from tests.fixtures.plugins import write_plugin
 
@@ -142,6 +143,8 @@ def test_sandbox_under_gunicorn_on_postgresql_contains_exits_sleeps_and_loops(se
     assert raised[0] == 500
     assert raised[1]["error"] == "Internal server error"
     still_serving(base)
+    if landlock_abi() == 0:
+        pytest.skip("this kernel has no Landlock: files are not confined (the rest above passed)")
     assert fetch(f"{base}/api/hostile/passwd")[0] == 500
     note = Path(env["DATA_DIR"]) / "plugins" / "hello" / "note.txt"
     note.parent.mkdir(parents=True, exist_ok=True)
