@@ -41,6 +41,20 @@ HOP_BY_HOP = frozenset(
         "date",
     }
 )
+# Request headers that end at the host: the body goes on whole with a Content-Length of its own, on a new connection.
+HOP_BY_HOP_REQUEST = frozenset(
+    {
+        "HTTP_TRANSFER_ENCODING",
+        "HTTP_CONNECTION",
+        "HTTP_KEEP_ALIVE",
+        "HTTP_TE",
+        "HTTP_TRAILER",
+        "HTTP_UPGRADE",
+        "HTTP_PROXY_AUTHORIZATION",
+        "HTTP_PROXY_CONNECTION",
+        "HTTP_X_REQUEST_ID",  # sent as the request's id, generated when the caller gave none
+    }
+)
 # How long past the deadline the host waits for an answer (gunicorn's arbiter checks its workers about every second).
 GRACE_SECONDS = 5.0
 CHUNK = 64 * 1024
@@ -202,7 +216,7 @@ def _body(environ: WSGIEnvironment) -> bytes:
 def _headers(environ: WSGIEnvironment, request_id: str, token: str) -> list[tuple[str, str]]:
     headers: list[tuple[str, str]] = []
     for key, value in environ.items():
-        if key.startswith("HTTP_") and not key.startswith("HTTP_X_SV_") and key != "HTTP_X_REQUEST_ID":
+        if key.startswith("HTTP_") and not key.startswith("HTTP_X_SV_") and key not in HOP_BY_HOP_REQUEST:
             headers.append((key[5:].replace("_", "-").title(), str(value)))
     if environ.get("CONTENT_TYPE"):
         headers.append(("Content-Type", str(environ["CONTENT_TYPE"])))

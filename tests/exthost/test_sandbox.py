@@ -335,3 +335,22 @@ def test_sandbox_a_reload_serves_the_new_code_from_a_new_pool(sandboxed):
     assert client.get("/api/hello/greet").get_json()["greeting"] == "reloaded"
     assert platform.host.sandbox.pools["hello"] is not old
     assert old.process is None and old.state == "stopped"
+
+
+def test_sandbox_a_chunked_body_reaches_the_worker_whole(echo_pair):
+    import io
+
+    inline, sandboxed = echo_pair
+    body = b"x" * 70000 + b"end"
+    answers = [
+        client.post(
+            "/api/echo/chunked",
+            input_stream=io.BytesIO(body),
+            headers={"Transfer-Encoding": "chunked", "Connection": "keep-alive"},
+            environ_overrides={"wsgi.input_terminated": True},  # what a server sets for a chunked request
+        )
+        for client in (inline, sandboxed)
+    ]
+    assert answers[1].status_code == answers[0].status_code == 200
+    assert answers[1].get_json() == answers[0].get_json()
+    assert answers[1].get_json()["body"] == body.decode()
