@@ -224,6 +224,8 @@ def _headers(environ: WSGIEnvironment, request_id: str, token: str) -> list[tupl
     headers.append(("X-Sv-Sandbox-Token", token))
     headers.append(("X-Sv-Scheme", str(environ.get("wsgi.url_scheme", "http"))))
     headers.append(("X-Sv-Remote-Addr", str(environ.get("REMOTE_ADDR", ""))))
+    if environ.get("SCRIPT_NAME"):
+        headers.append(("X-Sv-Script-Name", quote(str(environ["SCRIPT_NAME"]).encode("latin-1"))))
     if RESOLVED_USER_KEY in environ:
         user = environ[RESOLVED_USER_KEY]
         plain = (

@@ -11,6 +11,7 @@ RUN_HEADER = "HTTP_X_SV_RUN"
 PINS_HEADER = "HTTP_X_SV_PINS"
 SCHEME_HEADER = "HTTP_X_SV_SCHEME"
 REMOTE_HEADER = "HTTP_X_SV_REMOTE_ADDR"
+SCRIPT_HEADER = "HTTP_X_SV_SCRIPT_NAME"  # percent-encoded: the mount point of the platform, if any
 # Answer headers: an unhandled error of the plugin's own code (its exception's class), and a throw-away run that lost
 # a database lock to live traffic.
 ERROR_ANSWER = "X-Sv-Plugin-Error"

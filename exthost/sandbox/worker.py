@@ -34,6 +34,7 @@ from exthost.sandbox.wire import (
     REMOTE_HEADER,
     RUN_HEADER,
     SCHEME_HEADER,
+    SCRIPT_HEADER,
     TOKEN_HEADER,
     USER_HEADER,
     status_line,
@@ -77,6 +78,14 @@ class SandboxedApp:
             environ[RESOLVED_USER_KEY] = _user(str(user))
         environ["wsgi.url_scheme"] = str(environ.pop(SCHEME_HEADER, "http"))
         environ["REMOTE_ADDR"] = str(environ.pop(REMOTE_HEADER, ""))
+        script = str(environ.pop(SCRIPT_HEADER, ""))
+        if script:
+            from urllib.parse import unquote_to_bytes
+
+            name = unquote_to_bytes(script).decode("latin-1")
+            path = str(environ.get("PATH_INFO", ""))
+            if path.startswith(name):
+                environ["SCRIPT_NAME"], environ["PATH_INFO"] = name, path[len(name) :]
         run = str(environ.pop(RUN_HEADER, ""))
         pins = environ.pop(PINS_HEADER, None)
         for key in [k for k in environ if k.startswith("HTTP_X_SV_")]:

@@ -162,5 +162,7 @@ class Plugin:
                 "body": request.get_data().decode("latin-1"),
                 "note": request.headers.get("X-Note"),
                 "user": ctx.auth.current_user().id if ctx.auth.current_user() else None,
+                "root": request.script_root,
+                "url": request.url,
             }
 """

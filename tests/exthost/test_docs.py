@@ -194,5 +194,3 @@ def test_architecture_each_exthost_package_section_names_exactly_its_modules(hea
         modules.discard("__init__.py")
     assert sorted(modules - documented) == [], f"{folder} modules missing from docs/architecture.md"
     assert sorted(documented - modules) == [], f"docs/architecture.md names {folder} modules that do not exist"
-
-

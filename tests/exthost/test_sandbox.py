@@ -266,11 +266,16 @@ query_value = st.text(st.characters(exclude_categories=["Cc", "Cs"]), max_size=8
     query=st.lists(st.tuples(st.sampled_from(["a", "b", "ü"]), query_value), max_size=3),
     body=st.binary(max_size=300),
     note=st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=20),
+    mounted=st.booleans(),
 )
-def test_sandbox_requests_reach_the_worker_as_they_reach_an_inline_plugin(echo_pair, method, parts, query, body, note):
+def test_sandbox_requests_reach_the_worker_as_they_reach_an_inline_plugin(
+    echo_pair, method, parts, query, body, note, mounted
+):
     inline, sandboxed = echo_pair
     path = "/api/echo/" + "/".join(parts)
     kwargs: dict[str, Any] = {"method": method, "query_string": query, "headers": {"X-Note": note}}
+    if mounted:
+        kwargs["environ_overrides"] = {"SCRIPT_NAME": "/sv", "wsgi.url_scheme": "https"}
     if method != "GET":
         kwargs["data"] = body
     expected = inline.open(path, **kwargs)
