@@ -74,8 +74,13 @@ def runtime_paths() -> list[Path]:
         if entry and Path(entry).is_dir() and not _holds_plugins(Path(entry)):
             found.add(Path(entry))
     found |= {Path(p) for p in ("/usr", "/lib", "/lib64", "/bin", "/etc/ssl", "/etc/localtime", "/etc/gitconfig")}
-    found |= {Path(p) for p in ("/dev/null", "/dev/urandom", "/dev/zero")}
+    found |= {Path(p) for p in ("/dev/urandom", "/dev/zero")}
     return sorted(found)
+
+
+def runtime_writable() -> list[Path]:
+    """What any worker must write: /dev/null (subprocess.DEVNULL opens it for reading and writing)."""
+    return [Path("/dev/null")]
 
 
 def _holds_plugins(folder: Path) -> bool:

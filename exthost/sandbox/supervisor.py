@@ -267,7 +267,15 @@ class Sandbox:
         plain["PLUGIN_CONFIG"] = {record.name: settings.PLUGIN_CONFIG.get(record.name, {})}
         plain["PLUGIN_LIMITS"] = {}
         plain["PLUGIN_TRUSTED"] = []
+        plain["REDIS_URL"] = type(settings).model_fields["REDIS_URL"].default  # its password, if any, stays here
         write = [data_dir, feature_dir]
+        if (
+            record.manifest is not None
+            and record.manifest.sovereign.feature == "blog"
+            and settings.BLOG_LOCAL_REMOTES_ROOT
+        ):
+            # The blog pushes to and pulls from local remotes under this root, as legacy does.
+            write.append(settings.BLOG_LOCAL_REMOTES_ROOT)
         database = settings.DATABASE_URL
         if database.startswith("sqlite:///"):
             # SQLite: the database file's folder (its journal and WAL files live beside it).

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from gunicorn.app.base import BaseApplication
 
-from exthost.sandbox.confine import apply_rlimits, confine_files, runtime_paths, user_only_umask
+from exthost.sandbox.confine import apply_rlimits, confine_files, runtime_paths, runtime_writable, user_only_umask
 from exthost.sandbox.limits import SandboxLimits
 from exthost.sandbox.wire import (
     CONTENDED_ANSWER,
@@ -244,7 +244,7 @@ class PluginServer(BaseApplication):  # type: ignore[misc]
         apply_rlimits(self.limits)
         spec = self.spec
         read = [*runtime_paths(), *(Path(p) for p in spec["read"])]
-        write = [Path(p) for p in spec["write"]]
+        write = [*runtime_writable(), *(Path(p) for p in spec["write"])]
         outcome = confine_files(read, write)
         if outcome.startswith("none"):
             log.warning("plugin %s: %s", spec["plugin"], outcome)
