@@ -87,6 +87,13 @@ class Plugin:
                     found[what] = "refused:" + type(exc).__name__
             return found
 
+        @ctx.router.get("/api/hostile/git")
+        def git_version():
+            import subprocess
+
+            done = subprocess.run(["git", "--version"], stdin=subprocess.DEVNULL, capture_output=True, text=True)
+            return {"code": done.returncode, "out": done.stdout[:11], "err": done.stderr[:80]}
+
         @ctx.router.get("/api/hostile/own")
         def own():
             (ctx.data_dir / "own.txt").write_text("mine", encoding="utf-8")

@@ -130,6 +130,8 @@ def test_sandbox_files_outside_the_plugin_are_refused(sandboxed):
     other = client.get("/api/hostile/other").get_json()
     assert other == {"folder": "refused:PermissionError", "data": "refused:PermissionError"}
     assert client.get("/api/hostile/own").get_json() == {"own": "mine"}
+    # What plugins legitimately run still runs: git, its input on /dev/null (the blog plugin does this).
+    assert client.get("/api/hostile/git").get_json() == {"code": 0, "out": "git version", "err": ""}
     forked = client.get("/api/hostile/fork")
     assert forked.status_code == 200
     assert forked.get_json() == {"child": "refused:PermissionError"}
