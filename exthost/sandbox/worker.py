@@ -126,12 +126,21 @@ class SandboxedApp:
             instants = tuple(datetime.fromisoformat(moment) for moment in data.get("instants", ()))
             clock = ReplayClock(instants) if instants else None
             ids = SequentialIds(str(data["seed"])) if data.get("seed") is not None else None
-            with (
-                contention() as lost,
-                isolated(engine, immediate=run == "throwaway-write", lock_timeout_ms=self.lock_timeout_ms),
-                pinned(clock=clock, ids=ids),
-            ):
-                answer.append(call_wsgi(self.app, environ, body))
+            try:
+                with (
+                    contention() as lost,
+                    isolated(engine, immediate=run == "throwaway-write", lock_timeout_ms=self.lock_timeout_ms),
+                    pinned(clock=clock, ids=ids),
+                ):
+                    answer.append(call_wsgi(self.app, environ, body))
+            except Exception:
+                if not lost:
+                    raise
+                # The replay lost a lock to other traffic (on SQLite: the host's own replay of the write holds the
+                # write lock) before it could answer: the host counts contention, never the plugin's failure.
+                headers = [("Content-Type", "application/json"), (CONTENDED_ANSWER, lost[0])]
+                start_response("503 Service Unavailable", headers)
+                return [b'{"error":"Replay lost a lock"}']
         response = answer[0]
         headers = list(response.headers)
         if errors:
