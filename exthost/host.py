@@ -19,10 +19,10 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
-from flask import Flask, g
+from flask import g
 from sqlalchemy.exc import SQLAlchemyError
 
 from exthost.catalogue import Catalogue
@@ -72,6 +72,9 @@ from legacy_core.features import RouteInfo, routes
 from legacy_core.services import Services
 from legacy_core.settings import Settings
 
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
+
 
 class ExtensionHost:
     """Discovers, loads and serves plugins for one platform configuration."""
@@ -109,6 +112,9 @@ class ExtensionHost:
         # Called with (plugin, kind) for every hook that raises and every unhandled handler error charged to a
         # plugin, e.g. the platform's Prometheus counter (exthost.metrics).
         self.error_listeners: list[Callable[[str, str], None]] = []
+        # PLUGIN_ISOLATION=process: the platform hands the host its plugin pools (exthost.sandbox) before start;
+        # the mount table then holds each sandboxed plugin's proxy instead of its in-process app.
+        self.sandbox: Any = None
 
     @property
     def plugins(self) -> dict[str, PluginRecord]:
@@ -142,6 +148,8 @@ class ExtensionHost:
             )
         with self._lock:
             self.discover()
+            if self.sandbox is not None:
+                self.sandbox.check_settings(self.plugins)
             self._order = self.validated_order()
             for name in self._order:
                 self._load(self.plugins[name])
@@ -273,6 +281,12 @@ class ExtensionHost:
                 listener(plugin, kind)
             except Exception:  # a listener (metrics) must never turn a plugin's error into the host's
                 self.logger.exception("error listener failed for plugin %s", plugin)
+    def charge_error(self, name: str, tenant: str) -> None:
+        """Count one failure of a sandboxed plugin's worker (an error, an exit, a kill) against its error budget."""
+        budget, window = self.settings.PLUGIN_ERROR_BUDGET, self.settings.PLUGIN_ERROR_WINDOW_SECONDS
+        record = self.plugins.get(name)
+        if budget > 0 and record is not None:
+            after_isolated_run(lambda: self._charge_error(record, tenant, budget, window))
 
     def _charge_error(self, record: PluginRecord, tenant: str, budget: int, window: float) -> None:
         # Counted in the shared database: every worker's errors spend one budget.
@@ -438,7 +452,7 @@ class ExtensionHost:
         mounts: list[Mount] = []
         feature_mounts: list[tuple[str, Mount]] = []
         features: dict[str, str] = {}
-        apps: dict[str, Flask] = {}
+        apps: dict[str, WSGIApplication] = {}
         tenants: dict[str, frozenset[str]] = {}
         for record in sorted(self.plugins.values(), key=lambda r: r.name):
             if not record.loaded or not record.tenants or record.manifest is None or record.app is None:
@@ -452,11 +466,11 @@ class ExtensionHost:
                     feature_mounts.append((feature, mount))
             if feature is not None:
                 features[feature] = record.name
-            apps[record.name] = record.app
+            apps[record.name] = record.app if self.sandbox is None else self.sandbox.app_for(record)
             tenants[record.name] = frozenset(record.tenants)
         self._table = MountTable(tuple(mounts), apps, tenants, tuple(feature_mounts), features)
 
-    def app_for(self, path: str, tenant: str | Callable[[], str]) -> Flask | None:
+    def app_for(self, path: str, tenant: str | Callable[[], str]) -> WSGIApplication | None:
         """The plugin app serving `path` for `tenant`, or None (the legacy app serves it).
 
         `tenant` may be a function, called only when some plugin's mount covers the path: the dispatcher passes
@@ -586,6 +600,8 @@ class ExtensionHost:
             "hooks": {hook: timing.as_dict() for hook, timing in sorted(record.timings.items())},
             "signature": record.trust.as_dict() if record.trust is not None else None,
         }
+        if self.sandbox is not None and record.loaded:
+            info["sandbox"] = self.sandbox.describe(record.name)
         if with_health:
             info["health"] = self.health(record)
         return info
@@ -666,6 +682,8 @@ class ExtensionHost:
                 forget_modules(record)
             sys.modules.pop(f"{NAMESPACE}.h{self._token}", None)
             self._table = MountTable()
+            if self.sandbox is not None:
+                self.sandbox.stop()
         self.services.engine.dispose()
 
 

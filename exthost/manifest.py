@@ -430,6 +430,42 @@ class Events(_Strict):
     )
 
 
+class Limits(_Strict):
+    """What one plugin may use when it runs in worker processes (PLUGIN_ISOLATION=process); every key optional.
+
+    Deployments override them per plugin with PLUGIN_LIMITS (same keys); see docs/operations.md.
+    """
+
+    deadlineSeconds: int = Field(
+        default=30,
+        ge=1,
+        le=3600,
+        description="Per request: past it the worker is killed and replaced, caller gets 504.",
+    )
+    memoryMb: int = Field(
+        default=1024, ge=64, le=65536, description="Address space of each worker process (RLIMIT_AS), in MiB."
+    )
+    cpuSeconds: int = Field(
+        default=300, ge=1, le=86400, description="CPU time of each worker process (RLIMIT_CPU) before it is killed."
+    )
+    openFiles: int = Field(
+        default=256, ge=16, le=65536, description="Open files of each worker process (RLIMIT_NOFILE)."
+    )
+    workers: int = Field(default=2, ge=1, le=64, description="Worker processes serving the plugin.")
+    concurrency: int = Field(
+        default=2,
+        ge=1,
+        le=1024,
+        description="Requests of this plugin one serving process runs at once; more are answered 503 at once.",
+    )
+    maxRequests: int = Field(
+        default=0,
+        ge=0,
+        le=10**7,
+        description="A worker is replaced after this many requests (0: never; a new worker imports the plugin again).",
+    )
+
+
 class Manifest(_Strict):
     """A plugin's `plugin.json`."""
 
@@ -472,6 +508,11 @@ class Manifest(_Strict):
     )
     requires: Requires = Field(
         default=Requires(), description="Other plugins this one needs or uses.", examples=[{"hard": {"accounts": "^1"}}]
+    )
+    limits: Limits = Field(
+        default=Limits(),
+        description="Deadline, memory, CPU, open files, workers and concurrency of the plugin's sandbox.",
+        examples=[{"deadlineSeconds": 10, "memoryMb": 512}],
     )
 
     @field_validator("capabilities", mode="before")

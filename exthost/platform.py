@@ -355,6 +355,10 @@ def build_platform_parts(
     host = ExtensionHost(
         settings, services=services, legacy_routes=routes(legacy.app, services.features), name=name, passive=passive
     )
+    if settings.PLUGIN_ISOLATION == "process":
+        from exthost.sandbox.supervisor import attach_sandbox
+
+        attach_sandbox(host)
     host.start()
     # The code in place, fingerprinted once: shadow outcomes count as evidence for this code only (evidence.gate).
     codes = {feature: code_fingerprint(feature, settings) for feature in services.features.names}

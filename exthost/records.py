@@ -15,6 +15,8 @@ from exthost.mounts import Mount, path_matches
 from exthost.sdk import PluginContext
 
 if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
+
     from exthost.trust.policy import Verification
 
 DISCOVERED = "discovered"
@@ -98,7 +100,8 @@ class MountTable:
     """Immutable routing table, swapped whole: requests in flight keep the table they started with."""
 
     mounts: tuple[Mount, ...] = ()
-    apps: dict[str, Flask] = field(default_factory=dict)
+    # Each plugin's WSGI app: its Flask app, or the proxy to its sandboxed workers (exthost.sandbox).
+    apps: dict[str, WSGIApplication] = field(default_factory=dict)
     tenants: dict[str, frozenset[str]] = field(default_factory=dict)
     # Plugins reimplementing a legacy feature are not matched by path here: the feature-flag router decides when
     # they answer. Their mounts, by feature, and the plugin of each feature:
@@ -112,7 +115,7 @@ class MountTable:
                 return mount.plugin
         return None
 
-    def app_for(self, path: str, tenant: str | Callable[[], str]) -> Flask | None:
+    def app_for(self, path: str, tenant: str | Callable[[], str]) -> WSGIApplication | None:
         """The app of the plugin (of no feature) whose mount covers `path`, when it serves `tenant`; `tenant` may be
         a function, called only when some mount covers the path (so other paths never read the session)."""
         plugin = self.match(path)
@@ -128,7 +131,7 @@ class MountTable:
                 return feature
         return None
 
-    def feature_app(self, feature: str, tenant: str) -> Flask | None:
+    def feature_app(self, feature: str, tenant: str) -> WSGIApplication | None:
         """The app of the plugin reimplementing `feature`, when it serves `tenant`."""
         plugin = self.features.get(feature)
         if plugin is None or tenant not in self.tenants.get(plugin, ()):

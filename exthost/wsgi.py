@@ -11,7 +11,11 @@ def create_app() -> Platform:
 
     from legacy_core.settings import Settings
 
-    platform = create_platform(Settings())
+    settings = Settings()
+    if settings.PLUGIN_ISOLATION is None:
+        # Served for real: plugins run in their own supervised worker processes unless the operator says otherwise.
+        settings = settings.model_copy(update={"PLUGIN_ISOLATION": "process"})
+    platform = create_platform(settings)
     # A worker gunicorn stops (SIGTERM, max-requests, a reload) exits through the interpreter: its pending counts
     # are written and its shadow child stopped on the way out.
     atexit.register(platform.close)

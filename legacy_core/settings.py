@@ -85,6 +85,21 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Key ids (16 hex digits) whose signatures are refused even when their key is trusted.",
     )
+    PLUGIN_ISOLATION: Literal["process", "inline"] | None = Field(
+        default=None,
+        description="Where plugin requests run: 'process' (each plugin in its own supervised gunicorn worker "
+        "processes, with limits) or 'inline' (in the serving process). Unset: 'process' under `sv serve` and "
+        "`exthost.wsgi`, 'inline' for platforms built in code (tests).",
+    )
+    PLUGIN_TRUSTED: list[str] = Field(
+        default_factory=list,
+        description='Plugins that run inline even when PLUGIN_ISOLATION=process, e.g. PLUGIN_TRUSTED=\'["blog"]\'.',
+    )
+    PLUGIN_LIMITS: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Per-plugin overrides of the manifest's limits, e.g. PLUGIN_LIMITS__papertrail__deadlineSeconds=10 "
+        "(keys: deadlineSeconds, memoryMb, cpuSeconds, openFiles, workers, concurrency, maxRequests).",
+    )
     FEATURE_FLAGS: dict[str, Any] = Field(
         default_factory=dict,
         description="Development overrides of the stored feature flags, in this process only, e.g. "

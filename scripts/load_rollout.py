@@ -56,7 +56,8 @@ FAULT = """
         def injected_fault() -> None:
             # scripts/load_rollout.py: a failure on demand, logged, so canary fallbacks can be counted.
             if request.args.get("sv-fault"):
-                with open(os.environ["SV_LOAD_FAULT_LOG"], "a", encoding="utf-8") as log:
+                # In the plugin's own data folder: a sandboxed worker (the default under gunicorn) may write only there.
+                with open(ctx.data_dir / "faults.log", "a", encoding="utf-8") as log:
                     log.write("fault\\n")
                 raise RuntimeError("injected fault")
 """
@@ -310,7 +311,8 @@ def run(args: argparse.Namespace, url: str) -> int:
     from sqlalchemy import create_engine, func, select, text
 
     folder = Path(tempfile.mkdtemp(prefix="sv-load-"))
-    fault_log = folder / "faults.log"
+    fault_log = folder / "data" / "plugins" / "papertrail" / "faults.log"
+    fault_log.parent.mkdir(parents=True)
     fault_log.touch()
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     env.update(
@@ -324,7 +326,6 @@ def run(args: argparse.Namespace, url: str) -> int:
         SHADOW_FLUSH_SECONDS="1",
         CANARY_BREAKER_FAILURES="0",  # the faults are provoked on purpose: no trip back to legacy
         PLUGIN_ERROR_BUDGET="0",
-        SV_LOAD_FAULT_LOG=str(fault_log),
     )
     sv(env, "migrate:deploy")
     sv(env, "plugins:enable", "papertrail")

@@ -66,7 +66,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "plugins:info": (
         "plugins",
         "plugins_info_command",
-        "Everything the host knows of one plugin, including hook timings and health.",
+        "Everything the host knows of one plugin, including hook timings, health and its sandbox.",
     ),
     "plugins:list": (
         "plugins",

@@ -34,13 +34,13 @@ def started_host(settings: Any) -> Iterator[Any]:
         host.shutdown()
 
 
-
 @click.command("plugins:schema")
 def plugins_schema_command() -> None:
     """Print the JSON Schema of plugin.json (point your editor's JSON validation at it)."""
     from exthost.manifest import manifest_json_schema
 
     print_json(manifest_json_schema())
+
 
 @click.command("plugins:list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
@@ -76,13 +76,18 @@ def _signature_cell(signature: dict[str, Any] | None) -> str:
     return str(signature["status"]) + (f" ({signature['keyId']})" if signature["keyId"] else "")
 
 
+
 @click.command("plugins:info")
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def plugins_info_command(name: str, as_json: bool) -> None:
-    """Everything the host knows of one plugin, including hook timings and health."""
+    """Everything the host knows of one plugin, including hook timings, health and its sandbox."""
+    from exthost.sandbox.supervisor import shared_report
+
     with started_host(load_settings()) as host:
-        info = host.describe(host.get(name), with_health=True)
+        record = host.get(name)
+        info = host.describe(record, with_health=True)
+        info["sandbox"] = shared_report(host, record)
     if as_json:
         print_json(info)
         return
@@ -90,7 +95,6 @@ def plugins_info_command(name: str, as_json: bool) -> None:
         shown = json.dumps(value, default=str) if isinstance(value, (dict, list)) else value
         shown = "-" if shown is None else shown
         click.echo(f"{key}: {shown}")
-
 
 
 def _switch_command(enable: bool, help_text: str) -> click.Command:

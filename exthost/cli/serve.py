@@ -27,6 +27,9 @@ def serve_command(host: str, port: int, reload: bool, watch_plugins: bool) -> No
     settings = load_settings()
     require_database(settings)  # a fresh checkout gets "run sv migrate:deploy", not an empty SQLite file
     try:
+        if settings.PLUGIN_ISOLATION is None:
+            # Plugins run in their own supervised worker processes unless PLUGIN_ISOLATION says otherwise.
+            settings = settings.model_copy(update={"PLUGIN_ISOLATION": "process"})
         platform = create_platform(settings)
     except ExtHostError as exc:
         raise click.ClickException(str(exc)) from exc

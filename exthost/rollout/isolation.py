@@ -46,6 +46,9 @@ CONTENTION_SQLSTATES = frozenset({"55P03", "40001", "40P01"})
 # stale: SQLITE_BUSY_SNAPSHOT) and SQLITE_LOCKED.
 _SQLITE_CONTENTION = frozenset({5, 6})
 _listening_lock = threading.Lock()
+# The WSGI environ key by which the router asks an app that runs its plugin elsewhere (a sandboxed plugin's proxy,
+# `guards_own_writes`) for a guarded run: the write is kept only when the answer is below 500.
+GUARDED_RUN_KEY = "sovereign.guarded_run"
 
 
 def contention_of(error: BaseException | None) -> str | None:
@@ -113,6 +116,10 @@ class ReplayClock:
         self._instants = instants
         self._next = 0
 
+    @property
+    def instants(self) -> tuple[datetime, ...]:
+        return self._instants
+
     def now(self) -> datetime:
         index = min(self._next, len(self._instants) - 1)
         self._next += 1
@@ -147,6 +154,18 @@ def in_isolated_run() -> bool:
     """Whether this thread is inside a throw-away `isolated(...)` run: a shadow replay, whose effects no caller
     sees (a guarded canary run, with `keep`, is real traffic)."""
     return _REPLAY.get()
+
+
+def current_pins() -> tuple[Clock | None, IdGenerator | None]:
+    """The clock and id generator this thread is pinned to, if any (a sandboxed plugin's replay gets the same)."""
+    return _CLOCK.get(), _IDS.get()
+
+
+def note_contention(why: str) -> None:
+    """Count a lost lock of work done elsewhere for this thread (a sandboxed plugin's replay in its worker)."""
+    found = _CONTENDED.get()
+    if found is not None:
+        found.append(why)
 
 
 def after_isolated_run(action: Callable[[], None]) -> None:

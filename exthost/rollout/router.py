@@ -33,7 +33,7 @@ from exthost.host import ExtensionHost
 from exthost.rollout.breaker import CircuitBreaker
 from exthost.rollout.flags import Decision, decide
 from exthost.rollout.flagstore import FlagStore
-from exthost.rollout.isolation import isolated, recording
+from exthost.rollout.isolation import GUARDED_RUN_KEY, isolated, recording
 from exthost.rollout.results import ShadowResults
 from exthost.rollout.shadow import SAFE_METHODS, Sample, ShadowSink
 from legacy_core.app import RESOLVED_USER_KEY
@@ -216,6 +216,9 @@ class FlagRouter:
         try:
             if method in SAFE_METHODS:
                 answer = call_wsgi(plugin, environ, body)
+            elif getattr(plugin, "guards_own_writes", False):
+                # A sandboxed plugin writes in its own process: its worker keeps the write only below 500.
+                answer = call_wsgi(plugin, {**environ, GUARDED_RUN_KEY: True}, body)
             else:
                 # A write is kept only if the plugin succeeds: legacy must start from the state the caller had.
                 with isolated(self.host.services.engine, immediate=True, keep=lambda: ok(answer)):

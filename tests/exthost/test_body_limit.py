@@ -64,9 +64,7 @@ def test_body_limit_uploads_keep_their_own_larger_limit(platform):
     alice = sign_up(platform, "alice@example.test")
     base, board = board_of(platform, alice)
     data = b"%PDF-1.4 " + b"z" * (LIMIT * 3)
-    response = alice.post(
-        f"{base}/{board}/attachments/upload", data={"file": (io.BytesIO(data), "big.pdf")}
-    )
+    response = alice.post(f"{base}/{board}/attachments/upload", data={"file": (io.BytesIO(data), "big.pdf")})
     assert response.status_code == 201, response.get_json()
 
 

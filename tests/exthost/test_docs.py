@@ -185,6 +185,7 @@ def test_readme_the_command_list_names_exactly_the_sv_commands():
         ("exthost.cli: the `sv` command line", "exthost/cli"),
         ("exthost.admin: the admin page", "exthost/admin"),
         ("exthost.trust: signed plugins", "exthost/trust"),
+        ("exthost.sandbox: plugins in worker processes", "exthost/sandbox"),
     ],
 )
 def test_architecture_each_exthost_package_section_names_exactly_its_modules(heading, folder):
@@ -195,5 +196,3 @@ def test_architecture_each_exthost_package_section_names_exactly_its_modules(hea
         modules.discard("__init__.py")
     assert sorted(modules - documented) == [], f"{folder} modules missing from docs/architecture.md"
     assert sorted(documented - modules) == [], f"docs/architecture.md names {folder} modules that do not exist"
-
-

@@ -41,9 +41,7 @@ def wait_for(predicate, timeout=20.0):
 @pytest.fixture
 def make(settings_factory, platform_factory):
     def factory(**overrides):
-        settings = settings_factory(
-            PLUGIN_ENTRY_POINTS=False, PLUGIN_POLL_SECONDS=0, FLAGS_POLL_SECONDS=0, **overrides
-        )
+        settings = settings_factory(PLUGIN_ENTRY_POINTS=False, PLUGIN_POLL_SECONDS=0, FLAGS_POLL_SECONDS=0, **overrides)
         write_standin(settings.PLUGINS_DIR)
         platform = platform_factory(settings)
         platform.host.enable("standin")

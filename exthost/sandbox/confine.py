@@ -1,0 +1,93 @@
+"""What a plugin worker applies to itself before it serves: resource limits (setrlimit) and file confinement
+(Landlock, through the `landlock` package, where the kernel has it)."""
+
+from __future__ import annotations
+
+import os
+import resource
+from collections.abc import Iterable
+from pathlib import Path
+
+from exthost.sandbox.limits import SandboxLimits
+
+
+def apply_rlimits(limits: SandboxLimits) -> None:
+    """Address space, CPU time and open files of this process (and whatever it forks)."""
+    memory = limits.memory_mb * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    # The soft limit sends SIGXCPU (which ends the worker); the hard one, a second later, SIGKILL.
+    resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 1))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files, limits.open_files))
+
+
+def landlock_abi() -> int:
+    """The kernel's Landlock ABI version, 0 when it has none (or the `landlock` package is missing)."""
+    try:
+        from landlock import landlock_abi_version
+    except ImportError:
+        return 0
+    try:
+        return int(landlock_abi_version())
+    except Exception:
+        return 0
+
+
+def confine_files(read: Iterable[Path], write: Iterable[Path]) -> str:
+    """From now on this process (and its children) opens files only under `read` (read and execute) and `write`
+    (read and write); everything else is refused with EACCES. Returns what was applied, for diagnostics."""
+    abi = landlock_abi()
+    if abi == 0:
+        return "none: the kernel has no Landlock; files are not confined"
+    from landlock import FSAccess, Ruleset
+
+    ruleset = Ruleset()
+    readable = FSAccess.EXECUTE | FSAccess.READ_FILE | FSAccess.READ_DIR
+    for path in sorted({p for p in read if p.exists()}):
+        ruleset.allow(str(path), rules=readable if path.is_dir() else FSAccess.EXECUTE | FSAccess.READ_FILE)
+    for path in sorted({p for p in write if p.exists()}):
+        everything = FSAccess.all() if path.is_dir() else _file_rights(FSAccess.all())
+        ruleset.allow(str(path), rules=everything)
+    ruleset.apply()
+    return f"landlock ABI {abi}"
+
+
+def _file_rights(rights: int) -> int:
+    """Landlock refuses directory-only rights on a file rule: keep those a file can hold."""
+    from landlock import FSAccess
+
+    allowed = FSAccess.EXECUTE | FSAccess.WRITE_FILE | FSAccess.READ_FILE
+    truncate = getattr(FSAccess, "TRUNCATE", 0)
+    return int(rights) & (int(allowed) | int(truncate))
+
+
+def runtime_paths() -> list[Path]:
+    """What any worker must read: the interpreter, its libraries and system libraries, time zones, certificates."""
+    import sys
+    import sysconfig
+
+    found = {Path(sys.prefix), Path(sys.base_prefix), Path(sys.exec_prefix), Path(sys.executable).resolve().parent}
+    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
+        value = sysconfig.get_paths().get(key)
+        if value:
+            found.add(Path(value))
+    for entry in sys.path:
+        if entry and Path(entry).is_dir() and not _holds_plugins(Path(entry)):
+            found.add(Path(entry))
+    found |= {Path(p) for p in ("/usr", "/lib", "/lib64", "/bin", "/etc/ssl", "/etc/localtime", "/etc/gitconfig")}
+    found |= {Path(p) for p in ("/dev/urandom", "/dev/zero")}
+    return sorted(found)
+
+
+def runtime_writable() -> list[Path]:
+    """What any worker must write: /dev/null (subprocess.DEVNULL opens it for reading and writing)."""
+    return [Path("/dev/null")]
+
+
+def _holds_plugins(folder: Path) -> bool:
+    # The repository root is on sys.path in development: only its code packages are readable, never `plugins/`
+    # beside them (another plugin's files) or `data/`.
+    return (folder / "plugins").is_dir() or (folder / "data").is_dir()
+
+
+def user_only_umask() -> None:
+    os.umask(0o077)

@@ -1,0 +1,397 @@
+"""The host's plugin pools: one gunicorn per sandboxed plugin, started by the serving process, restarted with backoff
+when it dies, and every failure of a plugin's workers counted (here, in the shared database, and in the error
+budget)."""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import json
+import logging
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from exthost.sandbox.confine import landlock_abi
+from exthost.sandbox.limits import SandboxLimits, check_overrides, limits_for
+from exthost.sandbox.proxy import PLUGIN_FAULTS, PluginProxy
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication, WSGIEnvironment
+
+    from exthost.records import PluginRecord
+    from legacy_core.settings import Settings
+
+log = logging.getLogger("sovereign.sandbox")
+
+STARTING, RUNNING, BACKOFF, STOPPED = "starting", "running", "backoff", "stopped"
+# Settings a worker never gets: the session-signing key (replaced by a random one of its own) and other plugins'
+# config. DATABASE_URL stays: plugins use the shared database through ctx.db (docs/plugin-sdk.md says what follows).
+START_WAIT_SECONDS = 30.0
+BACKOFF_FIRST, BACKOFF_MAX = 1.0, 60.0
+# Shared events (sv_window_events) are kept this long for `sv plugins:info`.
+EVENT_WINDOW_SECONDS = 3600.0
+
+
+def event_name(plugin: str, kind: str) -> str:
+    return f"sandbox:{plugin}:{kind}"
+
+
+class PluginPool:
+    """One plugin's gunicorn: its socket, token, limits, process and state."""
+
+    def __init__(self, record: PluginRecord, limits: SandboxLimits, socket_path: Path, spec: dict[str, Any]):
+        self.record = record
+        self.name = record.name
+        self.limits = limits
+        self.socket = socket_path
+        self.token = secrets.token_urlsafe(24)
+        self.events = socket_path.with_suffix(".events")
+        self.spec = {
+            **spec,
+            "token": self.token,
+            "socket": str(socket_path),
+            "events": str(self.events),
+            "limits": _limits_spec(limits),
+        }
+        self._events_read = 0
+        self._unclaimed: collections.deque[dict[str, Any]] = collections.deque()
+        self.process: subprocess.Popen[bytes] | None = None
+        self.state = STOPPED
+        self.reason: str | None = None
+        self.starts = 0
+        self.backoff = BACKOFF_FIRST
+        self.next_start = 0.0
+        self.started_at = 0.0
+        self.counts: collections.Counter[str] = collections.Counter()
+        self.answered = 0  # requests its workers answered (any status), for diagnostics
+        self.last_event: dict[str, Any] | None = None
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.socket.unlink()
+        self.events.touch()
+        data_dir = Path(self.spec["dataDir"])
+        (data_dir / "tmp").mkdir(parents=True, exist_ok=True)
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "LANG": "C.UTF-8",
+            "HOME": str(data_dir),
+            "TMPDIR": str(data_dir / "tmp"),
+            "PYTHONPATH": os.pathsep.join(p for p in sys.path if p and Path(p).is_dir()),
+        }
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "exthost.sandbox.worker"],
+            stdin=subprocess.PIPE,
+            env=env,
+            cwd=str(data_dir),
+            start_new_session=True,
+        )
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps(self.spec).encode())
+        self.process.stdin.close()
+        self.starts += 1
+        self.state = STARTING
+        self.started_at = time.monotonic()
+
+    def check(self) -> None:
+        """Notice a dead gunicorn (restart due: start it again; else wait out the backoff)."""
+        with self._lock:
+            process = self.process
+            if process is not None and process.poll() is not None:
+                code = process.returncode
+                self.reason = f"its gunicorn exited with status {code}" + (
+                    " (a worker failed to boot: see the log)" if code == 3 else ""
+                )
+                log.error("plugin %s: %s; restarting in %.0f s", self.name, self.reason, self.backoff)
+                self.counts["poolExits"] += 1
+                if time.monotonic() - self.started_at >= BACKOFF_MAX:
+                    self.backoff = BACKOFF_FIRST  # it had been serving a while: not a crash loop
+                self.process = None
+                self.state = BACKOFF
+                self.next_start = time.monotonic() + self.backoff
+                self.backoff = min(self.backoff * 2, BACKOFF_MAX)
+            if self.process is None and self.state == BACKOFF and time.monotonic() >= self.next_start:
+                self.start()
+
+    def ready(self, *, wait: bool) -> bool:
+        """Whether a worker answers; while starting, wait for one to have loaded the plugin (START_WAIT_SECONDS).
+        A pool not started yet (a passive host's) starts now."""
+        if self.state == STOPPED and self.starts == 0:
+            with self._lock:
+                if self.state == STOPPED and self.starts == 0:
+                    self.start()
+        self.check()
+        if self.state == RUNNING:
+            return True
+        if self.state != STARTING:
+            return False
+        deadline = self.started_at + START_WAIT_SECONDS
+        while True:
+            if _pings(self.socket, self.token):
+                self.state = RUNNING
+                return True
+            exited = self.process is not None and self.process.poll() is not None
+            if not wait or time.monotonic() > deadline or exited:
+                self.check()
+                return False
+            time.sleep(0.05)
+
+    def worker_death(self, wait: float) -> str | None:
+        """How the next worker death not yet accounted for happened ('deadline': gunicorn killed it past the timeout;
+        'exited': anything else), waiting up to `wait` seconds for the arbiter to report it; None if none came."""
+        until = time.monotonic() + wait
+        while True:
+            with self._lock:
+                self._read_events()
+                if self._unclaimed:
+                    return str(self._unclaimed.popleft()["kind"])
+            if time.monotonic() >= until:
+                return None
+            time.sleep(0.05)
+
+    def _read_events(self) -> None:
+        try:
+            with self.events.open("r", encoding="utf-8") as events:
+                events.seek(self._events_read)
+                text = events.read()
+        except FileNotFoundError:
+            return
+        complete = text[: text.rfind("\n") + 1]
+        self._events_read += len(complete.encode())
+        for line in complete.splitlines():
+            with contextlib.suppress(ValueError):
+                self._unclaimed.append(json.loads(line))
+                self.counts[f"worker:{self._unclaimed[-1]['kind']}"] += 1
+
+    def stop(self) -> None:
+        with self._lock:
+            process, self.process = self.process, None
+            self.state = STOPPED
+            self.next_start = float("inf")
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(5)
+
+    def describe(self) -> dict[str, Any]:
+        self.check()
+        return {
+            "isolation": "process",
+            "state": self.state,
+            "pid": self.process.pid if self.process is not None else None,
+            "starts": self.starts,
+            "reason": self.reason,
+            "limits": self.limits.as_dict(),
+            "answered": self.answered,
+            "events": dict(sorted(self.counts.items())),
+            "lastEvent": self.last_event,
+        }
+
+
+class Sandbox:
+    """The pools of one serving process (see the module docstring)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        charge: Callable[[str, str], None],
+        record_event: Callable[[str], None],
+        eager: bool = True,
+    ):
+        """`eager`: start a plugin's pool as soon as the plugin is mounted; else at its first request (the shadow
+        child's passive host, which may never replay a sample of some plugin)."""
+        self.settings = settings
+        self.eager = eager
+        self.charge = charge
+        self.record_event = record_event
+        self.trusted = frozenset(settings.PLUGIN_TRUSTED)
+        # Unix socket paths are short (108 bytes): a private folder under the system's temporary folder.
+        self.folder = Path(tempfile.mkdtemp(prefix="sv-sbx-"))
+        self.pools: dict[str, PluginPool] = {}
+        self.proxies: dict[str, PluginProxy] = {}
+        self.landlock_abi = landlock_abi()
+        self._lock = threading.Lock()
+
+    def check_settings(self, records: Mapping[str, PluginRecord]) -> None:
+        manifests = {name: r.manifest for name, r in records.items() if r.manifest is not None}
+        check_overrides(self.settings.PLUGIN_LIMITS, manifests)
+
+    def isolates(self, name: str) -> bool:
+        return name not in self.trusted
+
+    def app_for(self, record: PluginRecord) -> WSGIApplication | None:
+        """The app serving `record`: its proxy, starting its pool when it has none (or a reload replaced it)."""
+        if not self.isolates(record.name):
+            return record.app
+        with self._lock:
+            pool = self.pools.get(record.name)
+            if pool is not None and pool.record is record:
+                return self.proxies[record.name]
+            if pool is not None:
+                pool.stop()
+            assert record.manifest is not None
+            pool = PluginPool(
+                record,
+                limits_for(record.manifest, self.settings.PLUGIN_LIMITS),
+                self.folder / f"{record.name}.{len(self.pools)}.sock",
+                self._spec(record),
+            )
+            if self.eager:
+                pool.start()
+            self.pools[record.name] = pool
+            self.proxies[record.name] = PluginProxy(pool, lambda kind, why, env: self._event(pool, kind, why, env))
+            return self.proxies[record.name]
+
+    def _spec(self, record: PluginRecord) -> dict[str, Any]:
+        settings = self.settings
+        assert record.context is not None
+        data_dir = record.context.data_dir
+        feature_dir = record.context.feature_dir
+        plain = settings.model_dump(mode="json")
+        plain["SECRET_KEY"] = secrets.token_urlsafe(32)
+        plain["PLUGIN_CONFIG"] = {record.name: settings.PLUGIN_CONFIG.get(record.name, {})}
+        plain["PLUGIN_LIMITS"] = {}
+        plain["PLUGIN_TRUSTED"] = []
+        plain["REDIS_URL"] = type(settings).model_fields["REDIS_URL"].default  # its password, if any, stays here
+        write = [data_dir, feature_dir]
+        if (
+            record.manifest is not None
+            and record.manifest.sovereign.feature == "blog"
+            and settings.BLOG_LOCAL_REMOTES_ROOT
+        ):
+            # The blog pushes to and pulls from local remotes under this root, as legacy does.
+            write.append(settings.BLOG_LOCAL_REMOTES_ROOT)
+        database = settings.DATABASE_URL
+        if database.startswith("sqlite:///"):
+            # SQLite: the database file's folder (its journal and WAL files live beside it).
+            write.append(Path(database.removeprefix("sqlite:///").split("?", 1)[0]).resolve().parent)
+        import exthost
+        import legacy_core
+
+        read = [record.folder.resolve(), Path(exthost.__file__).parent, Path(legacy_core.__file__).parent]
+        return {
+            "plugin": record.name,
+            "folder": str(record.folder.resolve()),
+            "settings": plain,
+            "parent": os.getpid(),
+            "dataDir": str(data_dir),
+            "read": [str(p) for p in read],
+            "write": [str(p) for p in write],
+            "lockTimeoutMs": settings.SHADOW_LOCK_TIMEOUT_MS,
+        }
+
+    def _event(self, pool: PluginPool, kind: str, why: str, environ: WSGIEnvironment) -> None:
+        from exthost.rollout.isolation import in_isolated_run
+        from legacy_core.app import RESOLVED_USER_KEY
+
+        pool.counts[kind] += 1
+        pool.last_event = {"kind": kind, "reason": why, "at": time.time()}
+        replay = in_isolated_run()
+        log.warning("plugin %s: %s: %s%s", pool.name, kind, why, " (shadow replay)" if replay else "")
+        try:
+            self.record_event(event_name(pool.name, kind))
+        except Exception:
+            log.exception("sandbox event of %s not recorded", pool.name)
+        if kind in PLUGIN_FAULTS and not replay:
+            user = environ.get(RESOLVED_USER_KEY)
+            tenant = getattr(user, "tenant_id", None) or self.settings.TENANT_DEFAULT
+            self.charge(pool.name, tenant)
+
+    def describe(self, name: str) -> dict[str, Any] | None:
+        if not self.isolates(name):
+            return {"isolation": "inline", "trusted": True}
+        pool = self.pools.get(name)
+        info = pool.describe() if pool is not None else {"isolation": "process", "state": "not started"}
+        info["files"] = f"landlock ABI {self.landlock_abi}" if self.landlock_abi else "not confined (no Landlock)"
+        return info
+
+    def stop(self) -> None:
+        with self._lock:
+            pools = list(self.pools.values())
+            self.pools.clear()
+            self.proxies.clear()
+        for pool in pools:
+            pool.stop()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _limits_spec(limits: SandboxLimits) -> dict[str, int]:
+    from dataclasses import asdict
+
+    return asdict(limits)
+
+
+def _pings(path: Path, token: str) -> bool:
+    from exthost.sandbox.proxy import UnixHTTPConnection
+    from exthost.sandbox.wire import PING_PATH
+
+    connection = UnixHTTPConnection(str(path), timeout=START_WAIT_SECONDS)
+    try:
+        connection.request("GET", PING_PATH, headers={"X-Sv-Sandbox-Token": token})
+        return connection.getresponse().status == 200
+    except OSError:
+        return False
+    except Exception:
+        return False
+    finally:
+        connection.close()
+
+
+def attach_sandbox(host: Any) -> Sandbox:
+    """Give a host (before it starts) the pools its plugins' requests go through (PLUGIN_ISOLATION=process)."""
+    sandbox = Sandbox(
+        host.settings,
+        charge=host.charge_error,
+        record_event=lambda name: host.windows.hit(name, 10**9, EVENT_WINDOW_SECONDS),
+        eager=not host.passive,
+    )
+    host.sandbox = sandbox
+    return sandbox
+
+
+def shared_report(host: Any, record: PluginRecord) -> dict[str, Any]:
+    """What `sv plugins:info` shows of a plugin's sandbox from outside the serving processes: where its requests
+    run when served, its limits, and the failures every serving process recorded in the last hour, by kind."""
+    from sqlalchemy import func, select
+
+    from exthost.counters import window_events
+
+    settings = host.settings
+    isolation = (
+        "inline" if settings.PLUGIN_ISOLATION == "inline" or record.name in settings.PLUGIN_TRUSTED else "process"
+    )
+    report: dict[str, Any] = {"isolation": isolation}
+    if record.manifest is not None:
+        try:
+            report["limits"] = limits_for(record.manifest, settings.PLUGIN_LIMITS).as_dict()
+        except Exception as exc:
+            report["limits"] = f"invalid: {exc}"
+    prefix = event_name(record.name, "")
+    since = time.time() - EVENT_WINDOW_SECONDS
+    from datetime import UTC, datetime
+
+    with host.services.session_factory() as db:
+        rows = db.execute(
+            select(window_events.c.name, func.count(), func.max(window_events.c.at))
+            .where(window_events.c.name.startswith(prefix), window_events.c.at >= datetime.fromtimestamp(since, UTC))
+            .group_by(window_events.c.name)
+        ).all()
+    report["lastHour"] = {name.removeprefix(prefix): int(count) for name, count, _ in sorted(rows)}
+    latest = max(rows, key=lambda row: row[2], default=None)
+    report["lastEvent"] = None if latest is None else {"kind": latest[0].removeprefix(prefix), "at": str(latest[2])}
+    return report

@@ -1,0 +1,363 @@
+"""The plugin sandbox in process (PLUGIN_ISOLATION=process): a hostile plugin's requests run in its own gunicorn
+workers; for each misbehaviour, the caller's answer, the host still serving legacy and a good plugin, and the
+accounting."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from exthost.platform import Platform
+from exthost.sandbox.confine import landlock_abi
+from legacy_core import Settings
+from tests.exthost.sandbox_plugins import HOSTILE_CODE, hostile_manifest
+from tests.fixtures.app import PASSWORD
+from tests.fixtures.plugins import write_plugin
+
+
+@pytest.fixture
+def sandboxed(
+    settings_factory: Callable[..., Settings], platform_factory: Callable[..., Platform]
+) -> Callable[..., tuple[Platform, Any]]:
+    def build(**overrides: Any) -> tuple[Platform, Any]:
+        settings = settings_factory(PLUGIN_ENTRY_POINTS=False, PLUGIN_POLL_SECONDS=0, **overrides)
+        write_plugin(settings.PLUGINS_DIR, "hello")
+        write_plugin(settings.PLUGINS_DIR, "hostile", HOSTILE_CODE, manifest=hostile_manifest())
+        # The database in a folder of its own: a SQLite database's folder is open to every plugin (its journals).
+        database = Path(settings.DATABASE_URL.removeprefix("sqlite:///"))
+        (database.parent / "db").mkdir()
+        moved = database.rename(database.parent / "db" / database.name)
+        values = {**settings.model_dump(), "PLUGIN_ISOLATION": "process", "DATABASE_URL": f"sqlite:///{moved}"}
+        settings = Settings(_env_file=None, **values)  # type: ignore[call-arg]
+        platform = platform_factory(settings)
+        platform.host.enable("hello")
+        platform.host.enable("hostile")
+        return platform, platform.test_client()
+
+    return build
+
+
+needs_landlock = pytest.mark.skipif(landlock_abi() == 0, reason="this kernel has no Landlock: files are not confined")
+
+
+def assert_still_serving(client: Any) -> None:
+    assert client.get("/health").status_code == 200
+    greet = client.get("/api/hello/greet")
+    assert greet.status_code == 200, greet.data
+    assert greet.get_json()["greeting"] == "hello"
+
+
+def events(platform: Platform, name: str = "hostile") -> dict[str, int]:
+    return platform.host.describe(platform.host.get(name))["sandbox"]["events"]
+
+
+def test_sandbox_serves_a_plugin_from_other_processes(sandboxed):
+    platform, client = sandboxed()
+    import os
+
+    answer = client.get("/api/hostile/ok")
+    assert answer.status_code == 200
+    assert answer.get_json()["pid"] != os.getpid()
+    info = platform.host.describe(platform.host.get("hostile"))["sandbox"]
+    assert info["state"] == "running"
+    assert info["limits"]["deadlineSeconds"] == 2
+
+
+def test_sandbox_signed_in_user_and_http_errors_cross_to_the_worker(sandboxed):
+    _platform, client = sandboxed()
+    assert client.get("/api/hello/me").status_code == 401
+    assert (
+        client.post("/register", json={"email": "a@example.test", "password": PASSWORD, "name": "A"}).status_code == 201
+    )
+    me = client.get("/api/hello/me")
+    assert me.status_code == 200, me.data
+    assert me.get_json()["id"]
+    teapot = client.get("/api/hello/teapot")
+    assert teapot.status_code == 418
+    assert teapot.get_json() == {"error": "I am a teapot"}
+
+
+def test_sandbox_a_raising_handler_is_a_500_and_counted(sandboxed):
+    platform, client = sandboxed()
+    answer = client.get("/api/hostile/raise")
+    assert answer.status_code == 500
+    assert answer.get_json()["requestId"]
+    assert_still_serving(client)
+    assert events(platform)["raised"] == 1
+
+
+def test_sandbox_an_exiting_worker_is_a_502_with_the_request_id_and_counted(sandboxed):
+    platform, client = sandboxed()
+    answer = client.get("/api/hostile/exit", headers={"X-Request-Id": "req_exit"})
+    assert answer.status_code == 502
+    assert answer.get_json() == {"error": "Plugin worker failed", "requestId": "req_exit"}
+    assert_still_serving(client)
+    assert client.get("/api/hostile/ok").status_code == 200  # gunicorn started another worker
+    assert events(platform)["exited"] == 1
+
+
+@pytest.mark.parametrize("route", ["sleep", "loop"])
+def test_sandbox_past_the_deadline_the_caller_gets_504_and_the_worker_is_replaced(sandboxed, route):
+    platform, client = sandboxed()
+    answer = client.get(f"/api/hostile/{route}", headers={"X-Request-Id": f"req_{route}"})
+    assert answer.status_code == 504
+    assert answer.get_json() == {"error": "Plugin deadline passed", "requestId": f"req_{route}"}
+    assert_still_serving(client)
+    assert client.get("/api/hostile/ok").status_code == 200
+    assert events(platform)["deadline"] == 1
+
+
+def test_sandbox_a_large_allocation_fails_inside_the_worker(sandboxed):
+    platform, client = sandboxed()
+    answer = client.get("/api/hostile/alloc")
+    assert answer.status_code == 500
+    assert_still_serving(client)
+    assert events(platform)["memory"] == 1
+
+
+@needs_landlock
+def test_sandbox_files_outside_the_plugin_are_refused(sandboxed):
+    platform, client = sandboxed()
+    hello_data = platform.host.get("hello").context.data_dir
+    hello_data.mkdir(parents=True, exist_ok=True)
+    (hello_data / "note.txt").write_text("hello's own note", encoding="utf-8")
+    assert client.get("/api/hostile/passwd").status_code == 500  # PermissionError, raised in the plugin
+    other = client.get("/api/hostile/other").get_json()
+    assert other == {"folder": "refused:PermissionError", "data": "refused:PermissionError"}
+    assert client.get("/api/hostile/own").get_json() == {"own": "mine"}
+    # What plugins legitimately run still runs: git, its input on /dev/null (the blog plugin does this).
+    assert client.get("/api/hostile/git").get_json() == {"code": 0, "out": "git version", "err": ""}
+    forked = client.get("/api/hostile/fork")
+    assert forked.status_code == 200
+    assert forked.get_json() == {"child": "refused:PermissionError"}
+    assert_still_serving(client)
+
+
+def test_sandbox_the_worker_holds_no_platform_secret(sandboxed):
+    _platform, client = sandboxed(SECRET_KEY="the-platform-secret-key")
+    answer = client.get("/api/hostile/secret").get_json()
+    assert "the-platform-secret-key" not in str(answer)
+    assert answer["environ"] == {}
+    assert answer["platform"] is None
+
+
+def test_sandbox_the_bulkhead_answers_503_at_once_past_the_plugin_share(sandboxed):
+    import threading
+
+    platform, client = sandboxed()
+    proxy = platform.host.sandbox.proxies["hostile"]
+    held = [proxy.slots.acquire(blocking=False) for _ in range(4)]
+    try:
+        assert all(held)
+        busy = client.get("/api/hostile/ok")
+        assert busy.status_code == 503
+        assert busy.get_json()["error"] == "Plugin busy, try again"
+        assert_still_serving(client)
+    finally:
+        for _ in held:
+            proxy.slots.release()
+    assert client.get("/api/hostile/ok").status_code == 200
+    assert events(platform)["rejected"] == 1
+    assert threading.active_count() >= 1
+
+
+def test_sandbox_failures_spend_the_error_budget(sandboxed):
+    platform, client = sandboxed(PLUGIN_ERROR_BUDGET=3)
+    for _ in range(3):
+        client.get("/api/hostile/exit")
+    platform.host.sync(force=True)
+    record = platform.host.get("hostile")
+    assert record.display_state() == "disabled"
+    assert "3 unhandled errors" in record.disabled_reasons["tenant-0"]
+    assert client.get("/api/hostile/ok").status_code == 404
+    assert_still_serving(client)
+
+
+def test_sandbox_trusted_plugins_run_inline(sandboxed):
+    import os
+
+    platform, client = sandboxed(PLUGIN_TRUSTED=["hostile"])
+    assert client.get("/api/hostile/ok").get_json()["pid"] == os.getpid()
+    assert platform.host.describe(platform.host.get("hostile"))["sandbox"] == {"isolation": "inline", "trusted": True}
+
+
+def test_sandbox_bad_limit_override_is_refused_naming_the_key(settings_factory, platform_factory):
+    from exthost.errors import ExtHostError
+
+    settings = settings_factory(PLUGIN_ENTRY_POINTS=False, PLUGIN_ISOLATION="process")
+    write_plugin(settings.PLUGINS_DIR, "hello")
+    bad = Settings(_env_file=None, **{**settings.model_dump(), "PLUGIN_LIMITS": {"hello": {"deadlineSeconds": "soon"}}})  # type: ignore[call-arg]
+    with pytest.raises(ExtHostError, match=r"PLUGIN_LIMITS\.hello\.deadlineSeconds.*'soon'"):
+        platform_factory(bad)
+
+
+@pytest.fixture
+def one_plugin(
+    settings_factory: Callable[..., Settings], platform_factory: Callable[..., Platform]
+) -> Callable[..., tuple[Platform, Any]]:
+    """A platform serving one sandboxed plugin `name` (its code and limits) beside hello."""
+
+    def build(name: str, code: str, **limits: Any) -> tuple[Platform, Any]:
+        from tests.fixtures.plugins import manifest_for
+
+        settings = settings_factory(PLUGIN_ENTRY_POINTS=False, PLUGIN_POLL_SECONDS=0)
+        write_plugin(settings.PLUGINS_DIR, "hello")
+        write_plugin(settings.PLUGINS_DIR, name, code, manifest=manifest_for(name, limits=limits))
+        database = Path(settings.DATABASE_URL.removeprefix("sqlite:///"))
+        (database.parent / "db").mkdir()
+        moved = database.rename(database.parent / "db" / database.name)
+        values = {**settings.model_dump(), "PLUGIN_ISOLATION": "process", "DATABASE_URL": f"sqlite:///{moved}"}
+        platform = platform_factory(Settings(_env_file=None, **values))  # type: ignore[call-arg]
+        platform.host.enable("hello")
+        platform.host.enable(name)
+        return platform, platform.test_client()
+
+    return build
+
+
+def test_sandbox_the_cpu_limit_ends_a_spinning_worker(one_plugin):
+    from tests.exthost.sandbox_plugins import LIMITS_CODE
+
+    platform, client = one_plugin("limited", LIMITS_CODE, cpuSeconds=4, deadlineSeconds=120)
+    answer = client.get("/api/limited/spin")
+    assert answer.status_code == 502  # SIGXCPU, long before the deadline
+    assert_still_serving(client)
+    assert client.get("/api/limited/ok").status_code == 200
+    assert events(platform, "limited")["exited"] == 1
+
+
+def test_sandbox_the_open_files_limit_holds(one_plugin):
+    from tests.exthost.sandbox_plugins import LIMITS_CODE
+
+    platform, client = one_plugin("limited", LIMITS_CODE, openFiles=64)
+    answer = client.get("/api/limited/files")
+    assert answer.status_code == 500  # OSError: too many open files, raised in the plugin
+    assert events(platform, "limited")["raised"] == 1
+    assert client.get("/api/limited/ok").status_code == 200
+    assert_still_serving(client)
+
+
+@needs_landlock
+def test_sandbox_a_pool_that_cannot_start_backs_off_and_says_why(one_plugin):
+    from tests.exthost.sandbox_plugins import UNBOOTABLE_CODE
+
+    platform, client = one_plugin("unbootable", UNBOOTABLE_CODE)
+    answer = client.get("/api/unbootable/ok", headers={"X-Request-Id": "req_down"})
+    assert answer.status_code == 503
+    assert answer.get_json() == {"error": "Plugin unavailable", "requestId": "req_down"}
+    assert_still_serving(client)
+    sandbox = platform.host.describe(platform.host.get("unbootable"))["sandbox"]
+    assert sandbox["state"] == "backoff"
+    assert "exited with status" in sandbox["reason"]
+    assert sandbox["events"]["poolExits"] >= 1
+    assert sandbox["lastEvent"]["kind"] == "unavailable"
+
+
+segment = st.text(st.characters(exclude_categories=["Cc", "Cs"], exclude_characters="/?#%"), min_size=1, max_size=8)
+query_value = st.text(st.characters(exclude_categories=["Cc", "Cs"]), max_size=8)
+
+
+@given(
+    method=st.sampled_from(["GET", "POST", "PUT", "DELETE"]),
+    parts=st.lists(segment, min_size=1, max_size=3),
+    query=st.lists(st.tuples(st.sampled_from(["a", "b", "ü"]), query_value), max_size=3),
+    body=st.binary(max_size=300),
+    note=st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=20),
+    mounted=st.booleans(),
+)
+def test_sandbox_requests_reach_the_worker_as_they_reach_an_inline_plugin(
+    echo_pair, method, parts, query, body, note, mounted
+):
+    inline, sandboxed = echo_pair
+    path = "/api/echo/" + "/".join(parts)
+    kwargs: dict[str, Any] = {"method": method, "query_string": query, "headers": {"X-Note": note}}
+    if mounted:
+        kwargs["environ_overrides"] = {"SCRIPT_NAME": "/sv", "wsgi.url_scheme": "https"}
+    if method != "GET":
+        kwargs["data"] = body
+    expected = inline.open(path, **kwargs)
+    got = sandboxed.open(path, **kwargs)
+    assert got.status_code == expected.status_code
+    assert got.get_json() == expected.get_json()
+    assert got.headers.get("Content-Type") == expected.headers.get("Content-Type")
+
+
+@pytest.fixture
+def echo_pair(one_plugin: Callable[..., tuple[Platform, Any]], platform_factory: Callable[..., Platform]) -> Any:
+    from tests.exthost.sandbox_plugins import ECHO_CODE
+
+    platform, sandboxed = one_plugin("echo", ECHO_CODE)
+    settings = platform.services.settings
+    inline = platform_factory(Settings(_env_file=None, **{**settings.model_dump(), "PLUGIN_ISOLATION": "inline"}))  # type: ignore[call-arg]
+    return inline.test_client(), sandboxed
+
+
+def test_sandbox_sleeping_calls_hold_only_the_plugin_share_of_threads(sandboxed):
+    import threading
+
+    platform, client = sandboxed()
+    proxy = platform.host.sandbox.proxies["hostile"]
+    concurrency = proxy.pool.limits.concurrency
+    answers: list[int] = []
+    sleepers = [
+        threading.Thread(target=lambda: answers.append(platform.test_client().get("/api/hostile/sleep").status_code))
+        for _ in range(concurrency)
+    ]
+    for sleeper in sleepers:
+        sleeper.start()
+    while proxy.slots._value > 0 and any(s.is_alive() for s in sleepers):  # every slot taken by a sleeper
+        threading.Event().wait(0.01)
+    if all(s.is_alive() for s in sleepers):
+        busy = client.get("/api/hostile/ok")
+        assert busy.status_code == 503  # at once, not after the sleepers
+        assert_still_serving_legacy_and_hello(client)
+    for sleeper in sleepers:
+        sleeper.join(120)
+    assert answers == [504] * concurrency
+    assert client.get("/api/hostile/ok").status_code == 200
+
+
+def assert_still_serving_legacy_and_hello(client: Any) -> None:
+    assert client.get("/health").status_code == 200
+    assert client.get("/api/hello/greet").status_code == 200
+
+
+def test_sandbox_a_reload_serves_the_new_code_from_a_new_pool(sandboxed):
+    from tests.fixtures.plugins import HELLO_CODE
+
+    platform, client = sandboxed()
+    old = platform.host.sandbox.pools["hello"]
+    assert client.get("/api/hello/greet").get_json()["greeting"] == "hello"
+    folder = platform.host.get("hello").folder
+    (folder / "plugin.py").write_text(
+        HELLO_CODE.replace('ctx.config["GREETING"]', '"reloaded"'),
+        encoding="utf-8",
+    )
+    platform.host.reload("hello")
+    assert client.get("/api/hello/greet").get_json()["greeting"] == "reloaded"
+    assert platform.host.sandbox.pools["hello"] is not old
+    assert old.process is None and old.state == "stopped"
+
+
+def test_sandbox_a_chunked_body_reaches_the_worker_whole(echo_pair):
+    import io
+
+    inline, sandboxed = echo_pair
+    body = b"x" * 70000 + b"end"
+    answers = [
+        client.post(
+            "/api/echo/chunked",
+            input_stream=io.BytesIO(body),
+            headers={"Transfer-Encoding": "chunked", "Connection": "keep-alive"},
+            environ_overrides={"wsgi.input_terminated": True},  # what a server sets for a chunked request
+        )
+        for client in (inline, sandboxed)
+    ]
+    assert answers[1].status_code == answers[0].status_code == 200
+    assert answers[1].get_json() == answers[0].get_json()
+    assert answers[1].get_json()["body"] == body.decode()
