@@ -281,8 +281,10 @@ class ExtensionHost:
                 listener(plugin, kind)
             except Exception:  # a listener (metrics) must never turn a plugin's error into the host's
                 self.logger.exception("error listener failed for plugin %s", plugin)
+
     def charge_error(self, name: str, tenant: str) -> None:
         """Count one failure of a sandboxed plugin's worker (an error, an exit, a kill) against its error budget."""
+        self._notify_error(name, "worker")
         budget, window = self.settings.PLUGIN_ERROR_BUDGET, self.settings.PLUGIN_ERROR_WINDOW_SECONDS
         record = self.plugins.get(name)
         if budget > 0 and record is not None:

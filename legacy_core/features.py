@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 # An added feature's name: what flags, manifests, folders and reports call it.
 FEATURE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+# The project types the legacy app has (legacy_core.access.PROJECT_TYPES): a feature's seed project is one of them.
+PROJECT_TYPES = ("blog", "papertrail")
 
 
 class FeatureDeclarationError(ValueError):
@@ -222,6 +224,11 @@ class FeatureSet:
             if feature.name in seen:
                 raise FeatureDeclarationError(f"feature {feature.name!r} is declared twice")
             seen[feature.name] = feature
+            if feature.project_type is not None and feature.project_type not in PROJECT_TYPES:
+                raise FeatureDeclarationError(
+                    f"feature {feature.name!r}: project_type {feature.project_type!r} is not a project type of the "
+                    f"legacy app ({', '.join(PROJECT_TYPES)}); use one of them, or None for a feature without a project"
+                )
             try:
                 re.compile(feature.paths)
             except re.error as exc:
@@ -288,8 +295,10 @@ def load_object(reference: str, setting: str) -> Any:
         raise FeatureDeclarationError(f"{setting}: {reference!r} is not 'module:name', e.g. 'myfeature.feature:NOTES'")
     try:
         module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise FeatureDeclarationError(f"{setting}: cannot import {module_name!r} of {reference!r}: {exc}") from exc
+    except Exception as exc:  # a module that fails to import fails in any way: say which reference and why
+        raise FeatureDeclarationError(
+            f"{setting}: cannot import {module_name!r} of {reference!r}: {type(exc).__name__}: {exc}"
+        ) from exc
     try:
         return getattr(module, attribute)
     except AttributeError:

@@ -186,13 +186,17 @@ class Pair:
         return new
 
     def close(self) -> None:
-        for side in self.sides:
-            side.reader.close()
-            side.platform.close()
-        databases = self.layout.postgres
-        if databases is not None:
-            databases.drop([*SIDES, *(() if self.keep_template else ("template",))])
-            databases.close()
+        try:
+            for side in self.sides:
+                side.reader.close()
+                side.platform.close()
+        finally:
+            databases = self.layout.postgres
+            if databases is not None:
+                try:
+                    databases.drop([*SIDES, *(() if self.keep_template else ("template",))])
+                finally:
+                    databases.close()
 
 
 def build_pair(
@@ -217,46 +221,55 @@ def build_pair(
     server = base.PARITY_DATABASE_URL if base is not None and snapshot is None else None
     databases = PostgresDatabases(server, root.resolve()) if server else None
     layout = Layout(root.resolve(), postgres=databases)
-    if snapshot is not None:
-        seed = template_from_snapshot(layout, snapshot, base=base, plugins_dir=plugins_dir, rules_file=rules_file)
-    else:
-        seed = build_template(layout, base=base, plugins_dir=plugins_dir, rules_file=rules_file)
-    every = feature_set(base.EXTRA_FEATURES if base is not None else ()).names
-    chosen = every if features is None else tuple(features)
-    unknown = [feature for feature in chosen if feature not in every]
-    if unknown:
-        raise HarnessError(f"unknown feature(s) {', '.join(map(repr, unknown))}; one of {', '.join(every)}")
-    sides = []
-    for name in SIDES:
-        layout.reset(name)
-        # "retired", not "plugin": with no plugin app for the feature, the router answers 503 instead of falling back
-        # to legacy, so a missing or disabled plugin can never pass for parity.
-        serving = "legacy" if name == "legacy" or aa else "retired"
-        flags = {feature: (serving if feature in chosen else "legacy") for feature in every}
-        settings = side_settings(layout, name, base=base, plugins_dir=plugins_dir, rules_file=rules_file, flags=flags)
-        platform = create_platform(settings, argon2_memory_kib=HARNESS_ARGON2_KIB, name=f"parity-{name}")
-        # The working clones of the feature with a git remote (its data folder), whose git state is compared too.
-        clones = next(
-            (f.data_root(settings) for f in platform.services.features if f.remote and f.data_root(settings)), None
-        )
-        reader = StateReader(
-            platform.services.engine,
-            layout.database(name),
-            settings.DATA_DIR,
-            clones or layout.root / "no-clones",
-            layout.remote(name),
-        )
-        sides.append(Side(name, platform, reader))
-        if serving == "retired":
-            tenant = settings.TENANT_DEFAULT
-            missing = [feature for feature in chosen if platform.host.table().feature_app(feature, tenant) is None]
-            if missing:
-                for side in sides:
-                    side.platform.close()
-                raise HarnessError(
-                    f"no enabled plugin in {settings.PLUGINS_DIR} serves {', '.join(map(repr, missing))} for tenant "
-                    f"{tenant!r}; check `sv plugins:list` with PLUGINS_DIR={settings.PLUGINS_DIR}"
-                )
+    sides: list[Side] = []
+    try:
+        if snapshot is not None:
+            seed = template_from_snapshot(layout, snapshot, base=base, plugins_dir=plugins_dir, rules_file=rules_file)
+        else:
+            seed = build_template(layout, base=base, plugins_dir=plugins_dir, rules_file=rules_file)
+        every = feature_set(base.EXTRA_FEATURES if base is not None else ()).names
+        chosen = every if features is None else tuple(features)
+        unknown = [feature for feature in chosen if feature not in every]
+        if unknown:
+            raise HarnessError(f"unknown feature(s) {', '.join(map(repr, unknown))}; one of {', '.join(every)}")
+        for name in SIDES:
+            layout.reset(name)
+            # "retired", not "plugin": with no plugin app for the feature, the router answers 503 instead of falling
+            # back to legacy, so a missing or disabled plugin can never pass for parity.
+            serving = "legacy" if name == "legacy" or aa else "retired"
+            flags = {feature: (serving if feature in chosen else "legacy") for feature in every}
+            settings = side_settings(
+                layout, name, base=base, plugins_dir=plugins_dir, rules_file=rules_file, flags=flags
+            )
+            platform = create_platform(settings, argon2_memory_kib=HARNESS_ARGON2_KIB, name=f"parity-{name}")
+            # The working clones of the feature with a git remote (its data folder), whose git state is compared too.
+            clones = next(
+                (f.data_root(settings) for f in platform.services.features if f.remote and f.data_root(settings)), None
+            )
+            reader = StateReader(
+                platform.services.engine,
+                layout.database(name),
+                settings.DATA_DIR,
+                clones or layout.root / "no-clones",
+                layout.remote(name),
+            )
+            sides.append(Side(name, platform, reader))
+            if serving == "retired":
+                tenant = settings.TENANT_DEFAULT
+                missing = [feature for feature in chosen if platform.host.table().feature_app(feature, tenant) is None]
+                if missing:
+                    raise HarnessError(
+                        f"no enabled plugin in {settings.PLUGINS_DIR} serves {', '.join(map(repr, missing))} for "
+                        f"tenant {tenant!r}; check `sv plugins:list` with PLUGINS_DIR={settings.PLUGINS_DIR}"
+                    )
+    except BaseException:
+        # Nothing of a pair that could not be built is left behind: its platforms, and on PostgreSQL its databases.
+        for side in sides:
+            side.platform.close()
+        if databases is not None:
+            databases.drop([*SIDES, *(() if keep else ("template",))])
+            databases.close()
+        raise
     rules = sides[0].platform.rules
     label = "legacy/legacy" if aa else "legacy/plugin"
     return Pair(layout, sides[0], sides[1], seed, rules, label, clock_step, keep_template=keep)

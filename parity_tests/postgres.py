@@ -31,7 +31,7 @@ from sqlalchemy.pool import NullPool
 COUNTER = "sv_harness_changes"
 CHANGED = "sv_harness_changed"
 TEMPLATE_SCHEMA = "sv_template"
-_SEQUENCES = "sequences"
+_SEQUENCES = "sv_sequences"
 _BUMP = "sv_harness_bump"
 _RESETTING = "sv.resetting"
 # Every user table of the public schema, with its primary key columns in key order.
@@ -100,10 +100,17 @@ class PostgresDatabases:
             ) from exc
 
     def exists(self, name: str) -> bool:
-        with self.admin().connect() as connection:
-            found = connection.execute(
-                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": database_name(self.root, name)}
-            ).first()
+        try:
+            with self.admin().connect() as connection:
+                found = connection.execute(
+                    text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": database_name(self.root, name)}
+                ).first()
+        except SQLAlchemyError as exc:
+            shown = make_url(self.server).render_as_string()
+            raise PostgresHarnessError(
+                f"PARITY_DATABASE_URL {shown!r}: {str(exc).splitlines()[0]}; check that the server is up and the URL's "
+                "user may connect"
+            ) from exc
         return found is not None
 
     def create_empty(self, name: str) -> None:
@@ -120,20 +127,31 @@ class PostgresDatabases:
     def reset(self, name: str) -> bool:
         """Database `name` back to the template's rows: made from the template the first time (returns True: any
         connection to an older one was cut), afterwards restored in place (`restore`; returns False)."""
-        if name not in self._sides:
-            self.recreate(name)
-            self._sides[name] = create_engine(self.url(name), pool_size=1, max_overflow=0)
-            return True
-        with self._sides[name].connect() as connection:
-            restore(connection)
-        return False
+        if name in self._sides:
+            try:
+                with self._sides[name].connect() as connection:
+                    restore(connection)
+                return False
+            except TemplateDrift:  # a case created or dropped a table: only a new copy of the template is the template
+                self._sides.pop(name).dispose()
+        self.recreate(name)
+        self._sides[name] = create_engine(self.url(name), pool_size=1, max_overflow=0)
+        return True
 
     def drop(self, names: Iterable[str]) -> None:
+        """Drop each database of `names` that exists; one that fails does not keep the others (the first error is
+        raised at the end)."""
+        failed: PostgresHarnessError | None = None
         for name in names:
             engine = self._sides.pop(name, None)
             if engine is not None:
                 engine.dispose()
-            self._execute(f'DROP DATABASE IF EXISTS "{database_name(self.root, name)}" WITH (FORCE)')
+            try:
+                self._execute(f'DROP DATABASE IF EXISTS "{database_name(self.root, name)}" WITH (FORCE)')
+            except PostgresHarnessError as exc:
+                failed = failed or exc
+        if failed is not None:
+            raise failed
 
     def close(self) -> None:
         for engine in self._sides.values():
@@ -151,7 +169,10 @@ def install_counter(engine: Engine) -> None:
         found = [table for table, _ in tables(connection)]
         connection.execute(text(f"CREATE SCHEMA {TEMPLATE_SCHEMA}"))
         for table in found:
-            connection.execute(text(f'CREATE TABLE {TEMPLATE_SCHEMA}."{table}" AS TABLE public."{table}"'))
+            columns = _stored_columns(connection, table)
+            connection.execute(
+                text(f'CREATE TABLE {TEMPLATE_SCHEMA}."{table}" AS SELECT {columns} FROM public."{table}"')
+            )
         connection.execute(
             text(
                 f"CREATE TABLE {TEMPLATE_SCHEMA}.{_SEQUENCES} AS "
@@ -180,10 +201,26 @@ def install_counter(engine: Engine) -> None:
             )
 
 
+class TemplateDrift(Exception):
+    """The side's tables are not the template's (a case created or dropped one): it must be made again."""
+
+
 def restore(connection: Connection) -> bool:
     """Put the tables a case changed (and those whose foreign keys lead to them) back to the template's rows, and
     every sequence back to its value, in one transaction; returns whether anything had changed. The counter moves,
-    so a state reader reads the rows again."""
+    so a state reader reads the rows again. Raises TemplateDrift when the side's tables are not the template's."""
+    # A case never waits for ever on a transaction a request left open: the reset fails instead, and says so.
+    connection.execute(text("SET LOCAL lock_timeout = '30s'"))
+    copied = set(
+        connection.execute(
+            text("SELECT tablename FROM pg_tables WHERE schemaname = :schema AND tablename <> :sequences"),
+            {"schema": TEMPLATE_SCHEMA, "sequences": _SEQUENCES},
+        ).scalars()
+    )
+    present = {table for table, _ in tables(connection)} - {COUNTER, CHANGED}
+    if copied != present:
+        connection.rollback()
+        raise TemplateDrift(sorted(copied ^ present))
     changed = set(connection.execute(text(f"SELECT name FROM {CHANGED}")).scalars())
     drawn = connection.execute(
         text(
@@ -209,8 +246,12 @@ def restore(connection: Connection) -> bool:
         for table in reversed(chosen):  # children first
             connection.execute(text(f'DELETE FROM public."{table}"'))
         for table in chosen:  # parents first
+            columns = _stored_columns(connection, table)
             connection.execute(
-                text(f'INSERT INTO public."{table}" OVERRIDING SYSTEM VALUE SELECT * FROM {TEMPLATE_SCHEMA}."{table}"')
+                text(
+                    f'INSERT INTO public."{table}" ({columns}) OVERRIDING SYSTEM VALUE '
+                    f'SELECT {columns} FROM {TEMPLATE_SCHEMA}."{table}"'
+                )
             )
     for name, value in drawn:
         if value is None:  # never drawn from in the template: the next value is its start again
@@ -244,8 +285,12 @@ def _foreign_keys(connection: Connection) -> tuple[list[str], dict[str, set[str]
     placed: set[str] = set()
     while len(order) < len(parents):
         ready = sorted(name for name, above in parents.items() if name not in placed and above <= placed)
-        if not ready:  # a cycle of foreign keys: the rest in name order (their checks then decide)
-            ready = sorted(set(parents) - placed)
+        if not ready:
+            # A cycle of foreign keys: one of its tables goes first (the one with the fewest parents not placed), and
+            # the order resumes from there. Rows that really reference each other round a cycle of keys that are not
+            # deferrable cannot be emptied one table at a time; the reset then fails and names the key.
+            rest = sorted(set(parents) - placed)
+            ready = [min(rest, key=lambda name: (len(parents[name] - placed), name))]
         order += ready
         placed.update(ready)
     return order, referencing
@@ -255,6 +300,20 @@ def version(connection: Connection) -> Any:
     """(changes, sequence values): moves whenever a statement wrote to a table or a sequence was drawn from."""
     row = connection.execute(text(_VERSION)).one()
     return (row[0], tuple(row[1]))
+
+
+def _stored_columns(connection: Connection, table: str, schema: str = "public") -> str:
+    """The table's columns a copy carries, quoted and comma-separated: not generated ones (PostgreSQL computes them
+    and refuses a value for them), not dropped ones."""
+    names = connection.execute(
+        text(
+            "SELECT a.attname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+            "JOIN pg_namespace s ON s.oid = c.relnamespace WHERE s.nspname = :schema AND c.relname = :table "
+            "AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '' ORDER BY a.attnum"
+        ),
+        {"schema": schema, "table": table},
+    ).scalars()
+    return ", ".join('"' + name.replace('"', '""') + '"' for name in names)
 
 
 def tables(connection: Connection) -> list[tuple[str, list[str]]]:

@@ -20,6 +20,7 @@ def load_settings(**overrides: Any) -> Settings:
     """Settings from defaults, `.env` and the environment, with the options a command was given (None = not given);
     a bad value is a usage error naming the setting."""
     from pydantic import ValidationError
+    from pydantic_settings import SettingsError
 
     from legacy_core.settings import Settings
 
@@ -28,6 +29,11 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False))
         raise click.UsageError(f"invalid settings: {problems}") from exc
+    except SettingsError as exc:  # a list or mapping setting whose value is not JSON
+        raise click.UsageError(
+            f"invalid settings: {exc} ({exc.__cause__ or 'not JSON'}); list and mapping settings take JSON, "
+            "e.g. EXTRA_FEATURES='[\"notes.feature:NOTES\"]'"
+        ) from exc
 
 
 def feature_names(settings: Settings) -> tuple[str, ...]:

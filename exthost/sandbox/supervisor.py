@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from exthost.sandbox.confine import landlock_abi
 from exthost.sandbox.limits import SandboxLimits, check_overrides, limits_for
 from exthost.sandbox.proxy import PLUGIN_FAULTS, PluginProxy
+from legacy_core.features import feature_set
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication, WSGIEnvironment
@@ -269,12 +270,15 @@ class Sandbox:
         plain["PLUGIN_TRUSTED"] = []
         plain["REDIS_URL"] = type(settings).model_fields["REDIS_URL"].default  # its password, if any, stays here
         write = [data_dir, feature_dir]
+        feature = record.manifest.sovereign.feature if record.manifest is not None else None
+        features = feature_set(settings.EXTRA_FEATURES)
         if (
-            record.manifest is not None
-            and record.manifest.sovereign.feature == "blog"
+            feature is not None
+            and feature in features
+            and features[feature].remote is not None
             and settings.BLOG_LOCAL_REMOTES_ROOT
         ):
-            # The blog pushes to and pulls from local remotes under this root, as legacy does.
+            # A feature with a git remote (the blog) pushes to and pulls from local remotes under this root.
             write.append(settings.BLOG_LOCAL_REMOTES_ROOT)
         database = settings.DATABASE_URL
         if database.startswith("sqlite:///"):

@@ -186,7 +186,7 @@ def build_app(spec: dict[str, Any]) -> WSGIApplication:
         services, session_factory=IsolatingSessionFactory(bind=services.engine, expire_on_commit=False)
     )
     record = PluginRecord(name=name, folder=folder, source="sandbox")
-    record.manifest = manifest = load_manifest(record.manifest_path)
+    record.manifest = manifest = load_manifest(record.manifest_path, services.features.names)
     overrides = {key.upper(): value for key, value in settings.PLUGIN_CONFIG.get(name, {}).items()}
     config = validate_plugin_config(manifest, overrides, f"PLUGIN_CONFIG.{name}")
     implementation = import_entry(record, manifest, f"sandbox{os.getpid()}")

@@ -129,6 +129,8 @@ def test_feature_declarations_are_checked_with_a_clear_error() -> None:
         FeatureSet((Feature(name="Notes!", package="x", paths="/x"),))
     with pytest.raises(FeatureDeclarationError, match="claimed by two features"):
         FeatureSet((*BUILT_IN, Feature(name="other", package="x", paths="/x", blueprints=("blog",))))
+    with pytest.raises(FeatureDeclarationError, match="not a project type of the legacy app"):
+        FeatureSet((Feature(name="other", package="x", paths="/x", project_type="wiki"),))
     with pytest.raises(FeatureDeclarationError, match="cannot import 'nowhere_at_all'"):
         feature_set(["nowhere_at_all:NOTES"])
     with pytest.raises(FeatureDeclarationError, match=r"not a legacy_core\.features\.Feature"):

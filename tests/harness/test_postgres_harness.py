@@ -1,17 +1,18 @@
-"""The harness on PostgreSQL (PARITY_DATABASE_URL): databases of its own made from a template per case, the same
-comparison of answers and rows, and nothing left on the server afterwards."""
+"""The harness on PostgreSQL (PARITY_DATABASE_URL): databases of its own made from a template once and put back in
+place before each case, the same comparison of answers and rows, and nothing left on the server afterwards."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
 from exthost.evidence.compare import CapturedRequest
 from legacy_core.settings import Settings
-from parity_tests.pair import Pair, build_pair
+from parity_tests.pair import HarnessError, Pair, build_pair
 from parity_tests.postgres import PostgresDatabases, database_name
 from parity_tests.recordings import replay_session
 from parity_tests.seed import REPO_PLUGINS
@@ -199,3 +200,52 @@ def test_restore_puts_back_rows_across_foreign_keys_and_sequences(postgres_url: 
             assert connection.execute(text("INSERT INTO parent (name) VALUES ('d') RETURNING id")).scalar_one() == 3
     finally:
         engine.dispose()
+
+
+def test_restore_handles_generated_columns_cycles_and_a_table_created_by_a_case(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    from parity_tests.postgres import TemplateDrift, install_counter, restore
+
+    engine = create_engine(postgres_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "CREATE TABLE item "
+                    "(id integer PRIMARY KEY, n integer, twice integer GENERATED ALWAYS AS (n * 2) STORED)"
+                )
+            )
+            # A cycle of keys (a <-> b) and a table below it: emptying must still go child first.
+            connection.execute(text("CREATE TABLE a (id integer PRIMARY KEY, b_id integer)"))
+            connection.execute(text("CREATE TABLE b (id integer PRIMARY KEY, a_id integer REFERENCES a(id))"))
+            connection.execute(text("ALTER TABLE a ADD FOREIGN KEY (b_id) REFERENCES b(id)"))
+            connection.execute(text("CREATE TABLE aa_child (id integer PRIMARY KEY, b_id integer REFERENCES b(id))"))
+            connection.execute(text("INSERT INTO item (id, n) VALUES (1, 5)"))
+            connection.execute(text("INSERT INTO a VALUES (1, NULL)"))
+            connection.execute(text("INSERT INTO b VALUES (1, 1)"))
+            connection.execute(text("INSERT INTO aa_child VALUES (1, 1)"))
+        install_counter(engine)
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE item SET n = 7"))
+            connection.execute(text("UPDATE b SET a_id = NULL"))
+        with engine.connect() as connection:
+            assert restore(connection) is True
+            assert connection.execute(text("SELECT n, twice FROM item")).one() == (5, 10)
+            assert connection.execute(text("SELECT a_id FROM b")).scalar_one() == 1
+            assert connection.execute(text("SELECT count(*) FROM aa_child")).scalar_one() == 1
+        with engine.begin() as connection:
+            connection.execute(text("CREATE TABLE late (id integer PRIMARY KEY)"))
+        with engine.connect() as connection, pytest.raises(TemplateDrift):
+            restore(connection)  # the caller makes the side again from the template
+    finally:
+        engine.dispose()
+
+
+def test_a_pair_that_cannot_be_built_leaves_no_database(postgres_url: str, tmp_path: Path) -> None:
+    empty = tmp_path / "no-plugins"
+    empty.mkdir()
+    root = tmp_path / "ws"
+    with pytest.raises(HarnessError, match="no enabled plugin"):
+        build_pair(root, base=_base(postgres_url, empty), plugins_dir=empty, features=("papertrail",))
+    assert _databases(postgres_url, database_name(root, "")) == []
