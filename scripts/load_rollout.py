@@ -326,6 +326,10 @@ def run(args: argparse.Namespace, url: str) -> int:
         SHADOW_FLUSH_SECONDS="1",
         CANARY_BREAKER_FAILURES="0",  # the faults are provoked on purpose: no trip back to legacy
         PLUGIN_ERROR_BUDGET="0",
+        # Under the sandbox, PaperTrail's bulkhead is as wide as a worker's threads: this run checks the rollout's
+        # counts under load, and a bulkhead narrower than the threads would answer its own 503s (tested apart, in
+        # tests/exthost/test_sandbox*.py).
+        PLUGIN_LIMITS='{"papertrail": {"concurrency": 4}}',
     )
     sv(env, "migrate:deploy")
     sv(env, "plugins:enable", "papertrail")

@@ -162,6 +162,7 @@ def test_output_flags_list_shows_a_share_only_in_the_mode_that_reads_it(
     assert "10% of callers, by a sticky share per user" in canary.output and "none" not in canary.output
     [row] = _blog_row(runner, env)
     assert row[:4] == ["blog", "(all)", "canary", "10"]
-    assert runner.invoke(main, ["flags:set", "blog", "plugin", "--force"], env=env).exit_code == 0
+    forced = ["flags:set", "blog", "plugin", "--force", "--reason", "test of the listing"]
+    assert runner.invoke(main, forced, env=env).exit_code == 0
     [row] = _blog_row(runner, env)
     assert row[:4] == ["blog", "(all)", "plugin", "-"]  # the canary's 10% is kept, but means nothing here
