@@ -243,9 +243,8 @@ def build_pair(
             )
             platform = create_platform(settings, argon2_memory_kib=HARNESS_ARGON2_KIB, name=f"parity-{name}")
             # The working clones of the feature with a git remote (its data folder), whose git state is compared too.
-            clones = next(
-                (f.data_root(settings) for f in platform.services.features if f.remote and f.data_root(settings)), None
-            )
+            roots = (f.data_root(settings) for f in platform.services.features if f.remote is not None)
+            clones = next((root for root in roots if root is not None), None)
             reader = StateReader(
                 platform.services.engine,
                 layout.database(name),

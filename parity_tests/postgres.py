@@ -87,17 +87,18 @@ class PostgresDatabases:
             self._admin = create_engine(self.server, isolation_level="AUTOCOMMIT", poolclass=NullPool)
         return self._admin
 
+    def _failed(self, exc: SQLAlchemyError, fix: str) -> PostgresHarnessError:
+        shown = make_url(self.server).render_as_string()
+        return PostgresHarnessError(f"PARITY_DATABASE_URL {shown!r}: {str(exc).splitlines()[0]}; {fix}")
+
     def _execute(self, *statements: str) -> None:
         try:
             with self.admin().connect() as connection:
                 for statement in statements:
                     connection.execute(text(statement))
         except SQLAlchemyError as exc:
-            shown = make_url(self.server).render_as_string()
-            raise PostgresHarnessError(
-                f"PARITY_DATABASE_URL {shown!r}: {str(exc).splitlines()[0]}; the harness needs a server it may create "
-                "and drop databases on (CREATEDB)"
-            ) from exc
+            fix = "the harness needs a server it may create and drop databases on (CREATEDB)"
+            raise self._failed(exc, fix) from exc
 
     def exists(self, name: str) -> bool:
         try:
@@ -106,11 +107,7 @@ class PostgresDatabases:
                     text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": database_name(self.root, name)}
                 ).first()
         except SQLAlchemyError as exc:
-            shown = make_url(self.server).render_as_string()
-            raise PostgresHarnessError(
-                f"PARITY_DATABASE_URL {shown!r}: {str(exc).splitlines()[0]}; check that the server is up and the URL's "
-                "user may connect"
-            ) from exc
+            raise self._failed(exc, "check that the server is up and the URL's user may connect") from exc
         return found is not None
 
     def create_empty(self, name: str) -> None:

@@ -73,8 +73,8 @@ class Layout:
     of its own on a PostgreSQL server."""
 
     root: Path
-    # Signature of each side folder (and database) right after it was copied from the template (see `reset`).
-    copied: dict[Any, Any] = field(default_factory=dict, compare=False)
+    # Signature of each side folder right after it was copied from the template (see `reset`).
+    copied: dict[Path, Any] = field(default_factory=dict, compare=False)
     postgres: PostgresDatabases | None = field(default=None, compare=False)
 
     def database_url(self, name: str) -> str:

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 
     from sqlalchemy.orm import Session, sessionmaker
 
+    from legacy_core.features import FeatureSet
     from legacy_core.settings import Settings
 
 
@@ -36,24 +37,24 @@ def load_settings(**overrides: Any) -> Settings:
         ) from exc
 
 
-def feature_names(settings: Settings) -> tuple[str, ...]:
-    """The names of the deployment's features (built-in plus EXTRA_FEATURES); a bad declaration is a usage error."""
+def features_of(settings: Settings) -> FeatureSet:
+    """The deployment's features (built-in plus EXTRA_FEATURES); a bad declaration is a usage error."""
     from legacy_core.features import FeatureDeclarationError, feature_set
 
     try:
-        return feature_set(settings.EXTRA_FEATURES).names
+        return feature_set(settings.EXTRA_FEATURES)
     except FeatureDeclarationError as exc:
         raise click.UsageError(str(exc)) from exc
+
+
+def feature_names(settings: Settings) -> tuple[str, ...]:
+    """The names of the deployment's features (`features_of`)."""
+    return features_of(settings).names
 
 
 def data_folders(settings: Settings) -> dict[str, Path]:
     """Each feature's data folder under `settings`, for the features that keep files."""
-    from legacy_core.features import FeatureDeclarationError, feature_set
-
-    try:
-        found = {feature.name: feature.data_root(settings) for feature in feature_set(settings.EXTRA_FEATURES)}
-    except FeatureDeclarationError as exc:
-        raise click.UsageError(str(exc)) from exc
+    found = {feature.name: feature.data_root(settings) for feature in features_of(settings)}
     return {name: folder for name, folder in found.items() if folder is not None}
 
 
