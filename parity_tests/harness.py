@@ -346,12 +346,13 @@ def run_parity(
         coverage_note=coverage_note,
         notes=tuple(notes),
         shard=shard,
-        database=_database(config, snapshots=bool(from_snapshots)),
+        database=_database(config),
     )
 
 
-def _database(config: HarnessConfig, *, snapshots: bool) -> str:
-    """What the run's cases ran on, as its reports say it (a snapshot is a SQLite file and replays on SQLite)."""
+def _database(config: HarnessConfig) -> str:
+    """What the run's cases ran on, as its reports say it (snapshot replays included: their rows are copied into
+    the server's databases)."""
     if config.base is None or not config.base.PARITY_DATABASE_URL:
         return "sqlite"
-    return "postgresql; snapshot replays on sqlite" if snapshots else "postgresql"
+    return "postgresql"

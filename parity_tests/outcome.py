@@ -386,7 +386,8 @@ class ParityRun:
     shard: Shard | None = None
     # On a run merged from shards (`sv parity:merge`): the shards' report folders, in shard order.
     merged_from: tuple[str, ...] = ()
-    # The database the cases ran on: "sqlite", "postgresql", or "postgresql; snapshot replays on sqlite".
+    # The database the cases ran on: "sqlite" or "postgresql" (reports of earlier versions may say
+    # "postgresql; snapshot replays on sqlite").
     database: str = "sqlite"
 
     @property

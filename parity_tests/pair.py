@@ -216,9 +216,9 @@ def build_pair(
     noise rules are needed).
 
     With PARITY_DATABASE_URL in `base`, the databases are PostgreSQL databases of the workspace's own on that
-    server (a snapshot's pair stays on SQLite: a snapshot is a SQLite file); closing the pair drops the sides'
-    and, unless `keep` (a kept workspace reuses its template), the template's."""
-    server = base.PARITY_DATABASE_URL if base is not None and snapshot is None else None
+    server (a snapshot's rows are copied into the template's database there); closing the pair drops the sides' and,
+    unless `keep` (a kept workspace reuses its template), the template's."""
+    server = base.PARITY_DATABASE_URL if base is not None else None
     databases = PostgresDatabases(server, root.resolve()) if server else None
     layout = Layout(root.resolve(), postgres=databases)
     sides: list[Side] = []

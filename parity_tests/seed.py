@@ -11,18 +11,20 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import sqlite3
 import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from argon2 import PasswordHasher
+from sqlalchemy import column as sa_column
 from sqlalchemy import select
+from sqlalchemy import table as sa_table
+from sqlalchemy import update as sa_update
 
 from exthost.deploy import migrate_plugins
 from exthost.evidence.compare import CapturedRequest
-from exthost.evidence.snapshot import Snapshot, copy_sqlite
+from exthost.evidence.snapshot import Snapshot, copy_rows, copy_sqlite
 from exthost.platform import Platform, create_platform
 from legacy_core.clock import FixedClock, SequentialIds
 from legacy_core.db import make_engine
@@ -253,12 +255,7 @@ def build_template(
     if layout.postgres is not None:
         layout.postgres.create_empty("template")
     settings = side_settings(layout, "template", base=base, plugins_dir=plugins_dir, rules_file=rules_file)
-    engine = make_engine(settings.DATABASE_URL)
-    try:
-        upgrade(engine)
-        migrate_plugins(settings, engine, ())
-    finally:
-        engine.dispose()
+    _migrate(settings, settings.DATABASE_URL)
     for feature in feature_set(settings.EXTRA_FEATURES):
         if feature.remote is not None:
             load_object(feature.remote, f"feature {feature.name!r}: remote")(layout.remote("template"), T0)
@@ -305,17 +302,12 @@ def template_from_snapshot(
       blogs' configurations and working clones name it there (a replay must never push to the deployment's remote).
     """
     seed_file = layout.template / SEED_FILE
-    if seed_file.exists():
+    if seed_file.exists() and (layout.postgres is None or layout.postgres.exists("template")):
         return Seed.from_json(json.loads(seed_file.read_text(encoding="utf-8")))
+    shutil.rmtree(layout.template, ignore_errors=True)  # a half-built one, or one whose database is gone
     layout.template.mkdir(parents=True, exist_ok=True)
     settings = side_settings(layout, "template", base=base, plugins_dir=plugins_dir, rules_file=rules_file)
-    copy_sqlite(snapshot.database, layout.database("template"))
-    engine = make_engine(settings.DATABASE_URL)
-    try:
-        upgrade(engine)
-        migrate_plugins(settings, engine, ())
-    finally:
-        engine.dispose()
+    _template_database(layout, snapshot, settings)
     declared = {feature.name: feature.data_root(settings) for feature in feature_set(settings.EXTRA_FEATURES)}
     folders = {name: folder for name, folder in declared.items() if folder is not None}
     for feature, relative in snapshot.data.items():
@@ -332,21 +324,19 @@ def template_from_snapshot(
     # the workspace, in the configurations and the clones alike: a replay must never reach the deployment's remote.
     subprocess.run(["git", "init", "--bare", "--quiet", str(mirrors / UNCAPTURED)], check=True, timeout=60)
     nowhere = f"{layout.remote_url}/{UNCAPTURED}"
-    database = sqlite3.connect(layout.database("template"))
+    engine = make_engine(settings.DATABASE_URL)
     try:
-        with database:
+        with engine.begin() as database:
             hashed = PasswordHasher(memory_cost=HARNESS_ARGON2_KIB).hash(SEED_PASSWORD)
-            database.execute("UPDATE users SET password_hash = ?", (hashed,))
-            database.execute("UPDATE sv_recording SET enabled = 0")
+            database.execute(sa_update(sa_table("users", sa_column("password_hash"))).values(password_hash=hashed))
+            database.execute(sa_update(sa_table("sv_recording", sa_column("enabled"))).values(enabled=False))
+            configs = sa_table("blog_configs", sa_column("repo_url"))
             for old, new in remotes.items():
-                database.execute("UPDATE blog_configs SET repo_url = ? WHERE repo_url = ?", (new, old))
+                database.execute(sa_update(configs).where(configs.c.repo_url == old).values(repo_url=new))
             kept = sorted(remotes.values())
-            database.execute(
-                f"UPDATE blog_configs SET repo_url = ? WHERE repo_url NOT IN ({', '.join('?' for _ in kept)})",
-                (nowhere, *kept),
-            )
+            database.execute(sa_update(configs).where(configs.c.repo_url.not_in(kept)).values(repo_url=nowhere))
     finally:
-        database.close()
+        engine.dispose()
     _point_clones(settings.blog_root, remotes, nowhere)
     platform = create_platform(settings, argon2_memory_kib=HARNESS_ARGON2_KIB, name="parity-template")
     try:
@@ -357,10 +347,50 @@ def template_from_snapshot(
                 platform.host.enable(plugin, tenant)
     finally:
         platform.close()
+    if layout.postgres is not None:
+        engine = make_engine(settings.DATABASE_URL)
+        try:
+            postgres.install_counter(engine)
+        finally:
+            engine.dispose()
     cookie = settings.AUTH_SESSION_COOKIE_NAME
     seed = Seed(cookie, SEED_PASSWORD, layout.remote_url, {}, {}, str(snapshot.path), remotes)
     seed_file.write_text(json.dumps(seed.to_json(), indent=2, sort_keys=True), encoding="utf-8")
     return seed
+
+
+def _template_database(layout: Layout, snapshot: Snapshot, settings: Settings) -> None:
+    """The template's database from the snapshot's, at the current revisions. On SQLite, a copy of the snapshot's
+    file, migrated; on PostgreSQL, the snapshot's file is copied and migrated beside the template, then its rows go
+    into the template's own database, migrated alike (`copy_rows`), so the replays run on the server's engine."""
+    if layout.postgres is None:
+        copy_sqlite(snapshot.database, layout.database("template"))
+        _migrate(settings, settings.DATABASE_URL)
+        return
+    staged = layout.template / "snapshot-migrated.db"
+    copy_sqlite(snapshot.database, staged)
+    try:
+        _migrate(settings, f"sqlite:///{staged}")
+        layout.postgres.create_empty("template")
+        _migrate(settings, settings.DATABASE_URL)
+        source, sink = make_engine(f"sqlite:///{staged}"), make_engine(settings.DATABASE_URL)
+        try:
+            copy_rows(source, sink)
+        finally:
+            source.dispose()
+            sink.dispose()
+    finally:
+        staged.unlink(missing_ok=True)
+
+
+def _migrate(settings: Settings, url: str) -> None:
+    """The database at `url` brought to the current revisions: the core's, the host's and every plugin's."""
+    engine = make_engine(url)
+    try:
+        upgrade(engine)
+        migrate_plugins(settings, engine, ())
+    finally:
+        engine.dispose()
 
 
 def _point_clones(blog_root: Path, remotes: dict[str, str], nowhere: str) -> None:

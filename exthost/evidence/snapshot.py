@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from sqlalchemy import Engine, MetaData, create_engine, insert, make_url, select, text
+from sqlalchemy import Connection, Engine, MetaData, create_engine, insert, make_url, select, text
 
 from exthost.errors import ExtHostError
 
@@ -39,8 +39,11 @@ SNAPSHOTS = "snapshots"
 MANIFEST = "snapshot.json"
 DATABASE = "sovereign.db"
 VERSION = 1
-# Bookkeeping tables the migrations of the copy write themselves.
-_VERSION_TABLES = ("alembic_version", "exthost_alembic_version")
+
+
+def _bookkeeping(table: str) -> bool:
+    """A version table the migrations of the copy write themselves (the core's, the host's, each plugin's)."""
+    return table.startswith("alembic_version") or table == "exthost_alembic_version"
 
 
 class SnapshotError(ExtHostError):
@@ -97,26 +100,65 @@ def _copy_rows(engine: Engine, target: Path, migrate: Callable[[Engine], None]) 
     copy = create_engine(f"sqlite:///{target}")
     try:
         migrate(copy)
-        wanted = MetaData()
-        wanted.reflect(copy)
-        found = MetaData()
-        with engine.connect().execution_options(isolation_level="REPEATABLE READ") as source, copy.begin() as sink:
-            if engine.dialect.name == "postgresql":
-                # Times as UTC: SQLite keeps a timestamp without its offset, and the app reads it back as UTC.
-                source.exec_driver_sql("SET TIME ZONE 'UTC'")
-            found.reflect(source)
-            sink.execute(text("PRAGMA defer_foreign_keys = ON"))
-            for table in wanted.sorted_tables:
-                if table.name in _VERSION_TABLES or table.name not in found.tables:
-                    continue
-                sink.execute(table.delete())  # rows a migration seeded are replaced by the source's
-                origin = found.tables[table.name]
-                columns = [column.name for column in table.columns if column.name in origin.columns]
-                rows = source.execute(select(*(origin.columns[name] for name in columns))).mappings().all()
-                if rows:
-                    sink.execute(insert(table), [dict(row) for row in rows])
+        copy_rows(engine, copy)
     finally:
         copy.dispose()
+
+
+def copy_rows(source_engine: Engine, sink_engine: Engine) -> None:
+    """Every row of every table of the source database into the sink's table of the same name (both at the same
+    schema; a column only one of them has is left out, a bookkeeping table of the migrations is skipped), in one
+    transaction of the sink and one snapshot (REPEATABLE READ) of the source. Rows the sink's migrations seeded are
+    replaced by the source's. Works either way between SQLite and PostgreSQL: the rows are read with the source's
+    column types and written with the sink's, so times, booleans and JSON arrive as values, not as text."""
+    wanted = MetaData()
+    wanted.reflect(sink_engine)
+    found = MetaData()
+    # One snapshot of a live source (SQLite's own transactions are serializable already).
+    reading = {} if source_engine.dialect.name == "sqlite" else {"isolation_level": "REPEATABLE READ"}
+    with source_engine.connect().execution_options(**reading) as source, sink_engine.begin() as sink:
+        for connection in (source, sink):
+            if connection.dialect.name == "postgresql":
+                # Times as UTC: SQLite keeps a timestamp without its offset, and the app reads it back as UTC.
+                connection.exec_driver_sql("SET TIME ZONE 'UTC'")
+        found.reflect(source)
+        if sink.dialect.name == "sqlite":
+            sink.execute(text("PRAGMA defer_foreign_keys = ON"))
+        copied = [
+            table for table in wanted.sorted_tables if not _bookkeeping(table.name) and table.name in found.tables
+        ]
+        # Children first out, parents first in: a PostgreSQL sink checks every foreign key at once.
+        for table in reversed(copied):
+            sink.execute(table.delete())
+        for table in copied:
+            origin = found.tables[table.name]
+            columns = [column.name for column in table.columns if column.name in origin.columns]
+            rows = source.execute(select(*(origin.columns[name] for name in columns))).mappings().all()
+            if rows:
+                sink.execute(insert(table), [dict(row) for row in rows])
+        if sink.dialect.name == "postgresql":
+            _advance_sequences(sink)
+
+
+def _advance_sequences(connection: Connection) -> None:
+    """Each sequence of a serial or identity column set past the largest value the copied rows hold, so the next
+    insert does not collide with a copied row."""
+    found = connection.execute(
+        text(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND (column_default LIKE 'nextval(%' OR is_identity = 'YES')"
+        )
+    ).all()
+    for table, column in found:
+        quoted_table = connection.dialect.identifier_preparer.quote(table)
+        quoted_column = connection.dialect.identifier_preparer.quote(column)
+        connection.execute(
+            text(
+                f"SELECT setval(pg_get_serial_sequence(:table, :column), "
+                f"coalesce(max({quoted_column}), 1), max({quoted_column}) IS NOT NULL) FROM {quoted_table}"
+            ),
+            {"table": quoted_table, "column": column},
+        )
 
 
 # Secrets a replay never needs, removed from the copy: the harness gives every user its own password, mints the

@@ -171,3 +171,54 @@ def test_a_snapshot_keeps_no_password_hash_session_or_git_token(tmp_path: Path) 
     with sqlite3.connect(snapshot.database) as copy:
         assert copy.execute("SELECT count(*) FROM auth_sessions").fetchone()[0] == 0
         assert copy.execute("SELECT count(*) FROM users").fetchone()[0] == len(hashes)
+
+
+@pytest.mark.slow
+def test_a_snapshot_copied_into_postgresql_keeps_every_row_and_its_sequences_move_on(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """The way a PostgreSQL harness run builds a snapshot's template: the snapshot's rows (a SQLite file) copied
+    into a PostgreSQL database migrated alike, as values (times, booleans), with serial keys set past them."""
+    from exthost.deploy import migrate_plugins
+    from exthost.evidence.snapshot import copy_rows
+    from legacy_core.db import make_engine
+    from legacy_core.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path / 'live.db'}"
+    env = _env(url, tmp_path)
+    runner = CliRunner()
+    assert runner.invoke(main, ["migrate:deploy"], env=env).exit_code == 0
+    _populate(url, tmp_path)
+    for mode in ("shadow", "canary"):  # two rows of a table with a serial key
+        changed = runner.invoke(main, ["flags:set", "papertrail", mode, "--percent", "5", "--reason", "t"], env=env)
+        assert changed.exit_code == 0, changed.output
+    assert (
+        runner.invoke(main, ["parity:record", "--on", "--snapshot", "--dir", str(tmp_path / "rec")], env=env).exit_code
+        == 0
+    )
+    (snapshot,) = snapshots_in(tmp_path / "rec")
+    assert runner.invoke(main, ["migrate:deploy"], env=_env(postgres_url, tmp_path)).exit_code == 0
+    settings = Settings(_env_file=None, PLUGINS_DIR=REPO_PLUGINS, PLUGIN_ENTRY_POINTS=False)  # type: ignore[call-arg]
+    source, sink = make_engine(f"sqlite:///{snapshot.database}"), make_engine(postgres_url)
+    try:
+        upgrade(source)
+        migrate_plugins(settings, source, ())
+        copy_rows(source, sink)
+        with sink.begin() as connection:
+            before = connection.execute(text("SELECT max(id) FROM sv_flag_changes")).scalar_one()
+            # A new change takes the next key, not one a copied row holds.
+            names = connection.execute(
+                text("SELECT column_name FROM information_schema.columns WHERE table_name = 'sv_flag_changes'")
+            ).scalars()
+            columns = ", ".join(name for name in names if name != "id")
+            connection.execute(
+                text(f"INSERT INTO sv_flag_changes ({columns}) SELECT {columns} FROM sv_flag_changes WHERE id = :id"),
+                {"id": before},
+            )
+            assert connection.execute(text("SELECT max(id) FROM sv_flag_changes")).scalar_one() == before + 1
+    finally:
+        source.dispose()
+        sink.dispose()
+    copied, original = _rows(postgres_url), _rows(f"sqlite:///{snapshot.database}")
+    assert all(original[table] for table in ("users", "pt_boards", "pt_attachments"))
+    assert copied == original

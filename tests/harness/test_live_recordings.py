@@ -116,11 +116,15 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return recordings
 
 
-def _run(recordings: Path, workdir: Path, plugins: Path = REPO_PLUGINS, *extra: str) -> tuple[int, dict[str, Any]]:
+def _run(
+    recordings: Path, workdir: Path, plugins: Path = REPO_PLUGINS, *extra: str, server: str | None = None
+) -> tuple[int, dict[str, Any]]:
+    """`sv parity:run` over the recordings (on the PostgreSQL `server` when given); its exit code and report."""
     reports = workdir / "reports"
     args = ["parity:run", "--recordings", str(recordings), "--feature", "papertrail", "--generated", "0"]
     args += ["--no-evidence", "--no-coverage", "--jobs", "1", "--report-dir", str(reports), *extra]
-    result = _sv(_env(workdir, plugins), *args)
+    env = _env(workdir, plugins) | ({"PARITY_DATABASE_URL": server} if server else {})
+    result = _sv(env, *args)
     return result.exit_code, json.loads((reports / "report.json").read_text(encoding="utf-8"))
 
 
@@ -161,6 +165,31 @@ def test_a_plugin_divergence_on_a_recorded_route_is_caught(recorded: Path, tmp_p
     code, report = _run(recorded, tmp_path, plugins)
     (case,) = [case for case in report["cases"] if case["kind"] == "recorded"]
     assert case["verdict"] == "mismatch"
+    assert any(mismatch["route"].endswith("/comments") for mismatch in case["mismatches"])
+    assert code == 1
+
+
+def test_a_live_session_replays_on_postgresql_from_its_snapshot(
+    recorded: Path, tmp_path: Path, postgres_url: str
+) -> None:
+    code, report = _run(recorded, tmp_path / "same", server=postgres_url)
+    assert report["database"] == "postgresql"
+    (case,) = [case for case in report["cases"] if case["kind"] == "recorded"]
+    assert case["verdict"] == "match", case
+    assert code == 0
+    # The same divergence as on SQLite is caught there too.
+    plugins = copy_plugins(tmp_path / "plugins")
+    apply_edit(
+        plugins,
+        Edit(
+            "papertrail/shapes.py",
+            '"authorId": row.author_id,\n        "body": row.body,',
+            '"authorId": row.author_id,\n        "body": row.body + " ",',
+        ),
+    )
+    code, report = _run(recorded, tmp_path / "edited", plugins, server=postgres_url)
+    (case,) = [case for case in report["cases"] if case["kind"] == "recorded"]
+    assert case["verdict"] == "mismatch" and report["database"] == "postgresql"
     assert any(mismatch["route"].endswith("/comments") for mismatch in case["mismatches"])
     assert code == 1
 
