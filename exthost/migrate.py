@@ -99,11 +99,26 @@ def upgrade_plugin(engine: Engine, plugin: str, folder: Path, log: LogBook | Non
     _upgrade(engine, folder, plugin_version_table(plugin), plugin_history(plugin), log)
 
 
-def downgrade_plugin(engine: Engine, plugin: str, folder: Path, target: str, log: LogBook | None = None) -> None:
-    """Run a plugin's downgrades down to `target` (a revision, "-1" or "base") in one transaction: a failing
-    downgrade leaves its schema where it was."""
+def downgrade_plugin(
+    engine: Engine,
+    plugin: str,
+    folder: Path,
+    target: str,
+    log: LogBook | None = None,
+    *,
+    then: Callable[[Connection], None] | None = None,
+) -> None:
+    """Run a plugin's downgrades down to `target` (a revision, "-1" or "base") in one transaction, with `then`: a
+    failing downgrade (or `then`) leaves its schema where it was."""
     _move(
-        engine, folder, plugin_version_table(plugin), target=target, down=True, history=plugin_history(plugin), log=log
+        engine,
+        folder,
+        plugin_version_table(plugin),
+        target=target,
+        down=True,
+        history=plugin_history(plugin),
+        log=log,
+        then=then,
     )
 
 
