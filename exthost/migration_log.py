@@ -97,11 +97,12 @@ def now() -> datetime:
 
 
 def read_log(engine: Engine, *, limit: int = 100) -> list[dict[str, Any]]:
-    """The newest `limit` steps, oldest first; empty when the log table does not exist yet."""
+    """The newest `limit` steps, oldest first (by when they ran: a step written late by `flush` sorts where it
+    belongs); empty when the log table does not exist yet."""
     with engine.connect() as connection:
         if not inspect(connection).has_table(migration_log.name):
             return []
-        query = select(migration_log).order_by(migration_log.c.id.desc()).limit(limit)
+        query = select(migration_log).order_by(migration_log.c.at.desc(), migration_log.c.id.desc()).limit(limit)
         rows = [dict(row._mapping) for row in connection.execute(query)]
     rows.reverse()
     for row in rows:
