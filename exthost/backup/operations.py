@@ -10,7 +10,6 @@ from pathlib import Path
 from sqlalchemy import Engine, inspect, text
 from sqlalchemy.engine import URL
 
-from exthost.backup import postgres, sqlite
 from exthost.backup.files import (
     PARTIAL_SUFFIX,
     BackupInfo,
@@ -22,6 +21,12 @@ from exthost.backup.files import (
     sha256_of,
     write_sidecar,
 )
+from exthost.backup.postgres import dump as postgres_dump
+from exthost.backup.postgres import other_sessions
+from exthost.backup.postgres import restore as postgres_restore
+from exthost.backup.sqlite import dump as sqlite_dump
+from exthost.backup.sqlite import holders
+from exthost.backup.sqlite import restore as sqlite_restore
 from exthost.errors import BackupError
 
 _PLUGIN_VERSION_TABLE = re.compile(r"alembic_version_(?P<plugin>[a-z][a-z0-9_]*)")
@@ -103,9 +108,9 @@ def take_backup(engine: Engine, folder: Path, reason: str, *, keep: int = 0, to:
         revisions = recorded_revisions(engine)
         tables = sorted(inspect(engine).get_table_names())
         if kind == "sqlite":
-            sqlite.dump(sqlite_file(url), partial)
+            sqlite_dump(sqlite_file(url), partial)
         else:
-            postgres.dump(url, partial)
+            postgres_dump(url, partial)
         fsync_file(partial)
         info = BackupInfo(
             path=path,
@@ -135,10 +140,10 @@ def connected_elsewhere(engine: Engine) -> tuple[list[str], str]:
     """Who else is connected to the database of `engine`, and what that check cannot see."""
     kind = database_kind(engine.url)
     if kind == "postgresql":
-        return postgres.other_sessions(engine), (
+        return other_sessions(engine), (
             "sessions on other databases of the server, and a server that connects only after this check"
         )
-    found, unseen = sqlite.holders(sqlite_file(engine.url))
+    found, unseen = holders(sqlite_file(engine.url))
     blind = "processes on other machines or containers sharing the file, and servers that have not opened it yet"
     if unseen:
         blind = f"{unseen} processes of other users (no right to read their /proc entries), " + blind
@@ -166,9 +171,9 @@ def restore_backup(engine: Engine, path: Path, *, force: bool = False) -> Backup
                 "or restore anyway with --force"
             )
     if kind == "sqlite":
-        sqlite.restore(info.path, sqlite_file(engine.url))
+        sqlite_restore(info.path, sqlite_file(engine.url))
     else:
         extra = sorted(set(inspect(engine).get_table_names()) - set(info.tables))
         engine.dispose()  # our own pooled sessions would otherwise hold locks the restore waits for
-        postgres.restore(engine.url, info.path, extra)
+        postgres_restore(engine.url, info.path, extra)
     return info
