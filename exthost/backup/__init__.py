@@ -16,6 +16,7 @@ from exthost._exports import lazy_exports
 if TYPE_CHECKING:
     from exthost.backup.files import BackupInfo, list_backups, read_backup
     from exthost.backup.operations import (
+        Restored,
         TakenBackup,
         connected_elsewhere,
         database_kind,
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BackupInfo",
+    "Restored",
     "TakenBackup",
     "connected_elsewhere",
     "database_kind",
@@ -49,6 +51,7 @@ __getattr__, __dir__ = lazy_exports(
         **{
             name: _OPERATIONS
             for name in (
+                "Restored",
                 "TakenBackup",
                 "connected_elsewhere",
                 "database_kind",

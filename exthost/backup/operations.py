@@ -150,7 +150,15 @@ def connected_elsewhere(engine: Engine) -> tuple[list[str], str]:
     return found, blind
 
 
-def restore_backup(engine: Engine, path: Path, *, force: bool = False) -> BackupInfo:
+@dataclass(frozen=True)
+class Restored:
+    """A backup restored, and what the check for other connections could not see (None with `force`)."""
+
+    info: BackupInfo
+    unseen: str | None
+
+
+def restore_backup(engine: Engine, path: Path, *, force: bool = False) -> Restored:
     """Replace the database's content with the backup at `path`, after checking the sidecar and checksum, the
     database kind, and (unless `force`) that no other process or session is connected."""
     info = read_backup(path)
@@ -159,9 +167,10 @@ def restore_backup(engine: Engine, path: Path, *, force: bool = False) -> Backup
         raise BackupError(
             f"{str(info.path)!r} is a {info.kind} backup (of {info.database}); DATABASE_URL is a {kind} database"
         )
+    unseen = None
     if not force:
         try:
-            others, _ = connected_elsewhere(engine)
+            others, unseen = connected_elsewhere(engine)
         except BackupError as exc:
             raise BackupError(f"{exc}; stop every server first, then restore with --force") from exc
         if others:
@@ -176,4 +185,4 @@ def restore_backup(engine: Engine, path: Path, *, force: bool = False) -> Backup
         extra = sorted(set(inspect(engine).get_table_names()) - set(info.tables))
         engine.dispose()  # our own pooled sessions would otherwise hold locks the restore waits for
         postgres_restore(engine.url, info.path, extra)
-    return info
+    return Restored(info, unseen)

@@ -96,10 +96,13 @@ def db_restore_command(file: Path, force: bool, database_url: str | None) -> Non
     settings = load_settings(DATABASE_URL=database_url)
     engine = make_engine(settings.DATABASE_URL)
     try:
-        info = restore_backup(engine, file, force=force)
+        restored = restore_backup(engine, file, force=force)
     except BackupError as exc:
         raise click.ClickException(str(exc)) from exc
     finally:
         engine.dispose()
+    info = restored.info
+    if restored.unseen is not None:
+        click.echo(f"no other connection was seen (the check cannot see {restored.unseen})")
     revisions = ", ".join(f"{history} {revision}" for history, revision in info.revisions.items()) or "none"
     click.echo(f"restored {info.path.name} (taken {info.created_at}, {info.reason}); revisions: {revisions}")

@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import text
 
 from exthost.backup import take_backup
@@ -65,6 +67,7 @@ def test_backup_restore_round_trip_gives_identical_rows(deployed: Settings):
     restored = sv(deployed, "db:restore", str(path))
     assert restored.exit_code == 0, restored.output
     assert "plugin:hello hello0002" in restored.output
+    assert "no other connection was seen (the check cannot see " in restored.output
     assert content_digest(deployed) == before
     assert "later_plugin_things" not in tables(deployed)
 
@@ -168,6 +171,36 @@ def test_pruning_never_deletes_the_backup_just_made(tmp_path: Path):
     deleted = prune(folder, 2, protect=paths[2])
     assert deleted == [paths[1]]
     assert {path for _, path in list_backups(folder)} == {paths[0], paths[2]}
+
+
+@given(
+    days=st.lists(st.integers(min_value=1, max_value=28), min_size=1, max_size=8, unique=True),
+    keep=st.integers(min_value=0, max_value=9),
+    protect_index=st.integers(min_value=0, max_value=7),
+)
+def test_prune_keeps_the_newest_and_the_protected_one(tmp_path_factory, days, keep, protect_index):
+    folder = tmp_path_factory.mktemp("backups")
+    made = {}
+    for day in days:
+        path = folder / f"sovereign-{day:02}.sqlite3"
+        path.write_bytes(b"x")
+        created = f"2026-01-{day:02}"
+        write_sidecar(BackupInfo(path, "sqlite", "manual", created, "sqlite://", 1, sha256_of(path)))
+        made[path] = created
+    protect = sorted(made)[protect_index % len(made)]
+    deleted = prune(folder, keep, protect)
+    left = {path for _, path in list_backups(folder)}
+    assert protect in left
+    assert left | set(deleted) == set(made) and not left & set(deleted)
+    newest_first = sorted(made, key=made.__getitem__, reverse=True)
+    if keep == 0:
+        assert deleted == []
+    else:
+        assert len(left) == min(keep, len(made))
+        others = [path for path in newest_first if path != protect]
+        assert left == {protect, *others[: keep - 1]}
+    for path in deleted:
+        assert not path.exists() and not path.with_name(path.name + ".json").exists()
 
 
 def test_sqlite_backup_is_consistent_while_another_connection_writes(settings_factory):

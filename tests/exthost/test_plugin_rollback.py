@@ -177,3 +177,16 @@ def test_uninstall_of_a_retired_feature_plugin_needs_no_force(make_deployed):
     result = sv(settings, "plugins:uninstall", "hello")
     assert result.exit_code == 0, result.output
     assert not HELLO_TABLES & tables(settings)
+
+
+def test_an_enable_that_slips_past_the_first_check_undoes_the_rollback(make_deployed, monkeypatch):
+    settings = make_deployed()
+    assert sv(settings, "plugins:enable", "hello").exit_code == 0
+    # The check before the backup misses it (as if the enable came just after): the one inside the transaction
+    # must still undo the whole downgrade.
+    monkeypatch.setattr("exthost.plugin_removal.refuse_if_enabled", lambda *args: None)
+    result = sv(settings, "migrate:rollback", "--plugin", "hello")
+    assert result.exit_code == 1, result.output
+    assert "it was enabled for tenant-0 meanwhile; nothing changed" in result.output
+    assert _version(settings) == "hello0002"
+    assert "hello_tags" in tables(settings)
