@@ -305,3 +305,21 @@ def test_backup_of_an_empty_database_says_there_is_nothing(tmp_path: Path):
     assert result.exit_code == 1
     assert "nothing to back up" in result.output
     assert not (tmp_path / "new.db").exists()
+
+
+def test_backup_to_a_named_file_is_outside_retention_and_never_overwrites(settings_factory, tmp_path: Path):
+    settings = settings_factory(PLUGIN_ENTRY_POINTS=False, BACKUP_RETENTION=1)
+    target = tmp_path / "elsewhere" / "before-upgrade.sqlite3"
+    made = sv(settings, "db:backup", "--to", str(target))
+    assert made.exit_code == 0, made.output
+    assert backup_path(made.output) == target
+    assert f"restore it with: sv db:restore {target}" in made.output
+    assert json.loads(target.with_name(target.name + ".json").read_text())["sha256"] == sha256_of(target)
+    again = sv(settings, "db:backup", "--to", str(target))
+    assert again.exit_code == 1
+    assert "exists; sv never overwrites a backup" in again.output
+    # Backups into BACKUP_DIR prune only there.
+    for _ in range(2):
+        assert sv(settings, "db:backup").exit_code == 0
+    assert target.is_file()
+    assert len(list_backups(settings.backup_dir)) == 1
