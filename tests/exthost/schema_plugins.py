@@ -105,6 +105,8 @@ def sv(settings: Settings, *args: str) -> Result:
         "PLUGIN_ENTRY_POINTS": "false",
         "BACKUP_RETENTION": str(settings.BACKUP_RETENTION),
     }
+    if settings.BACKUP_DIR is not None:
+        env["BACKUP_DIR"] = str(settings.BACKUP_DIR)
     return CliRunner().invoke(main, list(args), env=env)
 
 

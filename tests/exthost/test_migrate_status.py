@@ -168,3 +168,30 @@ def test_status_names_a_broken_plugin_and_an_unreachable_database_in_one_line(se
     assert unreachable.exit_code == 3
     assert "cannot reach the database 'postgresql+psycopg://nobody@127.0.0.1:1/none'" in unreachable.output
     assert "Traceback" not in unreachable.output
+
+
+def test_a_backup_that_fails_stops_the_deploy_before_anything_changes(settings_factory, tmp_path: Path):
+    not_a_folder = tmp_path / "backups-is-a-file"
+    not_a_folder.write_text("")
+    settings = settings_factory(PLUGIN_ENTRY_POINTS=False, BACKUP_DIR=not_a_folder)
+    write_hello(settings)
+    before = tables(settings)
+    result = sv(settings, "migrate:deploy")
+    assert result.exit_code == 1, result.output
+    assert "failed, nothing was changed" in result.output
+    assert "Traceback" not in result.output
+    assert tables(settings) == before
+
+
+def test_status_names_a_plugin_schema_whose_folder_is_gone(settings_factory):
+    import shutil
+
+    settings = settings_factory(PLUGIN_ENTRY_POINTS=False)
+    write_hello(settings)
+    assert sv(settings, "migrate:deploy").exit_code == 0
+    shutil.rmtree(settings.PLUGINS_DIR / "hello")
+    code, report = _status(settings)
+    assert code == 3
+    hello = _history(report, "plugin:hello")
+    assert hello["current"] == "hello0002"
+    assert "no plugin 'hello' is discovered in PLUGINS_DIR, but the database has its schema" in hello["error"]
