@@ -2,7 +2,9 @@
 
 Order on `sv migrate:deploy`: core (`legacy_core.migrate`), then the host's registry tables, then each plugin's
 folder in dependency order. A plugin's revisions live in its manifest's `migrations` folder; its version table is
-`alembic_version_<plugin>`, so one plugin's history never tangles with another's or the core's.
+`alembic_version_<plugin>`, so one plugin's history never tangles with another's or the core's. Every upgrade or
+downgrade runs in one transaction that covers DDL, together with its row of the migration log
+(`exthost.migration_log`) and any work that must stand or fall with it (an uninstall's registry rows).
 """
 
 from __future__ import annotations
