@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from exthost.errors import PluginMigrationError, PluginNotFound, PluginStateError
@@ -18,19 +19,36 @@ from exthost.migrate import (
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from exthost.migration_log import LogBook
+    from exthost.records import PluginRecord
     from legacy_core.settings import Settings
 
 
-def migrate_plugins(settings: Settings, engine: Engine, only: tuple[str, ...]) -> list[str]:
+def migrations_folder(record: PluginRecord) -> Path | None:
+    """The plugin's migrations folder, None when its manifest names none. Raises ManifestError for a folder
+    leading out of the plugin and FileNotFoundError for one that does not exist."""
+    manifest = record.manifest
+    if manifest is None or manifest.migrations is None:
+        return None
+    folder = resolve_inside(record.folder, manifest.migrations, "migrations")
+    if not folder.is_dir():
+        raise FileNotFoundError(f"the manifest's migrations folder {str(folder)!r} does not exist")
+    return folder
+
+
+def migrate_plugins(settings: Settings, engine: Engine, only: tuple[str, ...], log: LogBook | None = None) -> list[str]:
     """Apply the host's registry revisions, then each valid plugin's (dependency order); the lines to print.
 
     Raises PluginNotFound for a name in `only` that is no plugin, PluginStateError for one that cannot be migrated
-    (invalid), and PluginMigrationError when a plugin's revisions fail (its schema stays where it was).
+    (invalid), and PluginMigrationError when a plugin's revisions fail (its schema stays where it was). Each
+    applied step is written to `log`'s migration log.
     """
 
     lines: list[str] = []
     before, _ = exthost_revisions(engine)
-    upgrade_exthost(engine)
+    upgrade_exthost(engine, log)
+    if log is not None:
+        log.flush(engine)  # the core's step, when the log table did not exist before
     after, _ = exthost_revisions(engine)
     lines.append(
         f"plugin registry: already at {after}"
@@ -55,11 +73,10 @@ def migrate_plugins(settings: Settings, engine: Engine, only: tuple[str, ...]) -
             try:
                 # A symlinked folder may lead out of the plugin, and reading the revision files runs the plugin's
                 # code: both can fail as much as applying the revisions.
-                folder = resolve_inside(record.folder, manifest.migrations, "migrations")
-                if not folder.is_dir():
-                    raise FileNotFoundError(f"the manifest's migrations folder {str(folder)!r} does not exist")
+                folder = migrations_folder(record)
+                assert folder is not None
                 before, _head = plugin_revisions(engine, name, folder)
-                upgrade_plugin(engine, name, folder)
+                upgrade_plugin(engine, name, folder, log)
             except Exception as exc:
                 raise PluginMigrationError(
                     f"migration of plugin {name!r} failed: {type(exc).__name__}: {exc}; "

@@ -8,6 +8,7 @@ ExtHostError                   root of everything the host raises on purpose
  ├── PluginNotFound            a name that is not a discovered plugin (did-you-mean included)
  ├── PluginStateError          an operation the plugin's state does not allow (enable an invalid plugin, …)
  ├── PluginMigrationError      a plugin's revisions could not be applied; its schema stays where it was
+ ├── BackupError               a database backup or restore that could not be made, checked or allowed
  ├── HookFailed                a lifecycle hook raised: register fails the plugin, on_enable fails that tenant
  ├── SignatureError            plugin signing: a key file or signature file that cannot be used, a folder that
  │                             cannot be signed, or a plugin the signature policy refuses to load
@@ -69,6 +70,11 @@ class PluginStateError(ExtHostError):
 
 class PluginMigrationError(ExtHostError):
     """A plugin's migrations failed; the message names the plugin and the revision its schema stays at."""
+
+
+class BackupError(ExtHostError):
+    """A backup that could not be taken, a backup file that fails its checks, or a restore that is refused or failed;
+    the message says which, with the tool's own error where one ran."""
 
 
 class HookFailed(ExtHostError):

@@ -287,6 +287,17 @@ class Settings(BaseSettings):
         description="Folder of the git repositories a blog may use as a local remote (absolute path or file:// URL, "
         "symlinks resolved, never inside DATA_DIR); unset refuses every local remote.",
     )
+    BACKUP_DIR: Path | None = Field(
+        default=None,
+        description="Folder of database backups (`sv db:backup`, and the one `sv migrate:deploy`, "
+        "`sv migrate:rollback` and `sv plugins:uninstall` take first); DATA_DIR/backups when unset.",
+    )
+    BACKUP_RETENTION: int = Field(
+        default=10,
+        ge=0,
+        description="Backups kept in BACKUP_DIR: after each new one, the oldest beyond this many are deleted (the new "
+        "one never is); 0 keeps them all.",
+    )
     TENANT_DEFAULT: str = Field(default="tenant-0", description="Tenant used when a request names none.")
     LOG_LEVEL: str = Field(default="INFO", description="Level of the platform logger.")
 
@@ -300,6 +311,7 @@ class Settings(BaseSettings):
         "PARITY_RECORDINGS_DIR",
         "RECORDING_DIR",
         "PROMETHEUS_MULTIPROC_DIR",
+        "BACKUP_DIR",
     )
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
@@ -368,6 +380,10 @@ class Settings(BaseSettings):
     @property
     def blog_root(self) -> Path:
         return self.BLOG_DATA_ROOT or self.DATA_DIR / "blog"
+
+    @property
+    def backup_dir(self) -> Path:
+        return self.BACKUP_DIR or self.DATA_DIR / "backups"
 
     @property
     def recording_dir(self) -> Path:

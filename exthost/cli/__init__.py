@@ -13,6 +13,16 @@ import click
 
 # name -> (module under exthost.cli, attribute, the summary `sv --help` shows)
 COMMANDS: dict[str, tuple[str, str, str]] = {
+    "db:backup": (
+        "backup",
+        "db_backup_command",
+        "Back up the database (SQLite online backup, or pg_dump) with a checksummed sidecar; keep BACKUP_RETENTION.",
+    ),
+    "db:restore": (
+        "backup",
+        "db_restore_command",
+        "Replace the database's content with a checked backup; refused while other servers are connected.",
+    ),
     "flags:list": (
         "flags",
         "flags_list_command",
@@ -32,6 +42,16 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "db",
         "migrate_deploy_command",
         "Apply every pending migration: the core schema, the plugin registry, then each valid plugin's own.",
+    ),
+    "migrate:rollback": (
+        "migrations",
+        "migrate_rollback_command",
+        "Downgrade a plugin's schema (one revision, or --to REV) after a backup; refused while it is enabled.",
+    ),
+    "migrate:status": (
+        "migrations",
+        "migrate_status_command",
+        "Each schema history (core, registry, every plugin) with its revision, head and pending revisions.",
     ),
     "parity:merge": (
         "parity",
@@ -77,6 +97,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "scaffold",
         "plugins_new_command",
         "Write a working plugin skeleton: manifest, one route, one migration, one test and a README.",
+    ),
+    "plugins:uninstall": (
+        "migrations",
+        "plugins_uninstall_command",
+        "Drop a plugin's tables (after a backup) and its registry rows; refused while it is enabled for any tenant.",
     ),
     "plugins:schema": (
         "plugins",
