@@ -7,7 +7,8 @@ ExtHostError                   root of everything the host raises on purpose
  ├── MountConflict             a mount that overlaps a core route or another plugin's mount
  ├── PluginNotFound            a name that is not a discovered plugin (did-you-mean included)
  ├── PluginStateError          an operation the plugin's state does not allow (enable an invalid plugin, …)
- ├── PluginMigrationError      a plugin's revisions could not be applied; its schema stays where it was
+ ├── PluginMigrationError      a plugin's revisions or a tenant step could not be applied; nothing of it stays
+ ├── TenantError               a tenant id or name that cannot be used, or a tenant that already exists
  ├── HookFailed                a lifecycle hook raised: register fails the plugin, on_enable fails that tenant
  ├── SignatureError            plugin signing: a key file or signature file that cannot be used, a folder that
  │                             cannot be signed, or a plugin the signature policy refuses to load
@@ -69,6 +70,10 @@ class PluginStateError(ExtHostError):
 
 class PluginMigrationError(ExtHostError):
     """A plugin's migrations failed; the message names the plugin and the revision its schema stays at."""
+
+
+class TenantError(ExtHostError):
+    """A tenant that cannot be created: a bad id or name, or an id already taken."""
 
 
 class HookFailed(ExtHostError):

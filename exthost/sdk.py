@@ -4,7 +4,8 @@ A plugin's entry object implements hooks (see `exthost.hookspecs`) marked with `
 `PluginContext`, which hands the plugin everything it may use of the platform:
 
     ctx.log        logger carrying the plugin's name and the current tenant
-    ctx.config     the plugin's validated config (manifest defaults, then settings / environment overrides)
+    ctx.config     the plugin's validated config for the request's tenant: manifest defaults, then the deployment's
+                   PLUGIN_CONFIG, then the tenant's own values (`sv plugins:config --tenant`); read-only
     ctx.router     a Flask blueprint; its routes must lie under the manifest's mounts
     ctx.db         the database session factory; `ctx.transaction()` commits on success, rolls back on error
     ctx.tenant     the tenant of the current request, else the default tenant (`tenant-0`)
@@ -36,6 +37,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from exthost.errors import CapabilityDenied, ExtHostError
 from exthost.hookspecs import hookimpl
 from exthost.manifest import Manifest
+from exthost.tenant_config import TenantConfig
 from legacy_core import access
 from legacy_core.auth import PLATFORM_ADMIN, CurrentUser
 from legacy_core.clock import Clock, IdGenerator, isoformat
@@ -242,7 +244,8 @@ class PluginContext:
         self.name = manifest.name
         self.version = manifest.version
         self.folder = folder
-        self.config: Mapping[str, Any] = MappingProxyType(dict(config))
+        # A TenantConfig resolves for the request's tenant at each read; a plain mapping is the same for everyone.
+        self.config: Mapping[str, Any] = config if isinstance(config, TenantConfig) else MappingProxyType(dict(config))
         self.default_tenant = services.settings.TENANT_DEFAULT
         self.log = PluginLogger(logger, manifest.name, self.default_tenant)
         self.router = Blueprint(manifest.name, f"sv_plugins.{manifest.name}")
