@@ -63,7 +63,7 @@ from exthost.records import (
 )
 from exthost.registry import Registry, StateRow
 from exthost.rollout.isolation import after_isolated_run, in_isolated_run
-from exthost.sdk import TENANT_KEY, PluginContext
+from exthost.sdk import TENANT_KEY, PluginContext, request_tenant
 from exthost.tenant_config import ConfigSnapshot, TenantConfigStore, deployment_config
 from exthost.trust import UNCHECKED, VALID, TrustConfig, check_folder, decide, install_source_finders
 from exthost.version import host_version
@@ -184,7 +184,8 @@ class ExtensionHost:
         manifest = record.manifest
         assert manifest is not None
         try:
-            config = deployment_config(manifest, self.settings, self.tenant_config)
+            default = self.settings.TENANT_DEFAULT
+            config = deployment_config(manifest, self.settings, self.tenant_config, lambda: request_tenant(default))
         except ManifestError as exc:
             record.fail(INVALID, str(exc))
             return

@@ -37,7 +37,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from exthost.errors import CapabilityDenied, ExtHostError
 from exthost.hookspecs import hookimpl
 from exthost.manifest import Manifest
-from exthost.tenant_config import TenantConfig
 from legacy_core import access
 from legacy_core.auth import PLATFORM_ADMIN, CurrentUser
 from legacy_core.clock import Clock, IdGenerator, isoformat
@@ -244,8 +243,10 @@ class PluginContext:
         self.name = manifest.name
         self.version = manifest.version
         self.folder = folder
-        # A TenantConfig resolves for the request's tenant at each read; a plain mapping is the same for everyone.
-        self.config: Mapping[str, Any] = config if isinstance(config, TenantConfig) else MappingProxyType(dict(config))
+        # A read-only mapping is kept as it is: the host's TenantConfig (exthost.tenant_config) resolves for the
+        # request's tenant at each read. Anything writable is copied behind a read-only view.
+        read_only = isinstance(config, Mapping) and not isinstance(config, MutableMapping)
+        self.config: Mapping[str, Any] = config if read_only else MappingProxyType(dict(config))
         self.default_tenant = services.settings.TENANT_DEFAULT
         self.log = PluginLogger(logger, manifest.name, self.default_tenant)
         self.router = Blueprint(manifest.name, f"sv_plugins.{manifest.name}")

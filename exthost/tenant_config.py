@@ -219,17 +219,17 @@ def layered(
     return entries
 
 
-def deployment_config(manifest: Manifest, settings: Settings, store: TenantConfigStore | None) -> TenantConfig:
+def deployment_config(
+    manifest: Manifest, settings: Settings, store: TenantConfigStore | None, tenant: Callable[[], str]
+) -> TenantConfig:
     """The plugin's `ctx.config`: its deployment config (defaults and PLUGIN_CONFIG, checked against the manifest;
-    ManifestError when it does not fit) with the tenant layer of `store` over it."""
-    from exthost.sdk import request_tenant
-
+    ManifestError when it does not fit) with the tenant layer of `store` over it, for the tenant `tenant()` names
+    (the SDK's `request_tenant`)."""
     raw = settings.PLUGIN_CONFIG.get(manifest.name, {})
     overrides = {key.upper(): value for key, value in raw.items()}
     config = validate_plugin_config(manifest, overrides, f"PLUGIN_CONFIG.{manifest.name}")
     overridden = frozenset(key for key, value in overrides.items() if value is not None)
-    default = settings.TENANT_DEFAULT
-    return TenantConfig(manifest, config, overridden, store, lambda: request_tenant(default))
+    return TenantConfig(manifest, config, overridden, store, tenant)
 
 
 # -- writing -------------------------------------------------------------------------------------------------------

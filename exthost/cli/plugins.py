@@ -144,7 +144,7 @@ def plugins_config_command(
         host._check_tenant(tenant)
         source = f"sv plugins:config {name} --tenant {tenant}"
         try:
-            config = deployment_config(record.manifest, host.settings, host.tenant_config)
+            config = deployment_config(record.manifest, host.settings, host.tenant_config, lambda: tenant)
             values = parse_assignments(record.manifest, assignments, unset, source)
         except ManifestError as exc:
             raise click.UsageError(str(exc)) from exc

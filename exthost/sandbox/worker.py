@@ -172,7 +172,7 @@ def build_app(spec: dict[str, Any]) -> WSGIApplication:
     from exthost.manifest import load_manifest
     from exthost.records import PluginRecord
     from exthost.rollout.isolation import IsolatingSessionFactory, SwitchableClock, SwitchableIds
-    from exthost.sdk import PluginContext
+    from exthost.sdk import PluginContext, request_tenant
     from exthost.tenant_config import ConfigSnapshot, TenantConfigStore, deployment_config
     from legacy_core.app import build_services
     from legacy_core.clock import RandomIds, SystemClock
@@ -193,7 +193,7 @@ def build_app(spec: dict[str, Any]) -> WSGIApplication:
     store = TenantConfigStore(
         services.session_factory, initial=ConfigSnapshot(0), poll_seconds=settings.PLUGIN_POLL_SECONDS, plugin=name
     )
-    config = deployment_config(manifest, settings, store)
+    config = deployment_config(manifest, settings, store, lambda: request_tenant(settings.TENANT_DEFAULT))
     implementation = import_entry(record, manifest, f"sandbox{os.getpid()}")
     manager = pluggy.PluginManager(PROJECT)
     manager.add_hookspecs(PluginHooks)
