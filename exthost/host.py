@@ -509,7 +509,7 @@ class ExtensionHost:
                 raise PluginStateError(
                     f"plugin {name!r} is {record.state} and cannot be enabled: {record.reason or 'not loaded'}"
                 )
-            self._check_tenant(tenant)
+            self.require_tenant(tenant)
             self.sync(force=True)
             self._check_dependencies_active(record, tenant)
             self._require_migrated(record)
@@ -555,7 +555,7 @@ class ExtensionHost:
                     failures.append(str(exc))
         return failures
 
-    def _check_tenant(self, tenant: str) -> None:
+    def require_tenant(self, tenant: str) -> None:
         """A tenant to switch a plugin for must exist (the default tenant always may): a typo is an error."""
         if tenant == self.settings.TENANT_DEFAULT:
             return

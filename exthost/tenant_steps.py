@@ -19,6 +19,7 @@ from pathlib import Path
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import Column, Connection, DateTime, Engine, MetaData, String, Table, insert, select
+from sqlalchemy.exc import IntegrityError
 
 from exthost.errors import PluginMigrationError
 from exthost.migrate import ENV_DIR, plugin_current_revision, plugin_version_table
@@ -98,8 +99,15 @@ def applied_steps(connection: Connection, plugin: str) -> dict[str, set[str]]:
 
 
 def apply_step(connection: Connection, step: TenantStep, tenant: str, now: datetime) -> None:
-    """Run one step for one tenant and record it, in the caller's transaction; PluginMigrationError when it raises
-    (the caller rolls the transaction back, so the tenant's data stays as it was)."""
+    """Record one step for one tenant and run it, in the caller's transaction; PluginMigrationError when it raises
+    (the caller rolls the transaction back, so the tenant's data stays as it was).
+
+    The record is written first: a second deploy running the same step at once waits on that row (PostgreSQL) or on
+    the write lock (SQLite) and then fails on its key with IntegrityError, before running the step a second time.
+    """
+    connection.execute(
+        insert(tenant_steps).values(plugin=step.plugin, revision=step.revision, tenant_id=tenant, applied_at=now)
+    )
     try:
         step.run(connection, tenant)
     except Exception as exc:
@@ -107,9 +115,6 @@ def apply_step(connection: Connection, step: TenantStep, tenant: str, now: datet
             f"tenant step of plugin {step.plugin!r} revision {step.revision!r} failed for tenant {tenant!r}: "
             f"{type(exc).__name__}: {exc}; its changes were rolled back and the step is not recorded"
         ) from exc
-    connection.execute(
-        insert(tenant_steps).values(plugin=step.plugin, revision=step.revision, tenant_id=tenant, applied_at=now)
-    )
 
 
 def run_pending_steps(
@@ -132,6 +137,8 @@ def run_pending_steps(
             try:
                 with engine.connect() as connection, transaction_with_ddl(connection):
                     apply_step(connection, step, tenant, now())
+            except IntegrityError:
+                continue  # another deploy ran and recorded it meanwhile
             except PluginMigrationError as exc:
                 raise PluginMigrationError(f"{exc}; fix it and run `sv migrate:deploy` again") from exc
             ran.append((step.revision, tenant))

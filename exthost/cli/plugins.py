@@ -141,7 +141,7 @@ def plugins_config_command(
         record = host.get(name)
         if record.manifest is None:
             raise click.ClickException(f"plugin {name!r} is {record.state}: {record.reason}")
-        host._check_tenant(tenant)
+        host.require_tenant(tenant)
         source = f"sv plugins:config {name} --tenant {tenant}"
         try:
             config = deployment_config(record.manifest, host.settings, host.tenant_config, lambda: tenant)

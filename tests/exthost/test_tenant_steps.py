@@ -4,7 +4,9 @@ were. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,7 @@ from sqlalchemy import text
 
 from exthost.cli import main
 from exthost.migrate import upgrade_exthost
-from exthost.tenant_steps import TenantStepStatus, tenant_step_status
+from exthost.tenant_steps import TenantStep, TenantStepStatus, run_pending_steps, tenant_step_status
 from legacy_core import Settings
 from legacy_core.db import make_engine
 from legacy_core.migrate import upgrade
@@ -269,3 +271,46 @@ def test_tenant_steps_a_step_that_is_not_a_function_is_a_clear_error(sqlite_sett
     assert result.exit_code == 1
     assert "revision 'hello0002'" in result.output
     assert "upgrade_tenant is str, not a function" in result.output
+
+
+@pytest.mark.postgres
+def test_tenant_steps_two_deploys_at_once_run_a_step_once(postgres_settings):
+    """The second deploy waits on the first's record of the step, then skips it instead of running it again."""
+    add_tenant_by_sql(postgres_settings, "acme")
+    started, release = threading.Event(), threading.Event()
+    calls: list[str] = []
+
+    def step(connection: Any, tenant: str) -> None:
+        calls.append(tenant)
+        started.set()
+        release.wait(30)
+
+    engine = make_engine(postgres_settings.DATABASE_URL, pool_size=4)
+    steps = [TenantStep("hello", "hello0001", step)]
+    ran: dict[str, list[tuple[str, str]]] = {}
+
+    def deploy(name: str) -> None:
+        ran[name] = run_pending_steps(engine, steps, lambda: datetime.now(UTC))
+
+    try:
+        first = threading.Thread(target=deploy, args=("first",))
+        first.start()
+        assert started.wait(30)
+        second = threading.Thread(target=deploy, args=("second",))
+        second.start()
+        # Until the second waits on the first's uncommitted record (or, were it not recorded first, runs the step).
+        with engine.connect() as connection:
+            while (
+                len(calls) < 2
+                and not connection.execute(text("SELECT count(*) FROM pg_locks WHERE NOT granted")).scalar()
+            ):
+                connection.rollback()
+        release.set()
+        first.join(30)
+        second.join(30)
+    finally:
+        release.set()
+        engine.dispose()
+    assert calls == ["acme"]
+    assert ran == {"first": [("hello0001", "acme")], "second": []}
+    assert steps_recorded(postgres_settings) == [("acme", "hello0001")]
