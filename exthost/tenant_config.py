@@ -24,7 +24,7 @@ from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, delete, 
 from sqlalchemy.orm import Session
 
 from exthost.errors import ManifestError, did_you_mean
-from exthost.manifest import Manifest, coerce_option, validate_plugin_config
+from exthost.manifest import Manifest, coerce_option, option_problem, validate_plugin_config
 from exthost.registry import PolledStore, bump_version
 from legacy_core.db import upsert_insert
 from legacy_core.settings import Settings
@@ -60,12 +60,16 @@ def parse_assignments(
     values: dict[str, Any] = {}
 
     def unknown(key: str) -> str:
-        hint = f" (did you mean {key.upper()!r}?)" if key.upper() in options else did_you_mean(key, options)
-        return f"{key}: unknown option of plugin {manifest.name!r}{hint}; declared: {declared}"
+        return f"{key}: unknown option of plugin {manifest.name!r}{did_you_mean(key, options)}; declared: {declared}"
+
+    def named(key: str) -> str:
+        # Option names match without regard to case, as in PLUGIN_CONFIG.
+        key = key.strip()
+        return key.upper() if key.upper() in options else key
 
     for assignment in assignments:
         key, equals, text = assignment.partition("=")
-        key = key.strip()
+        key = named(key)
         if not equals or not key:
             problems.append(f"{assignment!r}: expected KEY=VALUE, e.g. {next(iter(sorted(options)), 'KEY')}=VALUE")
             continue
@@ -80,7 +84,7 @@ def parse_assignments(
             problems.append(f"{key}: {problem}")
             continue
         values[key] = value
-    for key in unset:
+    for key in map(named, unset):
         if key not in options:
             problems.append(unknown(key))
         elif key in values:
@@ -88,6 +92,11 @@ def parse_assignments(
     if problems:
         raise ManifestError(source, problems)
     return values
+
+
+def unset_keys(manifest: Manifest, unset: Sequence[str]) -> list[str]:
+    """The option names `--unset` gave, matched without regard to case (after `parse_assignments` checked them)."""
+    return [key.strip().upper() if key.strip().upper() in manifest.config else key.strip() for key in unset]
 
 
 @dataclass(frozen=True)
@@ -211,9 +220,10 @@ def layered(
         if key not in stored:
             entries[key] = base
             continue
-        value, problem = coerce_option(option, stored[key])
+        # Stored values are typed JSON, written by parse_assignments: checked as they are, never converted.
+        problem = option_problem(option, stored[key])
         if problem is None:
-            entries[key] = ConfigEntry(key, value, TENANT)
+            entries[key] = ConfigEntry(key, stored[key], TENANT)
         else:
             entries[key] = ConfigEntry(key, base.value, base.source, ignored=f"tenant value {problem}")
     return entries

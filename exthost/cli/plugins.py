@@ -133,10 +133,11 @@ def plugins_config_command(
     """Show a plugin's config for a tenant and where each value comes from; KEY=VALUE or --unset changes the
     tenant's own values (checked against the manifest; nothing is stored when any is bad)."""
     from exthost.errors import ManifestError
-    from exthost.tenant_config import deployment_config, parse_assignments, write_tenant_config
+    from exthost.tenant_config import deployment_config, parse_assignments, unset_keys, write_tenant_config
     from legacy_core.db import transaction
 
     with started_host(load_settings()) as host:
+        host.tenant_config.strict = True  # the command shows what is stored, or fails; never a stale value
         tenant = tenant or host.settings.TENANT_DEFAULT
         record = host.get(name)
         if record.manifest is None:
@@ -148,6 +149,7 @@ def plugins_config_command(
             values = parse_assignments(record.manifest, assignments, unset, source)
         except ManifestError as exc:
             raise click.UsageError(str(exc)) from exc
+        unset = tuple(unset_keys(record.manifest, unset))
         if values or unset:
             with transaction(host.services.session_factory) as db:
                 write_tenant_config(

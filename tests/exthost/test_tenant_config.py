@@ -20,7 +20,7 @@ from exthost.errors import ManifestError
 from exthost.manifest import parse_manifest
 from exthost.migrate import upgrade_exthost
 from exthost.platform import Platform, create_platform
-from exthost.tenant_config import parse_assignments
+from exthost.tenant_config import layered, parse_assignments, unset_keys
 from legacy_core import Settings
 from legacy_core.db import make_engine, transaction
 from legacy_core.migrate import upgrade
@@ -127,6 +127,48 @@ def test_tenant_config_an_enum_takes_only_its_choices(value):
 @given(st.text(max_size=40))
 def test_tenant_config_a_string_is_stored_as_given(value):
     assert parse_assignments(MANIFEST, [f"GREETING={value}"], [], "cli") == {"GREETING": value}
+
+
+def test_tenant_config_option_names_match_without_regard_to_case():
+    assert parse_assignments(MANIFEST, ["limit=5", " Mode =fast"], [], "cli") == {"LIMIT": 5, "MODE": "fast"}
+    assert unset_keys(MANIFEST, ["greeting"]) == ["GREETING"]
+
+
+VALID = {
+    "GREETING": st.text(max_size=10),
+    "LIMIT": st.integers(1, 100),
+    "MODE": st.sampled_from(["fast", "safe"]),
+    "BETA": st.booleans(),
+    "RATIO": st.floats(0, 1),
+}
+
+
+@given(
+    st.fixed_dictionaries({}, optional=VALID),
+    st.fixed_dictionaries({}, optional=VALID),
+)
+def test_tenant_config_layers_the_tenant_over_the_deployment_over_the_defaults(deployment, stored):
+    merged = {key: option.default for key, option in MANIFEST.config.items()} | deployment
+    entries = layered(MANIFEST, merged, frozenset(deployment), stored)
+    assert {key: entry.value for key, entry in entries.items()} == merged | stored
+    for key, entry in entries.items():
+        expected = "tenant" if key in stored else "deployment" if key in deployment else "default"
+        assert (entry.source, entry.ignored) == (expected, None)
+
+
+@given(
+    st.one_of(
+        st.integers().filter(lambda v: not 1 <= v <= 100),
+        st.from_regex(r"[0-9]{1,3}", fullmatch=True),
+        st.booleans(),
+        st.floats(),
+    )
+)
+def test_tenant_config_a_stored_value_that_does_not_fit_is_ignored(value):
+    merged = {key: option.default for key, option in MANIFEST.config.items()}
+    entry = layered(MANIFEST, merged, frozenset(), {"LIMIT": value})["LIMIT"]
+    assert (entry.value, entry.source) == (10, "default")
+    assert entry.ignored is not None and entry.ignored.startswith("tenant value must be")
 
 
 def test_tenant_config_every_bad_assignment_is_named_at_once():
