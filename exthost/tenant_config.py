@@ -110,6 +110,28 @@ class ConfigEntry:
     ignored: str | None = None
 
 
+def layered(
+    manifest: Manifest, deployment: Mapping[str, Any], overridden: frozenset[str], stored: Mapping[str, Any]
+) -> dict[str, ConfigEntry]:
+    """Every declared option with its value and source. `deployment` is the plugin's validated deployment config
+    (defaults and PLUGIN_CONFIG), `overridden` the keys PLUGIN_CONFIG set, `stored` the tenant's own values."""
+    entries: dict[str, ConfigEntry] = {}
+    for key, option in manifest.config.items():
+        if key not in deployment:
+            continue
+        base = ConfigEntry(key, deployment[key], DEPLOYMENT if key in overridden else DEFAULT)
+        if key not in stored:
+            entries[key] = base
+            continue
+        # Stored values are typed JSON, written by parse_assignments: checked as they are, never converted.
+        problem = option_problem(option, stored[key])
+        if problem is None:
+            entries[key] = ConfigEntry(key, stored[key], TENANT)
+        else:
+            entries[key] = ConfigEntry(key, base.value, base.source, ignored=f"tenant value {problem}")
+    return entries
+
+
 # -- reading: one snapshot per process, re-read when the counter moved -------------------------------------------------
 
 
@@ -205,28 +227,6 @@ class TenantConfig(Mapping[str, Any]):
 
     def __repr__(self) -> str:
         return f"TenantConfig({dict(self)!r})"
-
-
-def layered(
-    manifest: Manifest, deployment: Mapping[str, Any], overridden: frozenset[str], stored: Mapping[str, Any]
-) -> dict[str, ConfigEntry]:
-    """Every declared option with its value and source. `deployment` is the plugin's validated deployment config
-    (defaults and PLUGIN_CONFIG), `overridden` the keys PLUGIN_CONFIG set, `stored` the tenant's own values."""
-    entries: dict[str, ConfigEntry] = {}
-    for key, option in manifest.config.items():
-        if key not in deployment:
-            continue
-        base = ConfigEntry(key, deployment[key], DEPLOYMENT if key in overridden else DEFAULT)
-        if key not in stored:
-            entries[key] = base
-            continue
-        # Stored values are typed JSON, written by parse_assignments: checked as they are, never converted.
-        problem = option_problem(option, stored[key])
-        if problem is None:
-            entries[key] = ConfigEntry(key, stored[key], TENANT)
-        else:
-            entries[key] = ConfigEntry(key, base.value, base.source, ignored=f"tenant value {problem}")
-    return entries
 
 
 def deployment_config(
