@@ -15,6 +15,7 @@ from exthost.migrate import (
     upgrade_exthost,
     upgrade_plugin,
 )
+from exthost.tenant_steps import plugin_steps, run_pending_steps
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -88,6 +89,9 @@ def migrate_plugins(settings: Settings, engine: Engine, only: tuple[str, ...], l
                 if before == after
                 else f"plugin {name}: {before or '<empty>'} -> {after}"
             )
+            ran = run_pending_steps(engine, plugin_steps(engine, name, folder), host.services.clock.now)
+            if ran:
+                lines.append(f"plugin {name}: tenant steps run: " + ", ".join(f"{r} for {t}" for r, t in ran))
         for record in host.plugins.values():
             if record.state == "invalid" and (not only or record.name in only):
                 lines.append(f"plugin {record.name}: skipped, invalid: {record.reason}")

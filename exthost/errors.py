@@ -7,8 +7,9 @@ ExtHostError                   root of everything the host raises on purpose
  ├── MountConflict             a mount that overlaps a core route or another plugin's mount
  ├── PluginNotFound            a name that is not a discovered plugin (did-you-mean included)
  ├── PluginStateError          an operation the plugin's state does not allow (enable an invalid plugin, …)
- ├── PluginMigrationError      a plugin's revisions could not be applied; its schema stays where it was
  ├── BackupError               a database backup or restore that could not be made, checked or allowed
+ ├── PluginMigrationError      a plugin's revisions or a tenant step could not be applied; nothing of it stays
+ ├── TenantError               a tenant id or name that cannot be used, or a tenant that already exists
  ├── HookFailed                a lifecycle hook raised: register fails the plugin, on_enable fails that tenant
  ├── SignatureError            plugin signing: a key file or signature file that cannot be used, a folder that
  │                             cannot be signed, or a plugin the signature policy refuses to load
@@ -75,6 +76,8 @@ class PluginMigrationError(ExtHostError):
 class BackupError(ExtHostError):
     """A backup that could not be taken, a backup file that fails its checks, or a restore that is refused or failed;
     the message says which, with the tool's own error where one ran."""
+class TenantError(ExtHostError):
+    """A tenant that cannot be created: a bad id or name, or an id already taken."""
 
 
 class HookFailed(ExtHostError):

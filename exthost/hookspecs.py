@@ -40,6 +40,13 @@ class PluginHooks:
         """
 
     @hookspec
+    def on_tenant_created(self, ctx: Any, tenant: str) -> None:
+        """Called once per loaded plugin after `sv tenants:create` committed a new tenant (and every plugin's tenant
+        steps for it), in the process that created it, whether or not the plugin is enabled for anyone. Raising is
+        reported by the command; the tenant stays created.
+        """
+
+    @hookspec
     def on_shutdown(self, ctx: Any) -> None:
         """Called once when the host shuts down or the plugin is unloaded (hot reload): release what it holds."""
 
@@ -52,4 +59,4 @@ class PluginHooks:
         """
 
 
-HOOK_NAMES = ("register", "on_enable", "on_disable", "on_shutdown", "health")
+HOOK_NAMES = ("register", "on_enable", "on_disable", "on_tenant_created", "on_shutdown", "health")

@@ -46,7 +46,7 @@ from exthost.loader import (
     import_entry,
     raised_in_plugin,
 )
-from exthost.manifest import load_manifest, resolve_inside, validate_plugin_config
+from exthost.manifest import load_manifest, resolve_inside
 from exthost.migrate import exthost_revisions, plugin_revisions
 from exthost.mounts import Mount, segments
 from exthost.records import (
@@ -63,7 +63,8 @@ from exthost.records import (
 )
 from exthost.registry import Registry, StateRow
 from exthost.rollout.isolation import after_isolated_run, in_isolated_run
-from exthost.sdk import TENANT_KEY, PluginContext
+from exthost.sdk import TENANT_KEY, PluginContext, request_tenant
+from exthost.tenant_config import ConfigSnapshot, TenantConfigStore, deployment_config
 from exthost.trust import UNCHECKED, VALID, TrustConfig, check_folder, decide, install_source_finders
 from exthost.version import host_version
 from legacy_core.app import build_services, create_server
@@ -98,6 +99,10 @@ class ExtensionHost:
             legacy_routes = routes(create_server(services=self.services).app, self.services.features)
         self.catalogue = Catalogue(settings, legacy_routes, self.services.features.names)
         self.registry = Registry(self.services.session_factory, self.services.clock)
+        # Tenant values of plugin config (`sv plugins:config --tenant`), shared by every plugin's ctx.config.
+        self.tenant_config = TenantConfigStore(
+            self.services.session_factory, initial=ConfigSnapshot(0), poll_seconds=settings.PLUGIN_POLL_SECONDS
+        )
         self.warnings: list[str] = []
         self._table = MountTable()
         self._lock = threading.RLock()
@@ -179,8 +184,8 @@ class ExtensionHost:
         manifest = record.manifest
         assert manifest is not None
         try:
-            overrides = {key.upper(): value for key, value in self.settings.PLUGIN_CONFIG.get(record.name, {}).items()}
-            config = validate_plugin_config(manifest, overrides, f"PLUGIN_CONFIG.{record.name}")
+            default = self.settings.TENANT_DEFAULT
+            config = deployment_config(manifest, self.settings, self.tenant_config, lambda: request_tenant(default))
         except ManifestError as exc:
             record.fail(INVALID, str(exc))
             return
@@ -504,7 +509,7 @@ class ExtensionHost:
                 raise PluginStateError(
                     f"plugin {name!r} is {record.state} and cannot be enabled: {record.reason or 'not loaded'}"
                 )
-            self._check_tenant(tenant)
+            self.require_tenant(tenant)
             self.sync(force=True)
             self._check_dependencies_active(record, tenant)
             self._require_migrated(record)
@@ -531,7 +536,26 @@ class ExtensionHost:
             self._checked_at = 0.0
         self.sync(force=True)
 
-    def _check_tenant(self, tenant: str) -> None:
+    def load_order(self) -> list[str]:
+        """The plugins this host accepted, in dependency order (what it requires first)."""
+        return [name for name in self._order if name in self.plugins]
+
+    def tenant_created(self, tenant: str) -> list[str]:
+        """Run every loaded plugin's on_tenant_created hook for a tenant just created; the failures, one line each
+        (a raising hook does not stop the others)."""
+        failures: list[str] = []
+        with self._lock:
+            for name in self.load_order():
+                record = self.plugins[name]
+                if not record.loaded:
+                    continue
+                try:
+                    self._call(record, "on_tenant_created", ctx=record.context, tenant=tenant)
+                except HookFailed as exc:
+                    failures.append(str(exc))
+        return failures
+
+    def require_tenant(self, tenant: str) -> None:
         """A tenant to switch a plugin for must exist (the default tenant always may): a typo is an error."""
         if tenant == self.settings.TENANT_DEFAULT:
             return

@@ -380,6 +380,17 @@ class ConfigOption(_Strict):
     help: str = Field(
         default="", description="What the option changes, shown in docs and errors.", examples=["Items per page."]
     )
+    enum: list[Any] | None = Field(
+        default=None,
+        description="The only values allowed, each of the option's type.",
+        examples=[["draft", "published"]],
+    )
+    minimum: int | float | None = Field(
+        default=None, description="Smallest value allowed (integer and number options).", examples=[1]
+    )
+    maximum: int | float | None = Field(
+        default=None, description="Largest value allowed (integer and number options).", examples=[500]
+    )
 
     @field_validator("default")
     @classmethod
@@ -395,6 +406,46 @@ class ConfigOption(_Strict):
         else:
             fix = 'change the default or its "type"'
         raise ValueError(f"{problem}; {fix}")
+
+    @model_validator(mode="after")
+    def _constraints_fit(self) -> ConfigOption:
+        if self.enum is not None:
+            if not self.enum:
+                raise ValueError('enum: is empty; list the allowed values, or drop "enum"')
+            for index, choice in enumerate(self.enum):
+                problem = _type_problem(self.type, choice)
+                if problem is not None:
+                    raise ValueError(f"enum[{index}]: {problem}; make every choice a {self.type}")
+        bounded = self.minimum is not None or self.maximum is not None
+        if bounded and self.type not in ("integer", "number"):
+            raise ValueError(f'minimum/maximum apply to integer and number options, not {self.type!r}; drop them')
+        for bound in ("minimum", "maximum"):
+            value = getattr(self, bound)
+            if value is not None and (isinstance(value, bool) or not math.isfinite(value)):
+                raise ValueError(f"{bound}: must be a finite number, got {_show(value)}")
+        if self.minimum is not None and self.maximum is not None and self.minimum > self.maximum:
+            raise ValueError(f"minimum {self.minimum!r} is above maximum {self.maximum!r}; swap them")
+        if self.default is not None:
+            problem = option_problem(self, self.default)
+            if problem is not None:
+                raise ValueError(f"default: {problem}; change the default or the constraint")
+        return self
+
+
+def option_problem(option: ConfigOption, value: Any) -> str | None:
+    """Why `value` (already of a JSON type) does not fit `option`: its type, its enum, its bounds; None when it does."""
+    problem = _type_problem(option.type, value)
+    if problem is not None:
+        return problem
+    if option.enum is not None and value not in option.enum:
+        choices = ", ".join(repr(choice) for choice in option.enum)
+        hint = did_you_mean(value, [str(c) for c in option.enum]) if isinstance(value, str) else ""
+        return f"must be one of {choices}, got {_show(value)}{hint}"
+    if option.minimum is not None and value < option.minimum:
+        return f"must be at least {option.minimum!r}, got {_show(value)}"
+    if option.maximum is not None and value > option.maximum:
+        return f"must be at most {option.maximum!r}, got {_show(value)}"
+    return None
 
 
 class Requires(_Strict):
@@ -703,6 +754,13 @@ def _coerce(type_: str, value: Any) -> tuple[Any, str | None]:
     return value, _type_problem(type_, value)
 
 
+def coerce_option(option: ConfigOption, value: Any) -> tuple[Any, str | None]:
+    """`value` (a JSON value, or a string from the environment or the command line) as the option's type, checked
+    against its type, enum and bounds; (value, problem)."""
+    value, problem = _coerce(option.type, value)
+    return value, problem or option_problem(option, value)
+
+
 def validate_plugin_config(manifest: Manifest, overrides: Mapping[str, Any], source: str) -> dict[str, Any]:
     """The plugin's config: declared defaults, overridden by `overrides` (from `source`), checked against types."""
     problems: list[str] = []
@@ -717,7 +775,7 @@ def validate_plugin_config(manifest: Manifest, overrides: Mapping[str, Any], sou
     for key, option in options.items():
         variable = f"PLUGIN_CONFIG__{manifest.name}__{key}"
         if overrides.get(key) is not None:
-            value, problem = _coerce(option.type, overrides[key])
+            value, problem = coerce_option(option, overrides[key])
             if problem:
                 problems.append(f"config.{key}: {problem}; fix {variable}")
             merged[key] = value

@@ -4,7 +4,8 @@ A plugin's entry object implements hooks (see `exthost.hookspecs`) marked with `
 `PluginContext`, which hands the plugin everything it may use of the platform:
 
     ctx.log        logger carrying the plugin's name and the current tenant
-    ctx.config     the plugin's validated config (manifest defaults, then settings / environment overrides)
+    ctx.config     the plugin's validated config for the request's tenant: manifest defaults, then the deployment's
+                   PLUGIN_CONFIG, then the tenant's own values (`sv plugins:config --tenant`); read-only
     ctx.router     a Flask blueprint; its routes must lie under the manifest's mounts
     ctx.db         the database session factory; `ctx.transaction()` commits on success, rolls back on error
     ctx.tenant     the tenant of the current request, else the default tenant (`tenant-0`)
@@ -242,7 +243,10 @@ class PluginContext:
         self.name = manifest.name
         self.version = manifest.version
         self.folder = folder
-        self.config: Mapping[str, Any] = MappingProxyType(dict(config))
+        # A read-only mapping is kept as it is: the host's TenantConfig (exthost.tenant_config) resolves for the
+        # request's tenant at each read. Anything writable is copied behind a read-only view.
+        read_only = isinstance(config, Mapping) and not isinstance(config, MutableMapping)
+        self.config: Mapping[str, Any] = config if read_only else MappingProxyType(dict(config))
         self.default_tenant = services.settings.TENANT_DEFAULT
         self.log = PluginLogger(logger, manifest.name, self.default_tenant)
         self.router = Blueprint(manifest.name, f"sv_plugins.{manifest.name}")

@@ -73,6 +73,12 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "phase_status_command",
         "Each feature's mode, code fingerprint, evidence since its last code change, and the switch gate's verdict.",
     ),
+    "plugins:config": (
+        "plugins",
+        "plugins_config_command",
+        "Show a plugin's config for a tenant and where each value comes from; KEY=VALUE or --unset changes the "
+        "tenant's own values (checked against the manifest; nothing is stored when any is bad).",
+    ),
     "plugins:disable": (
         "plugins",
         "plugins_disable_command",
@@ -137,6 +143,17 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "shadow",
         "shadow_status_command",
         "Comparison counts per feature, route, method and mode, and the latest mismatches.",
+    ),
+    "tenants:create": (
+        "tenants",
+        "tenants_create_command",
+        "Create a tenant and run every plugin's tenant steps for it, all in one transaction (a failure creates "
+        "nothing); then each plugin's on_tenant_created hook runs.",
+    ),
+    "tenants:list": (
+        "tenants",
+        "tenants_list_command",
+        "Every tenant: id, name, when it was created, its users and projects, and the plugins enabled for it.",
     ),
 }
 

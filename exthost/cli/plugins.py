@@ -119,3 +119,65 @@ plugins_enable_command = _switch_command(
 plugins_disable_command = _switch_command(
     False, "Disable a plugin for a tenant; the legacy routes serve that tenant again."
 )
+
+
+@click.command("plugins:config")
+@click.argument("name")
+@click.argument("assignments", nargs=-1, metavar="[KEY=VALUE]...")
+@click.option("--tenant", default=None, help="Tenant whose values to show or set; TENANT_DEFAULT when omitted.")
+@click.option("--unset", "unset", multiple=True, metavar="KEY", help="Remove the tenant's value of KEY (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print the effective config as JSON.")
+def plugins_config_command(
+    name: str, assignments: tuple[str, ...], tenant: str | None, unset: tuple[str, ...], as_json: bool
+) -> None:
+    """Show a plugin's config for a tenant and where each value comes from; KEY=VALUE or --unset changes the
+    tenant's own values (checked against the manifest; nothing is stored when any is bad)."""
+    from exthost.errors import ManifestError
+    from exthost.tenant_config import deployment_config, parse_assignments, unset_keys, write_tenant_config
+    from legacy_core.db import transaction
+
+    with started_host(load_settings()) as host:
+        host.tenant_config.strict = True  # the command shows what is stored, or fails; never a stale value
+        tenant = tenant or host.settings.TENANT_DEFAULT
+        record = host.get(name)
+        if record.manifest is None:
+            raise click.ClickException(f"plugin {name!r} is {record.state}: {record.reason}")
+        host.require_tenant(tenant)
+        source = f"sv plugins:config {name} --tenant {tenant}"
+        try:
+            config = deployment_config(record.manifest, host.settings, host.tenant_config, lambda: tenant)
+            values = parse_assignments(record.manifest, assignments, unset, source)
+        except ManifestError as exc:
+            raise click.UsageError(str(exc)) from exc
+        unset = tuple(unset_keys(record.manifest, unset))
+        if values or unset:
+            with transaction(host.services.session_factory) as db:
+                write_tenant_config(
+                    db, name, tenant, values, unset, changed_by="sv plugins:config", now=host.services.clock.now()
+                )
+        host.tenant_config.refresh()
+        entries = config.entries(tenant)
+    if as_json:
+        print_json(
+            {
+                "plugin": name,
+                "tenant": tenant,
+                "config": {
+                    key: {"value": entry.value, "source": entry.source, "ignored": entry.ignored}
+                    for key, entry in entries.items()
+                },
+            }
+        )
+        return
+    for key in values:
+        click.echo(f"set {key} for {tenant}")
+    for key in unset:
+        click.echo(f"unset {key} for {tenant}")
+    print_table(
+        f"{name} config for {tenant}",
+        ["key", "value", "source", "note"],
+        [
+            [key, json.dumps(entry.value), entry.source, f"ignored {entry.ignored}" if entry.ignored else ""]
+            for key, entry in entries.items()
+        ],
+    )

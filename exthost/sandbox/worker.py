@@ -169,10 +169,11 @@ def build_app(spec: dict[str, Any]) -> WSGIApplication:
 
     from exthost.hookspecs import PROJECT, PluginHooks
     from exthost.loader import build_plugin_app, import_entry, raised_in_plugin
-    from exthost.manifest import load_manifest, validate_plugin_config
+    from exthost.manifest import load_manifest
     from exthost.records import PluginRecord
     from exthost.rollout.isolation import IsolatingSessionFactory, SwitchableClock, SwitchableIds
-    from exthost.sdk import PluginContext
+    from exthost.sdk import PluginContext, request_tenant
+    from exthost.tenant_config import ConfigSnapshot, TenantConfigStore, deployment_config
     from legacy_core.app import build_services
     from legacy_core.clock import RandomIds, SystemClock
     from legacy_core.settings import Settings
@@ -187,8 +188,12 @@ def build_app(spec: dict[str, Any]) -> WSGIApplication:
     )
     record = PluginRecord(name=name, folder=folder, source="sandbox")
     record.manifest = manifest = load_manifest(record.manifest_path, services.features.names)
-    overrides = {key.upper(): value for key, value in settings.PLUGIN_CONFIG.get(name, {}).items()}
-    config = validate_plugin_config(manifest, overrides, f"PLUGIN_CONFIG.{name}")
+    # The tenant layer of ctx.config comes from the shared table, read here as the host reads it (the worker reaches
+    # the database anyway), limited to this plugin's rows and re-read when its counter moves.
+    store = TenantConfigStore(
+        services.session_factory, initial=ConfigSnapshot(0), poll_seconds=settings.PLUGIN_POLL_SECONDS, plugin=name
+    )
+    config = deployment_config(manifest, settings, store, lambda: request_tenant(settings.TENANT_DEFAULT))
     implementation = import_entry(record, manifest, f"sandbox{os.getpid()}")
     manager = pluggy.PluginManager(PROJECT)
     manager.add_hookspecs(PluginHooks)
