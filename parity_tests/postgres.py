@@ -181,7 +181,10 @@ def install_counter(engine: Engine) -> None:
         connection.execute(text(f"CREATE TABLE {CHANGED} (name text PRIMARY KEY)"))
         connection.execute(
             text(
-                f"CREATE FUNCTION {_BUMP}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                # SECURITY DEFINER: a plugin's write runs as the plugin's role (exthost.roles), which may not write
+                # the harness's tables; the counter is the harness's, not the plugin's.
+                f"CREATE FUNCTION {_BUMP}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER "
+                "SET search_path = public AS $$ BEGIN "
                 # A reset puts rows back with this set: it is no change a case made.
                 f"IF coalesce(current_setting('{_RESETTING}', true), '') = 'on' THEN RETURN NULL; END IF; "
                 f"UPDATE {COUNTER} SET changes = changes + 1 WHERE id = 1; "
