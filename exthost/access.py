@@ -120,16 +120,23 @@ def sqlite_authorizer(
         table = (first or "").lower()
         if action in _READS:
             # Inside a granted view, SQLite authorizes the view's reads of its base table with the view as source.
+            if source is not None and source.startswith(VIEW_PREFIX) and source not in views:
+                refusals.append(policy.refusal("read", source))  # name the view, not the table behind it
+                return sqlite3.SQLITE_DENY
             if policy.owns(table) or table in views or source in views or table in _CATALOGUE:
                 return sqlite3.SQLITE_OK
             if source is not None and policy.owns(source.lower()):
                 return sqlite3.SQLITE_OK  # a trigger on an owned table
-            if (table, (second or "").lower()) in parent_keys:
+            # No column: SQLite's count(*) (also a count over a flattened view). It reads no value, only how many
+            # rows there are, and SQLite cannot tell a count over a granted view from one over its table.
+            if second == "" or (table, (second or "").lower()) in parent_keys:
                 return sqlite3.SQLITE_OK
             refusals.append(policy.refusal("read", table))
             return sqlite3.SQLITE_DENY
         if action in _WRITES:
-            if policy.owns(table) or (source is not None and policy.owns(source.lower())):
+            # SQLite's catalogue is written by the DDL it implies, which is refused on its own (and SQLite refuses
+            # a direct write to sqlite_master unless a pragma this authorizer refuses is on).
+            if policy.owns(table) or (source is not None and policy.owns(source.lower())) or table in _CATALOGUE:
                 return sqlite3.SQLITE_OK
             refusals.append(policy.refusal("write", table))
             return sqlite3.SQLITE_DENY

@@ -68,8 +68,8 @@ def explain_refusal(context: ExceptionContext) -> BaseException | None:
     original = context.original_exception
     if context.engine is not None and context.engine.dialect.name == "sqlite":
         refusals = info.get(_REFUSALS) or []
-        if refusals and "not authorized" in str(original):
-            message = refusals[-1]
+        if refusals and ("not authorized" in str(original) or "prohibited" in str(original)):
+            message = refusals[0]  # the first: a DROP TABLE is refused, then the write to sqlite_master it implies
             refusals.clear()
             return AccessDenied(message)
         return None
@@ -79,9 +79,18 @@ def explain_refusal(context: ExceptionContext) -> BaseException | None:
     return None
 
 
+def _fresh_refusals(connection: Connection, *_args: Any) -> None:
+    # A refusal met through a bare DBAPI cursor was never explained: it must not explain the next statement's.
+    refusals = connection.info.get(_REFUSALS)
+    if refusals:
+        refusals.clear()
+
+
 def _listen_errors(engine: Engine) -> None:
     if not event.contains(engine, "handle_error", explain_refusal):
         event.listen(engine, "handle_error", explain_refusal, retval=True)
+    if engine.dialect.name == "sqlite" and not event.contains(engine, "before_cursor_execute", _fresh_refusals):
+        event.listen(engine, "before_cursor_execute", _fresh_refusals)
 
 
 def plugin_engine(url: str, policy: AccessPolicy, role: str | None) -> Engine:
