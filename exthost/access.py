@@ -33,7 +33,9 @@ _ALWAYS = {
 # Pragmas that only read or set the connection's own behaviour (the engine sets the first ones on connect).
 _PRAGMAS = frozenset({"foreign_keys", "busy_timeout", "journal_mode", "schema_version", "data_version"})
 # SQLite's own catalogue: table names and their SQL, no rows of platform data.
-_CATALOGUE = frozenset({"sqlite_master", "sqlite_schema", "sqlite_temp_master", "sqlite_temp_schema", "sqlite_sequence"})
+_CATALOGUE = frozenset(
+    {"sqlite_master", "sqlite_schema", "sqlite_temp_master", "sqlite_temp_schema", "sqlite_sequence"}
+)
 
 
 def view_name(platform: str) -> str:
@@ -79,7 +81,9 @@ class AccessPolicy:
     def refusal(self, action: str, table: str) -> str:
         """Why `action` ("read", "write", "change") of `table` is refused, and the manifest key that would allow it."""
         where = f"in {self.manifest_path}"
-        head = f"plugin {self.plugin!r} may not {action} {'view' if table.startswith(VIEW_PREFIX) else 'table'} {table!r}"
+        head = (
+            f"plugin {self.plugin!r} may not {action} {'view' if table.startswith(VIEW_PREFIX) else 'table'} {table!r}"
+        )
         if action == "change":
             return f"{head}: schema changes belong in the plugin's migrations (run by sv migrate:deploy), not ctx.db"
         platform = table.removeprefix(VIEW_PREFIX)
@@ -90,7 +94,9 @@ class AccessPolicy:
             if action == "write":
                 return f"{head}: platform data is read-only to plugins (access.platform grants reads of its views)"
             if table in PLATFORM_TABLES and platform in self.platform:
-                return f"{head}: read platform data through its view {view_name(platform)!r}, which access.platform grants"
+                return (
+                    f"{head}: read platform data through its view {view_name(platform)!r}, which access.platform grants"
+                )
             return (
                 f"{head}: add {platform!r} to access.platform {where} and read the view {view_name(platform)!r} "
                 "(platform tables are reached only through their read-only views)"

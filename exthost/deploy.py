@@ -9,7 +9,6 @@ from exthost.access import AccessPolicy
 from exthost.errors import PluginMigrationError, PluginNotFound, PluginStateError
 from exthost.host import ExtensionHost
 from exthost.manifest import resolve_inside
-from exthost.roles import grant_plugin_roles
 from exthost.migrate import (
     exthost_revisions,
     plugin_current_revision,
@@ -17,6 +16,7 @@ from exthost.migrate import (
     upgrade_exthost,
     upgrade_plugin,
 )
+from exthost.roles import grant_plugin_roles
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine

@@ -25,6 +25,7 @@ import pluggy
 from flask import g
 from sqlalchemy.exc import SQLAlchemyError
 
+from exthost.access import AccessPolicy
 from exthost.catalogue import Catalogue
 from exthost.counters import SharedWindows
 from exthost.errors import (
@@ -49,6 +50,7 @@ from exthost.loader import (
 from exthost.manifest import load_manifest, resolve_inside, validate_plugin_config
 from exthost.migrate import exthost_revisions, plugin_revisions
 from exthost.mounts import Mount, segments
+from exthost.plugin_db import build_plugin_db, dispose_plugin_db
 from exthost.records import (
     DISABLED,
     DISCOVERED,
@@ -63,8 +65,6 @@ from exthost.records import (
 )
 from exthost.registry import Registry, StateRow
 from exthost.rollout.isolation import after_isolated_run, in_isolated_run
-from exthost.access import AccessPolicy
-from exthost.plugin_db import build_plugin_db, dispose_plugin_db
 from exthost.sdk import TENANT_KEY, PluginContext
 from exthost.trust import UNCHECKED, VALID, TrustConfig, check_folder, decide, install_source_finders
 from exthost.version import host_version

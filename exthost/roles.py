@@ -64,7 +64,9 @@ def grant_plugin_role(connection: Connection, policy: AccessPolicy, secret_key: 
     for table in owned:
         connection.exec_driver_sql(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {_quote(connection, table)} TO {quoted}")
         for (sequence,) in connection.execute(text(_SEQUENCES), {"table": table}):
-            connection.exec_driver_sql(f"GRANT USAGE, SELECT, UPDATE ON SEQUENCE {_quote(connection, sequence)} TO {quoted}")
+            connection.exec_driver_sql(
+                f"GRANT USAGE, SELECT, UPDATE ON SEQUENCE {_quote(connection, sequence)} TO {quoted}"
+            )
     views = sorted(view_name(platform) for platform in policy.platform)
     for view in views:
         connection.exec_driver_sql(f"GRANT SELECT ON {_quote(connection, view)} TO {quoted}")
@@ -101,7 +103,12 @@ def drop_plugin_roles(connection: Connection, database: str) -> list[str]:
     """Drop the roles made for plugins in `database` (named `<database>__<plugin>`), once the database is gone
     (tests and the parity harness, whose databases come and go); the names dropped."""
     like = database.replace("\\", "\\\\").replace("_", "\\_").replace("%", "\\%") + "\\_\\_%"
-    names = [str(name) for name in connection.execute(text("SELECT rolname FROM pg_roles WHERE rolname LIKE :n"), {"n": like}).scalars()]
+    names = [
+        str(name)
+        for name in connection.execute(
+            text("SELECT rolname FROM pg_roles WHERE rolname LIKE :n"), {"n": like}
+        ).scalars()
+    ]
     for name in names:
         connection.exec_driver_sql(f"DROP ROLE IF EXISTS {_quote(connection, name)}")
     return names

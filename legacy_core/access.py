@@ -49,7 +49,7 @@ def effective_role(db: Session, project: Any, user: CurrentUser, tables: Project
     member = tables.member
     role = db.scalar(select(member.role).where(member.project_id == project.id, member.user_id == user.id))
     if role is not None:
-        return role
+        return str(role)
     if user.is_admin:
         return "owner"
     if project.scope in ("org", "public"):

@@ -255,3 +255,14 @@ def test_refusal_messages_name_the_manifest_file():
         "plugin 'evil' may not read table 'users': add 'users' to access.platform in plugins/evil/plugin.json and "
         "read the view 'sv_platform_users' (platform tables are reached only through their read-only views)"
     )
+
+
+def test_two_plugins_claiming_one_table_leave_the_second_invalid(settings_factory, host_factory):
+    settings = settings_factory(PLUGIN_ENTRY_POINTS=False)
+    write_plugin(settings.PLUGINS_DIR, "alpha", manifest=manifest_for("alpha", access={"tables": ["shared_*"]}))
+    write_plugin(settings.PLUGINS_DIR, "beta", manifest=manifest_for("beta", access={"tables": ["shared_items"]}))
+    host = host_factory(settings)
+    assert host.plugins["alpha"].state != "invalid"
+    beta = host.plugins["beta"]
+    assert beta.state == "invalid"
+    assert "access.tables: 'shared_items' overlaps 'shared_*' of plugin 'alpha'" in (beta.reason or "")
