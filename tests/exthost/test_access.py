@@ -63,6 +63,12 @@ class Plugin:
             with ctx.transaction() as db:
                 return {"leaked": [list(row) for row in db.execute(text("SELECT password_hash FROM users"))]}
 
+        @ctx.router.get("/api/evil/whoami")
+        def whoami():
+            with ctx.db() as db:
+                current, session = db.execute(text("SELECT current_user, session_user")).one()
+            return {"current": current, "session": session, "url_user": ctx.db.kw["bind"].url.username}
+
         @ctx.router.post("/api/evil/own")
         def own():
             with ctx.transaction() as db:
@@ -266,3 +272,47 @@ def test_two_plugins_claiming_one_table_leave_the_second_invalid(settings_factor
     beta = host.plugins["beta"]
     assert beta.state == "invalid"
     assert "access.tables: 'shared_items' overlaps 'shared_*' of plugin 'alpha'" in (beta.reason or "")
+
+
+@pytest.mark.postgres
+def test_in_process_isolation_the_workers_connect_as_the_plugins_role(postgres_url, platform_factory, tmp_path):
+    from sqlalchemy.engine import make_url
+
+    from exthost.deploy import migrate_plugins
+    from legacy_core.db import make_engine
+    from legacy_core.migrate import upgrade
+    from tests.fixtures.app import make_settings
+
+    settings = make_settings(
+        tmp_path,
+        DATABASE_URL=postgres_url,
+        PLUGIN_ENTRY_POINTS=False,
+        PLUGIN_POLL_SECONDS=0,
+        PLUGIN_ISOLATION="process",
+    )
+    write_plugins(settings)
+    engine = make_engine(postgres_url)
+    upgrade(engine)
+    make_tables(engine)
+    migrate_plugins(settings, engine, ())
+    engine.dispose()
+    platform = platform_factory(settings)
+    platform.host.enable("evil")
+    client = sign_up(platform, "mallory@example.test")
+    role = role_name(make_url(postgres_url).database or "", "evil")
+    who = client.get("/api/evil/whoami")
+    assert who.status_code == 200, who.get_data(as_text=True)
+    # Logged in as the role itself: the worker never had the platform's user or password.
+    assert who.get_json() == {"current": role, "session": role, "url_user": role}
+    refused = client.get("/api/evil/try/hashes")
+    assert refused.status_code == 403
+    assert EXPECTED["hashes"] in refused.get_json()["refused"]
+    assert (
+        client.get("/api/evil/try/write_projects")
+        .get_json()["refused"]
+        .startswith("plugin 'evil' may not write table 'projects'")
+    )
+    unhandled = client.get("/api/evil/unhandled")
+    assert unhandled.status_code == 500 and "argon2" not in unhandled.get_data(as_text=True)
+    assert client.post("/api/evil/own").get_json() == {"projects": 0, "mine": 1}
+    assert client.get("/api/me").status_code == 200
