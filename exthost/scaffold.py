@@ -263,7 +263,7 @@ A Sovereign plugin. `GET /api/{name}/items` lists the items of the caller's tena
 
 | file | what it is |
 |---|---|
-| `plugin.json` | the manifest: name, version, engine range, entry, mounts, migrations folder, and `access`: the tables `ctx.db` may reach (`{name}_*`) and the platform views it reads (none yet) |
+| `plugin.json` | the manifest: name, version, engine, entry, mounts, migrations, `access` (what `ctx.db` reaches) |
 | `plugin.py` | the entry: the `register` hook adds the route; `health` reports for `/health` and `/diagnostics` |
 | `migrations/0001_{name}_items.py` | the alembic revision creating `{table}` (version table `alembic_version_{name}`) |
 | `tests/test_{name}.py` | migrates, enables and serves the plugin with `sv` on a fresh database, then calls the route |
