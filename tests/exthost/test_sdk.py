@@ -48,6 +48,10 @@ class Plugin:
 """
 
 
+# ctx.auth.require_project and project-granted capabilities read these views.
+SDK_ACCESS = {"tables": ["caps_*"], "platform": ["projects", "project_members"]}
+
+
 @pytest.fixture
 def platform(settings_factory, platform_factory):
     settings = settings_factory(PLUGIN_ENTRY_POINTS=False)
@@ -57,8 +61,7 @@ def platform(settings_factory, platform_factory):
         {"name": "caps.edit", "grant": "project:editor"},
         {"name": "caps.secret"},
     ]
-    access = {"tables": ["caps_*"], "platform": ["projects", "project_members"]}
-    manifest = manifest_for("caps", capabilities=capabilities, access=access)
+    manifest = manifest_for("caps", capabilities=capabilities, access=SDK_ACCESS)
     write_plugin(settings.PLUGINS_DIR, "caps", CAPS_CODE, manifest=manifest)
     platform = platform_factory(settings)
     with platform.services.engine.begin() as connection:  # the plugin's table, as its migration would make it
