@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import SQLAlchemyError
 
 from exthost.access import AccessPolicy, role_name, role_password, view_name
 
@@ -100,15 +101,16 @@ def grant_plugin_roles(engine: Engine, policies: Iterable[AccessPolicy], secret_
 
 
 def drop_plugin_roles(connection: Connection, database: str) -> list[str]:
-    """Drop the roles made for plugins in `database` (named `<database>__<plugin>`), once the database is gone
-    (tests and the parity harness, whose databases come and go); the names dropped."""
+    """Drop the roles made for plugins in `database` (named `<database>__<plugin>`) once no database holds a grant
+    to them (tests and the parity harness, whose databases come and go); the names dropped. Needs an autocommit
+    connection: a role another database still names is left, and the others are dropped."""
     like = database.replace("\\", "\\\\").replace("_", "\\_").replace("%", "\\%") + "\\_\\_%"
-    names = [
-        str(name)
-        for name in connection.execute(
-            text("SELECT rolname FROM pg_roles WHERE rolname LIKE :n"), {"n": like}
-        ).scalars()
-    ]
-    for name in names:
-        connection.exec_driver_sql(f"DROP ROLE IF EXISTS {_quote(connection, name)}")
-    return names
+    query = text("SELECT rolname FROM pg_roles WHERE rolname LIKE :n")
+    dropped: list[str] = []
+    for name in [str(found) for found in connection.execute(query, {"n": like}).scalars()]:
+        try:
+            connection.exec_driver_sql(f"DROP ROLE IF EXISTS {_quote(connection, name)}")
+        except SQLAlchemyError:
+            continue  # a copy of the database still grants it something
+        dropped.append(name)
+    return dropped

@@ -138,6 +138,7 @@ class PostgresDatabases:
     def drop(self, names: Iterable[str]) -> None:
         """Drop each database of `names` that exists; one that fails does not keep the others (the first error is
         raised at the end)."""
+        names = list(names)
         failed: PostgresHarnessError | None = None
         for name in names:
             engine = self._sides.pop(name, None)
@@ -147,6 +148,16 @@ class PostgresDatabases:
                 self._execute(f'DROP DATABASE IF EXISTS "{database_name(self.root, name)}" WITH (FORCE)')
             except PostgresHarnessError as exc:
                 failed = failed or exc
+        # The plugins' roles are cluster-wide, named after the database `sv migrate:deploy` ran on (the template,
+        # whose copies keep them): each goes once no database left names it.
+        from exthost.roles import drop_plugin_roles
+
+        try:
+            with self.admin().connect() as connection:
+                for name in [*names, "template"]:
+                    drop_plugin_roles(connection, database_name(self.root, name))
+        except SQLAlchemyError as exc:
+            failed = failed or self._failed(exc, "drop the roles named after the harness's databases by hand")
         if failed is not None:
             raise failed
 
