@@ -316,3 +316,17 @@ def test_in_process_isolation_the_workers_connect_as_the_plugins_role(postgres_u
     assert unhandled.status_code == 500 and "argon2" not in unhandled.get_data(as_text=True)
     assert client.post("/api/evil/own").get_json() == {"projects": 0, "mine": 1}
     assert client.get("/api/me").status_code == 200
+
+
+def test_inline_postgres_sessions_stay_the_plugins_role_after_rollback_and_reset_role(platform):
+    if platform.services.engine.dialect.name != "postgresql":
+        pytest.skip("roles are PostgreSQL's; SQLite's authorizer has no such reset")
+    ctx = platform.host.plugins["evil"].context
+    with ctx.db() as db:
+        assert db.execute(text("SELECT current_user")).scalar() == ctx.db.role
+        db.execute(text("RESET ROLE"))
+        db.rollback()
+        # The role is the connection's own (set at connect), not a SET a reset or rollback undoes.
+        assert db.execute(text("SELECT current_user")).scalar() == ctx.db.role
+        with pytest.raises(AccessDenied, match="may not read table 'users'"):
+            db.execute(text("SELECT password_hash FROM users")).all()
