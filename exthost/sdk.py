@@ -17,7 +17,8 @@ A plugin's entry object implements hooks (see `exthost.hookspecs`) marked with `
     ctx.platform   read-only platform settings a feature reimplementation needs (limits, toggles, roots)
 
 `HttpError(status, message)` answers a request with that status and `{"error": message}`, like the legacy API;
-`FeatureDisabled(feature)` answers the bare 404 of a switched-off project type.
+`FeatureDisabled(feature)` answers the bare 404 of a switched-off project type; `AccessDenied` is what `ctx.db` raises
+for a table outside the manifest's `access` block.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from typing import Any
 from flask import Blueprint, g, has_request_context
 from sqlalchemy.orm import Session, sessionmaker
 
-from exthost.errors import CapabilityDenied, ExtHostError
+from exthost.errors import AccessDenied, CapabilityDenied, ExtHostError
 from exthost.hookspecs import hookimpl
 from exthost.manifest import Manifest
 from exthost.platform_data import VIEW_TABLES, ProjectView
@@ -48,6 +49,7 @@ from legacy_core.requestctx import current_user as _current_user
 from legacy_core.services import Services
 
 __all__ = [
+    "AccessDenied",
     "Auth",
     "Capabilities",
     "CurrentUser",

@@ -35,7 +35,7 @@ class Plugin:
     def register(self, ctx):
         @ctx.router.get("/api/evil/try/<attempt>")
         def attempt(attempt):
-            from exthost.errors import AccessDenied
+            from exthost.sdk import AccessDenied
 
             try:
                 with ctx.transaction() as db:
