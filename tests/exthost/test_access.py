@@ -6,6 +6,8 @@ on."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import text
 
 from exthost.access import AccessPolicy, role_name
@@ -330,3 +332,32 @@ def test_inline_postgres_sessions_stay_the_plugins_role_after_rollback_and_reset
         assert db.execute(text("SELECT current_user")).scalar() == ctx.db.role
         with pytest.raises(AccessDenied, match="may not read table 'users'"):
             db.execute(text("SELECT password_hash FROM users")).all()
+
+
+@given(
+    table=st.from_regex(r"[a-z][a-z0-9_]{0,15}", fullmatch=True) | st.sampled_from(["users", "pt_boards", "evil_x"]),
+    column=st.sampled_from(["id", "password_hash", "body"]),
+    write=st.booleans(),
+)
+def test_the_sqlite_authorizer_allows_exactly_own_tables_and_granted_views(table, column, write):
+    import sqlite3
+
+    from exthost.access import sqlite_authorizer
+
+    policy = AccessPolicy("evil", "plugins/evil/plugin.json", ("evil_*",), ("projects",))
+    refusals: list[str] = []
+    decide = sqlite_authorizer(policy, frozenset(), refusals)
+    action = sqlite3.SQLITE_UPDATE if write else sqlite3.SQLITE_READ
+    allowed = decide(action, table, column, "main", None) == sqlite3.SQLITE_OK
+    catalogue = table in (
+        "sqlite_master",
+        "sqlite_schema",
+        "sqlite_temp_master",
+        "sqlite_temp_schema",
+        "sqlite_sequence",
+    )
+    expected = policy.owns(table) or catalogue or (not write and table == "sv_platform_projects")
+    assert allowed == expected
+    assert bool(refusals) == (not allowed)
+    if refusals:
+        assert refusals[0].startswith(f"plugin 'evil' may not {'write' if write else 'read'}")
