@@ -172,12 +172,19 @@ def postgres_refusal(policy: AccessPolicy, message: str, statement: str | None) 
         return None
     kind, name = found.groups()
     if kind == "schema":
-        return policy.refusal("change", name)
+        return (
+            f"plugin {policy.plugin!r} may not change schema {name!r}: schema changes belong in the plugin's "
+            "migrations (run by sv migrate:deploy), not ctx.db"
+        )
     verb = (statement or "").lstrip().split(None, 1)[0].upper() if (statement or "").strip() else "SELECT"
     action = "read" if verb in ("SELECT", "WITH", "TABLE", "VALUES") else "write"
     table = name.rsplit(".", 1)[-1]
     if kind == "sequence":
         return f"plugin {policy.plugin!r} may not use sequence {table!r}: only the sequences of its own tables"
-    if action == "write" and policy.owns(table):
-        action = "read"  # an INSERT ... SELECT, or a RETURNING, refused on another table it reads
+    if policy.owns(table):
+        # Its own table, yet refused: the role's grants predate the table (or the access block's change).
+        return (
+            f"plugin {policy.plugin!r} may not {action} table {table!r} yet: access.tables names it, but its "
+            "database role has no grant on it; run `sv migrate:deploy` (it grants the tables as they now are)"
+        )
     return policy.refusal(action, table)

@@ -361,3 +361,33 @@ def test_the_sqlite_authorizer_allows_exactly_own_tables_and_granted_views(table
     assert bool(refusals) == (not allowed)
     if refusals:
         assert refusals[0].startswith(f"plugin 'evil' may not {'write' if write else 'read'}")
+
+
+@pytest.mark.parametrize(
+    ("message", "statement", "expected"),
+    [
+        ("permission denied for table users", "SELECT * FROM users", "may not read table 'users': add 'users'"),
+        ("permission denied for table projects", "UPDATE projects SET name = 'x'", "may not write table 'projects'"),
+        ("permission denied for view sv_platform_users", "SELECT 1", "may not read view 'sv_platform_users'"),
+        ("permission denied for table evil_new", "INSERT INTO evil_new VALUES (1)", "run `sv migrate:deploy`"),
+        ("must be owner of table good_items", "DROP TABLE good_items", "schema changes belong in the plugin's"),
+        (
+            "permission denied for schema public",
+            "CREATE TABLE x (a int)",
+            "may not change schema 'public': schema changes",
+        ),
+    ],
+    ids=["read", "write", "view", "own-table-not-granted-yet", "ddl", "create"],
+)
+def test_postgres_refusals_become_messages_naming_table_and_fix(message, statement, expected):
+    from exthost.access import postgres_refusal
+
+    policy = AccessPolicy("evil", "plugins/evil/plugin.json", ("evil_*",), ())
+    assert expected in (postgres_refusal(policy, message, statement) or "")
+
+
+def test_postgres_errors_that_are_no_refusal_stay_as_they_are():
+    from exthost.access import postgres_refusal
+
+    policy = AccessPolicy("evil", "plugins/evil/plugin.json", ("evil_*",), ())
+    assert postgres_refusal(policy, 'duplicate key value violates unique constraint "x"', "INSERT") is None
