@@ -1,7 +1,8 @@
 """The catalogue of plugins: discovery, manifest checks, dependency order and mount validation.
 
 Nothing here imports plugin code: a plugin that is invalid here (bad manifest, missing or cyclic dependency,
-a mount over a core route or another plugin's mount) never runs. Each problem marks only the plugins concerned.
+a mount over a core route or another plugin's mount, a table another plugin owns) never runs. Each problem marks
+only the plugins concerned.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 import nodesemver
 
 from exthost.errors import DependencyError, ManifestError, MountConflict, PluginLoadError, did_you_mean
-from exthost.manifest import LEGACY_FEATURES, MANIFEST_FILENAME, load_manifest
+from exthost.manifest import LEGACY_FEATURES, MANIFEST_FILENAME, load_manifest, tables_overlap
 from exthost.mounts import core_conflicts, mounts_overlap
 from exthost.records import DISCOVERED, INVALID, PluginRecord
 from exthost.version import host_version
@@ -134,6 +135,10 @@ class Catalogue:
             except MountConflict as exc:
                 record.fail(INVALID, str(exc))
                 continue
+            claimed = self._claimed_tables(record, accepted)
+            if claimed is not None:
+                record.fail(INVALID, claimed)
+                continue
             accepted.append(record)
         return [record.name for record in accepted]
 
@@ -150,6 +155,9 @@ class Catalogue:
             if other.name != record.name and other.manifest is not None and other.state not in (INVALID, DISCOVERED)
         ]
         self._check_mounts(record, others)
+        claimed = self._claimed_tables(record, others)
+        if claimed is not None:
+            raise PluginLoadError(claimed)
 
     @staticmethod
     def _check_engine(record: PluginRecord, version: str) -> None:
@@ -243,6 +251,21 @@ class Catalogue:
                 if note not in record.notes:
                     record.notes.append(note)
         return sorted(deps)
+
+    @staticmethod
+    def _claimed_tables(record: PluginRecord, accepted: list[PluginRecord]) -> str | None:
+        """Why `record` cannot own the tables its access block names (another plugin claims one), or None."""
+        assert record.manifest is not None
+        for pattern in record.manifest.access.tables:
+            for other in accepted:
+                assert other.manifest is not None
+                for theirs in other.manifest.access.tables:
+                    if tables_overlap(pattern, theirs):
+                        return (
+                            f"{record.manifest_path}: access.tables: {pattern!r} overlaps {theirs!r} of plugin "
+                            f"{other.name!r} ({other.manifest_path}); a table has one owning plugin"
+                        )
+        return None
 
     def _check_mounts(self, record: PluginRecord, accepted: list[PluginRecord]) -> None:
         manifest = record.manifest

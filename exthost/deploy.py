@@ -1,10 +1,12 @@
-"""The plugin part of a deployment: the registry's revisions, then each valid plugin's own, in dependency order."""
+"""The plugin part of a deployment: the registry's revisions, then each valid plugin's own, in dependency order, then
+(on PostgreSQL) each plugin's database role and grants."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from exthost.access import AccessPolicy
 from exthost.errors import PluginMigrationError, PluginNotFound, PluginStateError
 from exthost.host import ExtensionHost
 from exthost.manifest import resolve_inside
@@ -15,6 +17,7 @@ from exthost.migrate import (
     upgrade_exthost,
     upgrade_plugin,
 )
+from exthost.roles import grant_plugin_roles
 from exthost.tenant_steps import plugin_steps, run_pending_steps
 
 if TYPE_CHECKING:
@@ -92,6 +95,13 @@ def migrate_plugins(settings: Settings, engine: Engine, only: tuple[str, ...], l
             ran = run_pending_steps(engine, plugin_steps(engine, name, folder), host.services.clock.now)
             if ran:
                 lines.append(f"plugin {name}: tenant steps run: " + ", ".join(f"{r} for {t}" for r, t in ran))
+        # After every revision: the roles' grants name the tables as they now are (exthost.roles, PostgreSQL only).
+        policies = [
+            AccessPolicy.of(host.plugins[name].manifest, str(host.plugins[name].manifest_path))  # type: ignore[arg-type]
+            for name in order
+            if not only or name in only
+        ]
+        lines.extend(grant_plugin_roles(engine, policies, settings.SECRET_KEY))
         for record in host.plugins.values():
             if record.state == "invalid" and (not only or record.name in only):
                 lines.append(f"plugin {record.name}: skipped, invalid: {record.reason}")

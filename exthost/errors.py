@@ -14,6 +14,7 @@ ExtHostError                   root of everything the host raises on purpose
  ├── SignatureError            plugin signing: a key file or signature file that cannot be used, a folder that
  │                             cannot be signed, or a plugin the signature policy refuses to load
  ├── CapabilityDenied          `caps.require` refused: undeclared capability, or the caller does not hold it
+ ├── AccessDenied              a plugin's ctx.db touched a table its manifest's `access` block does not grant
  ├── NoiseRulesError           a noise rules file that cannot be used: names the file, the rule, the field and the fix
  └── HarError                  a HAR document that cannot be read: names the file, the entry, the field and the fix
 """
@@ -96,6 +97,11 @@ class CapabilityDenied(ExtHostError):
     def __init__(self, message: str, status: int = 403):
         self.status = status
         super().__init__(message)
+
+
+class AccessDenied(ExtHostError):
+    """A plugin's `ctx.db` reached a table or view outside its manifest's `access` block (or a plugin has no
+    database role yet); the message names the plugin, the table and the manifest key that would grant it."""
 
 
 class NoiseRulesError(ExtHostError):

@@ -25,6 +25,7 @@ import pluggy
 from flask import g
 from sqlalchemy.exc import SQLAlchemyError
 
+from exthost.access import AccessPolicy
 from exthost.catalogue import Catalogue
 from exthost.counters import SharedWindows
 from exthost.errors import (
@@ -49,6 +50,7 @@ from exthost.loader import (
 from exthost.manifest import load_manifest, resolve_inside
 from exthost.migrate import exthost_revisions, plugin_revisions
 from exthost.mounts import Mount, segments
+from exthost.plugin_db import build_plugin_db, dispose_plugin_db
 from exthost.records import (
     DISABLED,
     DISCOVERED,
@@ -208,12 +210,16 @@ class ExtensionHost:
             record.fail(FAILED, str(exc))
             forget_modules(record)
             return
+        # ctx.db reaches only what the manifest's access block grants (exthost.plugin_db).
+        plugin_db = build_plugin_db(
+            AccessPolicy.of(manifest, str(record.manifest_path)), self.services.engine, self.services.session_factory
+        )
         context = PluginContext(
             manifest=manifest,
             folder=record.folder,
             config=config,
             services=self.services,
-            session_factory=self.services.session_factory,
+            session_factory=plugin_db,
             logger=logging.getLogger(f"sovereign.plugin.{record.name}"),
         )
         record.manager, record.context = manager, context
@@ -224,6 +230,7 @@ class ExtensionHost:
         except (HookFailed, PluginLoadError, OSError) as exc:
             record.fail(FAILED, str(exc))
             record.app = record.manager = None
+            plugin_db.dispose()
             forget_modules(record)
             return
         record.state = REGISTERED
@@ -686,6 +693,8 @@ class ExtensionHost:
             if old.loaded:
                 with contextlib.suppress(HookFailed):
                     self._call(old, "on_shutdown", ctx=old.context)
+            if old.context is not None:
+                dispose_plugin_db(old.context.db)  # requests still running on it close their connections on return
             fresh.registry_disabled = old.registry_disabled
             fresh.disabled_reasons = old.disabled_reasons
             fresh.timings = old.timings | fresh.timings
@@ -705,6 +714,8 @@ class ExtensionHost:
                     with contextlib.suppress(HookFailed):
                         self._call(record, "on_shutdown", ctx=record.context)
                     record.tenants.clear()
+                if record.context is not None:
+                    dispose_plugin_db(record.context.db)
                 forget_modules(record)
             sys.modules.pop(f"{NAMESPACE}.h{self._token}", None)
             self._table = MountTable()

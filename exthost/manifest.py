@@ -33,6 +33,13 @@ GRANTS = ("platform:user", "platform:admin", "project:viewer", "project:editor",
 CONFIG_TYPES = ("string", "integer", "number", "boolean")
 LEGACY_FEATURES = ("papertrail", "blog")
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+# The platform's read-only views a plugin may ask for in access.platform: the platform table each one shows, without
+# credentials (exthost revision 0007 creates them as sv_platform_<name>).
+PLATFORM_VIEWS = ("users", "projects", "project_members", "tenants")
+# Tables no plugin may own: the platform's (legacy_core.models, a test keeps this in step), the host's, the version
+# tables and SQLite's own. A trailing '*' is a prefix.
+PLATFORM_TABLES = ("auth_sessions", "project_members", "projects", "tenants", "user_roles", "users")
+RESERVED_TABLES = (*PLATFORM_TABLES, "sv_*", "alembic_version*", "exthost_alembic_version", "sqlite_*")
 
 # Regex bodies, matched with re.fullmatch (a `$` anchor would accept a trailing newline); the JSON Schema gets
 # them anchored with ^...$.
@@ -44,6 +51,8 @@ _ENTRY = rf"{_IDENT}(\.{_IDENT})*:{_IDENT}"
 _LITERAL_SEGMENT = r"[A-Za-z0-9._~-]+"
 _VARIABLE_SEGMENT = rf"<({_IDENT}:)?{_IDENT}>"
 _MOUNT = rf"(/{_LITERAL_SEGMENT})(/({_LITERAL_SEGMENT}|{_VARIABLE_SEGMENT}))*"
+_TABLE = r"[a-z][a-z0-9_]{0,62}"
+_TABLE_PATTERN = r"[a-z][a-z0-9_]{0,61}_\*"
 _NUMBER = r"[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?"
 _TOP = "(top level)"
 
@@ -185,6 +194,42 @@ def _check_config_key(value: str) -> str:
     candidate = re.sub(r"[^A-Z0-9_]+", "_", value.upper()).strip("_")
     fix = f"use {candidate!r}" if re.fullmatch(_CONFIG_KEY, candidate) else "e.g. 'MAX_ITEMS'"
     raise ValueError(f"option name must be upper case (A-Z first, then A-Z, 0-9, '_'), got {_show(value)}; {fix}")
+
+
+def tables_overlap(first: str, second: str) -> bool:
+    """Whether two table names or `prefix*` patterns can name one table."""
+    a, b = first.rstrip("*"), second.rstrip("*")
+    if first.endswith("*") and second.endswith("*"):
+        return a.startswith(b) or b.startswith(a)
+    if first.endswith("*"):
+        return b.startswith(a)
+    if second.endswith("*"):
+        return a.startswith(b)
+    return a == b
+
+
+def table_matches(pattern: str, table: str) -> bool:
+    """Whether `table` is the name `pattern`, or starts with a `prefix_*` pattern's prefix."""
+    return table.startswith(pattern[:-1]) if pattern.endswith("*") else table == pattern
+
+
+def _check_table(value: str) -> str:
+    if not (re.fullmatch(_TABLE, value) or re.fullmatch(_TABLE_PATTERN, value)):
+        candidate = re.sub(r"[^a-z0-9_*]+", "_", value.strip().lower()).strip("_")
+        fits = re.fullmatch(_TABLE, candidate) or re.fullmatch(_TABLE_PATTERN, candidate)
+        fix = f"use {candidate!r}" if fits else "e.g. 'myplugin_items' or 'myplugin_*'"
+        raise ValueError(
+            f"must be a table name (a-z first, then a-z, 0-9, '_') or a prefix pattern ending in '_*', "
+            f"got {_show(value)}; {fix}"
+        )
+    taken = [reserved for reserved in RESERVED_TABLES if tables_overlap(value, reserved)]
+    if taken:
+        what = "a platform table" if taken[0] in PLATFORM_TABLES else "the host's or the database's own tables"
+        raise ValueError(
+            f"may not claim {what} ({taken[0]!r}), got {_show(value)}; name the plugin's own tables, "
+            "e.g. 'myplugin_*' (platform data is read through access.platform)"
+        )
+    return value
 
 
 def _relative_path_problem(relative: str) -> str | None:
@@ -517,6 +562,68 @@ class Limits(_Strict):
     )
 
 
+def _check_platform(value: str) -> str:
+    if value in PLATFORM_VIEWS:
+        return value
+    if value in PLATFORM_TABLES:
+        raise ValueError(
+            f"is not a platform view the SDK grants, got {_show(value)} (it holds credentials or sessions); "
+            f"one of {', '.join(map(repr, PLATFORM_VIEWS))}"
+        )
+    raise ValueError(
+        f"unknown platform view, got {_show(value)}{did_you_mean(value, PLATFORM_VIEWS)}; "
+        f"one of {', '.join(map(repr, PLATFORM_VIEWS))}"
+    )
+
+
+def _unique(value: list[str]) -> list[str]:
+    doubled = sorted({item for item in value if value.count(item) > 1})
+    if doubled:
+        raise ValueError(f"lists a name twice, got {_show(doubled)}; keep one of each")
+    return value
+
+
+class Access(_Strict):
+    """What the plugin's `ctx.db` may reach: its own tables, and read-only views of platform data.
+
+    Everything else is refused (SQLite: the connection's authorizer; PostgreSQL: a role per plugin).
+    """
+
+    tables: Annotated[list[Annotated[str, AfterValidator(_check_table)]], AfterValidator(_unique)] = Field(
+        default=[],
+        description="The plugin's own tables: names, or prefix patterns ending in '_*'; read and written freely.",
+        examples=[["myplugin_*"]],
+        json_schema_extra={
+            "items": {"type": "string", "pattern": _anchored(f"({_TABLE}|{_TABLE_PATTERN})")},
+            "uniqueItems": True,
+        },
+    )
+    platform: Annotated[list[Annotated[str, AfterValidator(_check_platform)]], AfterValidator(_unique)] = Field(
+        default=[],
+        description=(
+            "Platform data the plugin reads, each through its read-only view sv_platform_<name> (users come "
+            "without credentials); the SDK's project checks (ctx.auth.require_project) need projects and "
+            "project_members."
+        ),
+        examples=[["projects", "project_members"]],
+        json_schema_extra={"items": {"enum": list(PLATFORM_VIEWS)}, "uniqueItems": True},
+    )
+
+    @model_validator(mode="after")
+    def _no_overlap(self) -> Access:
+        for index, pattern in enumerate(self.tables):
+            for other in self.tables[index + 1 :]:
+                if tables_overlap(pattern, other):
+                    raise ValueError(
+                        f"tables {pattern!r} and {other!r} overlap, got {_show(self.tables)}; keep the wider one"
+                    )
+        return self
+
+    def owns(self, table: str) -> bool:
+        """Whether `table` is one of the plugin's own tables."""
+        return any(table_matches(pattern, table) for pattern in self.tables)
+
+
 class Manifest(_Strict):
     """A plugin's `plugin.json`."""
 
@@ -564,6 +671,11 @@ class Manifest(_Strict):
         default=Limits(),
         description="Deadline, memory, CPU, open files, workers and concurrency of the plugin's sandbox.",
         examples=[{"deadlineSeconds": 10, "memoryMb": 512}],
+    )
+    access: Access = Field(
+        default=Access(),
+        description="Tables the plugin owns and platform views it reads; ctx.db reaches nothing else.",
+        examples=[{"tables": ["myplugin_*"], "platform": ["projects", "project_members"]}],
     )
 
     @field_validator("capabilities", mode="before")

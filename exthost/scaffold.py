@@ -56,6 +56,8 @@ def skeleton(name: str, *, version: str | None = None) -> Skeleton:
         "sovereign": {"engine": engine_range(version or host_version()), "entry": "plugin:Plugin", "api": 1},
         "mounts": {"api": f"/api/{name}"},
         "migrations": "migrations",
+        # ctx.db reaches only these: the plugin's own tables, and no platform view until one is added here.
+        "access": {"tables": [f"{name}_*"], "platform": []},
     }
     text = json.dumps(manifest, indent=2) + "\n"
     source = f"{name}/plugin.json"
@@ -261,7 +263,7 @@ A Sovereign plugin. `GET /api/{name}/items` lists the items of the caller's tena
 
 | file | what it is |
 |---|---|
-| `plugin.json` | the manifest: name, version, engine range, entry, mounts, migrations folder |
+| `plugin.json` | the manifest: name, version, engine, entry, mounts, migrations, `access` (what `ctx.db` reaches) |
 | `plugin.py` | the entry: the `register` hook adds the route; `health` reports for `/health` and `/diagnostics` |
 | `migrations/0001_{name}_items.py` | the alembic revision creating `{table}` (version table `alembic_version_{name}`) |
 | `tests/test_{name}.py` | migrates, enables and serves the plugin with `sv` on a fresh database, then calls the route |

@@ -7,7 +7,8 @@ A plugin's entry object implements hooks (see `exthost.hookspecs`) marked with `
     ctx.config     the plugin's validated config for the request's tenant: manifest defaults, then the deployment's
                    PLUGIN_CONFIG, then the tenant's own values (`sv plugins:config --tenant`); read-only
     ctx.router     a Flask blueprint; its routes must lie under the manifest's mounts
-    ctx.db         the database session factory; `ctx.transaction()` commits on success, rolls back on error
+    ctx.db         the database session factory, confined to the manifest's `access` block (its own tables, the
+                   platform views it names); `ctx.transaction()` commits on success, rolls back on error
     ctx.tenant     the tenant of the current request, else the default tenant (`tenant-0`)
     ctx.auth       current user, role and project-access checks (the legacy rules, unchanged)
     ctx.caps       `ctx.caps.require("myplugin.thing.write", project_id=...)`
@@ -17,7 +18,8 @@ A plugin's entry object implements hooks (see `exthost.hookspecs`) marked with `
     ctx.platform   read-only platform settings a feature reimplementation needs (limits, toggles, roots)
 
 `HttpError(status, message)` answers a request with that status and `{"error": message}`, like the legacy API;
-`FeatureDisabled(feature)` answers the bare 404 of a switched-off project type.
+`FeatureDisabled(feature)` answers the bare 404 of a switched-off project type; `AccessDenied` is what `ctx.db` raises
+for a table outside the manifest's `access` block.
 """
 
 from __future__ import annotations
@@ -34,20 +36,21 @@ from typing import Any
 from flask import Blueprint, g, has_request_context
 from sqlalchemy.orm import Session, sessionmaker
 
-from exthost.errors import CapabilityDenied, ExtHostError
+from exthost.errors import AccessDenied, CapabilityDenied, ExtHostError
 from exthost.hookspecs import hookimpl
 from exthost.manifest import Manifest
+from exthost.platform_data import VIEW_TABLES, ProjectView
 from legacy_core import access
 from legacy_core.auth import PLATFORM_ADMIN, CurrentUser
 from legacy_core.clock import Clock, IdGenerator, isoformat
 from legacy_core.db import transaction
 from legacy_core.errors import ApiError as HttpError
 from legacy_core.errors import FeatureDisabled
-from legacy_core.models import Project
 from legacy_core.requestctx import current_user as _current_user
 from legacy_core.services import Services
 
 __all__ = [
+    "AccessDenied",
     "Auth",
     "Capabilities",
     "CurrentUser",
@@ -159,6 +162,7 @@ class Auth:
         """The project with the caller's access checked: 400 missing id, 404 not found, 403 below `minimum`.
 
         With `project_type`, a project of another type is "not found" and a switched-off type a bare 404.
+        It reads the platform's views through `db`: the manifest's access.platform needs projects and project_members.
         """
         found = access.require_project(
             db,
@@ -167,6 +171,7 @@ class Auth:
             minimum,
             project_type=project_type,
             settings=self._services.settings,
+            tables=VIEW_TABLES,
         )
         return _project_access(found)
 
@@ -175,7 +180,7 @@ class Auth:
         user = self.require_user()
         if not project_id or not project_id.strip():
             raise HttpError(400, "Missing project id")
-        project = db.get(Project, project_id)
+        project = db.get(ProjectView, project_id)
         if project is None or project.tenant_id != user.tenant_id:
             raise HttpError(404, "Project not found")
 

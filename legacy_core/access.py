@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -19,8 +20,20 @@ SCOPES = ("private", "org", "public")
 
 
 @dataclass(frozen=True)
+class ProjectTables:
+    """Where the rules read projects and memberships: the tables, or (for plugins) mappings with the same columns
+    over the platform's read-only views."""
+
+    project: Any
+    member: Any
+
+
+TABLES = ProjectTables(project=Project, member=ProjectMember)
+
+
+@dataclass(frozen=True)
 class ProjectAccess:
-    project: Project
+    project: Any  # a Project, or the view mapping of ProjectTables.project
     role: str  # the caller's effective role: membership, platform admin, or the implicit viewer of org/public
 
     @property
@@ -28,16 +41,15 @@ class ProjectAccess:
         return self.role
 
 
-def effective_role(db: Session, project: Project, user: CurrentUser) -> str | None:
+def effective_role(db: Session, project: Any, user: CurrentUser, tables: ProjectTables = TABLES) -> str | None:
     """The user's role on the project: a member's own role; owner for a platform admin of the project's tenant;
     the implicit viewer of org and public projects; None otherwise."""
     if project.tenant_id != user.tenant_id:
         return None
-    role = db.scalar(
-        select(ProjectMember.role).where(ProjectMember.project_id == project.id, ProjectMember.user_id == user.id)
-    )
+    member = tables.member
+    role = db.scalar(select(member.role).where(member.project_id == project.id, member.user_id == user.id))
     if role is not None:
-        return role
+        return str(role)
     if user.is_admin:
         return "owner"
     if project.scope in ("org", "public"):
@@ -53,6 +65,7 @@ def require_project(
     *,
     project_type: str | None = None,
     settings: Settings | None = None,
+    tables: ProjectTables = TABLES,
 ) -> ProjectAccess:
     """The project with the caller's access checked: 400 missing id, 404 not found, 403 forbidden.
 
@@ -62,14 +75,14 @@ def require_project(
         raise FeatureDisabled(project_type)
     if project_id is None or not project_id.strip():
         raise ApiError(400, "Missing project id")
-    project = db.get(Project, project_id)
+    project = db.get(tables.project, project_id)
     if project is None or project.tenant_id != user.tenant_id:
         raise ApiError(404, "Project not found")
     if project_type is not None and project.type != project_type:
         raise ApiError(404, "Project not found")
     if settings is not None and not settings.project_type_enabled(project.type):
         raise FeatureDisabled(project.type)
-    role = effective_role(db, project, user)
+    role = effective_role(db, project, user, tables)
     if role is None or ROLE_RANK[role] < ROLE_RANK[minimum]:
         raise ApiError(403, "Forbidden")
     return ProjectAccess(project=project, role=role)

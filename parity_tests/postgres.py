@@ -138,6 +138,7 @@ class PostgresDatabases:
     def drop(self, names: Iterable[str]) -> None:
         """Drop each database of `names` that exists; one that fails does not keep the others (the first error is
         raised at the end)."""
+        names = list(names)
         failed: PostgresHarnessError | None = None
         for name in names:
             engine = self._sides.pop(name, None)
@@ -147,6 +148,16 @@ class PostgresDatabases:
                 self._execute(f'DROP DATABASE IF EXISTS "{database_name(self.root, name)}" WITH (FORCE)')
             except PostgresHarnessError as exc:
                 failed = failed or exc
+        # The plugins' roles are cluster-wide, named after the database `sv migrate:deploy` ran on (the template,
+        # whose copies keep them): each goes once no database left names it.
+        from exthost.roles import drop_plugin_roles
+
+        try:
+            with self.admin().connect() as connection:
+                for name in [*names, "template"]:
+                    drop_plugin_roles(connection, database_name(self.root, name))
+        except SQLAlchemyError as exc:
+            failed = failed or self._failed(exc, "drop the roles named after the harness's databases by hand")
         if failed is not None:
             raise failed
 
@@ -181,7 +192,10 @@ def install_counter(engine: Engine) -> None:
         connection.execute(text(f"CREATE TABLE {CHANGED} (name text PRIMARY KEY)"))
         connection.execute(
             text(
-                f"CREATE FUNCTION {_BUMP}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                # SECURITY DEFINER: a plugin's write runs as the plugin's role (exthost.roles), which may not write
+                # the harness's tables; the counter is the harness's, not the plugin's.
+                f"CREATE FUNCTION {_BUMP}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER "
+                "SET search_path = public AS $$ BEGIN "
                 # A reset puts rows back with this set: it is no change a case made.
                 f"IF coalesce(current_setting('{_RESETTING}', true), '') = 'on' THEN RETURN NULL; END IF; "
                 f"UPDATE {COUNTER} SET changes = changes + 1 WHERE id = 1; "

@@ -150,6 +150,11 @@ class IsolatingSessionFactory(sessionmaker[Session]):
         return super().__call__(**local_kw)
 
 
+def isolated_connection() -> Connection | None:
+    """The connection this thread's isolated run works on, if it is inside one (a plugin's ctx.db joins it)."""
+    return _CONNECTION.get()
+
+
 def in_isolated_run() -> bool:
     """Whether this thread is inside a throw-away `isolated(...)` run: a shadow replay, whose effects no caller
     sees (a guarded canary run, with `keep`, is real traffic)."""
@@ -264,7 +269,13 @@ def isolated(
             _AFTER.reset(after_token)
             _REPLAY.reset(replay)
             _CONNECTION.reset(token)
+            # A plugin session that joined the run and was never closed leaves its confinement behind
+            # (exthost.plugin_db): the platform's pool must not get it back so. On PostgreSQL the SET LOCAL ROLE
+            # ended with the transaction.
+            for key in [key for key in connection.info if str(key).startswith("sv_access")]:
+                del connection.info[key]
             if sqlite:
+                driver.set_authorizer(None)
                 driver.isolation_level = saved
                 if saved_busy is not None:
                     driver.execute(f"PRAGMA busy_timeout = {saved_busy}")

@@ -21,6 +21,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy.engine import make_url
+
+from exthost.access import role_name, role_password
 from exthost.sandbox.confine import landlock_abi
 from exthost.sandbox.limits import SandboxLimits, check_overrides, limits_for
 from exthost.sandbox.proxy import PLUGIN_FAULTS, PluginProxy
@@ -35,8 +38,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("sovereign.sandbox")
 
 STARTING, RUNNING, BACKOFF, STOPPED = "starting", "running", "backoff", "stopped"
-# Settings a worker never gets: the session-signing key (replaced by a random one of its own) and other plugins'
-# config. DATABASE_URL stays: plugins use the shared database through ctx.db (docs/plugin-sdk.md says what follows).
+# Settings a worker never gets: the session-signing key (replaced by a random one of its own), other plugins' config
+# and, on PostgreSQL, the platform's database credentials (DATABASE_URL names the plugin's own role instead).
 START_WAIT_SECONDS = 30.0
 BACKOFF_FIRST, BACKOFF_MAX = 1.0, 60.0
 # Shared events (sv_window_events) are kept this long for `sv plugins:info`.
@@ -281,6 +284,15 @@ class Sandbox:
             # A feature with a git remote (the blog) pushes to and pulls from local remotes under this root.
             write.append(settings.BLOG_LOCAL_REMOTES_ROOT)
         database = settings.DATABASE_URL
+        role = None
+        if not database.startswith("sqlite"):
+            # The workers connect as the plugin's own role (exthost.roles), never with the platform's credentials.
+            role = getattr(record.context.db, "role", None) or role_name(make_url(database).database or "", record.name)
+            plain["DATABASE_URL"] = (
+                make_url(database)
+                .set(username=role, password=role_password(settings.SECRET_KEY, role))
+                .render_as_string(hide_password=False)
+            )
         if database.startswith("sqlite:///"):
             # SQLite: the database file's folder (its journal and WAL files live beside it).
             write.append(Path(database.removeprefix("sqlite:///").split("?", 1)[0]).resolve().parent)
@@ -297,6 +309,7 @@ class Sandbox:
             "read": [str(p) for p in read],
             "write": [str(p) for p in write],
             "lockTimeoutMs": settings.SHADOW_LOCK_TIMEOUT_MS,
+            "databaseRole": role,
         }
 
     def _event(self, pool: PluginPool, kind: str, why: str, environ: WSGIEnvironment) -> None:

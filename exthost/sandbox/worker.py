@@ -167,9 +167,11 @@ def build_app(spec: dict[str, Any]) -> WSGIApplication:
     import pluggy
     from flask import request
 
+    from exthost.access import AccessPolicy
     from exthost.hookspecs import PROJECT, PluginHooks
     from exthost.loader import build_plugin_app, import_entry, raised_in_plugin
     from exthost.manifest import load_manifest
+    from exthost.plugin_db import PluginSessionFactory
     from exthost.records import PluginRecord
     from exthost.rollout.isolation import IsolatingSessionFactory, SwitchableClock, SwitchableIds
     from exthost.sdk import PluginContext, request_tenant
@@ -198,12 +200,17 @@ def build_app(spec: dict[str, Any]) -> WSGIApplication:
     manager = pluggy.PluginManager(PROJECT)
     manager.add_hookspecs(PluginHooks)
     manager.register(implementation, name=name)
+    # The worker's engine already connects as the plugin's role on PostgreSQL (the supervisor's spec); ctx.db is
+    # confined the same way as in the host, so refusals read alike.
+    plugin_db = PluginSessionFactory(
+        AccessPolicy.of(manifest, str(record.manifest_path)), services.engine, spec.get("databaseRole")
+    )
     context = PluginContext(
         manifest=manifest,
         folder=folder,
         config=config,
         services=services,
-        session_factory=services.session_factory,
+        session_factory=plugin_db,
         logger=logging.getLogger(f"sovereign.plugin.{name}"),
     )
     record.manager, record.context = manager, context

@@ -3,7 +3,8 @@
 The tables already exist (the core schema created them, and the legacy feature shares them while both run), so these
 classes only map them; nothing here creates or alters a table. Foreign keys are declared between PaperTrail tables
 only, so the unit of work orders inserts correctly; the database itself still enforces the ones to users and
-projects. `Account` is a read-only two-column view of `users`, enough to check a comment author's tenant on import.
+projects. `Account` maps two columns of `sv_platform_users`, the platform's read-only view of users, enough to
+check a comment author's tenant on import.
 """
 
 from __future__ import annotations
@@ -105,9 +106,10 @@ class Attachment(Base):
 
 
 class Account(Base):
-    """Read-only: the platform's users, as far as an import needs them (never written by this plugin)."""
+    """Read-only: the platform's users, as far as an import needs them, through the view the manifest's
+    access.platform grants (no credentials in it; never written by this plugin)."""
 
-    __tablename__ = "users"
+    __tablename__ = "sv_platform_users"
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(String(64))

@@ -13,7 +13,7 @@ from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from legacy_core.models import User
 from tests.exthost.test_platform import add_tenant, sign_up
-from tests.exthost.test_sdk import CAPS_CODE
+from tests.exthost.test_sdk import CAPS_CODE, SDK_ACCESS
 from tests.fixtures.plugins import HELLO_CODE, manifest_for, write_plugin
 
 
@@ -39,7 +39,12 @@ def test_a_cookie_the_stdlib_parser_rejects_still_names_the_session(settings, pl
 
 def test_project_capabilities_never_cross_tenants_even_for_admins(settings, platform_factory):
     capabilities = [{"name": "caps.edit", "grant": "project:editor"}, {"name": "caps.secret"}]
-    write_plugin(settings.PLUGINS_DIR, "caps", CAPS_CODE, manifest=manifest_for("caps", capabilities=capabilities))
+    write_plugin(
+        settings.PLUGINS_DIR,
+        "caps",
+        CAPS_CODE,
+        manifest=manifest_for("caps", capabilities=capabilities, access=SDK_ACCESS),
+    )
     platform = platform_factory(settings)
     platform.host.enable("caps")
     add_tenant(platform, "tenant-x")

@@ -632,3 +632,68 @@ def test_manifest_mounts_take_a_list_of_prefixes_each_checked() -> None:
         assert "mounts.api" in str(caught.value)
         for word in words:
             assert word in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("access", "expected"),
+    [
+        (
+            {"tables": ["users"]},
+            "access.tables[0]: may not claim a platform table ('users'), got 'users'; name the plugin's own tables, "
+            "e.g. 'myplugin_*' (platform data is read through access.platform)",
+        ),
+        ({"tables": ["sv_*"]}, "access.tables[0]: may not claim the host's or the database's own tables ('sv_*')"),
+        ({"tables": ["alembic_version_blog"]}, "may not claim the host's or the database's own tables"),
+        ({"tables": ["user_*"]}, "may not claim a platform table ('user_roles'), got 'user_*'"),
+        ({"tables": ["Blog Posts"]}, "or a prefix pattern ending in '_*', got 'Blog Posts'; use 'blog_posts'"),
+        ({"tables": ["blog*"]}, "or a prefix pattern ending in '_*', got 'blog*'"),
+        ({"tables": ["blog_*", "blog_posts"]}, "access: tables 'blog_*' and 'blog_posts' overlap"),
+        ({"platform": ["user"]}, "access.platform[0]: unknown platform view, got 'user' (did you mean 'users'?)"),
+        ({"platform": ["auth_sessions"]}, "access.platform[0]: is not a platform view the SDK grants"),
+        ({"platform": ["users", "users"]}, "access.platform: lists a name twice, got ['users']"),
+        ({"tabels": []}, "access.tabels: unknown field (did you mean 'tables'?); allowed: tables, platform"),
+    ],
+    ids=[
+        "platform-table",
+        "host",
+        "version",
+        "prefix-over-platform",
+        "spaces",
+        "no-underscore",
+        "overlap",
+        "typo",
+        "credentials",
+        "twice",
+        "unknown-key",
+    ],
+)
+def test_manifest_access_block_errors_name_the_field_and_the_fix(access, expected):
+    problems = problems_of(manifest_data({"access": access}))
+    assert any(expected in line for line in problems), problems
+
+
+def test_manifest_access_defaults_to_nothing_and_owns_by_pattern():
+    manifest = parse_manifest(manifest_data({"access": {"tables": ["blog_*", "blog2"], "platform": ["users"]}}), PATH)
+    assert manifest.access.owns("blog_posts") and manifest.access.owns("blog2")
+    assert not manifest.access.owns("blogposts") and not manifest.access.owns("users")
+    assert parse_manifest(manifest_data(), PATH).access.tables == []
+
+
+@given(st.from_regex(r"[a-z][a-z0-9_]{0,12}\*?", fullmatch=True))
+def test_manifest_an_accepted_table_pattern_never_reaches_a_reserved_table(pattern):
+    from exthost.manifest import RESERVED_TABLES, tables_overlap
+
+    try:
+        parse_manifest(manifest_data({"access": {"tables": [pattern]}}), PATH)
+    except ManifestError as exc:
+        assert all(problem.startswith("access.tables[0]: ") for problem in exc.problems)
+        return
+    assert not any(tables_overlap(pattern, reserved) for reserved in RESERVED_TABLES)
+
+
+def test_manifest_platform_tables_are_the_legacy_schemas_less_the_features_tables():
+    from exthost.manifest import PLATFORM_TABLES
+    from legacy_core.db import Base
+
+    features = {name for name in Base.metadata.tables if name.startswith("pt_") or name == "blog_configs"}
+    assert sorted(set(Base.metadata.tables) - features) == sorted(PLATFORM_TABLES)

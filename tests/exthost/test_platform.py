@@ -375,7 +375,6 @@ def test_on_enable_may_write_to_the_database_and_a_failed_registry_write_undoes_
         @hookimpl
         def on_enable(self, ctx, tenant):
             with ctx.transaction() as db:
-                db.execute(text("CREATE TABLE IF NOT EXISTS seeder_rows (tenant TEXT)"))
                 db.execute(text("INSERT INTO seeder_rows VALUES (:tenant)"), {"tenant": tenant})
 
         @hookimpl
@@ -383,8 +382,12 @@ def test_on_enable_may_write_to_the_database_and_a_failed_registry_write_undoes_
             with ctx.transaction() as db:
                 db.execute(text("DELETE FROM seeder_rows WHERE tenant = :tenant"), {"tenant": tenant})
     """
-    write_plugin(settings.PLUGINS_DIR, "seeder", code)
+    write_plugin(
+        settings.PLUGINS_DIR, "seeder", code, manifest=manifest_for("seeder", access={"tables": ["seeder_rows"]})
+    )
     platform = platform_factory(settings)
+    with platform.services.engine.begin() as connection:  # the plugin's table, as its migration would make it
+        connection.exec_driver_sql("CREATE TABLE seeder_rows (tenant TEXT)")
     platform.host.enable("seeder")
     assert platform.test_client().get("/api/seeder/count").get_json() == {"rows": 1}
 

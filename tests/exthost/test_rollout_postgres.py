@@ -16,10 +16,11 @@ from typing import Any
 
 import pytest
 
-from exthost.migrate import upgrade_exthost
+from exthost.deploy import migrate_plugins
 from exthost.platform import Platform, create_platform
 from legacy_core.db import make_engine
 from legacy_core.migrate import upgrade
+from legacy_core.settings import Settings
 from tests.fixtures.app import PASSWORD, TEST_ARGON2_KIB, make_settings
 from tests.fixtures.twins import REPO_PLUGINS
 
@@ -29,14 +30,14 @@ WRITERS = 6
 ROUNDS = 12
 
 
-def migrated(url: str) -> str:
-    engine = make_engine(url)
+def deployed(settings: Settings) -> None:
+    """`sv migrate:deploy`: the core, the registry, the plugins' revisions and their database roles."""
+    engine = make_engine(settings.DATABASE_URL)
     try:
         upgrade(engine)
-        upgrade_exthost(engine)
+        migrate_plugins(settings, engine, ())
     finally:
         engine.dispose()
-    return url
 
 
 @pytest.fixture
@@ -46,7 +47,7 @@ def pg_platform(postgres_url: str, tmp_path: Path) -> Callable[..., Platform]:
     def factory(**overrides: Any) -> Platform:
         settings = make_settings(
             tmp_path / f"p{len(made)}",
-            DATABASE_URL=migrated(postgres_url) if not made else postgres_url,
+            DATABASE_URL=postgres_url,
             **{
                 "PLUGINS_DIR": REPO_PLUGINS,
                 "PLUGIN_ENTRY_POINTS": False,
@@ -57,6 +58,8 @@ def pg_platform(postgres_url: str, tmp_path: Path) -> Callable[..., Platform]:
                 **overrides,
             },
         )
+        if not made:
+            deployed(settings)
         platform = create_platform(settings, argon2_memory_kib=TEST_ARGON2_KIB)
         made.append(platform)
         return platform
@@ -181,9 +184,12 @@ def test_rollout_postgres_the_error_budget_is_spent_by_every_worker_together(pg_
 
 def test_rollout_postgres_shared_windows_trip_exactly_once_per_threshold_under_concurrency(postgres_url):
     from exthost.counters import SharedWindows
+    from exthost.migrate import upgrade_exthost
     from legacy_core.db import make_session_factory
 
-    engine = make_engine(migrated(postgres_url), pool_size=8)
+    engine = make_engine(postgres_url, pool_size=8)
+    upgrade(engine)
+    upgrade_exthost(engine)
     windows = SharedWindows(make_session_factory(engine))
     trips: list[bool] = []
     lock = threading.Lock()

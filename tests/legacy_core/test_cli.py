@@ -33,10 +33,10 @@ def test_migrate_deploy_then_seed_is_idempotent(tmp_path):
     first = runner.invoke(main, ["migrate:deploy"], env=env)
     assert first.exit_code == 0, first.output
     assert "migrated <empty> ->" in first.output
-    assert "plugin registry: <empty> -> exthost_0008" in first.output
+    assert "plugin registry: <empty> -> exthost_0009" in first.output
     again = runner.invoke(main, ["migrate:deploy"], env=env)
     assert "already at" in again.output
-    assert "plugin registry: already at exthost_0008" in again.output
+    assert "plugin registry: already at exthost_0009" in again.output
     for _ in range(2):
         seeded = runner.invoke(main, ["seed"], env=env)
         assert seeded.exit_code == 0, seeded.output
