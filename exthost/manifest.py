@@ -229,6 +229,22 @@ def _type_problem(type_: str, value: Any) -> str | None:
     return f"must be {_TYPE_HINTS[type_]} for type {type_!r}{aside}, got {_show(value)}"
 
 
+_HOST_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+_HOSTNAME = rf"{_HOST_LABEL}(\.{_HOST_LABEL})*"
+_FETCH_HOST = rf"(\*\.)?{_HOSTNAME}(:[0-9]{{1,5}})?|[0-9.]+(:[0-9]{{1,5}})?|\[[0-9a-f:.]+\](:[0-9]{{1,5}})?"
+
+
+def _check_fetch_host(value: str) -> str:
+    """`host`, `host:port`, `*.domain[:port]`, an IPv4 address or a bracketed IPv6 one, each with an optional port;
+    no scheme, no path, lower case."""
+    from exthost.fetch import parse_allowed_host
+
+    problem = parse_allowed_host(value)[1]
+    if problem is None:
+        return value
+    raise ValueError(f"{problem}, got {_show(value)}")
+
+
 PluginName = Annotated[str, AfterValidator(_check_name)]
 SemverRange = Annotated[str, AfterValidator(_check_range)]
 ConfigKey = Annotated[str, AfterValidator(_check_config_key)]
@@ -464,6 +480,37 @@ class Limits(_Strict):
         le=10**7,
         description="A worker is replaced after this many requests (0: never; a new worker imports the plugin again).",
     )
+    fetchTimeoutSeconds: int = Field(
+        default=10,
+        ge=1,
+        le=300,
+        description="ctx.fetch (inline too): connecting, each read and the whole answer each within this many seconds.",
+    )
+    fetchMaxBytes: int = Field(
+        default=10 * 1024 * 1024,
+        ge=1024,
+        le=1024 * 1024 * 1024,
+        description="ctx.fetch (inline too): an answer body larger than this is refused (FetchFailed).",
+    )
+
+
+class Access(_Strict):
+    """What the plugin may reach beyond its own routes, data and the platform's SDK."""
+
+    fetch: list[Annotated[str, AfterValidator(_check_fetch_host)]] = Field(
+        default=[],
+        description="Hosts ctx.fetch may call: 'host', 'host:port' or '*.domain'; no scheme, no path.",
+        examples=[["api.example.org", "*.cdn.example.org", "hooks.example.org:8443"]],
+        json_schema_extra={"items": {"type": "string", "pattern": _anchored(_FETCH_HOST)}},
+    )
+
+    @field_validator("fetch")
+    @classmethod
+    def _fetch_once(cls, value: list[str]) -> list[str]:
+        twice = sorted({host for host in value if value.count(host) > 1})
+        if twice:
+            raise ValueError(f"listed more than once, got {_show(twice)}; keep each host once")
+        return value
 
 
 class Manifest(_Strict):
@@ -513,6 +560,11 @@ class Manifest(_Strict):
         default=Limits(),
         description="Deadline, memory, CPU, open files, workers and concurrency of the plugin's sandbox.",
         examples=[{"deadlineSeconds": 10, "memoryMb": 512}],
+    )
+    access: Access = Field(
+        default=Access(),
+        description="What the plugin may reach outside itself: the hosts ctx.fetch may call.",
+        examples=[{"fetch": ["api.example.org"]}],
     )
 
     @field_validator("capabilities", mode="before")

@@ -21,7 +21,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from exthost.sandbox.confine import landlock_abi
+from exthost.fetch import Fetcher
+from exthost.sandbox.confine import landlock_abi, network_confinement
+from exthost.sandbox.fetchgate import FetchGate
 from exthost.sandbox.limits import SandboxLimits, check_overrides, limits_for
 from exthost.sandbox.proxy import PLUGIN_FAULTS, PluginProxy
 from legacy_core.features import feature_set
@@ -76,6 +78,7 @@ class PluginPool:
         self.counts: collections.Counter[str] = collections.Counter()
         self.answered = 0  # requests its workers answered (any status), for diagnostics
         self.last_event: dict[str, Any] | None = None
+        self.gate: FetchGate | None = None  # performs the workers' ctx.fetch calls (see exthost.sandbox.fetchgate)
         self._lock = threading.Lock()
 
     def start(self) -> None:
@@ -180,6 +183,8 @@ class PluginPool:
             process, self.process = self.process, None
             self.state = STOPPED
             self.next_start = float("inf")
+        if self.gate is not None:
+            self.gate.stop()
         if process is not None and process.poll() is None:
             process.send_signal(signal.SIGTERM)
             try:
@@ -246,12 +251,25 @@ class Sandbox:
             if pool is not None:
                 pool.stop()
             assert record.manifest is not None
-            pool = PluginPool(
-                record,
-                limits_for(record.manifest, self.settings.PLUGIN_LIMITS),
-                self.folder / f"{record.name}.{len(self.pools)}.sock",
-                self._spec(record),
+            limits = limits_for(record.manifest, self.settings.PLUGIN_LIMITS)
+            socket_path = self.folder / f"{record.name}.{len(self.pools)}.sock"
+            fetcher = Fetcher(
+                record.name,
+                record.manifest.access.fetch,
+                timeout=limits.fetch_timeout_seconds,
+                max_bytes=limits.fetch_max_bytes,
             )
+            # Denied and failed fetches count as the pool's events (the plugin's error, if it does not catch one,
+            # is counted and charged as any other).
+            gate = FetchGate(
+                socket_path.with_suffix(".fetch"),
+                fetcher,
+                limits,
+                lambda kind, why: self._event(created, kind, why, {}),
+            )
+            gate.start()
+            pool = created = PluginPool(record, limits, socket_path, {**self._spec(record), **gate.spec()})
+            pool.gate = gate
             if self.eager:
                 pool.start()
             self.pools[record.name] = pool
@@ -297,6 +315,7 @@ class Sandbox:
             "read": [str(p) for p in read],
             "write": [str(p) for p in write],
             "lockTimeoutMs": settings.SHADOW_LOCK_TIMEOUT_MS,
+            "connectPorts": database_ports(database),
         }
 
     def _event(self, pool: PluginPool, kind: str, why: str, environ: WSGIEnvironment) -> None:
@@ -322,6 +341,7 @@ class Sandbox:
         pool = self.pools.get(name)
         info = pool.describe() if pool is not None else {"isolation": "process", "state": "not started"}
         info["files"] = f"landlock ABI {self.landlock_abi}" if self.landlock_abi else "not confined (no Landlock)"
+        info["network"] = network_confinement(self.landlock_abi, database_ports(self.settings.DATABASE_URL))
         return info
 
     def stop(self) -> None:
@@ -332,6 +352,22 @@ class Sandbox:
         for pool in pools:
             pool.stop()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def database_ports(url: str) -> list[int]:
+    """The TCP ports a worker connects to: the database's, when DATABASE_URL names a TCP server (none for SQLite or
+    a Unix socket). The worker needs no other: Redis is the host's, and ctx.fetch goes through the host."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return []
+    host = parsed.host or str(parsed.query.get("host", ""))
+    if not host or host.startswith("/"):
+        return []
+    defaults = {"postgresql": 5432, "mysql": 3306, "mariadb": 3306}
+    port = parsed.port or defaults.get(parsed.get_backend_name())
+    return [port] if port else []
 
 
 def _limits_spec(limits: SandboxLimits) -> dict[str, int]:
