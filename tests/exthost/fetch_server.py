@@ -12,12 +12,14 @@ from urllib.parse import parse_qs, urlsplit
 
 
 class LocalServer:
-    """`/echo` (what it got), `/redirect?to=URL` (302), `/big?size=N[&chunked=1]`, `/slow` (answers after 3 s).
+    """`/echo` (what it got), `/redirect?to=URL` (302), `/big?size=N[&chunked=1]`, `/slow` (answers after 3 s),
+    `/hold` (answers once `release` is set).
     `requests` lists the paths it received, `hosts` their Host headers."""
 
     def __init__(self) -> None:
         self.requests: list[str] = []
         self.hosts: list[str] = []
+        self.release = threading.Event()  # what `/hold` waits for
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -60,11 +62,17 @@ class LocalServer:
                         self.wfile.write(b"0\r\n\r\n")
                     else:
                         self._answer(200, payload, "application/octet-stream")
+                elif parts.path == "/hold":
+                    self.release_wait()
+                    self._answer(200, b"released", "text/plain")
                 elif parts.path == "/slow":
                     time.sleep(3)
                     self._answer(200, b"late", "text/plain")
                 else:
                     self._answer(404, b"{}", "application/json")
+
+            def release_wait(self) -> None:
+                server.release.wait(60)
 
             def _answer(self, status: int, body: bytes, kind: str) -> None:
                 self.send_response(status)

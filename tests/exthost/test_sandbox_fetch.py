@@ -1,0 +1,209 @@
+"""Outbound HTTP of a plugin, inline and sandboxed: `ctx.fetch` reaches the hosts its manifest declares (a local
+server on 127.0.0.1), and for each misbehaviour (an undeclared host, a redirect to one, a raw socket) the caller's
+answer, the reason logged, the accounting, and legacy and a good plugin still serving."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from exthost.platform import Platform
+from exthost.sandbox.confine import NETWORK_ABI, landlock_abi
+from legacy_core import Settings
+from tests.exthost.fetch_server import LocalServer
+from tests.exthost.sandbox_plugins import FETCH_CODE, fetch_manifest
+from tests.fixtures.plugins import write_plugin
+
+MODES = ["inline", "process"]
+needs_network_rules = pytest.mark.skipif(
+    landlock_abi() < NETWORK_ABI,
+    reason=f"Landlock ABI {landlock_abi()} has no network rules (needs {NETWORK_ABI}): sandboxed TCP is not confined",
+)
+
+
+@pytest.fixture
+def server() -> Iterator[LocalServer]:
+    with LocalServer() as running:
+        yield running
+        running.release.set()
+
+
+@pytest.fixture
+def fetching(
+    settings_factory: Callable[..., Settings], platform_factory: Callable[..., Platform], server: LocalServer
+) -> Callable[..., tuple[Platform, Any, list[tuple[str, str]]]]:
+    """A platform serving hello and the fetcher plugin (inline or sandboxed); the errors its host counted."""
+
+    def build(isolation: str, **overrides: Any) -> tuple[Platform, Any, list[tuple[str, str]]]:
+        settings = settings_factory(PLUGIN_ENTRY_POINTS=False, PLUGIN_POLL_SECONDS=0, **overrides)
+        write_plugin(settings.PLUGINS_DIR, "hello")
+        write_plugin(settings.PLUGINS_DIR, "fetcher", FETCH_CODE, manifest=fetch_manifest(server.port))
+        database = Path(settings.DATABASE_URL.removeprefix("sqlite:///"))
+        (database.parent / "db").mkdir()
+        moved = database.rename(database.parent / "db" / database.name)
+        values = {**settings.model_dump(), "PLUGIN_ISOLATION": isolation, "DATABASE_URL": f"sqlite:///{moved}"}
+        platform = platform_factory(Settings(_env_file=None, **values))  # type: ignore[call-arg]
+        platform.host.enable("hello")
+        platform.host.enable("fetcher")
+        errors: list[tuple[str, str]] = []
+        platform.host.error_listeners.append(lambda plugin, kind: errors.append((plugin, kind)))
+        return platform, platform.test_client(), errors
+
+    return build
+
+
+def assert_still_serving(client: Any) -> None:
+    assert client.get("/health").status_code == 200
+    greet = client.get("/api/hello/greet")
+    assert greet.status_code == 200, greet.data
+    assert greet.get_json()["greeting"] == "hello"
+
+
+def sandbox_events(platform: Platform) -> dict[str, int]:
+    return platform.host.describe(platform.host.get("fetcher"))["sandbox"]["events"]
+
+
+def charged_kind(isolation: str) -> str:
+    # An unhandled error is the plugin's: counted where it ran (inline: the handler; sandboxed: its worker).
+    return "handler" if isolation == "inline" else "worker"
+
+
+@pytest.mark.parametrize("isolation", MODES)
+def test_fetch_a_declared_host_answers_the_plugin(fetching, server, isolation):
+    _platform, client, errors = fetching(isolation)
+    answer = client.get("/api/fetcher/declared")
+    assert answer.status_code == 200, answer.data
+    assert answer.get_json() == {
+        "status": 200,
+        "echo": {"method": "POST", "path": "/echo", "body": '{"n": 1}', "note": "from the plugin"},
+    }
+    assert server.hosts == [f"127.0.0.1:{server.port}"]
+    assert errors == []
+    assert_still_serving(client)
+
+
+@pytest.mark.parametrize("isolation", MODES)
+def test_fetch_an_undeclared_host_is_a_500_logged_with_the_fix_and_counted(fetching, server, isolation, caplog):
+    platform, client, errors = fetching(isolation)
+    with caplog.at_level(logging.WARNING, logger="sovereign.fetch"):
+        answer = client.get("/api/fetcher/undeclared", headers={"X-Request-Id": "req_undeclared"})
+    assert answer.status_code == 500
+    assert answer.get_json() == {"error": "Internal server error", "requestId": "req_undeclared"}
+    # The reason is in the host's log (in process isolation the host performed the check, not the worker).
+    assert f"plugin 'fetcher' may not fetch 'localhost:{server.port}'" in caplog.text
+    assert f"add 'localhost:{server.port}' to access.fetch in its plugin.json" in caplog.text
+    assert server.requests == []  # nothing reached the server
+    assert errors == [("fetcher", charged_kind(isolation))]
+    if isolation == "process":
+        assert sandbox_events(platform) == {"fetchDenied": 1, "raised": 1}
+    assert_still_serving(client)
+
+
+@pytest.mark.parametrize("isolation", MODES)
+def test_fetch_a_plugin_may_catch_fetch_denied_and_answer_itself(fetching, server, isolation):
+    _platform, client, errors = fetching(isolation)
+    answer = client.get("/api/fetcher/caught")
+    assert answer.status_code == 403
+    data = answer.get_json()
+    assert data["host"] == f"localhost:{server.port}" and data["key"] == "access.fetch"
+    assert "is not in access.fetch" in data["message"]
+    assert errors == []  # handled by the plugin: no error of its own
+    assert_still_serving(client)
+
+
+@pytest.mark.parametrize("isolation", MODES)
+def test_fetch_a_redirect_to_an_undeclared_host_is_refused(fetching, server, isolation):
+    platform, client, errors = fetching(isolation)
+    answer = client.get("/api/fetcher/redirect")
+    assert answer.status_code == 500
+    assert server.requests == [f"/redirect?to=http://localhost:{server.port}/echo"]  # the redirect was not followed
+    assert errors == [("fetcher", charged_kind(isolation))]
+    if isolation == "process":
+        assert sandbox_events(platform)["fetchDenied"] == 1
+    assert_still_serving(client)
+
+
+@pytest.mark.parametrize("isolation", MODES)
+def test_fetch_in_flight_holds_no_other_plugin_or_legacy(fetching, server, isolation):
+    _platform, client, _errors = fetching(isolation)
+    answers: list[Any] = []
+    held = threading.Thread(target=lambda: answers.append(client.application.test_client().get("/api/fetcher/hold")))
+    held.start()
+    try:
+        while "/hold" not in server.requests and held.is_alive():
+            threading.Event().wait(0.01)
+        assert "/hold" in server.requests  # the fetch is waiting on the server now
+        assert_still_serving(client)
+        assert held.is_alive()
+    finally:
+        server.release.set()
+        held.join(60)
+    assert answers[0].status_code == 200 and answers[0].get_json() == {"body": "released"}
+
+
+@needs_network_rules
+def test_fetch_a_sandboxed_raw_socket_to_an_undeclared_port_is_refused(fetching, server):
+    platform, client, _errors = fetching("process")
+    answer = client.get("/api/fetcher/raw")
+    assert answer.status_code == 200
+    assert answer.get_json() == {"raw": "refused:PermissionError"}
+    assert server.requests == []
+    assert "TCP connect only" not in platform.host.describe(platform.host.get("fetcher"))["sandbox"]["network"]
+    assert "no TCP connect" in platform.host.describe(platform.host.get("fetcher"))["sandbox"]["network"]
+    # ctx.fetch to the same server still works: the host performs it.
+    assert client.get("/api/fetcher/declared").status_code == 200
+    assert_still_serving(client)
+
+
+def test_fetch_inline_a_raw_socket_is_not_stopped(fetching, server):
+    # What docs/plugin-sdk.md says: inline there is no network confinement at all.
+    _platform, client, _errors = fetching("inline")
+    assert client.get("/api/fetcher/raw").get_json() == {"raw": "connected"}
+
+
+@pytest.mark.postgres
+@needs_network_rules
+def test_fetch_sandboxed_on_postgresql_the_database_port_alone_stays_open(
+    settings_factory: Callable[..., Settings],
+    platform_factory: Callable[..., Platform],
+    postgres_url: str,
+    server: LocalServer,
+) -> None:
+    from sqlalchemy.engine import make_url
+
+    from exthost.migrate import upgrade_exthost
+    from legacy_core.db import make_engine
+    from legacy_core.migrate import upgrade
+
+    engine = make_engine(postgres_url)
+    upgrade(engine)
+    upgrade_exthost(engine)
+    engine.dispose()
+    plugins = settings_factory().PLUGINS_DIR
+    write_plugin(plugins, "hello")
+    write_plugin(plugins, "fetcher", FETCH_CODE, manifest=fetch_manifest(server.port))
+    settings = settings_factory(
+        DATABASE_URL=postgres_url,
+        PLUGINS_DIR=plugins,
+        PLUGIN_ENTRY_POINTS=False,
+        PLUGIN_POLL_SECONDS=0,
+        PLUGIN_ISOLATION="process",
+    )
+    platform = platform_factory(settings)
+    platform.host.enable("hello")
+    platform.host.enable("fetcher")
+    client = platform.test_client()
+    database_port = make_url(postgres_url).port or 5432
+    assert client.get("/api/fetcher/db").get_json() == {"one": 1}
+    assert client.get("/api/fetcher/raw").get_json() == {"raw": "refused:PermissionError"}
+    # Landlock rules are by port: the database's port is open on any address (docs/plugin-sdk.md says so).
+    assert client.get(f"/api/fetcher/raw?port={database_port}").get_json() == {"raw": "connected"}
+    network = platform.host.describe(platform.host.get("fetcher"))["sandbox"]["network"]
+    assert f"TCP connect only to port {database_port}" in network
+    assert client.get("/api/fetcher/declared").status_code == 200
+    assert_still_serving(client)
