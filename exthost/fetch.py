@@ -41,12 +41,12 @@ class FetchError(ExtHostError):
 class FetchDenied(FetchError):
     """The URL (or a redirect's) is not one the plugin's manifest allows: names the plugin, the host and the key."""
 
-    def __init__(self, plugin: str, host: str, reason: str, fix: str):
+    def __init__(self, plugin: str, host: str, reason: str, fix: str, *, message: str | None = None):
         self.plugin = plugin
         self.host = host
         self.key = ACCESS_KEY
         self.reason = reason
-        super().__init__(f"plugin {plugin!r} may not fetch {host!r}: {reason}; {fix}")
+        super().__init__(message or f"plugin {plugin!r} may not fetch {host!r}: {reason}; {fix}")
 
 
 class FetchFailed(FetchError):
@@ -422,14 +422,18 @@ def _method(method: str) -> str:
 def error_to_wire(error: FetchError) -> dict[str, Any]:
     """A fetch error as plain data, for the worker to raise again."""
     if isinstance(error, FetchDenied):
-        return {"type": "FetchDenied", "plugin": error.plugin, "host": error.host, "message": str(error)}
+        return {
+            "type": "FetchDenied",
+            "plugin": error.plugin,
+            "host": error.host,
+            "reason": error.reason,
+            "message": str(error),
+        }
     return {"type": "FetchFailed", "message": str(error)}
 
 
 def error_from_wire(data: Mapping[str, Any]) -> FetchError:
     message = str(data.get("message", "fetch failed"))
     if data.get("type") == "FetchDenied":
-        denied = FetchDenied(str(data["plugin"]), str(data["host"]), "", "")
-        denied.args = (message,)
-        return denied
+        return FetchDenied(str(data["plugin"]), str(data["host"]), str(data.get("reason", "")), "", message=message)
     return FetchFailed(message)

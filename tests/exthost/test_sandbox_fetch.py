@@ -207,3 +207,34 @@ def test_fetch_sandboxed_on_postgresql_the_database_port_alone_stays_open(
     assert f"TCP connect only to port {database_port}" in network
     assert client.get("/api/fetcher/declared").status_code == 200
     assert_still_serving(client)
+
+
+def test_fetch_gate_answers_only_its_pool_and_carries_denials_whole(server, tmp_path):
+    from exthost.fetch import FetchDenied, Fetcher, FetchFailed
+    from exthost.sandbox.fetchgate import FetchGate, RemoteFetcher
+    from exthost.sandbox.limits import SandboxLimits
+
+    limits = SandboxLimits(
+        deadline_seconds=30, memory_mb=512, cpu_seconds=60, open_files=64, workers=1, concurrency=1, max_requests=0
+    )
+    events: list[tuple[str, str]] = []
+    fetcher = Fetcher("fetcher", [f"127.0.0.1:{server.port}"], timeout=5.0, max_bytes=4096)
+    gate = FetchGate(tmp_path / "fetcher.fetch", fetcher, limits, lambda kind, why: events.append((kind, why)))
+    gate.start()
+    try:
+        path = str(gate.path)
+        mine = RemoteFetcher(path, gate.token, timeout=5.0)
+        assert mine.fetch("GET", f"{server.url}/echo").json()["path"] == "/echo"
+        # Another plugin's worker can reach the socket, but without this pool's token it gets nothing fetched.
+        with pytest.raises(FetchFailed, match="refused the fetch"):
+            RemoteFetcher(path, "another pool's token", timeout=5.0).fetch("GET", f"{server.url}/echo?other")
+        assert server.requests == ["/echo"]
+        with pytest.raises(FetchDenied) as caught:
+            mine.fetch("GET", f"http://localhost:{server.port}/echo")
+        denied = caught.value
+        assert (denied.plugin, denied.host, denied.key) == ("fetcher", f"localhost:{server.port}", "access.fetch")
+        assert "is not in access.fetch" in denied.reason
+        assert f"add 'localhost:{server.port}' to access.fetch" in str(denied)
+        assert [kind for kind, _ in events] == ["fetchDenied"]
+    finally:
+        gate.stop()
