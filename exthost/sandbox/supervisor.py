@@ -41,6 +41,8 @@ STARTING, RUNNING, BACKOFF, STOPPED = "starting", "running", "backoff", "stopped
 # config. DATABASE_URL stays: plugins use the shared database through ctx.db (docs/plugin-sdk.md says what follows).
 START_WAIT_SECONDS = 30.0
 BACKOFF_FIRST, BACKOFF_MAX = 1.0, 60.0
+# What git connects to for a network remote: ssh, http, https and git's own protocol.
+GIT_PORTS = [22, 80, 443, 9418]
 # Shared events (sv_window_events) are kept this long for `sv plugins:info`.
 EVENT_WINDOW_SECONDS = 3600.0
 
@@ -290,15 +292,15 @@ class Sandbox:
         write = [data_dir, feature_dir]
         feature = record.manifest.sovereign.feature if record.manifest is not None else None
         features = feature_set(settings.EXTRA_FEATURES)
-        if (
-            feature is not None
-            and feature in features
-            and features[feature].remote is not None
-            and settings.BLOG_LOCAL_REMOTES_ROOT
-        ):
+        remote = feature is not None and feature in features and features[feature].remote is not None
+        if remote and settings.BLOG_LOCAL_REMOTES_ROOT:
             # A feature with a git remote (the blog) pushes to and pulls from local remotes under this root.
             write.append(settings.BLOG_LOCAL_REMOTES_ROOT)
         database = settings.DATABASE_URL
+        connect = database_ports(database)
+        if remote and settings.BLOG_NETWORK_REMOTES:
+            # ... and runs git against network remotes, on any host: git's own transports' ports.
+            connect += GIT_PORTS
         if database.startswith("sqlite:///"):
             # SQLite: the database file's folder (its journal and WAL files live beside it).
             write.append(Path(database.removeprefix("sqlite:///").split("?", 1)[0]).resolve().parent)
@@ -315,7 +317,7 @@ class Sandbox:
             "read": [str(p) for p in read],
             "write": [str(p) for p in write],
             "lockTimeoutMs": settings.SHADOW_LOCK_TIMEOUT_MS,
-            "connectPorts": database_ports(database),
+            "connectPorts": sorted(set(connect)),
         }
 
     def _event(self, pool: PluginPool, kind: str, why: str, environ: WSGIEnvironment) -> None:
@@ -341,7 +343,8 @@ class Sandbox:
         pool = self.pools.get(name)
         info = pool.describe() if pool is not None else {"isolation": "process", "state": "not started"}
         info["files"] = f"landlock ABI {self.landlock_abi}" if self.landlock_abi else "not confined (no Landlock)"
-        info["network"] = network_confinement(self.landlock_abi, database_ports(self.settings.DATABASE_URL))
+        if pool is not None:
+            info["network"] = network_confinement(self.landlock_abi, pool.spec["connectPorts"])
         return info
 
     def stop(self) -> None:

@@ -238,3 +238,41 @@ def test_fetch_gate_answers_only_its_pool_and_carries_denials_whole(server, tmp_
         assert [kind for kind, _ in events] == ["fetchDenied"]
     finally:
         gate.stop()
+
+
+@pytest.mark.parametrize(
+    ("url", "ports"),
+    [
+        ("sqlite:////tmp/sv/sovereign.db", []),
+        ("postgresql+psycopg://u@127.0.0.1/sv", [5432]),
+        ("postgresql+psycopg://u@db.internal:6543/sv", [6543]),
+        ("postgresql+psycopg://u@/sv?host=/var/run/postgresql", []),
+        ("postgresql+psycopg:///sv", []),
+    ],
+)
+def test_fetch_a_worker_may_connect_to_the_database_port_alone(url, ports):
+    from exthost.sandbox.supervisor import database_ports
+
+    assert database_ports(url) == ports
+
+
+@pytest.mark.parametrize("network_remotes", [False, True])
+def test_fetch_the_sandboxed_blog_reaches_git_ports_only_when_network_remotes_are_on(
+    settings_factory, platform_factory, network_remotes
+):
+    from tests.fixtures.twins import REPO_PLUGINS
+
+    settings = settings_factory(
+        PLUGINS_DIR=REPO_PLUGINS,
+        PLUGIN_ENTRY_POINTS=False,
+        PLUGIN_POLL_SECONDS=0,
+        PLUGIN_ISOLATION="process",
+        BLOG_NETWORK_REMOTES=network_remotes,
+    )
+    platform = platform_factory(settings)
+    platform.host.enable("blog")
+    spec = platform.host.sandbox.pools["blog"].spec
+    assert spec["connectPorts"] == ([22, 80, 443, 9418] if network_remotes else [])
+    if landlock_abi() >= NETWORK_ABI:
+        network = platform.host.describe(platform.host.get("blog"))["sandbox"]["network"]
+        assert ("TCP connect only to port 22, 80, 443, 9418" in network) == network_remotes
