@@ -276,3 +276,36 @@ def test_fetch_the_sandboxed_blog_reaches_git_ports_only_when_network_remotes_ar
     if landlock_abi() >= NETWORK_ABI:
         network = platform.host.describe(platform.host.get("blog"))["sandbox"]["network"]
         assert ("TCP connect only to port 22, 80, 443, 9418" in network) == network_remotes
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_fetch_under_gunicorn_on_postgresql_the_serving_processes_fetch_and_count_denials(
+    postgres_url: str, tmp_path: Path, server: LocalServer
+) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from exthost.cli import main
+    from tests.exthost.test_sandbox_gunicorn import fetch, serving
+
+    write_plugin(tmp_path / "plugins", "hello")
+    write_plugin(tmp_path / "plugins", "fetcher", FETCH_CODE, manifest=fetch_manifest(server.port))
+    with serving(postgres_url, tmp_path, ["hello", "fetcher"], "/api/fetcher/declared") as (base, env):
+        for _ in range(3):  # several requests: gunicorn spreads them over its serving processes
+            status, data = fetch(f"{base}/api/fetcher/declared")
+            assert status == 200 and data["echo"]["note"] == "from the plugin"
+            status, data = fetch(f"{base}/api/fetcher/undeclared", {"X-Request-Id": "req_out"})
+            assert (status, data) == (500, {"error": "Internal server error", "requestId": "req_out"})
+            assert fetch(f"{base}/api/hello/greet")[0] == 200
+            assert fetch(f"{base}/health")[0] == 200
+        if landlock_abi() >= NETWORK_ABI:
+            assert fetch(f"{base}/api/fetcher/raw") == (200, {"raw": "refused:PermissionError"})
+        assert fetch(f"{base}/api/fetcher/db") == (200, {"one": 1})
+        assert set(server.hosts) == {f"127.0.0.1:{server.port}"}  # the undeclared localhost was never reached
+        result = CliRunner().invoke(main, ["plugins:info", "fetcher", "--json"], env=env)
+        assert result.exit_code == 0, result.output
+        counts = json.loads(result.output)["sandbox"]["lastHour"]
+        # Each serving process counted its own denials in the shared database: they add up.
+        assert counts["fetchDenied"] == 3 and counts["raised"] == 3
