@@ -401,6 +401,8 @@ class Fetcher:
             raise FetchFailed(f"plugin {self.plugin!r}: fetching {url!r} failed: {type(exc).__name__}: {exc}") from None
         except OSError as exc:
             raise FetchFailed(f"plugin {self.plugin!r}: fetching {url!r} failed: {exc}") from None
+        except ValueError as exc:  # http.client refuses control characters in the target or a header
+            raise FetchFailed(f"plugin {self.plugin!r}: cannot send the request to {url!r}: {exc}") from None
         return FetchResponse(
             status=response.status,
             headers=tuple((str(k), str(v)) for k, v in response.headers.items()),

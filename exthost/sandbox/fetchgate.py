@@ -97,6 +97,10 @@ class FetchGate:
             kind = "fetchDenied" if isinstance(exc, FetchDenied) else "fetchFailed"
             self.on_event(kind, str(exc))
             reply = {"error": error_to_wire(exc)}
+        except Exception as exc:  # a call the worker shaped badly: its failure, told to it, never the host's
+            failed = FetchFailed(f"plugin {self.fetcher.plugin!r}: the fetch call was refused: {exc!r}")
+            self.on_event("fetchFailed", str(failed))
+            reply = {"error": error_to_wire(failed)}
         wfile.write(json.dumps(reply).encode() + b"\n")
 
     def _fetch(self, call: Mapping[str, Any]) -> FetchResponse:

@@ -205,6 +205,7 @@ class PluginPool:
             "reason": self.reason,
             "limits": self.limits.as_dict(),
             "answered": self.answered,
+            "fetches": self.gate.calls if self.gate is not None else 0,  # ctx.fetch calls the host performed
             "events": dict(sorted(self.counts.items())),
             "lastEvent": self.last_event,
         }

@@ -245,3 +245,9 @@ def test_fetch_nothing_listening_is_a_fetch_failed():
         port = probe.getsockname()[1]
     with pytest.raises(FetchFailed, match="failed"):
         Fetcher("p", [f"127.0.0.1:{port}"], timeout=5.0, max_bytes=4096).fetch("GET", f"http://127.0.0.1:{port}/")
+
+
+def test_fetch_a_header_that_would_split_the_request_fails_before_sending(server):
+    with pytest.raises(FetchFailed, match="cannot send the request"):
+        fetcher_for(server).fetch("GET", f"{server.url}/echo", headers={"X-Note": "a\r\nInjected: 1"})
+    assert server.requests == []

@@ -75,7 +75,7 @@ def charged_kind(isolation: str) -> str:
 
 @pytest.mark.parametrize("isolation", MODES)
 def test_fetch_a_declared_host_answers_the_plugin(fetching, server, isolation):
-    _platform, client, errors = fetching(isolation)
+    platform, client, errors = fetching(isolation)
     answer = client.get("/api/fetcher/declared")
     assert answer.status_code == 200, answer.data
     assert answer.get_json() == {
@@ -84,6 +84,8 @@ def test_fetch_a_declared_host_answers_the_plugin(fetching, server, isolation):
     }
     assert server.hosts == [f"127.0.0.1:{server.port}"]
     assert errors == []
+    if isolation == "process":
+        assert platform.host.describe(platform.host.get("fetcher"))["sandbox"]["fetches"] == 1  # the host made it
     assert_still_serving(client)
 
 
@@ -236,6 +238,17 @@ def test_fetch_gate_answers_only_its_pool_and_carries_denials_whole(server, tmp_
         assert "is not in access.fetch" in denied.reason
         assert f"add 'localhost:{server.port}' to access.fetch" in str(denied)
         assert [kind for kind, _ in events] == ["fetchDenied"]
+        # A call the worker shaped badly is answered with FetchFailed, and the gate keeps serving.
+        import json
+        import socket
+
+        with socket.socket(socket.AF_UNIX) as raw:
+            raw.connect(path)
+            call = {"token": gate.token, "method": "POST", "url": f"{server.url}/echo", "body": "not base64!"}
+            raw.sendall(json.dumps(call).encode() + b"\n")
+            reply = json.loads(raw.makefile("rb").readline())
+        assert reply["error"]["type"] == "FetchFailed" and "refused" in reply["error"]["message"]
+        assert mine.fetch("GET", f"{server.url}/echo").status == 200
     finally:
         gate.stop()
 
