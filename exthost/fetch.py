@@ -78,6 +78,8 @@ def parse_allowed_host(value: str) -> tuple[AllowedHost | None, str | None]:
         return None, f"must be a host or host:port (no path, query, user or spaces); use {bare!r}"
     if value != value.lower():
         return None, f"must be lower case; use {value.lower()!r}"
+    if not value.isascii():
+        return None, "must be ASCII; write an international name in its IDNA form ('xn--...')"
     host, port = value, None
     if value.startswith("["):
         end = value.find("]")

@@ -44,6 +44,8 @@ from tests.fixtures.plugins import manifest_for
         ("[nothex]:80", "not an IPv6 address"),
         ("999.1.1.1", "neither a host name nor an IPv4 address"),
         ("", "is empty"),
+        ("bücher.example", "IDNA form"),
+        ("api.example.org:\uff18\uff10", "IDNA form"),  # full-width digits
     ],
 )
 def test_fetch_bad_allowed_hosts_are_refused_with_the_fix(entry, problem):
