@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -12,8 +13,8 @@ from urllib.parse import parse_qs, urlsplit
 
 
 class LocalServer:
-    """`/echo` (what it got), `/redirect?to=URL` (302), `/big?size=N[&chunked=1]`, `/slow` (answers after 3 s),
-    `/hold` (answers once `release` is set).
+    """`/echo` (what it got), `/redirect?to=URL[&code=N]` (302 or N), `/loop` (to itself),
+    `/big?size=N[&chunked=1]`, `/slow` (answers after 3 s), `/hold` (answers once `release` is set).
     `requests` lists the paths it received, `hosts` their Host headers."""
 
     def __init__(self) -> None:
@@ -44,9 +45,16 @@ class LocalServer:
                 if parts.path == "/echo":
                     data = {"method": self.command, "path": self.path, "body": body.decode(), "note": None}
                     data["note"] = self.headers.get("X-Note")
+                    if self.headers.get("Authorization"):
+                        data["auth"] = self.headers["Authorization"]
                     self._answer(200, json.dumps(data).encode(), "application/json")
-                elif parts.path == "/redirect":
+                elif parts.path == "/loop":
                     self.send_response(302)
+                    self.send_header("Location", "/loop")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                elif parts.path == "/redirect":
+                    self.send_response(int(query.get("code", "302")))
                     self.send_header("Location", query["to"])
                     self.send_header("Content-Length", "0")
                     self.end_headers()
@@ -67,7 +75,8 @@ class LocalServer:
                     self._answer(200, b"released", "text/plain")
                 elif parts.path == "/slow":
                     time.sleep(3)
-                    self._answer(200, b"late", "text/plain")
+                    with contextlib.suppress(OSError):  # the fetch gave up waiting and closed the connection
+                        self._answer(200, b"late", "text/plain")
                 else:
                     self._answer(404, b"{}", "application/json")
 

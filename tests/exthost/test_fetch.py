@@ -253,3 +253,23 @@ def test_fetch_a_header_that_would_split_the_request_fails_before_sending(server
     with pytest.raises(FetchFailed, match="cannot send the request"):
         fetcher_for(server).fetch("GET", f"{server.url}/echo", headers={"X-Note": "a\r\nInjected: 1"})
     assert server.requests == []
+
+
+def test_fetch_redirects_are_bounded_and_change_method_as_browsers_do(server):
+    with pytest.raises(FetchFailed, match="more than 5 redirects"):
+        fetcher_for(server).fetch("GET", f"{server.url}/loop")
+    assert server.requests.count("/loop") == 6
+    after_303 = fetcher_for(server).fetch("POST", f"{server.url}/redirect?code=303&to=/echo", body=b"form")
+    assert after_303.json()["method"] == "GET" and after_303.json()["body"] == ""
+    after_307 = fetcher_for(server).fetch("POST", f"{server.url}/redirect?code=307&to=/echo", body=b"form")
+    assert after_307.json()["method"] == "POST" and after_307.json()["body"] == "form"
+
+
+def test_fetch_credentials_stay_with_the_host_they_were_meant_for(server):
+    both = fetcher_for(server, f"localhost:{server.port}")
+    same = both.fetch("GET", f"{server.url}/redirect?to=/echo", headers={"Authorization": "Bearer t"})
+    assert same.json()["auth"] == "Bearer t"
+    elsewhere = f"http://localhost:{server.port}/echo"
+    moved = both.fetch("GET", f"{server.url}/redirect?to={elsewhere}", headers={"Authorization": "Bearer t"})
+    assert moved.url == elsewhere
+    assert "auth" not in moved.json()
