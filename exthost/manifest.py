@@ -447,7 +447,8 @@ class Events(_Strict):
 
 
 class Limits(_Strict):
-    """What one plugin may use when it runs in worker processes (PLUGIN_ISOLATION=process); every key optional.
+    """What one plugin may use when it runs in worker processes (PLUGIN_ISOLATION=process), and the caps of its
+    ctx.fetch (inline too); every key optional.
 
     Deployments override them per plugin with PLUGIN_LIMITS (same keys); see docs/operations.md.
     """
@@ -558,7 +559,8 @@ class Manifest(_Strict):
     )
     limits: Limits = Field(
         default=Limits(),
-        description="Deadline, memory, CPU, open files, workers and concurrency of the plugin's sandbox.",
+        description="Deadline, memory, CPU, open files, workers and concurrency of the plugin's sandbox; "
+        "ctx.fetch's timeout and answer size.",
         examples=[{"deadlineSeconds": 10, "memoryMb": 512}],
     )
     access: Access = Field(

@@ -273,3 +273,22 @@ def test_fetch_credentials_stay_with_the_host_they_were_meant_for(server):
     moved = both.fetch("GET", f"{server.url}/redirect?to={elsewhere}", headers={"Authorization": "Bearer t"})
     assert moved.url == elsewhere
     assert "auth" not in moved.json()
+
+
+@given(address=st.ip_addresses(), exact=st.booleans())
+def test_fetch_a_wildcard_reaches_public_addresses_only_and_an_exact_host_any(address, exact):
+    fetcher = Fetcher(
+        "p",
+        ["api.example.org" if exact else "*.example.org"],
+        timeout=1.0,
+        max_bytes=1024,
+        resolver=lambda host, port: [str(address)],
+    )
+    target = parse_target("p", "https://api.example.org/")
+    try:
+        chosen = fetcher._check(target)
+    except FetchDenied:
+        assert not exact and address_problem(str(address)) is not None
+    else:
+        assert chosen == str(address)
+        assert exact or address_problem(str(address)) is None
