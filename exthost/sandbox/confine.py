@@ -61,7 +61,8 @@ def _file_rights(rights: int) -> int:
 
 
 def runtime_paths() -> list[Path]:
-    """What any worker must read: the interpreter, its libraries and system libraries, time zones, certificates."""
+    """What any worker must read: the interpreter, its libraries and system libraries, time zones, certificates,
+    the resolver's configuration."""
     import sys
     import sysconfig
 
@@ -74,6 +75,9 @@ def runtime_paths() -> list[Path]:
         if entry and Path(entry).is_dir() and not _holds_plugins(Path(entry)):
             found.add(Path(entry))
     found |= {Path(p) for p in ("/usr", "/lib", "/lib64", "/bin", "/etc/ssl", "/etc/localtime", "/etc/gitconfig")}
+    # Name resolution (a database named by host name, `db` in a compose file): what glibc's resolver reads.
+    resolver = ("/etc/hosts", "/etc/resolv.conf", "/etc/nsswitch.conf", "/etc/host.conf", "/etc/gai.conf")
+    found |= {Path(p) for p in resolver}
     found |= {Path(p) for p in ("/dev/urandom", "/dev/zero")}
     return sorted(found)
 

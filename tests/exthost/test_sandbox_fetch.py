@@ -189,8 +189,10 @@ def test_fetch_sandboxed_on_postgresql_the_database_port_alone_stays_open(
     plugins = settings_factory().PLUGINS_DIR
     write_plugin(plugins, "hello")
     write_plugin(plugins, "fetcher", FETCH_CODE, manifest=fetch_manifest(server.port))
+    # The database by host name, as a compose file names it: the confined worker must resolve it.
+    by_name = make_url(postgres_url).set(host="localhost").render_as_string(hide_password=False)
     settings = settings_factory(
-        DATABASE_URL=postgres_url,
+        DATABASE_URL=by_name,
         PLUGINS_DIR=plugins,
         PLUGIN_ENTRY_POINTS=False,
         PLUGIN_POLL_SECONDS=0,
