@@ -15,6 +15,9 @@ ExtHostError                   root of everything the host raises on purpose
  │                             cannot be signed, or a plugin the signature policy refuses to load
  ├── CapabilityDenied          `caps.require` refused: undeclared capability, or the caller does not hold it
  ├── AccessDenied              a plugin's ctx.db touched a table its manifest's `access` block does not grant
+ ├── FetchError                `ctx.fetch` got no answer (exthost.fetch, beside the allow-list it enforces)
+ │    ├── FetchDenied          the scheme, host, port or address is not one the manifest's access.fetch allows
+ │    └── FetchFailed          an allowed fetch failed: no connection, too slow, too large, too many redirects
  ├── NoiseRulesError           a noise rules file that cannot be used: names the file, the rule, the field and the fix
  └── HarError                  a HAR document that cannot be read: names the file, the entry, the field and the fix
 """

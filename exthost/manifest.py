@@ -274,6 +274,22 @@ def _type_problem(type_: str, value: Any) -> str | None:
     return f"must be {_TYPE_HINTS[type_]} for type {type_!r}{aside}, got {_show(value)}"
 
 
+_HOST_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+_HOSTNAME = rf"{_HOST_LABEL}(\.{_HOST_LABEL})*"
+_FETCH_HOST = rf"(\*\.)?{_HOSTNAME}(:[0-9]{{1,5}})?|[0-9.]+(:[0-9]{{1,5}})?|\[[0-9a-f:.]+\](:[0-9]{{1,5}})?"
+
+
+def _check_fetch_host(value: str) -> str:
+    """`host`, `host:port`, `*.domain[:port]`, an IPv4 address or a bracketed IPv6 one, each with an optional port;
+    no scheme, no path, lower case."""
+    from exthost.fetch import parse_allowed_host
+
+    problem = parse_allowed_host(value)[1]
+    if problem is None:
+        return value
+    raise ValueError(f"{problem}, got {_show(value)}")
+
+
 PluginName = Annotated[str, AfterValidator(_check_name)]
 SemverRange = Annotated[str, AfterValidator(_check_range)]
 ConfigKey = Annotated[str, AfterValidator(_check_config_key)]
@@ -527,7 +543,8 @@ class Events(_Strict):
 
 
 class Limits(_Strict):
-    """What one plugin may use when it runs in worker processes (PLUGIN_ISOLATION=process); every key optional.
+    """What one plugin may use when it runs in worker processes (PLUGIN_ISOLATION=process), and the caps of its
+    ctx.fetch (inline too); every key optional.
 
     Deployments override them per plugin with PLUGIN_LIMITS (same keys); see docs/operations.md.
     """
@@ -560,6 +577,18 @@ class Limits(_Strict):
         le=10**7,
         description="A worker is replaced after this many requests (0: never; a new worker imports the plugin again).",
     )
+    fetchTimeoutSeconds: int = Field(
+        default=10,
+        ge=1,
+        le=300,
+        description="ctx.fetch (inline too): connecting, each read and the whole answer each within this many seconds.",
+    )
+    fetchMaxBytes: int = Field(
+        default=10 * 1024 * 1024,
+        ge=1024,
+        le=1024 * 1024 * 1024,
+        description="ctx.fetch (inline too): an answer body larger than this is refused (FetchFailed).",
+    )
 
 
 def _check_platform(value: str) -> str:
@@ -584,10 +613,9 @@ def _unique(value: list[str]) -> list[str]:
 
 
 class Access(_Strict):
-    """What the plugin's `ctx.db` may reach: its own tables, and read-only views of platform data.
-
-    Everything else is refused (SQLite: the connection's authorizer; PostgreSQL: a role per plugin).
-    """
+    """What the plugin may reach outside itself: with `ctx.db`, its own tables and read-only views of platform data
+    (everything else is refused: SQLite's authorizer, a PostgreSQL role per plugin); with `ctx.fetch`, the hosts
+    listed."""
 
     tables: Annotated[list[Annotated[str, AfterValidator(_check_table)]], AfterValidator(_unique)] = Field(
         default=[],
@@ -607,6 +635,12 @@ class Access(_Strict):
         ),
         examples=[["projects", "project_members"]],
         json_schema_extra={"items": {"enum": list(PLATFORM_VIEWS)}, "uniqueItems": True},
+    )
+    fetch: Annotated[list[Annotated[str, AfterValidator(_check_fetch_host)]], AfterValidator(_unique)] = Field(
+        default=[],
+        description="Hosts ctx.fetch may call: 'host', 'host:port' or '*.domain'; no scheme, no path.",
+        examples=[["api.example.org", "*.cdn.example.org", "hooks.example.org:8443"]],
+        json_schema_extra={"items": {"type": "string", "pattern": _anchored(_FETCH_HOST)}},
     )
 
     @model_validator(mode="after")
@@ -669,13 +703,19 @@ class Manifest(_Strict):
     )
     limits: Limits = Field(
         default=Limits(),
-        description="Deadline, memory, CPU, open files, workers and concurrency of the plugin's sandbox.",
+        description="Deadline, memory, CPU, open files, workers and concurrency of the plugin's sandbox; "
+        "ctx.fetch's timeout and answer size.",
         examples=[{"deadlineSeconds": 10, "memoryMb": 512}],
     )
     access: Access = Field(
         default=Access(),
-        description="Tables the plugin owns and platform views it reads; ctx.db reaches nothing else.",
-        examples=[{"tables": ["myplugin_*"], "platform": ["projects", "project_members"]}],
+        description=(
+            "Tables the plugin owns and platform views it reads (ctx.db reaches nothing else), and the hosts "
+            "ctx.fetch may call."
+        ),
+        examples=[
+            {"tables": ["myplugin_*"], "platform": ["projects", "project_members"], "fetch": ["api.example.org"]}
+        ],
     )
 
     @field_validator("capabilities", mode="before")

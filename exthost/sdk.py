@@ -16,6 +16,8 @@ A plugin's entry object implements hooks (see `exthost.hookspecs`) marked with `
     ctx.data_dir   a folder of the plugin's own under DATA_DIR/plugins/<name>
     ctx.feature_dir  a feature plugin's files: the same folder the legacy feature uses (uploads, blog clones)
     ctx.platform   read-only platform settings a feature reimplementation needs (limits, toggles, roots)
+    ctx.fetch      outbound HTTP to the hosts the manifest's `access.fetch` lists: a `FetchResponse`, or
+                   `FetchDenied` (host not declared) / `FetchFailed` (no answer, too large, too slow)
 
 `HttpError(status, message)` answers a request with that status and `{"error": message}`, like the legacy API;
 `FeatureDisabled(feature)` answers the bare 404 of a switched-off project type; `AccessDenied` is what `ctx.db` raises
@@ -31,12 +33,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Protocol
 
 from flask import Blueprint, g, has_request_context
 from sqlalchemy.orm import Session, sessionmaker
 
 from exthost.errors import AccessDenied, CapabilityDenied, ExtHostError
+from exthost.fetch import FetchDenied, Fetcher, FetchError, FetchFailed, FetchResponse
 from exthost.hookspecs import hookimpl
 from exthost.manifest import Manifest
 from exthost.platform_data import VIEW_TABLES, ProjectView
@@ -55,6 +58,10 @@ __all__ = [
     "Capabilities",
     "CurrentUser",
     "FeatureDisabled",
+    "FetchDenied",
+    "FetchError",
+    "FetchFailed",
+    "FetchResponse",
     "HttpError",
     "PluginContext",
     "ProjectAccess",
@@ -231,6 +238,33 @@ class Capabilities:
         raise CapabilityDenied(f"capability {name!r} needs {grant}", 403)
 
 
+class FetchTransport(Protocol):
+    """Who performs a plugin's fetches: a `Fetcher` in this process (inline), or the host (process isolation)."""
+
+    def fetch(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        body: bytes | None = None,
+        follow_redirects: bool = True,
+    ) -> FetchResponse: ...
+
+
+def local_fetcher(manifest: Manifest, settings: Any) -> Fetcher:
+    """A fetcher for `manifest`'s plugin in this process: its `access.fetch`, its limits with PLUGIN_LIMITS on top."""
+    from exthost.sandbox.limits import limits_for
+
+    limits = limits_for(manifest, settings.PLUGIN_LIMITS)
+    return Fetcher(
+        manifest.name,
+        manifest.access.fetch,
+        timeout=limits.fetch_timeout_seconds,
+        max_bytes=limits.fetch_max_bytes,
+    )
+
+
 class PluginContext:
     """What a plugin's hooks receive; one per plugin per host. See the module docstring."""
 
@@ -243,7 +277,9 @@ class PluginContext:
         services: Services,
         session_factory: sessionmaker[Session],
         logger: logging.Logger,
+        fetcher: FetchTransport | None = None,
     ):
+        """`fetcher`: who performs `ctx.fetch` (default: this process, under the manifest's allow-list)."""
         self.manifest = manifest
         self.name = manifest.name
         self.version = manifest.version
@@ -274,6 +310,36 @@ class PluginContext:
             else None
         )
         self.feature_dir: Path = declared if declared is not None else self.data_dir
+        self._fetcher = fetcher
+        self._settings = settings
+
+    def fetch(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        body: bytes | None = None,
+        json: Any = None,
+        follow_redirects: bool = True,
+    ) -> FetchResponse:
+        """One HTTP request to a host the manifest's `access.fetch` allows; the whole answer, body included.
+
+        `json` sends a value as a JSON body (with its Content-Type); redirects are followed (at most 5), each checked
+        like the first URL. Raises FetchDenied (scheme, host or address not allowed: names the host and the
+        manifest key to add) or FetchFailed (no connection, past `limits.fetchTimeoutSeconds`, larger than
+        `limits.fetchMaxBytes`, too many redirects); an error status is an answer, not an exception.
+        """
+        if json is not None:
+            if body is not None:
+                raise ValueError("pass body or json, not both")
+            import json as jsonlib
+
+            body = jsonlib.dumps(json).encode()
+            headers = {"Content-Type": "application/json", **(headers or {})}
+        if self._fetcher is None:
+            self._fetcher = local_fetcher(self.manifest, self._settings)
+        return self._fetcher.fetch(method, url, headers=headers, body=body, follow_redirects=follow_redirects)
 
     def feature_enabled(self, project_type: str) -> bool:
         """Whether the platform's feature toggle for a project type (`blog`, `papertrail`) is on."""

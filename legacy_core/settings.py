@@ -98,7 +98,8 @@ class Settings(BaseSettings):
     PLUGIN_LIMITS: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="Per-plugin overrides of the manifest's limits, e.g. PLUGIN_LIMITS__papertrail__deadlineSeconds=10 "
-        "(keys: deadlineSeconds, memoryMb, cpuSeconds, openFiles, workers, concurrency, maxRequests).",
+        "(keys: deadlineSeconds, memoryMb, cpuSeconds, openFiles, workers, concurrency, maxRequests, "
+        "fetchTimeoutSeconds, fetchMaxBytes; the last two apply inline too).",
     )
     FEATURE_FLAGS: dict[str, Any] = Field(
         default_factory=dict,

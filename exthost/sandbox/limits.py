@@ -23,6 +23,8 @@ class SandboxLimits:
     workers: int
     concurrency: int
     max_requests: int
+    fetch_timeout_seconds: int = 10
+    fetch_max_bytes: int = 10 * 1024 * 1024
 
     def as_dict(self) -> dict[str, int]:
         return {
@@ -33,6 +35,8 @@ class SandboxLimits:
             "workers": self.workers,
             "concurrency": self.concurrency,
             "maxRequests": self.max_requests,
+            "fetchTimeoutSeconds": self.fetch_timeout_seconds,
+            "fetchMaxBytes": self.fetch_max_bytes,
         }
 
 
@@ -57,6 +61,8 @@ def limits_for(manifest: Manifest, overrides: Mapping[str, Mapping[str, Any]]) -
         workers=merged.workers,
         concurrency=merged.concurrency,
         max_requests=merged.maxRequests,
+        fetch_timeout_seconds=merged.fetchTimeoutSeconds,
+        fetch_max_bytes=merged.fetchMaxBytes,
     )
 
 

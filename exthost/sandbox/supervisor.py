@@ -24,7 +24,9 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.engine import make_url
 
 from exthost.access import role_name, role_password
-from exthost.sandbox.confine import landlock_abi
+from exthost.fetch import Fetcher
+from exthost.sandbox.confine import landlock_abi, network_confinement
+from exthost.sandbox.fetchgate import FetchGate
 from exthost.sandbox.limits import SandboxLimits, check_overrides, limits_for
 from exthost.sandbox.proxy import PLUGIN_FAULTS, PluginProxy
 from legacy_core.features import feature_set
@@ -42,6 +44,8 @@ STARTING, RUNNING, BACKOFF, STOPPED = "starting", "running", "backoff", "stopped
 # and, on PostgreSQL, the platform's database credentials (DATABASE_URL names the plugin's own role instead).
 START_WAIT_SECONDS = 30.0
 BACKOFF_FIRST, BACKOFF_MAX = 1.0, 60.0
+# What git connects to for a network remote: ssh, http, https and git's own protocol.
+GIT_PORTS = [22, 80, 443, 9418]
 # Shared events (sv_window_events) are kept this long for `sv plugins:info`.
 EVENT_WINDOW_SECONDS = 3600.0
 
@@ -79,6 +83,7 @@ class PluginPool:
         self.counts: collections.Counter[str] = collections.Counter()
         self.answered = 0  # requests its workers answered (any status), for diagnostics
         self.last_event: dict[str, Any] | None = None
+        self.gate: FetchGate | None = None  # performs the workers' ctx.fetch calls (see exthost.sandbox.fetchgate)
         self._lock = threading.Lock()
 
     def start(self) -> None:
@@ -183,6 +188,8 @@ class PluginPool:
             process, self.process = self.process, None
             self.state = STOPPED
             self.next_start = float("inf")
+        if self.gate is not None:
+            self.gate.stop()
         if process is not None and process.poll() is None:
             process.send_signal(signal.SIGTERM)
             try:
@@ -201,6 +208,7 @@ class PluginPool:
             "reason": self.reason,
             "limits": self.limits.as_dict(),
             "answered": self.answered,
+            "fetches": self.gate.calls if self.gate is not None else 0,  # ctx.fetch calls the host performed
             "events": dict(sorted(self.counts.items())),
             "lastEvent": self.last_event,
         }
@@ -249,12 +257,25 @@ class Sandbox:
             if pool is not None:
                 pool.stop()
             assert record.manifest is not None
-            pool = PluginPool(
-                record,
-                limits_for(record.manifest, self.settings.PLUGIN_LIMITS),
-                self.folder / f"{record.name}.{len(self.pools)}.sock",
-                self._spec(record),
+            limits = limits_for(record.manifest, self.settings.PLUGIN_LIMITS)
+            socket_path = self.folder / f"{record.name}.{len(self.pools)}.sock"
+            fetcher = Fetcher(
+                record.name,
+                record.manifest.access.fetch,
+                timeout=limits.fetch_timeout_seconds,
+                max_bytes=limits.fetch_max_bytes,
             )
+            # Denied and failed fetches count as the pool's events (the plugin's error, if it does not catch one,
+            # is counted and charged as any other).
+            gate = FetchGate(
+                socket_path.with_suffix(".fetch"),
+                fetcher,
+                limits,
+                lambda kind, why: self._event(created, kind, why, {}),
+            )
+            gate.start()
+            pool = created = PluginPool(record, limits, socket_path, {**self._spec(record), **gate.spec()})
+            pool.gate = gate
             if self.eager:
                 pool.start()
             self.pools[record.name] = pool
@@ -275,12 +296,8 @@ class Sandbox:
         write = [data_dir, feature_dir]
         feature = record.manifest.sovereign.feature if record.manifest is not None else None
         features = feature_set(settings.EXTRA_FEATURES)
-        if (
-            feature is not None
-            and feature in features
-            and features[feature].remote is not None
-            and settings.BLOG_LOCAL_REMOTES_ROOT
-        ):
+        remote = feature is not None and feature in features and features[feature].remote is not None
+        if remote and settings.BLOG_LOCAL_REMOTES_ROOT:
             # A feature with a git remote (the blog) pushes to and pulls from local remotes under this root.
             write.append(settings.BLOG_LOCAL_REMOTES_ROOT)
         database = settings.DATABASE_URL
@@ -293,6 +310,10 @@ class Sandbox:
                 .set(username=role, password=role_password(settings.SECRET_KEY, role))
                 .render_as_string(hide_password=False)
             )
+        connect = database_ports(database)
+        if remote and settings.BLOG_NETWORK_REMOTES:
+            # ... and runs git against network remotes, on any host: git's own transports' ports.
+            connect += GIT_PORTS
         if database.startswith("sqlite:///"):
             # SQLite: the database file's folder (its journal and WAL files live beside it).
             write.append(Path(database.removeprefix("sqlite:///").split("?", 1)[0]).resolve().parent)
@@ -310,6 +331,7 @@ class Sandbox:
             "write": [str(p) for p in write],
             "lockTimeoutMs": settings.SHADOW_LOCK_TIMEOUT_MS,
             "databaseRole": role,
+            "connectPorts": sorted(set(connect)),
         }
 
     def _event(self, pool: PluginPool, kind: str, why: str, environ: WSGIEnvironment) -> None:
@@ -335,6 +357,8 @@ class Sandbox:
         pool = self.pools.get(name)
         info = pool.describe() if pool is not None else {"isolation": "process", "state": "not started"}
         info["files"] = f"landlock ABI {self.landlock_abi}" if self.landlock_abi else "not confined (no Landlock)"
+        if pool is not None:
+            info["network"] = network_confinement(self.landlock_abi, pool.spec["connectPorts"])
         return info
 
     def stop(self) -> None:
@@ -345,6 +369,22 @@ class Sandbox:
         for pool in pools:
             pool.stop()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def database_ports(url: str) -> list[int]:
+    """The TCP ports a worker connects to: the database's, when DATABASE_URL names a TCP server (none for SQLite or
+    a Unix socket). The worker needs no other: Redis is the host's, and ctx.fetch goes through the host."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return []
+    host = parsed.host or str(parsed.query.get("host", ""))
+    if not host or host.startswith("/"):
+        return []
+    defaults = {"postgresql": 5432, "mysql": 3306, "mariadb": 3306}
+    port = parsed.port or defaults.get(parsed.get_backend_name())
+    return [port] if port else []
 
 
 def _limits_spec(limits: SandboxLimits) -> dict[str, int]:

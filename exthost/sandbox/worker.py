@@ -24,7 +24,14 @@ from typing import TYPE_CHECKING, Any
 
 from gunicorn.app.base import BaseApplication
 
-from exthost.sandbox.confine import apply_rlimits, confine_files, runtime_paths, runtime_writable, user_only_umask
+from exthost.sandbox.confine import (
+    apply_rlimits,
+    confine_files,
+    confine_network,
+    runtime_paths,
+    runtime_writable,
+    user_only_umask,
+)
 from exthost.sandbox.limits import SandboxLimits
 from exthost.sandbox.wire import (
     CONTENDED_ANSWER,
@@ -174,6 +181,7 @@ def build_app(spec: dict[str, Any]) -> WSGIApplication:
     from exthost.plugin_db import PluginSessionFactory
     from exthost.records import PluginRecord
     from exthost.rollout.isolation import IsolatingSessionFactory, SwitchableClock, SwitchableIds
+    from exthost.sandbox.fetchgate import RemoteFetcher
     from exthost.sdk import PluginContext, request_tenant
     from exthost.tenant_config import ConfigSnapshot, TenantConfigStore, deployment_config
     from legacy_core.app import build_services
@@ -212,6 +220,7 @@ def build_app(spec: dict[str, Any]) -> WSGIApplication:
         services=services,
         session_factory=plugin_db,
         logger=logging.getLogger(f"sovereign.plugin.{name}"),
+        fetcher=RemoteFetcher(spec["fetchSocket"], spec["fetchToken"], float(spec["fetchTimeout"])),
     )
     record.manager, record.context = manager, context
     manager.hook.register(ctx=context)
@@ -269,6 +278,10 @@ class PluginServer(BaseApplication):  # type: ignore[misc]
         outcome = confine_files(read, write)
         if outcome.startswith("none"):
             log.warning("plugin %s: %s", spec["plugin"], outcome)
+        # TCP: the database's port only; ctx.fetch goes through the host (its gate's Unix socket).
+        network = confine_network(int(port) for port in spec.get("connectPorts", ()))
+        if network.startswith("none"):
+            log.warning("plugin %s: %s", spec["plugin"], network)
 
     def _worker_abort(self, worker: Any) -> None:
         # In the worker, on gunicorn's timeout signal: end at once. gunicorn would raise SystemExit into the

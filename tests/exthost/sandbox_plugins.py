@@ -173,3 +173,72 @@ class Plugin:
                 "url": request.url,
             }
 """
+
+# ctx.fetch from a plugin: TARGET is the local test server (declared in its manifest); `localhost` reaches the same
+# server but is not declared.
+FETCH_CODE = """
+import socket
+from urllib.parse import urlsplit
+
+from flask import request
+
+from exthost.sdk import FetchDenied, hookimpl
+
+
+class Plugin:
+    @hookimpl
+    def register(self, ctx):
+        target = ctx.config["TARGET"]
+        port = urlsplit(target).port
+        undeclared = f"http://localhost:{port}/echo"
+
+        @ctx.router.get("/api/fetcher/declared")
+        def declared():
+            answer = ctx.fetch("POST", f"{target}/echo", json={"n": 1}, headers={"X-Note": "from the plugin"})
+            return {"status": answer.status, "echo": answer.json()}
+
+        @ctx.router.get("/api/fetcher/undeclared")
+        def undeclared_host():
+            return {"status": ctx.fetch("GET", undeclared).status}
+
+        @ctx.router.get("/api/fetcher/caught")
+        def caught():
+            try:
+                ctx.fetch("GET", undeclared)
+            except FetchDenied as denied:
+                return {"host": denied.host, "key": denied.key, "message": str(denied)}, 403
+            return {"fetched": True}
+
+        @ctx.router.get("/api/fetcher/redirect")
+        def redirect():
+            return {"status": ctx.fetch("GET", f"{target}/redirect?to={undeclared}").status}
+
+        @ctx.router.get("/api/fetcher/hold")
+        def hold():
+            return {"body": ctx.fetch("GET", f"{target}/hold").text()}
+
+        @ctx.router.get("/api/fetcher/raw")
+        def raw():
+            where = request.args.get("port", port)
+            try:
+                with socket.create_connection(("127.0.0.1", int(where)), timeout=5):
+                    return {"raw": "connected"}
+            except OSError as exc:
+                return {"raw": "refused:" + type(exc).__name__}
+
+        @ctx.router.get("/api/fetcher/db")
+        def db():
+            from sqlalchemy import text
+
+            with ctx.db() as session:
+                return {"one": session.execute(text("SELECT 1")).scalar_one()}
+"""
+
+
+def fetch_manifest(port: int, **limits: Any) -> dict[str, Any]:
+    return manifest_for(
+        "fetcher",
+        config={"TARGET": {"type": "string", "default": f"http://127.0.0.1:{port}"}},
+        access={"fetch": [f"127.0.0.1:{port}"]},
+        limits={"deadlineSeconds": 30, "workers": 2, "concurrency": 4, **limits},
+    )

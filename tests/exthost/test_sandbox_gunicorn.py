@@ -5,6 +5,7 @@ serving process's failures add up in the shared database (`sv plugins:info`)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -56,6 +57,15 @@ def served(postgres_url: str, tmp_path: Path) -> Iterator[tuple[str, dict[str, s
     plugins = tmp_path / "plugins"
     write_plugin(plugins, "hello")
     write_plugin(plugins, "hostile", HOSTILE_CODE, manifest=hostile_manifest())
+    with serving(postgres_url, tmp_path, ["hello", "hostile"], "/api/hostile/ok") as running:
+        yield running
+
+
+@contextlib.contextmanager
+def serving(postgres_url: str, tmp_path: Path, enable: list[str], ready: str) -> Iterator[tuple[str, dict[str, str]]]:
+    """The platform under gunicorn (3 gthread workers of 4 threads) on PostgreSQL, serving the plugins written under
+    tmp_path/plugins, `enable`d; yields once `ready` answers 200. Its base URL and the environment of `sv`."""
+    plugins = tmp_path / "plugins"
     env = {
         "DATABASE_URL": postgres_url,
         "DATA_DIR": str(tmp_path / "data"),
@@ -66,7 +76,7 @@ def served(postgres_url: str, tmp_path: Path) -> Iterator[tuple[str, dict[str, s
         "SHADOW_RUNNER": "thread",
     }
     runner = CliRunner()
-    for args in (["migrate:deploy"], ["plugins:enable", "hello"], ["plugins:enable", "hostile"]):
+    for args in (["migrate:deploy"], *(["plugins:enable", name] for name in enable)):
         result = runner.invoke(main, args, env=env)
         assert result.exit_code == 0, result.output
     port = free_port()
@@ -92,7 +102,7 @@ def served(postgres_url: str, tmp_path: Path) -> Iterator[tuple[str, dict[str, s
         until = time.monotonic() + 90
         while time.monotonic() < until:
             try:
-                if fetch(f"{base}/api/hostile/ok")[0] == 200:
+                if fetch(f"{base}{ready}")[0] == 200:
                     break
             except OSError:
                 pass
