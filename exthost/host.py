@@ -181,8 +181,15 @@ class ExtensionHost:
         if not decision.load:
             raise SignatureError(f"{record.folder}: {decision.refusal}")
 
+    def _sandboxed(self, record: PluginRecord) -> bool:
+        """Whether the plugin's code runs only in its sandbox workers (PLUGIN_ISOLATION=process, not trusted)."""
+        return self.sandbox is not None and self.sandbox.isolates(record.name)
+
     def _load(self, record: PluginRecord) -> None:
-        """Import, instantiate, register; on any failure the plugin is failed and nothing of it is mounted."""
+        """Import, instantiate, register; on any failure the plugin is failed and nothing of it is mounted.
+
+        A sandboxed plugin is not imported here at all: its pool is started, and its workers import it and run its
+        `register` hook; the host waits for one to answer (`Sandbox.load`) and fails the plugin when none does."""
         manifest = record.manifest
         assert manifest is not None
         try:
@@ -190,6 +197,22 @@ class ExtensionHost:
             config = deployment_config(manifest, self.settings, self.tenant_config, lambda: request_tenant(default))
         except ManifestError as exc:
             record.fail(INVALID, str(exc))
+            return
+        if self._sandboxed(record):
+            # The context stays here and reaches no plugin code: the pool takes its folders from it.
+            record.context = self._context(record, config)
+            try:
+                record.context.data_dir.mkdir(parents=True, exist_ok=True)
+                failed = self.sandbox.load(record)
+            except OSError as exc:
+                failed = str(exc)
+            if failed is not None:
+                record.fail(FAILED, f"{record.manifest_path}: {failed}")
+                dispose_plugin_db(record.context.db)
+                return
+            record.app = self.sandbox.app_for(record)
+            record.state = REGISTERED
+            record.reason = None
             return
         try:
             if record.trust is not None and record.trust.status != UNCHECKED:
@@ -210,18 +233,7 @@ class ExtensionHost:
             record.fail(FAILED, str(exc))
             forget_modules(record)
             return
-        # ctx.db reaches only what the manifest's access block grants (exthost.plugin_db).
-        plugin_db = build_plugin_db(
-            AccessPolicy.of(manifest, str(record.manifest_path)), self.services.engine, self.services.session_factory
-        )
-        context = PluginContext(
-            manifest=manifest,
-            folder=record.folder,
-            config=config,
-            services=self.services,
-            session_factory=plugin_db,
-            logger=logging.getLogger(f"sovereign.plugin.{record.name}"),
-        )
+        context = self._context(record, config)
         record.manager, record.context = manager, context
         try:
             context.data_dir.mkdir(parents=True, exist_ok=True)
@@ -230,19 +242,44 @@ class ExtensionHost:
         except (HookFailed, PluginLoadError, OSError) as exc:
             record.fail(FAILED, str(exc))
             record.app = record.manager = None
-            plugin_db.dispose()
+            dispose_plugin_db(context.db)
             forget_modules(record)
             return
         record.state = REGISTERED
         record.reason = None
 
+    def _context(self, record: PluginRecord, config: Mapping[str, Any]) -> PluginContext:
+        manifest = record.manifest
+        assert manifest is not None
+        # ctx.db reaches only what the manifest's access block grants (exthost.plugin_db).
+        plugin_db = build_plugin_db(
+            AccessPolicy.of(manifest, str(record.manifest_path)), self.services.engine, self.services.session_factory
+        )
+        return PluginContext(
+            manifest=manifest,
+            folder=record.folder,
+            config=config,
+            services=self.services,
+            session_factory=plugin_db,
+            logger=logging.getLogger(f"sovereign.plugin.{record.name}"),
+        )
+
     # -- hooks -----------------------------------------------------------------------------------------------------
 
     def _call(self, record: PluginRecord, hook: str, **kwargs: Any) -> Any:
-        """Run one hook of one plugin, timed; an exception becomes HookFailed naming plugin, hook and error."""
-        assert record.manager is not None
+        """Run one hook of one plugin, timed; an exception becomes HookFailed naming plugin, hook and error. A
+        sandboxed plugin's hook runs in one of its workers (`Sandbox.call_hook`)."""
         timing = record.timings.setdefault(hook, HookTiming())
-        caller: Callable[..., Any] = getattr(record.manager.hook, hook)
+        caller: Callable[..., Any]
+        if record.manager is None and self._sandboxed(record):
+            sandbox = self.sandbox
+
+            def caller(ctx: Any = None, tenant: str | None = None) -> Any:
+                return sandbox.call_hook(record, hook, tenant)
+
+        else:
+            assert record.manager is not None
+            caller = getattr(record.manager.hook, hook)
         started = time.perf_counter()
         try:
             return caller(**kwargs)
@@ -594,10 +631,26 @@ class ExtensionHost:
         """The plugin's health report; a raising hook or a report that is not a JSON object says so."""
         if not record.loaded:
             return None
+        if self._sandboxed(record):
+            from exthost.sandbox.supervisor import PoolBusy
+
+            try:
+                # Not through _call: a plugin at its limit is busy, which is neither a hook error nor unhealthy.
+                report = self.sandbox.call_hook(record, "health")
+            except PoolBusy as exc:
+                return {"ok": True, "busy": f"its health hook was not run: {exc}"}
+            except Exception as exc:
+                self._notify_error(record.name, "hook:health")
+                return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+            return self._health_report(report)
         try:
             report = self._call(record, "health", ctx=record.context)
         except HookFailed as exc:
             return {"ok": False, "error": f"{type(exc.error).__name__}: {exc.error}"}
+        return self._health_report(report)
+
+    @staticmethod
+    def _health_report(report: Any) -> dict[str, Any] | None:
         if report is None:
             return None
         try:
@@ -680,6 +733,7 @@ class ExtensionHost:
             self._load(fresh)
             if fresh.state != REGISTERED:
                 sys.modules.update(saved)
+                self._restart_sandbox(old)
                 raise PluginLoadError(f"reload of {name!r} failed, {keeps}: {fresh.reason}")
             try:
                 for tenant in sorted(old.tenants):
@@ -689,6 +743,7 @@ class ExtensionHost:
                     self._call(fresh, "on_shutdown", ctx=fresh.context)
                 forget_modules(fresh)
                 sys.modules.update(saved)
+                self._restart_sandbox(old)
                 raise PluginLoadError(f"reload of {name!r} failed, {keeps}: {exc}") from exc
             if old.loaded:
                 with contextlib.suppress(HookFailed):
@@ -702,6 +757,12 @@ class ExtensionHost:
             self._rebuild()
         self.logger.info("plugin %s reloaded from %s", name, fresh.folder)
         self.sync(force=True)
+
+    def _restart_sandbox(self, record: PluginRecord) -> None:
+        """After a failed reload of a sandboxed plugin (its new pool replaced the running one's), the running
+        version's pool again."""
+        if record.loaded and self._sandboxed(record):
+            record.app = self.sandbox.app_for(record)
 
     def shutdown(self) -> None:
         """Run every loaded plugin's on_shutdown hook, unmount everything and release the database."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import http.client
 import json
 import logging
 import os
@@ -50,6 +51,14 @@ GIT_PORTS = [22, 80, 443, 9418]
 EVENT_WINDOW_SECONDS = 3600.0
 
 
+class RemoteHookError(Exception):
+    """A sandboxed plugin's hook raised in its worker, or no worker could run it; the message says which."""
+
+
+class PoolBusy(RemoteHookError):
+    """No slot or worker of a sandboxed plugin was free to run its health hook in time."""
+
+
 def event_name(plugin: str, kind: str) -> str:
     return f"sandbox:{plugin}:{kind}"
 
@@ -69,6 +78,7 @@ class PluginPool:
             "token": self.token,
             "socket": str(socket_path),
             "events": str(self.events),
+            "bootError": str(Path(spec["dataDir"]) / "tmp" / ".sv-boot-error"),
             "limits": _limits_spec(limits),
         }
         self._events_read = 0
@@ -84,11 +94,21 @@ class PluginPool:
         self.answered = 0  # requests its workers answered (any status), for diagnostics
         self.last_event: dict[str, Any] | None = None
         self.gate: FetchGate | None = None  # performs the workers' ctx.fetch calls (see exthost.sandbox.fetchgate)
+        # Why the last worker that failed to load the plugin failed (the plugin's own error).
+        self.boot_error: str | None = None
         self._lock = threading.Lock()
+
+    def read_boot_error(self) -> str | None:
+        """What the last worker that could not load the plugin wrote about why (see `worker.PluginServer.load`)."""
+        with contextlib.suppress(OSError):
+            self.boot_error = Path(self.spec["bootError"]).read_text(encoding="utf-8")[:2000]
+        return self.boot_error
 
     def start(self) -> None:
         with contextlib.suppress(FileNotFoundError):
             self.socket.unlink()
+        with contextlib.suppress(FileNotFoundError):
+            Path(self.spec["bootError"]).unlink()
         self.events.touch()
         data_dir = Path(self.spec["dataDir"])
         (data_dir / "tmp").mkdir(parents=True, exist_ok=True)
@@ -206,6 +226,7 @@ class PluginPool:
             "pid": self.process.pid if self.process is not None else None,
             "starts": self.starts,
             "reason": self.reason,
+            "bootError": self.boot_error,
             "limits": self.limits.as_dict(),
             "answered": self.answered,
             "fetches": self.gate.calls if self.gate is not None else 0,  # ctx.fetch calls the host performed
@@ -281,6 +302,85 @@ class Sandbox:
             self.pools[record.name] = pool
             self.proxies[record.name] = PluginProxy(pool, lambda kind, why, env: self._event(pool, kind, why, env))
             return self.proxies[record.name]
+
+    def load(self, record: PluginRecord) -> str | None:
+        """Make `record`'s pool (replacing the one of an earlier version) and, in a serving host, wait until a worker
+        has imported the plugin and run its `register` hook; None, or why no worker came up. The host itself never
+        imports a sandboxed plugin: its module-level code, its hooks and its routes run only in the workers."""
+        self.app_for(record)
+        if not self.eager:
+            return None  # a passive host's pool starts at its first request or hook
+        pool = self.pools[record.name]
+        if pool.ready(wait=True):
+            return None
+        reason = pool.reason or f"no worker answered within {START_WAIT_SECONDS:.0f} s"
+        boot_error = pool.read_boot_error()
+        if boot_error is not None:
+            reason = f"{reason}; its worker said: {boot_error}"
+        with self._lock:
+            if self.pools.get(record.name) is pool:
+                del self.pools[record.name]
+                del self.proxies[record.name]
+        pool.stop()
+        return f"its sandbox workers did not start: {reason} (the plugin's import or register hook failed there)"
+
+    def call_hook(self, record: PluginRecord, hook: str, tenant: str | None = None) -> Any:
+        """Run one lifecycle hook of a sandboxed plugin in one of its workers; what it returned. A hook takes a slot
+        of the plugin's bulkhead like a request. RemoteHookError when it raised, or when no worker ran it (none up,
+        or the worker died or passed the deadline meanwhile); PoolBusy for `health` when no slot or no worker was
+        free soon enough (`HEALTH_TIMEOUT_SECONDS`: a plugin at its limit is busy, not down)."""
+        from exthost.sandbox.proxy import GRACE_SECONDS, UnixHTTPConnection
+        from exthost.sandbox.wire import HOOK_PATH
+
+        with self._lock:
+            pool = self.pools.get(record.name)
+        if pool is None or pool.record is not record:
+            if hook == "on_shutdown":
+                return None  # never started here: nothing to shut down
+            self.app_for(record)
+            pool = self.pools[record.name]
+        if hook == "on_shutdown" and pool.state != RUNNING:
+            return None
+        if not pool.ready(wait=True):
+            raise RemoteHookError(f"no sandbox worker is up to run it: {pool.reason or 'still starting'}")
+        slots = self.proxies[record.name].slots
+        health = hook == "health"
+        patience = self.settings.HEALTH_TIMEOUT_SECONDS / 2 if health else pool.limits.deadline_seconds + GRACE_SECONDS
+        if not slots.acquire(timeout=0 if health else patience):
+            busy = f"all {pool.limits.concurrency} of its slots in this process are answering requests"
+            raise PoolBusy(busy) if health else RemoteHookError(busy)
+        connection = UnixHTTPConnection(str(pool.socket), timeout=patience)
+        body = json.dumps({"hook": hook, "tenant": tenant}).encode()
+        try:
+            connection.request(
+                "POST",
+                HOOK_PATH,
+                body=body,
+                headers={"X-Sv-Sandbox-Token": pool.token, "Content-Type": "application/json"},
+            )
+            response = connection.getresponse()
+            raw = response.read()
+            answer = json.loads(raw) if response.status == 200 else {"ok": False, "error": raw.decode(errors="replace")}
+        except TimeoutError as exc:
+            if health:
+                raise PoolBusy(f"no worker answered within {patience:.1f} s; they may all be busy") from exc
+            raise self._hook_lost(pool, exc) from exc
+        except (OSError, http.client.HTTPException, ValueError) as exc:
+            raise self._hook_lost(pool, exc) from exc
+        finally:
+            connection.close()
+            slots.release()
+        if not answer.get("ok"):
+            raise RemoteHookError(str(answer.get("error")))
+        return answer.get("result")
+
+    @staticmethod
+    def _hook_lost(pool: PluginPool, exc: BaseException) -> RemoteHookError:
+        death = pool.worker_death(wait=2.0)
+        if death is not None:
+            pool.counts[f"hook:{death}"] += 1
+        why = {"deadline": "passed its deadline and was killed", "exited": "died"}.get(death or "", "failed")
+        return RemoteHookError(f"the worker running it {why} ({type(exc).__name__}: {exc})")
 
     def _spec(self, record: PluginRecord) -> dict[str, Any]:
         settings = self.settings

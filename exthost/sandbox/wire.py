@@ -17,6 +17,11 @@ SCRIPT_HEADER = "HTTP_X_SV_SCRIPT_NAME"  # percent-encoded: the mount point of t
 ERROR_ANSWER = "X-Sv-Plugin-Error"
 # The host's readiness probe (with the token): answered by the worker itself once the plugin is loaded.
 PING_PATH = "/.sv-sandbox-ping"
+# The host runs a plugin's lifecycle hooks (on_enable, on_disable, health, on_shutdown) in a worker, never in itself:
+# POST {"hook": ..., "tenant": ...} with the token; the answer is {"ok": true, "result": ...} or {"ok": false,
+# "error": "<class>: <message>"}.
+HOOK_PATH = "/.sv-sandbox-hook"
+REMOTE_HOOKS = frozenset({"on_enable", "on_disable", "health", "on_shutdown"})
 CONTENDED_ANSWER = "X-Sv-Contended"
 
 

@@ -9,6 +9,7 @@ its files (Landlock) before it accepts a request. The arbiter stops itself when 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hmac
 import json
@@ -18,7 +19,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,9 +37,11 @@ from exthost.sandbox.limits import SandboxLimits
 from exthost.sandbox.wire import (
     CONTENDED_ANSWER,
     ERROR_ANSWER,
+    HOOK_PATH,
     PING_PATH,
     PINS_HEADER,
     REMOTE_HEADER,
+    REMOTE_HOOKS,
     RUN_HEADER,
     SCHEME_HEADER,
     SCRIPT_HEADER,
@@ -64,11 +67,19 @@ class SandboxedApp:
     the plugin app plainly, as a guarded write (committed only when it answers below 500) or as a throw-away replay
     (rolled back, with the time and ids the host pinned)."""
 
-    def __init__(self, app: WSGIApplication, token: str, services: Any, lock_timeout_ms: int):
+    def __init__(
+        self,
+        app: WSGIApplication,
+        token: str,
+        services: Any,
+        lock_timeout_ms: int,
+        run_hook: Callable[[str, str | None], Any] | None = None,
+    ):
         self.app = app
         self.token = token
         self.services = services
         self.lock_timeout_ms = lock_timeout_ms
+        self.run_hook = run_hook
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         from legacy_core.app import RESOLVED_USER_KEY
@@ -80,6 +91,8 @@ class SandboxedApp:
         if environ.get("PATH_INFO") == PING_PATH:
             start_response("200 OK", [("Content-Type", "text/plain")])
             return [b"ok"]
+        if environ.get("PATH_INFO") == HOOK_PATH and self.run_hook is not None:
+            return self._hook(environ, start_response)
         user = environ.pop(USER_HEADER, None)
         if user is not None:
             environ[RESOLVED_USER_KEY] = _user(str(user))
@@ -103,6 +116,27 @@ class SandboxedApp:
         if not run:
             return self.app(environ, self._marking(errors, start_response))
         return self._isolated(run, pins, environ, start_response, errors)
+
+    def _hook(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        """Run one lifecycle hook the host asks for; its result, or the error it raised, as JSON."""
+        assert self.run_hook is not None
+        asked = json.loads(environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0) or -1) or b"{}")
+        hook, tenant = asked.get("hook"), asked.get("tenant")
+        if hook not in REMOTE_HOOKS:
+            start_response("400 Bad Request", [("Content-Type", "application/json")])
+            return [json.dumps({"ok": False, "error": f"no hook {hook!r} runs here"}).encode()]
+        try:
+            result = self.run_hook(str(hook), None if tenant is None else str(tenant))
+            try:
+                answer = json.dumps({"ok": True, "result": result})
+            except (TypeError, ValueError):
+                # health's report must be a JSON object; the host says so from what it gets instead.
+                answer = json.dumps({"ok": True, "result": f"<{type(result).__name__} that is not JSON>"})
+        except (Exception, SystemExit) as exc:  # a hook calling sys.exit() fails the hook, not the worker
+            log.error("hook %s raised", hook, exc_info=True)
+            answer = json.dumps({"ok": False, "error": f"{type(exc).__name__}: {exc}"})
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [answer.encode()]
 
     def _marking(self, errors: list[str], start_response: StartResponse) -> StartResponse:
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
@@ -231,8 +265,12 @@ def build_app(spec: dict[str, Any]) -> WSGIApplication:
             if isinstance(noted, list):
                 noted.append(type(error).__name__)
 
+    def run_hook(hook: str, tenant: str | None) -> Any:
+        caller = getattr(manager.hook, hook)
+        return caller(ctx=context, tenant=tenant) if hook in ("on_enable", "on_disable") else caller(ctx=context)
+
     app = build_plugin_app(record, context, services, on_error)
-    return SandboxedApp(app, spec["token"], services, int(spec.get("lockTimeoutMs", 200)))
+    return SandboxedApp(app, spec["token"], services, int(spec.get("lockTimeoutMs", 200)), run_hook)
 
 
 class PluginServer(BaseApplication):  # type: ignore[misc]
@@ -267,7 +305,19 @@ class PluginServer(BaseApplication):  # type: ignore[misc]
             self.cfg.set(key, value)
 
     def load(self) -> WSGIApplication:
-        return build_app(self.spec)
+        try:
+            return build_app(self.spec)
+        except BaseException as exc:
+            # The host shows why no worker came up (the plugin's own error, with its file and line), not only
+            # gunicorn's exit status; the traceback goes to the log as before.
+            from exthost.errors import ExtHostError
+
+            error = str(exc) if isinstance(exc, ExtHostError) else f"{type(exc).__name__}: {exc}"
+            # In the plugin's own folder: a confined worker may write nowhere else (the plugin could write this
+            # file itself, so it says only what the plugin's workers claim, shown as such).
+            with contextlib.suppress(OSError):
+                Path(self.spec["bootError"]).write_text(error[:2000], encoding="utf-8")
+            raise
 
     def _post_fork(self, server: Any, worker: Any) -> None:
         # Limits and file confinement before the plugin's code is even imported (its module-level code included).
