@@ -8,6 +8,7 @@ ExtHostError                   root of everything the host raises on purpose
  ├── PluginNotFound            a name that is not a discovered plugin (did-you-mean included)
  ├── PluginStateError          an operation the plugin's state does not allow (enable an invalid plugin, …)
  ├── PluginMigrationError      a plugin's revisions could not be applied; its schema stays where it was
+ ├── SchemaMismatch            tables a plugin's first revision would adopt differ from what it expects
  ├── HookFailed                a lifecycle hook raised: register fails the plugin, on_enable fails that tenant
  ├── SignatureError            plugin signing: a key file or signature file that cannot be used, a folder that
  │                             cannot be signed, or a plugin the signature policy refuses to load
@@ -69,6 +70,18 @@ class PluginStateError(ExtHostError):
 
 class PluginMigrationError(ExtHostError):
     """A plugin's migrations failed; the message names the plugin and the revision its schema stays at."""
+
+
+class SchemaMismatch(ExtHostError):
+    """Existing tables a plugin's revision would adopt are not the ones it defines. `problems`: one line each."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__(
+            "the existing tables cannot be adopted, nothing was changed: "
+            + "; ".join(problems)
+            + "; make them match the plugin's definition (or restore them) and deploy again"
+        )
 
 
 class HookFailed(ExtHostError):

@@ -16,11 +16,10 @@ from typing import Any
 
 import pytest
 
-from exthost.migrate import upgrade_exthost
+from exthost.deploy import upgrade_schema
 from exthost.platform import Platform, create_platform
 from legacy_core.db import make_engine
-from legacy_core.migrate import upgrade
-from tests.fixtures.app import PASSWORD, TEST_ARGON2_KIB, make_settings
+from tests.fixtures.app import BUNDLED_PLUGINS, PASSWORD, TEST_ARGON2_KIB, make_settings
 from tests.fixtures.twins import REPO_PLUGINS
 
 pytestmark = pytest.mark.postgres
@@ -32,8 +31,7 @@ ROUNDS = 12
 def migrated(url: str) -> str:
     engine = make_engine(url)
     try:
-        upgrade(engine)
-        upgrade_exthost(engine)
+        upgrade_schema(engine, BUNDLED_PLUGINS)
     finally:
         engine.dispose()
     return url

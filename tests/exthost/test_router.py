@@ -324,14 +324,12 @@ def test_router_cli_sets_lists_and_reports(platform, settings, monkeypatch):
 
 @pytest.mark.postgres
 def test_router_on_postgres_shares_flags_and_isolates_shadow_runs(postgres_url, tmp_path, platform_factory):
-    from exthost.migrate import upgrade_exthost
+    from exthost.deploy import upgrade_schema
     from legacy_core.db import make_engine
-    from legacy_core.migrate import upgrade
-    from tests.fixtures.app import make_settings
+    from tests.fixtures.app import BUNDLED_PLUGINS, make_settings
 
     engine = make_engine(postgres_url)
-    upgrade(engine)
-    upgrade_exthost(engine)
+    upgrade_schema(engine, BUNDLED_PLUGINS)
     engine.dispose()
     settings = make_settings(
         tmp_path, DATABASE_URL=postgres_url, PLUGIN_ENTRY_POINTS=False, PLUGIN_POLL_SECONDS=0, FLAGS_POLL_SECONDS=0
