@@ -11,12 +11,9 @@ from sqlalchemy import inspect
 from exthost.deploy import upgrade_schema
 from legacy_core import Settings, create_server
 from legacy_core.db import make_engine
-from legacy_core.migrate import current_revision, head_revision, upgrade
+from legacy_core.migrate import current_revision, head_revision
 from legacy_core.models import Base
-from legacy_core.features import BUILT_IN
 from tests.fixtures.app import BUNDLED_PLUGINS, PASSWORD, TEST_ARGON2_KIB
-
-FEATURE_TABLES = {table for feature in BUILT_IN for table in feature.tables}
 
 
 def _schema_diff(engine) -> list:
@@ -52,14 +49,6 @@ def _exercise(url: str, tmp_path) -> None:
             assert response.get_json() == {"error": "The path contains a NUL character"}
     finally:
         server.services.engine.dispose()
-
-
-def test_core_history_alone_creates_no_feature_table(tmp_path):
-    engine = make_engine(f"sqlite:///{tmp_path / 'core.db'}")
-    upgrade(engine)
-    tables = set(inspect(engine).get_table_names())
-    engine.dispose()
-    assert tables == set(Base.metadata.tables) - FEATURE_TABLES | {"alembic_version"}
 
 
 def test_sqlite_migration_matches_models_and_is_idempotent(tmp_path):
