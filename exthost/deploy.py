@@ -119,16 +119,46 @@ def unowned_table_warnings(features: Iterable[Feature], owners: set[str | None],
     return lines
 
 
-def feature_plugin_folders(plugins_dir: Path, features: Sequence[str] = LEGACY_FEATURES) -> list[tuple[str, Path]]:
-    """(name, migrations folder) of each plugin in `plugins_dir` that declares one of `features` and a migrations
-    folder, sorted by name. Reads manifests only; a bad one is an error here, not a skipped plugin."""
-    found: list[tuple[str, Path]] = []
+def feature_plugin_folders(
+    plugins_dir: Path, features: Sequence[str] = LEGACY_FEATURES
+) -> list[tuple[str, str, Path]]:
+    """(name, feature, migrations folder) of each plugin in `plugins_dir` that declares one of `features` and a
+    migrations folder, sorted by name. Reads manifests only; a bad one is an error here, not a skipped plugin."""
+    found: list[tuple[str, str, Path]] = []
     for manifest_path in sorted(plugins_dir.glob(f"*/{MANIFEST_FILENAME}")):
         manifest = load_manifest(manifest_path, features)
-        if manifest.sovereign.feature is None or manifest.migrations is None:
+        feature = manifest.sovereign.feature
+        if feature is None or manifest.migrations is None:
             continue
-        found.append((manifest.name, resolve_inside(manifest_path.parent, manifest.migrations, "migrations")))
+        found.append((manifest.name, feature, resolve_inside(manifest_path.parent, manifest.migrations, "migrations")))
     return found
+
+
+def features_missing_tables(engine: Engine, features: Iterable[Feature]) -> list[str]:
+    """The names of `features` that declare tables the database lacks (all or some of them)."""
+    from sqlalchemy import inspect
+
+    existing = set(inspect(engine).get_table_names())
+    return [feature.name for feature in features if any(table not in existing for table in feature.tables)]
+
+
+def upgrade_feature_plugins(engine: Engine, feature_plugins: Path, features: Sequence[str] | None = None) -> None:
+    """Apply the histories of the feature plugins in `feature_plugins` (only those declaring one of `features`, when
+    given), each in a transaction of its own; PluginMigrationError names the plugin that failed."""
+    try:
+        folders = feature_plugin_folders(feature_plugins)
+    except ManifestError as exc:
+        raise PluginMigrationError(f"cannot read the feature plugins in {str(feature_plugins)!r}: {exc}") from exc
+    for name, feature, folder in folders:
+        if features is not None and feature not in features:
+            continue
+        try:
+            upgrade_plugin(engine, name, folder)
+        except Exception as exc:
+            raise PluginMigrationError(
+                f"migration of plugin {name!r} failed: {type(exc).__name__}: {exc}; "
+                f"its schema stays at revision {plugin_current_revision(engine, name)!r}"
+            ) from exc
 
 
 def upgrade_schema(engine: Engine, feature_plugins: Path) -> None:
@@ -144,15 +174,4 @@ def upgrade_schema(engine: Engine, feature_plugins: Path) -> None:
         raise FileNotFoundError(f"no plugins folder at {str(feature_plugins)!r}: the feature tables need their plugins")
     upgrade(engine)
     upgrade_exthost(engine)
-    try:
-        folders = feature_plugin_folders(feature_plugins)
-    except ManifestError as exc:
-        raise PluginMigrationError(f"cannot read the feature plugins in {str(feature_plugins)!r}: {exc}") from exc
-    for name, folder in folders:
-        try:
-            upgrade_plugin(engine, name, folder)
-        except Exception as exc:
-            raise PluginMigrationError(
-                f"migration of plugin {name!r} failed: {type(exc).__name__}: {exc}; "
-                f"its schema stays at revision {plugin_current_revision(engine, name)!r}"
-            ) from exc
+    upgrade_feature_plugins(engine, feature_plugins)

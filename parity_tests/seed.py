@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from argon2 import PasswordHasher
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 
-from exthost.deploy import migrate_plugins
+from exthost.deploy import features_missing_tables, migrate_plugins, upgrade_feature_plugins
 from exthost.evidence.compare import CapturedRequest
 from exthost.evidence.snapshot import Snapshot, copy_sqlite
 from exthost.platform import Platform, create_platform
@@ -240,6 +240,17 @@ class HarnessSeedError(RuntimeError):
     """A feature's seed declaration does not fit the answers it gets; the message names the feature and the call."""
 
 
+def _migrate(settings: Settings, engine: Engine) -> None:
+    """The template's schema as `sv migrate:deploy` makes it; then, for a built-in feature whose plugin the plugins
+    folder lacks (a run over another feature's plugin alone), its tables from the bundled plugin's revisions: the
+    legacy app seeds every feature, and the recorded sessions count on the ids that seeding gives."""
+    upgrade(engine)
+    migrate_plugins(settings, engine, ())
+    missing = features_missing_tables(engine, feature_set(settings.EXTRA_FEATURES))
+    if missing and REPO_PLUGINS.is_dir():
+        upgrade_feature_plugins(engine, REPO_PLUGINS, missing)
+
+
 def build_template(
     layout: Layout, *, base: Settings | None = None, plugins_dir: Path | None = None, rules_file: Path | None = None
 ) -> Seed:
@@ -255,8 +266,7 @@ def build_template(
     settings = side_settings(layout, "template", base=base, plugins_dir=plugins_dir, rules_file=rules_file)
     engine = make_engine(settings.DATABASE_URL)
     try:
-        upgrade(engine)
-        migrate_plugins(settings, engine, ())
+        _migrate(settings, engine)
     finally:
         engine.dispose()
     for feature in feature_set(settings.EXTRA_FEATURES):
@@ -312,8 +322,7 @@ def template_from_snapshot(
     copy_sqlite(snapshot.database, layout.database("template"))
     engine = make_engine(settings.DATABASE_URL)
     try:
-        upgrade(engine)
-        migrate_plugins(settings, engine, ())
+        _migrate(settings, engine)
     finally:
         engine.dispose()
     declared = {feature.name: feature.data_root(settings) for feature in feature_set(settings.EXTRA_FEATURES)}

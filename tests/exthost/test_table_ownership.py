@@ -419,3 +419,14 @@ def test_deploy_warns_when_a_declared_feature_has_no_plugin_owning_its_tables(
     assert result.exit_code == 0, result.output
     assert "warning: feature 'papertrail' has no installed plugin owning its tables" in result.output
     assert "its tables exist (made by an older core schema) but no plugin's history owns them" in result.output
+
+
+def test_a_refused_feature_plugin_counts_as_absent(database: Callable[[], str], tmp_path: Path) -> None:
+    plugins = tmp_path / "plugins"
+    shutil.copytree(BUNDLED_PLUGINS, plugins, ignore=shutil.ignore_patterns("__pycache__"))
+    manifest = plugins / "papertrail" / "plugin.json"
+    manifest.write_text(manifest.read_text(encoding="utf-8").replace('"api": 1', '"api": 99'), encoding="utf-8")
+    result = deploy(database(), tmp_path, plugins)
+    assert result.exit_code == 0, result.output
+    assert "plugin papertrail: skipped, invalid" in result.output
+    assert "warning: feature 'papertrail' has no installed plugin owning its tables" in result.output
