@@ -110,7 +110,7 @@ def unowned_table_warnings(features: Iterable[Feature], owners: set[str | None],
                 "reads them"
             )
         else:
-            state = "its tables exist (made by an older core schema) but no plugin's history owns them"
+            state = "its tables exist, but no installed plugin's revisions will create, adopt or change them"
         lines.append(
             f"warning: feature {feature.name!r} has no installed plugin owning its tables "
             f"({', '.join(feature.tables)}): {state}; put the plugin declaring feature {feature.name!r} in "

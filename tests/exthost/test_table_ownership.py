@@ -418,7 +418,7 @@ def test_deploy_warns_when_a_declared_feature_has_no_plugin_owning_its_tables(
     result = deploy(old, tmp_path, only_blog)
     assert result.exit_code == 0, result.output
     assert "warning: feature 'papertrail' has no installed plugin owning its tables" in result.output
-    assert "its tables exist (made by an older core schema) but no plugin's history owns them" in result.output
+    assert "its tables exist, but no installed plugin's revisions will create, adopt or change them" in result.output
 
 
 def test_a_refused_feature_plugin_counts_as_absent(database: Callable[[], str], tmp_path: Path) -> None:
