@@ -289,6 +289,15 @@ def test_after_the_handover_legacy_and_the_plugins_serve_the_same_data(
         refuse_feature_paths(platform)
         from_plugin = client.get(f"{board_url}/{board_id}/comments").get_json()
         assert [c["body"] for c in from_plugin["comments"]] == ["first", "from the plugin", "from legacy"]
+        # In shadow mode legacy answers and writes; a canary at 100% is the plugin, reading what legacy wrote.
+        platform.legacy.app.wsgi_app = legacy_app  # type: ignore[method-assign]
+        platform.set_mode("papertrail", "shadow")
+        assert client.post(f"{board_url}/{board_id}/comments", json={"body": "in shadow"}).status_code == 201
+        platform.set_mode("papertrail", "canary", percent=100)
+        refuse_feature_paths(platform)
+        from_canary = client.get(f"{board_url}/{board_id}/comments").get_json()
+        assert [c["body"] for c in from_canary["comments"]][-1] == "in shadow"
+        assert len(from_canary["comments"]) == 4  # the shadow replay of that write left nothing behind
     finally:
         platform.close()
 
