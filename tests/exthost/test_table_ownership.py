@@ -439,3 +439,24 @@ def test_a_refused_feature_plugin_counts_as_absent(database: Callable[[], str], 
     assert result.exit_code == 0, result.output
     assert "plugin papertrail: skipped, invalid" in result.output
     assert "warning: feature 'papertrail' has no installed plugin owning its tables" in result.output
+
+
+@pytest.mark.postgres
+def test_a_changed_type_or_nullability_is_named(postgres_url: str, engines, tmp_path: Path) -> None:
+    engine = engines(postgres_url)
+    old_database(engine)
+    with engine.begin() as connection:  # SQLite cannot alter a column in place; PostgreSQL can
+        connection.execute(text("ALTER TABLE blog_configs ALTER COLUMN branch DROP NOT NULL"))
+        connection.execute(text("ALTER TABLE pt_nodes ALTER COLUMN tags TYPE TEXT"))
+    result = deploy(postgres_url, tmp_path)
+    assert result.exit_code == 1, result.output
+    assert "table 'blog_configs': column 'branch' has nullable True in the database, the plugin expects False" in (
+        result.output
+    )
+    with engine.begin() as connection:
+        connection.execute(text("ALTER TABLE blog_configs ALTER COLUMN branch SET NOT NULL"))
+    result = deploy(postgres_url, tmp_path)
+    assert result.exit_code == 1, result.output
+    assert "table 'pt_nodes': column 'tags' has type TEXT in the database, the plugin expects JSON" in result.output
+    assert versions(engine).get("alembic_version_papertrail") is None
+    assert versions(engine)["alembic_version_blog"] == "blog_0001"  # blog's table matched this time
