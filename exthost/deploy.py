@@ -1,5 +1,9 @@
 """The plugin part of a deployment: the registry's revisions, then each valid plugin's own, in dependency order, then
-(on PostgreSQL) each plugin's database role and grants."""
+(on PostgreSQL) each plugin's database role and grants.
+
+`upgrade_schema` is the whole schema in one call (core, registry, the feature plugins of a folder named by the
+caller), for tests and scripts that build a database without `sv migrate:deploy`.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from exthost.access import AccessPolicy
-from exthost.errors import PluginMigrationError, PluginNotFound, PluginStateError
+from exthost.errors import ManifestError, PluginMigrationError, PluginNotFound, PluginStateError
 from exthost.host import ExtensionHost
-from exthost.manifest import resolve_inside
+from exthost.manifest import LEGACY_FEATURES, MANIFEST_FILENAME, load_manifest, resolve_inside
 from exthost.migrate import (
     exthost_revisions,
     plugin_current_revision,
@@ -21,10 +25,13 @@ from exthost.roles import grant_plugin_roles
 from exthost.tenant_steps import plugin_steps, run_pending_steps
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
     from sqlalchemy import Engine
 
     from exthost.migration_log import LogBook
     from exthost.records import PluginRecord
+    from legacy_core.features import Feature
     from legacy_core.settings import Settings
 
 
@@ -105,6 +112,96 @@ def migrate_plugins(settings: Settings, engine: Engine, only: tuple[str, ...], l
         for record in host.plugins.values():
             if record.state == "invalid" and (not only or record.name in only):
                 lines.append(f"plugin {record.name}: skipped, invalid: {record.reason}")
+        owners = {
+            record.manifest.sovereign.feature
+            for name in order
+            if (record := host.plugins[name]).manifest is not None and record.manifest.migrations is not None
+        }
+        lines.extend(unowned_table_warnings(host.services.features, owners, engine))
     finally:
         host.services.engine.dispose()
     return lines
+
+
+def unowned_table_warnings(features: Iterable[Feature], owners: set[str | None], engine: Engine) -> list[str]:
+    """A warning for each declared feature with tables that no valid plugin's history owns (`owners`: the features
+    of the plugins whose revisions ran), saying whether legacy has its tables at all."""
+    from sqlalchemy import inspect
+
+    existing = set(inspect(engine).get_table_names())
+    lines: list[str] = []
+    for feature in features:
+        if not feature.tables or feature.name in owners:
+            continue
+        missing = [table for table in feature.tables if table not in existing]
+        if missing:
+            state = (
+                f"the database lacks {', '.join(missing)}, so legacy's {feature.name} fails on every request that "
+                "reads them"
+            )
+        else:
+            state = "its tables exist, but no installed plugin's revisions will create, adopt or change them"
+        lines.append(
+            f"warning: feature {feature.name!r} has no installed plugin owning its tables "
+            f"({', '.join(feature.tables)}): {state}; put the plugin declaring feature {feature.name!r} in "
+            "PLUGINS_DIR and run `sv migrate:deploy` again"
+        )
+    return lines
+
+
+def feature_plugin_folders(
+    plugins_dir: Path, features: Sequence[str] = LEGACY_FEATURES
+) -> list[tuple[str, str, Path]]:
+    """(name, feature, migrations folder) of each plugin in `plugins_dir` that declares one of `features` and a
+    migrations folder, sorted by name. Reads manifests only; a bad one is an error here, not a skipped plugin."""
+    found: list[tuple[str, str, Path]] = []
+    for manifest_path in sorted(plugins_dir.glob(f"*/{MANIFEST_FILENAME}")):
+        manifest = load_manifest(manifest_path, features)
+        feature = manifest.sovereign.feature
+        if feature is None or manifest.migrations is None:
+            continue
+        found.append((manifest.name, feature, resolve_inside(manifest_path.parent, manifest.migrations, "migrations")))
+    return found
+
+
+def features_missing_tables(engine: Engine, features: Iterable[Feature]) -> list[str]:
+    """The names of `features` that declare tables the database lacks (all or some of them)."""
+    from sqlalchemy import inspect
+
+    existing = set(inspect(engine).get_table_names())
+    return [feature.name for feature in features if any(table not in existing for table in feature.tables)]
+
+
+def upgrade_feature_plugins(engine: Engine, feature_plugins: Path, features: Sequence[str] | None = None) -> None:
+    """Apply the histories of the feature plugins in `feature_plugins` (only those declaring one of `features`, when
+    given), each in a transaction of its own; PluginMigrationError names the plugin that failed."""
+    try:
+        folders = feature_plugin_folders(feature_plugins)
+    except ManifestError as exc:
+        raise PluginMigrationError(f"cannot read the feature plugins in {str(feature_plugins)!r}: {exc}") from exc
+    for name, feature, folder in folders:
+        if features is not None and feature not in features:
+            continue
+        try:
+            upgrade_plugin(engine, name, folder)
+        except Exception as exc:
+            raise PluginMigrationError(
+                f"migration of plugin {name!r} failed: {type(exc).__name__}: {exc}; "
+                f"its schema stays at revision {plugin_current_revision(engine, name)!r}"
+            ) from exc
+
+
+def upgrade_schema(engine: Engine, feature_plugins: Path) -> None:
+    """The whole schema a legacy app needs: the core's revisions, the registry's, then the histories of the feature
+    plugins in `feature_plugins` (usually the repository's `plugins/` folder), which own the features' tables.
+
+    Each history runs in a transaction of its own, as on `sv migrate:deploy`. The folder is the caller's to name:
+    a deployment's PLUGINS_DIR, or the bundled plugins for a test or script whose PLUGINS_DIR holds other plugins.
+    """
+    from legacy_core.migrate import upgrade
+
+    if not feature_plugins.is_dir():
+        raise FileNotFoundError(f"no plugins folder at {str(feature_plugins)!r}: the feature tables need their plugins")
+    upgrade(engine)
+    upgrade_exthost(engine)
+    upgrade_feature_plugins(engine, feature_plugins)

@@ -10,6 +10,7 @@ ExtHostError                   root of everything the host raises on purpose
  ├── BackupError               a database backup or restore that could not be made, checked or allowed
  ├── PluginMigrationError      a plugin's revisions or a tenant step could not be applied; nothing of it stays
  ├── TenantError               a tenant id or name that cannot be used, or a tenant that already exists
+ ├── SchemaMismatch            tables a plugin's first revision would adopt differ from what it expects
  ├── HookFailed                a lifecycle hook raised: register fails the plugin, on_enable fails that tenant
  ├── SignatureError            plugin signing: a key file or signature file that cannot be used, a folder that
  │                             cannot be signed, or a plugin the signature policy refuses to load
@@ -80,8 +81,22 @@ class PluginMigrationError(ExtHostError):
 class BackupError(ExtHostError):
     """A backup that could not be taken, a backup file that fails its checks, or a restore that is refused or failed;
     the message says which, with the tool's own error where one ran."""
+
+
 class TenantError(ExtHostError):
     """A tenant that cannot be created: a bad id or name, or an id already taken."""
+
+
+class SchemaMismatch(ExtHostError):
+    """Existing tables a plugin's revision would adopt are not the ones it defines. `problems`: one line each."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__(
+            "the existing tables cannot be adopted, nothing was changed: "
+            + "; ".join(problems)
+            + "; make them match the plugin's definition (or restore them) and deploy again"
+        )
 
 
 class HookFailed(ExtHostError):

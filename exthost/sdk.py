@@ -22,6 +22,9 @@ A plugin's entry object implements hooks (see `exthost.hookspecs`) marked with `
 `HttpError(status, message)` answers a request with that status and `{"error": message}`, like the legacy API;
 `FeatureDisabled(feature)` answers the bare 404 of a switched-off project type; `AccessDenied` is what `ctx.db` raises
 for a table outside the manifest's `access` block.
+
+For a plugin's alembic revisions: `create_or_adopt(connection, tables)` creates the tables on a new database, or
+adopts the same tables an older schema made (checked, never altered; `SchemaMismatch` names each difference).
 """
 
 from __future__ import annotations
@@ -38,7 +41,8 @@ from typing import Any, Protocol
 from flask import Blueprint, g, has_request_context
 from sqlalchemy.orm import Session, sessionmaker
 
-from exthost.errors import AccessDenied, CapabilityDenied, ExtHostError
+from exthost.adopt import create_or_adopt
+from exthost.errors import AccessDenied, CapabilityDenied, ExtHostError, SchemaMismatch
 from exthost.fetch import FetchDenied, Fetcher, FetchError, FetchFailed, FetchResponse
 from exthost.hookspecs import hookimpl
 from exthost.manifest import Manifest
@@ -66,6 +70,8 @@ __all__ = [
     "PluginContext",
     "ProjectAccess",
     "ProjectInfo",
+    "SchemaMismatch",
+    "create_or_adopt",
     "hookimpl",
     "isoformat",
 ]

@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy import table as sa_table
 from sqlalchemy import update as sa_update
 
-from exthost.deploy import migrate_plugins
+from exthost.deploy import features_missing_tables, migrate_plugins, upgrade_feature_plugins
 from exthost.evidence.compare import CapturedRequest
 from exthost.evidence.snapshot import Snapshot, copy_rows, copy_sqlite
 from exthost.platform import Platform, create_platform
@@ -384,11 +384,17 @@ def _template_database(layout: Layout, snapshot: Snapshot, settings: Settings) -
 
 
 def _migrate(settings: Settings, url: str) -> None:
-    """The database at `url` brought to the current revisions: the core's, the host's and every plugin's."""
+    """The database at `url` brought to the current revisions as `sv migrate:deploy` brings it: the core's, the
+    host's and every plugin's. Then, for a built-in feature whose plugin the plugins folder lacks (a run over another
+    feature's plugin alone), its tables from the bundled plugin's revisions: the legacy app seeds every feature, and
+    the recorded sessions count on the ids that seeding gives."""
     engine = make_engine(url)
     try:
         upgrade(engine)
         migrate_plugins(settings, engine, ())
+        missing = features_missing_tables(engine, feature_set(settings.EXTRA_FEATURES))
+        if missing and REPO_PLUGINS.is_dir():
+            upgrade_feature_plugins(engine, REPO_PLUGINS, missing)
     finally:
         engine.dispose()
 

@@ -26,10 +26,9 @@ from werkzeug.test import Client
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from exthost.migrate import upgrade_exthost  # noqa: E402
+from exthost.deploy import upgrade_schema  # noqa: E402
 from exthost.platform import create_platform  # noqa: E402
 from legacy_core.db import make_engine  # noqa: E402
-from legacy_core.migrate import upgrade  # noqa: E402
 from legacy_core.settings import Settings  # noqa: E402
 
 PLUGIN = """
@@ -78,8 +77,7 @@ def main() -> None:
         (root / "plugins" / "bench" / "plugin.json").write_text(json.dumps(MANIFEST))
         url = f"sqlite:///{root / 'bench.db'}"
         engine = make_engine(url)
-        upgrade(engine)
-        upgrade_exthost(engine)
+        upgrade_schema(engine, ROOT / "plugins")
         engine.dispose()
         settings = Settings(  # type: ignore[call-arg]
             _env_file=None,

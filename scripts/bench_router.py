@@ -47,13 +47,12 @@ from werkzeug.test import Client, EnvironBuilder, run_wsgi_app
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from exthost.migrate import upgrade_exthost  # noqa: E402
+from exthost.deploy import upgrade_schema  # noqa: E402
 from exthost.platform import Platform, create_platform  # noqa: E402
 from exthost.rollout.flagstore import FlagStore  # noqa: E402
 from exthost.rollout.results import ShadowResults  # noqa: E402
 from legacy_core.db import make_engine, make_session_factory  # noqa: E402
 from legacy_core.features import FEATURES  # noqa: E402
-from legacy_core.migrate import upgrade  # noqa: E402
 from legacy_core.settings import Settings  # noqa: E402
 
 FEATURE = "papertrail"
@@ -456,8 +455,7 @@ def main() -> None:
         root = Path(folder)
         database = root / "bench.db"
         engine = make_engine(f"sqlite:///{database}")
-        upgrade(engine)
-        upgrade_exthost(engine)
+        upgrade_schema(engine, ROOT / "plugins")
         engine.dispose()
         settings = Settings(_env_file=None, **settings_for(root, database))  # type: ignore[call-arg]
         platform = create_platform(settings, argon2_memory_kib=1024)

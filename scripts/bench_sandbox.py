@@ -27,10 +27,9 @@ from werkzeug.test import Client, EnvironBuilder, run_wsgi_app
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from exthost.migrate import upgrade_exthost  # noqa: E402
+from exthost.deploy import upgrade_schema  # noqa: E402
 from exthost.platform import Platform, create_platform  # noqa: E402
 from legacy_core.db import make_engine  # noqa: E402
-from legacy_core.migrate import upgrade  # noqa: E402
 from legacy_core.settings import Settings  # noqa: E402
 
 FEATURE = "papertrail"
@@ -120,8 +119,7 @@ def main() -> None:
         (root / "db").mkdir()
         url = f"sqlite:///{root / 'db' / 'bench.db'}"
         engine = make_engine(url)
-        upgrade(engine)
-        upgrade_exthost(engine)
+        upgrade_schema(engine, ROOT / "plugins")
         engine.dispose()
         common: dict[str, Any] = {
             "DATABASE_URL": url,

@@ -25,14 +25,13 @@ sys.path.insert(0, str(ROOT))
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
 
+from exthost.deploy import upgrade_schema  # noqa: E402
 from exthost.host import ExtensionHost  # noqa: E402
-from exthost.migrate import upgrade_exthost  # noqa: E402
 from exthost.trust import TrustConfig, check_folder, key_id, sign_folder  # noqa: E402
 from exthost.trust.keys import public_key_text  # noqa: E402
 from legacy_core.app import build_services, create_server  # noqa: E402
 from legacy_core.db import make_engine  # noqa: E402
 from legacy_core.features import routes  # noqa: E402
-from legacy_core.migrate import upgrade  # noqa: E402
 from legacy_core.settings import Settings  # noqa: E402
 
 PLUGINS = ("papertrail", "blog")
@@ -53,8 +52,7 @@ def main() -> None:
             sign_folder(name, root / "plugins" / name, key)
         url = f"sqlite:///{root / 'bench.db'}"
         engine = make_engine(url)
-        upgrade(engine)
-        upgrade_exthost(engine)
+        upgrade_schema(engine, ROOT / "plugins")
         engine.dispose()
 
         def settings(policy: str) -> Settings:

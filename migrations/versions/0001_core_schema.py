@@ -1,11 +1,18 @@
-"""Core schema of the legacy monolith: tenants, accounts, sessions, projects, PaperTrail and Blog.
+"""Core schema of the legacy monolith: tenants, accounts, sessions, projects and project members.
 
 Revision ID: 0001_core_schema
 Revises:
-Create Date: 2026-11-25
+Create Date: 2026-11-25 (feature tables handed to their plugins 2026-12-07)
 
-Intent: the whole legacy platform shares this one schema; later revisions move feature tables to the
-plugins that own them, so nothing here may be dropped without a data-preserving migration.
+Intent: the core owns only what every feature shares. This revision used to create PaperTrail's tables (pt_boards,
+pt_nodes, pt_edges, pt_comments, pt_attachments) and Blog's (blog_configs) as well; those now belong to the plugins
+`papertrail` and `blog`, whose own first revisions (plugins/<name>/migrations/, version tables
+`alembic_version_<name>`) create them. It is edited in place rather than followed by a revision that drops them: a
+database created before already has the tables, with their rows, and stays at this revision; the plugins' first
+revisions find the tables there, check them and adopt them without touching a row. Dropping them here would lose
+data. The legacy models still map the tables: legacy serves them while the feature is in legacy, shadow or canary
+mode, once `sv migrate:deploy` has run the plugins' revisions (docs/operations.md says what happens without them).
+tests/fixtures/old_core/ keeps this revision as it was, to build such an older database in tests.
 """
 
 from __future__ import annotations
@@ -79,94 +86,10 @@ def upgrade() -> None:
     )
     op.create_index("ix_project_members_project_id", "project_members", ["project_id"])
     op.create_index("ix_project_members_user_id", "project_members", ["user_id"])
-    op.create_table(
-        "pt_boards",
-        sa.Column("id", sa.String(40), primary_key=True),
-        sa.Column(
-            "project_id", sa.String(40), sa.ForeignKey("projects.id", ondelete="CASCADE"), nullable=False, unique=True
-        ),
-        sa.Column("title", sa.String(160), nullable=False),
-        sa.Column("created_at", TS, nullable=False),
-        sa.Column("updated_at", TS, nullable=False),
-    )
-    op.create_table(
-        "pt_nodes",
-        sa.Column("board_id", sa.String(40), sa.ForeignKey("pt_boards.id", ondelete="CASCADE"), primary_key=True),
-        sa.Column("id", sa.String(80), primary_key=True),
-        sa.Column("position", sa.Integer, nullable=False),
-        sa.Column("type", sa.String(20), nullable=False),
-        sa.Column("x", sa.Integer, nullable=False),
-        sa.Column("y", sa.Integer, nullable=False),
-        sa.Column("w", sa.Integer, nullable=True),
-        sa.Column("h", sa.Integer, nullable=True),
-        sa.Column("title", sa.String(240), nullable=False),
-        sa.Column("text", sa.Text, nullable=False),
-        sa.Column("html", sa.Text, nullable=False),
-        sa.Column("desc_html", sa.Text, nullable=False),
-        sa.Column("url", sa.String(2000), nullable=False),
-        sa.Column("image_url", sa.String(2000), nullable=False),
-        sa.Column("color", sa.String(32), nullable=False),
-        sa.Column("tags", sa.JSON, nullable=False),
-        sa.Column("created_at", TS, nullable=False),
-        sa.Column("updated_at", TS, nullable=False),
-    )
-    op.create_table(
-        "pt_edges",
-        sa.Column("board_id", sa.String(40), sa.ForeignKey("pt_boards.id", ondelete="CASCADE"), primary_key=True),
-        sa.Column("id", sa.String(80), primary_key=True),
-        sa.Column("position", sa.Integer, nullable=False),
-        sa.Column("source", sa.String(80), nullable=False),
-        sa.Column("target", sa.String(80), nullable=False),
-        sa.Column("label", sa.String(240), nullable=False),
-        sa.Column("color", sa.String(32), nullable=False),
-        sa.Column("created_at", TS, nullable=False),
-        sa.Column("updated_at", TS, nullable=False),
-    )
-    op.create_table(
-        "pt_comments",
-        sa.Column("id", sa.String(40), primary_key=True),
-        sa.Column("board_id", sa.String(40), sa.ForeignKey("pt_boards.id", ondelete="CASCADE"), nullable=False),
-        sa.Column("node_id", sa.String(80), nullable=True),
-        sa.Column("author_id", sa.String(40), sa.ForeignKey("users.id"), nullable=False),
-        sa.Column("body", sa.Text, nullable=False),
-        sa.Column("created_at", TS, nullable=False),
-        sa.Column("updated_at", TS, nullable=False),
-    )
-    op.create_index("ix_pt_comments_board_id", "pt_comments", ["board_id"])
-    op.create_table(
-        "pt_attachments",
-        sa.Column("id", sa.String(40), primary_key=True),
-        sa.Column("board_id", sa.String(40), sa.ForeignKey("pt_boards.id", ondelete="CASCADE"), nullable=False),
-        sa.Column("node_id", sa.String(80), nullable=True),
-        sa.Column("filename", sa.String(255), nullable=False),
-        sa.Column("stored_path", sa.String(500), nullable=False),
-        sa.Column("content_type", sa.String(120), nullable=False),
-        sa.Column("size", sa.Integer, nullable=False),
-        sa.Column("uploaded_by", sa.String(40), sa.ForeignKey("users.id"), nullable=False),
-        sa.Column("created_at", TS, nullable=False),
-    )
-    op.create_index("ix_pt_attachments_board_id", "pt_attachments", ["board_id"])
-    op.create_table(
-        "blog_configs",
-        sa.Column("project_id", sa.String(40), sa.ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True),
-        sa.Column("repo_url", sa.String(2000), nullable=False),
-        sa.Column("branch", sa.String(200), nullable=False),
-        sa.Column("content_dir", sa.String(500), nullable=False),
-        sa.Column("git_user_name", sa.String(200), nullable=False),
-        sa.Column("git_user_email", sa.String(254), nullable=False),
-        sa.Column("git_auth_token", sa.String(500), nullable=False),
-        sa.Column("created_at", TS, nullable=False),
-    )
 
 
 def downgrade() -> None:
     for table in (
-        "blog_configs",
-        "pt_attachments",
-        "pt_comments",
-        "pt_edges",
-        "pt_nodes",
-        "pt_boards",
         "project_members",
         "projects",
         "auth_sessions",

@@ -21,17 +21,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from exthost.admin.csrf import FIELD, csrf_token, csrf_valid
+from exthost.deploy import upgrade_schema
 from exthost.evidence.compare import CapturedRequest, CapturedResponse, Difference
 from exthost.evidence.har import read_har
 from exthost.evidence.recorder import set_recording
-from exthost.migrate import upgrade_exthost
 from exthost.platform import Platform
 from exthost.registry import plugin_states
 from exthost.rollout.results import ShadowResults
 from legacy_core.app import build_services
 from legacy_core.auth import PLATFORM_ADMIN
 from legacy_core.db import make_engine
-from legacy_core.migrate import upgrade
 from legacy_core.models import User, UserRole
 from legacy_core.settings import Settings
 from tests.exthost.test_cli_plugins import FAILING_ENABLE_CODE
@@ -39,7 +38,7 @@ from tests.exthost.test_evidence import copy_plugins
 from tests.exthost.test_gate import RECORDINGS, record_enough, sv
 from tests.exthost.test_platform import add_tenant, sign_up
 from tests.exthost.test_serve import eventually, free_port, status_of
-from tests.fixtures.app import PASSWORD, TEST_ARGON2_KIB
+from tests.fixtures.app import BUNDLED_PLUGINS, PASSWORD, TEST_ARGON2_KIB
 from tests.fixtures.browser import Browser, Page
 from tests.fixtures.plugins import manifest_for, write_plugin
 from tests.legacy_core.test_web_pages import png_size, sign_in
@@ -456,8 +455,7 @@ def test_admin_changes_on_one_worker_reach_another_on_postgresql(
     settings_factory: Callable[..., Settings], platform_factory: Callable[..., Platform], postgres_url: str
 ) -> None:
     engine = make_engine(postgres_url)
-    upgrade(engine)
-    upgrade_exthost(engine)
+    upgrade_schema(engine, BUNDLED_PLUGINS)
     engine.dispose()
     plugins = settings_factory().PLUGINS_DIR
     write_plugin(plugins, "hello")

@@ -308,14 +308,12 @@ def test_evidence_platform_fingerprints_its_code_at_start(
 
 @pytest.mark.postgres
 def test_evidence_on_postgres_sums_runs_and_workers_samples(postgres_url: str, tmp_path: Path) -> None:
-    from exthost.migrate import upgrade_exthost
+    from exthost.deploy import upgrade_schema
     from legacy_core.db import make_engine
-    from legacy_core.migrate import upgrade
-    from tests.fixtures.app import make_settings
+    from tests.fixtures.app import BUNDLED_PLUGINS, make_settings
 
     engine = make_engine(postgres_url)
-    upgrade(engine)
-    upgrade_exthost(engine)
+    upgrade_schema(engine, BUNDLED_PLUGINS)
     settings = make_settings(tmp_path, DATABASE_URL=postgres_url, PLUGIN_ENTRY_POINTS=False)
     services = build_services(settings, argon2_memory_kib=TEST_ARGON2_KIB)
     code = "e" * 64
@@ -336,14 +334,12 @@ def test_evidence_on_postgres_sums_runs_and_workers_samples(postgres_url: str, t
 
 @pytest.mark.postgres
 def test_evidence_on_postgres_flushes_a_writes_outside_database_skip(postgres_url: str, tmp_path: Path) -> None:
-    from exthost.migrate import upgrade_exthost
+    from exthost.deploy import upgrade_schema
     from legacy_core.db import make_engine
-    from legacy_core.migrate import upgrade
-    from tests.fixtures.app import make_settings
+    from tests.fixtures.app import BUNDLED_PLUGINS, make_settings
 
     engine = make_engine(postgres_url)
-    upgrade(engine)
-    upgrade_exthost(engine)
+    upgrade_schema(engine, BUNDLED_PLUGINS)
     engine.dispose()
     services = build_services(make_settings(tmp_path, DATABASE_URL=postgres_url), argon2_memory_kib=TEST_ARGON2_KIB)
     results = ShadowResults(services.session_factory, codes={"blog": "e" * 64})

@@ -8,11 +8,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
-from exthost.migrate import upgrade_exthost
+from exthost.deploy import upgrade_schema
 from legacy_core.db import make_engine
-from legacy_core.migrate import upgrade
 from tests.exthost.test_platform import sign_up
-from tests.fixtures.app import make_settings
+from tests.fixtures.app import BUNDLED_PLUGINS, make_settings
 from tests.fixtures.plugins import HELLO_CODE, write_plugin
 from tests.fixtures.tcpproxy import TcpProxy
 
@@ -118,8 +117,7 @@ def test_a_hung_health_hook_never_hangs_the_probe_and_is_not_started_again_while
 @pytest.mark.postgres
 def test_health_answers_503_when_the_database_becomes_unreachable(postgres_url, tmp_path: Path, platform_factory):
     engine = make_engine(postgres_url)
-    upgrade(engine)
-    upgrade_exthost(engine)
+    upgrade_schema(engine, BUNDLED_PLUGINS)
     engine.dispose()
     url = make_url(postgres_url)
     proxy = TcpProxy((url.host or "127.0.0.1", url.port or 5432))

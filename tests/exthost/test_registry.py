@@ -6,10 +6,9 @@ import threading
 
 import pytest
 
-from exthost.migrate import upgrade_exthost
+from exthost.deploy import upgrade_schema
 from legacy_core.db import make_engine
-from legacy_core.migrate import upgrade
-from tests.fixtures.app import make_settings
+from tests.fixtures.app import BUNDLED_PLUGINS, make_settings
 from tests.fixtures.plugins import write_plugin
 
 
@@ -56,8 +55,7 @@ def test_workers_switching_one_plugin_at_once_never_fail_and_end_agreeing(settin
 @pytest.mark.postgres
 def test_the_registry_on_postgres_is_shared_and_race_free(postgres_url, tmp_path, platform_factory):
     engine = make_engine(postgres_url)
-    upgrade(engine)
-    upgrade_exthost(engine)
+    upgrade_schema(engine, BUNDLED_PLUGINS)
     engine.dispose()
     settings = make_settings(tmp_path, DATABASE_URL=postgres_url, PLUGIN_ENTRY_POINTS=False, PLUGIN_POLL_SECONDS=0)
     write_plugin(settings.PLUGINS_DIR, "hello")

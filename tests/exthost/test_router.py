@@ -337,10 +337,9 @@ def test_router_cli_sets_lists_and_reports(platform, settings, monkeypatch):
 
 @pytest.mark.postgres
 def test_router_on_postgres_shares_flags_and_isolates_shadow_runs(postgres_url, tmp_path, platform_factory):
-    from exthost.deploy import migrate_plugins
+    from exthost.deploy import migrate_plugins, upgrade_schema
     from legacy_core.db import make_engine
-    from legacy_core.migrate import upgrade
-    from tests.fixtures.app import make_settings
+    from tests.fixtures.app import BUNDLED_PLUGINS, make_settings
 
     settings = make_settings(
         tmp_path, DATABASE_URL=postgres_url, PLUGIN_ENTRY_POINTS=False, PLUGIN_POLL_SECONDS=0, FLAGS_POLL_SECONDS=0
@@ -348,7 +347,7 @@ def test_router_on_postgres_shares_flags_and_isolates_shadow_runs(postgres_url, 
     settings.PLUGINS_DIR.mkdir(parents=True)
     write_standin(settings.PLUGINS_DIR)
     engine = make_engine(postgres_url)
-    upgrade(engine)
+    upgrade_schema(engine, BUNDLED_PLUGINS)  # PaperTrail's tables, which the legacy side and the stand-in share
     migrate_plugins(settings, engine, ())  # the registry, then the stand-in's role on PostgreSQL
     engine.dispose()
     first, second = platform_factory(settings), platform_factory(settings)

@@ -13,9 +13,9 @@ from click.testing import CliRunner
 from sqlalchemy import text
 
 from exthost.cli import main
-from exthost.migrate import upgrade_exthost
+from exthost.deploy import upgrade_schema
 from legacy_core.db import make_engine
-from legacy_core.migrate import upgrade
+from tests.fixtures.app import BUNDLED_PLUGINS
 
 REPO = Path(__file__).resolve().parents[2]
 RECORDINGS = REPO / "parity_tests" / "recordings"
@@ -26,8 +26,7 @@ def env(tmp_path: Path) -> dict[str, str]:
     """A migrated evidence database and the settings `sv` reads, with a small generated-case threshold."""
     database = tmp_path / "evidence.db"
     engine = make_engine(f"sqlite:///{database}")
-    upgrade(engine)
-    upgrade_exthost(engine)
+    upgrade_schema(engine, BUNDLED_PLUGINS)
     engine.dispose()
     return {
         "DATABASE_URL": f"sqlite:///{database}",

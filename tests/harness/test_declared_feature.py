@@ -12,12 +12,12 @@ import pytest
 from click.testing import CliRunner
 
 from exthost.cli import main
+from exthost.deploy import upgrade_schema
 from exthost.errors import ManifestError
 from exthost.manifest import load_manifest
-from exthost.migrate import upgrade_exthost
 from legacy_core.db import make_engine
 from legacy_core.features import BUILT_IN, Feature, FeatureDeclarationError, FeatureSet, feature_set
-from legacy_core.migrate import upgrade
+from tests.fixtures.app import BUNDLED_PLUGINS
 from tests.fixtures.notes_feature import NOTES, PLUGIN_SOURCE
 
 REPO = Path(__file__).resolve().parents[2]
@@ -28,8 +28,7 @@ LIST_ROUTE = "/api/projects/<project_id>/notes"
 def _env(tmp_path: Path, plugins: Path) -> dict[str, str]:
     database = tmp_path / "evidence.db"
     engine = make_engine(f"sqlite:///{database}")
-    upgrade(engine)
-    upgrade_exthost(engine)
+    upgrade_schema(engine, BUNDLED_PLUGINS)
     engine.dispose()
     return {
         "DATABASE_URL": f"sqlite:///{database}",

@@ -115,14 +115,13 @@ def test_parity_run_on_postgres_reports_it_and_records_evidence(postgres_url: st
     from click.testing import CliRunner
 
     from exthost.cli import main
-    from exthost.migrate import upgrade_exthost
+    from exthost.deploy import upgrade_schema
     from legacy_core.db import make_engine
-    from legacy_core.migrate import upgrade
+    from tests.fixtures.app import BUNDLED_PLUGINS
 
     evidence = tmp_path / "evidence.db"
     engine = make_engine(f"sqlite:///{evidence}")
-    upgrade(engine)
-    upgrade_exthost(engine)
+    upgrade_schema(engine, BUNDLED_PLUGINS)
     engine.dispose()
     env = {
         "DATABASE_URL": f"sqlite:///{evidence}",

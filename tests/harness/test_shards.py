@@ -19,15 +19,15 @@ from sqlalchemy import text
 
 from exthost.cli import main
 from exthost.cli.settings import load_settings
+from exthost.deploy import upgrade_schema
 from exthost.evidence.gate import EvidenceError, assess, record_parity_run
-from exthost.migrate import upgrade_exthost
 from legacy_core.db import make_engine
-from legacy_core.migrate import upgrade
 from parity_tests.harness import HarnessConfig, open_pair, plan_of, plan_run, recording_key, run_cases, run_parity
 from parity_tests.merge import MergeError, merge_reports
 from parity_tests.outcome import CaseResult, ParityRun, Shard
 from parity_tests.recordings import DEFAULT_RECORDINGS, RecordedSession
 from parity_tests.report import html_report, json_report, junit_xml, markdown_summary, write_reports
+from tests.fixtures.app import BUNDLED_PLUGINS
 from tests.harness.test_coverage import _measured_run
 from tests.harness.test_report import mismatched_run, state_and_error_run
 
@@ -115,8 +115,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     root = tmp_path_factory.mktemp("env")
     database = root / "evidence.db"
     engine = make_engine(f"sqlite:///{database}")
-    upgrade(engine)
-    upgrade_exthost(engine)
+    upgrade_schema(engine, BUNDLED_PLUGINS)
     engine.dispose()
     return {
         "DATABASE_URL": f"sqlite:///{database}",

@@ -9,10 +9,10 @@ from threading import Barrier
 import pytest
 from sqlalchemy import func, select
 
+from exthost.deploy import upgrade_schema
 from legacy_core import Settings, create_server
-from legacy_core.migrate import upgrade
 from legacy_core.models import Project, PtBoard, User
-from tests.fixtures.app import PASSWORD, TEST_ARGON2_KIB
+from tests.fixtures.app import BUNDLED_PLUGINS, PASSWORD, TEST_ARGON2_KIB
 
 THREADS = 8
 
@@ -24,7 +24,7 @@ def racing_server(request, tmp_path):
     server = create_server(
         Settings(_env_file=None, DATABASE_URL=url, DATA_DIR=tmp_path / "data"), argon2_memory_kib=TEST_ARGON2_KIB
     )
-    upgrade(server.services.engine)
+    upgrade_schema(server.services.engine, BUNDLED_PLUGINS)
     yield server
     server.services.engine.dispose()
 

@@ -12,9 +12,9 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
+from exthost.deploy import upgrade_schema
 from legacy_core import create_server
-from legacy_core.migrate import upgrade
-from tests.fixtures.app import TEST_ARGON2_KIB, Api, make_settings
+from tests.fixtures.app import BUNDLED_PLUGINS, TEST_ARGON2_KIB, Api, make_settings
 from tests.fixtures.openapi import CHECKS
 from tests.legacy_core.test_openapi import World, build_world, schema
 
@@ -25,7 +25,7 @@ EXAMPLES_PER_OPERATION = 8
 @pytest.fixture
 def pg_world(postgres_url: str, tmp_path: Path) -> Iterator[World]:
     server = create_server(make_settings(tmp_path, DATABASE_URL=postgres_url), argon2_memory_kib=TEST_ARGON2_KIB)
-    upgrade(server.services.engine)
+    upgrade_schema(server.services.engine, BUNDLED_PLUGINS)
     try:
         yield build_world(Api(server, itertools.count(1)))
     finally:

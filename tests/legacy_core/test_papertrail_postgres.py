@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from exthost.deploy import upgrade_schema
 from legacy_core import Server
 from legacy_core.db import make_engine
-from legacy_core.migrate import upgrade
 from legacy_core.papertrail.normalize import COORD_MAX, COORD_MIN
-from tests.fixtures.app import Api, make_settings
+from tests.fixtures.app import BUNDLED_PLUGINS, Api, make_settings
 
 
 @pytest.mark.postgres
@@ -21,7 +21,7 @@ def test_papertrail_on_postgres_stores_edge_values_and_round_trips(
     postgres_url: str, tmp_path: Path, server_factory: Callable[..., Server]
 ) -> None:
     engine = make_engine(postgres_url)
-    upgrade(engine)
+    upgrade_schema(engine, BUNDLED_PLUGINS)
     engine.dispose()
     server = server_factory(make_settings(tmp_path, DATABASE_URL=postgres_url))
     api = Api(server, itertools.count(1))

@@ -21,10 +21,10 @@ import pytest
 from sqlalchemy import select
 from werkzeug.test import TestResponse
 
+from exthost.deploy import upgrade_schema
 from legacy_core import Server, Settings, create_server
-from legacy_core.migrate import upgrade
 from legacy_core.models import PtAttachment, PtComment, PtNode
-from tests.fixtures.app import PASSWORD, TEST_ARGON2_KIB
+from tests.fixtures.app import BUNDLED_PLUGINS, PASSWORD, TEST_ARGON2_KIB
 
 THREADS = 6
 ROUNDS = 2
@@ -38,7 +38,7 @@ def racing_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Se
     server = create_server(
         Settings(_env_file=None, DATABASE_URL=url, DATA_DIR=tmp_path / "data"), argon2_memory_kib=TEST_ARGON2_KIB
     )
-    upgrade(server.services.engine)
+    upgrade_schema(server.services.engine, BUNDLED_PLUGINS)
     yield server
     server.services.engine.dispose()
 
