@@ -30,6 +30,10 @@ WHERE s.relkind = 'S' AND t.relname = :table AND n.nspname = current_schema()
 """
 
 
+# Read by the SDK itself in a sandboxed worker logged in as the role (exthost.tenant_config).
+SDK_READS = ("sv_platform_plugin_config", "sv_registry_version")
+
+
 def _quote(connection: Connection, name: str) -> str:
     return connection.dialect.identifier_preparer.quote_identifier(name)
 
@@ -71,8 +75,12 @@ def grant_plugin_role(connection: Connection, policy: AccessPolicy, secret_key: 
     views = sorted(view_name(platform) for platform in policy.platform)
     for view in views:
         connection.exec_driver_sql(f"GRANT SELECT ON {_quote(connection, view)} TO {quoted}")
+    # What the host's SDK reads as the role in a sandboxed worker: the plugin's own tenant config (a view that
+    # shows each role its own plugin's rows) and the counter that says when it changed.
+    for platform_read in SDK_READS:
+        connection.exec_driver_sql(f"GRANT SELECT ON {platform_read} TO {quoted}")
     # A privilege granted to PUBLIC would reach the role too: take it off every relation the role may not use.
-    allowed = set(owned) | set(views)
+    allowed = set(owned) | set(views) | set(SDK_READS)
     public = connection.execute(
         text(
             "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "

@@ -44,6 +44,15 @@ tenant_config = Table(
     Column("changed_at", DateTime(timezone=True), nullable=False),
     Column("changed_by", String(200), nullable=False),
 )
+# A plugin role's own rows of it (PostgreSQL; exthost_0009): what a sandboxed worker reads.
+own_config = Table(
+    "sv_platform_plugin_config",
+    MetaData(),
+    Column("plugin", String(40)),
+    Column("tenant_id", String(64)),
+    Column("key", String(64)),
+    Column("value", Text),
+)
 
 
 # -- parsing and layering (no I/O) -------------------------------------------------------------------------------------
@@ -155,15 +164,18 @@ class TenantConfigStore(PolledStore[ConfigSnapshot]):
 
     version_key = VERSION_KEY
 
-    def __init__(self, *args: Any, plugin: str | None = None, **kwargs: Any):
+    def __init__(self, *args: Any, plugin: str | None = None, own_view: bool = False, **kwargs: Any):
+        """`own_view`: read the plugin role's view of its own rows (a sandboxed worker on PostgreSQL, logged in as
+        the plugin's role, may not read the table)."""
         super().__init__(*args, **kwargs)
         self.plugin = plugin
+        self.source = own_config if own_view else tenant_config
 
     def _version_of(self, value: ConfigSnapshot) -> int:
         return value.version
 
     def _load(self, db: Session, version: int) -> ConfigSnapshot:
-        columns = tenant_config.c
+        columns = self.source.c
         query = select(columns.plugin, columns.tenant_id, columns.key, columns.value)
         if self.plugin is not None:
             query = query.where(columns.plugin == self.plugin)

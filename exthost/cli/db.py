@@ -100,6 +100,7 @@ def _backup_before_deploy(settings: Settings, engine: Engine, plugins: tuple[str
 @click.command("seed")
 def seed_command() -> None:
     """Create the demo tenant, user and projects, and the demo blog's git repository (idempotent)."""
+    from exthost.deploy import features_missing_tables
     from legacy_core.app import build_services
     from legacy_core.seed import seed_demo
 
@@ -107,6 +108,14 @@ def seed_command() -> None:
     require_database(settings)
     services = build_services(settings)
     try:
+        missing = features_missing_tables(services.engine, services.features)
+        if missing:
+            # The feature tables belong to the features' plugins (docs/operations.md, Feature tables and their
+            # plugins): without them the demo's projects have nowhere to go.
+            raise click.ClickException(
+                f"the tables of {', '.join(map(repr, missing))} are missing: their plugins are not in PLUGINS_DIR "
+                f"({str(settings.PLUGINS_DIR)!r}) or were not migrated; install them and run `sv migrate:deploy`"
+            )
         result = seed_demo(services)
     finally:
         services.engine.dispose()

@@ -235,7 +235,12 @@ def build_app(spec: dict[str, Any]) -> WSGIApplication:
     # The tenant layer of ctx.config comes from the shared table, read here as the host reads it (the worker reaches
     # the database anyway), limited to this plugin's rows and re-read when its counter moves.
     store = TenantConfigStore(
-        services.session_factory, initial=ConfigSnapshot(0), poll_seconds=settings.PLUGIN_POLL_SECONDS, plugin=name
+        services.session_factory,
+        initial=ConfigSnapshot(0),
+        poll_seconds=settings.PLUGIN_POLL_SECONDS,
+        plugin=name,
+        # Logged in as the plugin's role (PostgreSQL), the worker reads its own rows through the role's view.
+        own_view=spec.get("databaseRole") is not None,
     )
     config = deployment_config(manifest, settings, store, lambda: request_tenant(settings.TENANT_DEFAULT))
     implementation = import_entry(record, manifest, f"sandbox{os.getpid()}")

@@ -345,3 +345,32 @@ def test_ctx_config_a_change_through_the_cli_reaches_every_app_sharing_postgresq
     finally:
         for app in apps:
             app.close()
+
+
+@pytest.mark.postgres
+def test_ctx_config_in_the_process_sandbox_on_postgresql_reads_through_the_plugins_role(postgres_url, tmp_path):
+    """A sandboxed worker logs in as its plugin's role, which may not read `sv_tenant_config`: it reads its own rows
+    through the role's view, and picks up a change as inline plugins do."""
+    settings = write_hello(
+        make_settings(
+            tmp_path,
+            DATABASE_URL=postgres_url,
+            PLUGIN_ENTRY_POINTS=False,
+            PLUGIN_POLL_SECONDS=0,
+            PLUGIN_ISOLATION="process",
+        )
+    )
+    deployed = sv(settings, "migrate:deploy")
+    assert deployed.exit_code == 0 and "role" in deployed.output, deployed.output
+    assert sv(settings, "tenants:create", "acme", "--name", "Acme").exit_code == 0
+    assert sv(settings, "plugins:config", "hello", "--tenant", "acme", "LIMIT=33").exit_code == 0
+    platform = create_platform(settings, argon2_memory_kib=TEST_ARGON2_KIB)
+    try:
+        platform.host.enable("hello", "acme")
+        assert platform.host.describe(platform.host.get("hello"))["sandbox"]["isolation"] == "process"
+        acme = sign_in(platform, "acme", "a@acme.test")
+        assert greeting(acme) == ("hello", 33, "acme")
+        assert sv(settings, "plugins:config", "hello", "--tenant", "acme", "LIMIT=77").exit_code == 0
+        assert greeting(acme) == ("hello", 77, "acme")
+    finally:
+        platform.close()

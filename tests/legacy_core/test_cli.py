@@ -14,6 +14,7 @@ from legacy_core import Settings
 from legacy_core.app import build_services
 from legacy_core.migrate import current_revision, head_revision
 from legacy_core.models import Project, User
+from tests.fixtures.app import BUNDLED_PLUGINS
 
 
 def _env(tmp_path) -> dict[str, str]:
@@ -143,6 +144,13 @@ def test_seed_and_demo_blog_work_with_relative_folders(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     env = {"DATABASE_URL": "sqlite:///data/relative.db", "DATA_DIR": "data"}
     runner = CliRunner()
+    # No plugins folder here: the feature tables' plugins are missing, which deploy warns of and seed refuses.
+    deployed = runner.invoke(main, ["migrate:deploy"], env=env)
+    assert deployed.exit_code == 0 and "papertrail" in deployed.output
+    refused = runner.invoke(main, ["seed"], env=env)
+    assert refused.exit_code == 1 and "'papertrail'" in refused.output and "sv migrate:deploy" in refused.output
+    assert "Traceback" not in refused.output
+    env["PLUGINS_DIR"] = str(BUNDLED_PLUGINS)
     assert runner.invoke(main, ["migrate:deploy"], env=env).exit_code == 0
     seeded = runner.invoke(main, ["seed"], env=env)
     assert seeded.exit_code == 0, seeded.output

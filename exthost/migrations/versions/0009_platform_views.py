@@ -4,7 +4,9 @@ A plugin never reads a platform table: `access.platform` in its manifest grants 
 shows the rows without credentials (`sv_platform_users` has no password_hash). On PostgreSQL a view runs with its
 owner's privileges, so a plugin role granted SELECT on the view reads it without any privilege on the table.
 `sv_plugin_roles` names each plugin's role in this database (written by `sv migrate:deploy`); a database copied
-from a template keeps the name, and with it the grants the copy carries.
+from a template keeps the name, and with it the grants the copy carries. On PostgreSQL, `sv_platform_plugin_config`
+shows a plugin role its own plugin's tenant config only (the rows of `sv_tenant_config` whose plugin is the one
+`sv_plugin_roles` maps the querying role to): what a sandboxed worker, logged in as that role, reads for `ctx.config`.
 
 Revision ID: exthost_0009
 Revises: exthost_0008
@@ -30,6 +32,8 @@ VIEWS = {
     "sv_platform_project_members": ("project_members", "id, project_id, user_id, role, created_at"),
     "sv_platform_tenants": ("tenants", "id, name, created_at"),
 }
+# A plugin role's own tenant config (PostgreSQL only: the role that queries it picks the rows).
+CONFIG_VIEW = "sv_platform_plugin_config"
 
 
 def upgrade() -> None:
@@ -40,9 +44,16 @@ def upgrade() -> None:
         sa.Column("plugin", sa.String(64), primary_key=True),
         sa.Column("role", sa.String(63), nullable=False),
     )
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(
+            f"CREATE VIEW {CONFIG_VIEW} AS SELECT c.plugin, c.tenant_id, c.key, c.value FROM sv_tenant_config c "
+            "JOIN sv_plugin_roles r ON r.plugin = c.plugin WHERE r.role = current_user"
+        )
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(f"DROP VIEW {CONFIG_VIEW}")
     op.drop_table("sv_plugin_roles")
     for view in VIEWS:
         op.execute(f"DROP VIEW {view}")
