@@ -20,6 +20,7 @@ from exthost.migrate import (
     script_of,
 )
 from exthost.migration_log import CORE, EXTHOST, plugin_history
+from exthost.tenant_steps import tenant_step_status
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -37,10 +38,12 @@ class HistoryStatus:
     pending: list[Revision] = field(default_factory=list)
     tenants: list[str] | None = None  # plugins: the tenants it is enabled for
     error: str | None = None
+    # Plugins: per tenant, the per-tenant steps of applied revisions that have not run for it (exthost.tenant_steps).
+    tenant_steps: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def at_head(self) -> bool:
-        return self.error is None and not self.pending and self.current == self.head
+        return self.error is None and not self.pending and self.current == self.head and not self.tenant_steps
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -49,6 +52,7 @@ class HistoryStatus:
             "head": self.head,
             "pending": [{"revision": r.id, "description": r.description} for r in self.pending],
             "tenants": self.tenants,
+            "pendingTenantSteps": self.tenant_steps,
             "atHead": self.at_head,
             "error": self.error,
         }
@@ -135,6 +139,13 @@ def plugin_statuses(settings: Settings, engine: Engine, only: tuple[str, ...] = 
                 statuses.append(HistoryStatus(history, tenants=tenants.get(name, []), error=_problem(exc)))
                 continue
             status = _status(history, current, script, tenants.get(name, []))
+            try:
+                # Steps belong to applied revisions only: none before the plugin's first (nor the tables they need).
+                rows = tenant_step_status(engine, {name: folder}) if current is not None else []
+                waiting = {row.tenant: list(row.pending) for row in rows}
+                status = replace(status, tenant_steps={tenant: steps for tenant, steps in waiting.items() if steps})
+            except Exception as exc:
+                status = replace(status, error=f"its tenant steps cannot be read: {_problem(exc)}")
             if record.state == "invalid" and status.error is None:
                 status = replace(status, error=f"invalid: {record.reason}")
             statuses.append(status)

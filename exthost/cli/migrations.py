@@ -57,7 +57,7 @@ def migrate_status_command(as_json: bool, database_url: str | None) -> None:
         except Exception:  # an unreadable log must not hide the statuses
             log = []
     unknown = any(status.error for status in statuses)
-    pending = any(status.pending or status.current != status.head for status in statuses if not status.error)
+    pending = any(not status.at_head for status in statuses if not status.error)
     code = UNKNOWN if unknown else PENDING if pending else AT_HEAD
     if as_json:
         print_json(
@@ -74,10 +74,10 @@ def migrate_status_command(as_json: bool, database_url: str | None) -> None:
         for status in statuses:
             if status.error:
                 waiting = f"cannot tell: {status.error}"
-            elif status.pending:
-                waiting = "\n".join(f"{r.id} {r.description}".strip() for r in status.pending)
             else:
-                waiting = "-"
+                lines = [f"{r.id} {r.description}".strip() for r in status.pending]
+                lines += [f"tenant {t}: {', '.join(steps)}" for t, steps in sorted(status.tenant_steps.items())]
+                waiting = "\n".join(lines) or "-"
             tenants = "-" if status.tenants is None else ", ".join(status.tenants) or "none"
             rows.append([status.history, status.current or "<empty>", status.head or "-", waiting, tenants])
         print_table(

@@ -11,6 +11,7 @@ from sqlalchemy import inspect, text
 from exthost.cli import main
 from legacy_core import Settings
 from legacy_core.db import make_engine
+from tests.fixtures.app import BUNDLED_PLUGINS
 from tests.fixtures.plugins import manifest_for, write_plugin
 
 NOTES = '''
@@ -87,8 +88,18 @@ TAGS_FAILING_UPGRADE = TAGS.replace(
 HELLO_TABLES = {"hello_notes", "hello_tags", "alembic_version_hello"}
 
 
+def with_feature_plugins(plugins_dir: Path) -> None:
+    """PaperTrail's and Blog's folders (links to the repository's) in `plugins_dir`: the test databases hold their
+    schemas (`tests/fixtures/app.py`), and a deployment's PLUGINS_DIR holds the plugins whose schemas it has."""
+    plugins_dir.mkdir(parents=True, exist_ok=True)
+    for feature in ("papertrail", "blog"):
+        if not (plugins_dir / feature).exists():
+            (plugins_dir / feature).symlink_to(BUNDLED_PLUGINS / feature, target_is_directory=True)
+
+
 def write_hello(settings: Settings, *, tags: str | None = TAGS, name: str = "hello", **manifest: object) -> Path:
-    """Plugin `name` with hello0001 (and `tags` as its second revision unless None)."""
+    """Plugin `name` with hello0001 (and `tags` as its second revision unless None), beside the feature plugins."""
+    with_feature_plugins(settings.PLUGINS_DIR)
     files = {"migrations/0001_notes.py": NOTES.replace("hello", name)}
     if tags is not None:
         files["migrations/0002_tags.py"] = tags.replace("hello", name)

@@ -314,3 +314,25 @@ def test_tenant_steps_two_deploys_at_once_run_a_step_once(postgres_settings):
     assert calls == ["acme"]
     assert ran == {"first": [("hello0001", "acme")], "second": []}
     assert steps_recorded(postgres_settings) == [("acme", "hello0001")]
+
+
+def test_migrate_status_names_the_tenant_steps_still_pending(sqlite_settings: Settings) -> None:
+    import json
+
+    from tests.exthost.schema_plugins import with_feature_plugins
+
+    settings = sqlite_settings
+    with_feature_plugins(settings.PLUGINS_DIR)  # the feature schemas the test database has, with their plugins
+    assert sv(settings, "migrate:deploy").exit_code == 0
+    add_tenant_by_sql(settings, "late")  # made the old way: its steps have not run
+    waiting = sv(settings, "migrate:status", "--json")
+    assert waiting.exit_code == 1, waiting.output
+    (hello,) = [h for h in json.loads(waiting.output)["histories"] if h["history"] == "plugin:hello"]
+    assert hello["pendingTenantSteps"] == {"late": ["hello0001", "hello0002"]} and hello["atHead"] is False
+    shown = sv(settings, "migrate:status")
+    assert "tenant late: hello0001, hello0002" in shown.output
+    assert sv(settings, "migrate:deploy").exit_code == 0
+    done = sv(settings, "migrate:status", "--json")
+    assert done.exit_code == 0, done.output
+    (hello,) = [h for h in json.loads(done.output)["histories"] if h["history"] == "plugin:hello"]
+    assert hello["pendingTenantSteps"] == {} and hello["atHead"] is True
