@@ -273,12 +273,7 @@ def build_template(
             seed = _seed(platform, layout)
     finally:
         platform.close()
-    if layout.postgres is not None:
-        engine = make_engine(settings.DATABASE_URL)
-        try:
-            postgres.install_counter(engine)
-        finally:
-            engine.dispose()
+    _finish_template(layout, settings)
     seed_file.write_text(json.dumps(seed.to_json(), indent=2, sort_keys=True), encoding="utf-8")
     return seed
 
@@ -347,12 +342,7 @@ def template_from_snapshot(
                 platform.host.enable(plugin, tenant)
     finally:
         platform.close()
-    if layout.postgres is not None:
-        engine = make_engine(settings.DATABASE_URL)
-        try:
-            postgres.install_counter(engine)
-        finally:
-            engine.dispose()
+    _finish_template(layout, settings)
     cookie = settings.AUTH_SESSION_COOKIE_NAME
     seed = Seed(cookie, SEED_PASSWORD, layout.remote_url, {}, {}, str(snapshot.path), remotes)
     seed_file.write_text(json.dumps(seed.to_json(), indent=2, sort_keys=True), encoding="utf-8")
@@ -382,6 +372,16 @@ def _template_database(layout: Layout, snapshot: Snapshot, settings: Settings) -
     finally:
         staged.unlink(missing_ok=True)
 
+
+def _finish_template(layout: Layout, settings: Settings) -> None:
+    """On PostgreSQL, the template's copy of its rows and its change triggers, once nothing else will write it."""
+    if layout.postgres is None:
+        return
+    engine = make_engine(settings.DATABASE_URL)
+    try:
+        postgres.install_counter(engine)
+    finally:
+        engine.dispose()
 
 def _migrate(settings: Settings, url: str) -> None:
     """The database at `url` brought to the current revisions as `sv migrate:deploy` brings it: the core's, the

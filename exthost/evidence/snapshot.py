@@ -42,8 +42,10 @@ VERSION = 1
 
 
 def _bookkeeping(table: str) -> bool:
-    """A version table the migrations of the copy write themselves (the core's, the host's, each plugin's)."""
-    return table.startswith("alembic_version") or table == "exthost_alembic_version"
+    """What belongs to one database and is never copied to another: the version tables the copy's migrations write
+    themselves (the core's, the host's, each plugin's), and the names of the plugins' PostgreSQL roles, which the
+    copy's own deploy made for it (exthost.roles)."""
+    return table.startswith("alembic_version") or table in ("exthost_alembic_version", "sv_plugin_roles")
 
 
 class SnapshotError(ExtHostError):
