@@ -32,3 +32,17 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 settings.load_profile("ci" if os.environ.get("CI") else os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+def pytest_collection_modifyitems(config: object, items: list[object]) -> None:
+    """The long tests first: those marked `slow` (whole runs of a subsystem), then the harness's and the parity
+    suites' (each a run of the harness, tens of seconds to minutes). pytest-xdist hands tests out in collection
+    order, so a long test collected last keeps one worker busy long after the others are done."""
+
+    def rank(item: object) -> int:
+        if item.get_closest_marker("slow") is not None:  # type: ignore[attr-defined]
+            return 0
+        path = str(item.nodeid)  # type: ignore[attr-defined]
+        return 1 if path.startswith(("parity_tests/", "tests/harness/")) else 2
+
+    items.sort(key=rank)
