@@ -168,8 +168,10 @@ def test_router_shadow_runs_never_change_stored_data(settings_factory, platform_
     assert not standin_wrote(shadowed)
     found = counts(shadowed)
     # A GET's candidate may run after the next PATCH changed the board: the re-run primary sees the change and the
-    # sample is skipped as state-moved instead of blamed on the plugin.
-    assert {outcome for method, outcome in found if method == "GET"} <= {"mismatch", "skipped:state-moved"}
+    # sample is skipped as state-moved instead of blamed on the plugin; on a loaded machine its replay may also lose
+    # SQLite's lock to that PATCH, and is counted as contention, apart (never a mismatch of the plugin's).
+    allowed = {"mismatch", "skipped:state-moved", "skipped:contended"}
+    assert {outcome for method, outcome in found if method == "GET"} <= allowed
     assert sum(n for (method, _), n in found.items() if method == "GET") == 3
     assert found[("PATCH", "mismatch")] == 3  # the unsafe request ran on both sides, isolated
     assert _feature_rows(shadowed) == _feature_rows(plain)

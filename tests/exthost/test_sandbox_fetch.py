@@ -178,14 +178,10 @@ def test_fetch_sandboxed_on_postgresql_the_database_port_alone_stays_open(
 ) -> None:
     from sqlalchemy.engine import make_url
 
-    from exthost.migrate import upgrade_exthost
+    from exthost.deploy import migrate_plugins
     from legacy_core.db import make_engine
     from legacy_core.migrate import upgrade
 
-    engine = make_engine(postgres_url)
-    upgrade(engine)
-    upgrade_exthost(engine)
-    engine.dispose()
     plugins = settings_factory().PLUGINS_DIR
     write_plugin(plugins, "hello")
     write_plugin(plugins, "fetcher", FETCH_CODE, manifest=fetch_manifest(server.port))
@@ -198,6 +194,11 @@ def test_fetch_sandboxed_on_postgresql_the_database_port_alone_stays_open(
         PLUGIN_POLL_SECONDS=0,
         PLUGIN_ISOLATION="process",
     )
+    # `sv migrate:deploy`: the core, the registry, and each plugin's role, which its workers log in as.
+    engine = make_engine(postgres_url)
+    upgrade(engine)
+    migrate_plugins(settings, engine, ())
+    engine.dispose()
     platform = platform_factory(settings)
     platform.host.enable("hello")
     platform.host.enable("fetcher")
