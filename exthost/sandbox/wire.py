@@ -21,7 +21,9 @@ PING_PATH = "/.sv-sandbox-ping"
 # POST {"hook": ..., "tenant": ...} with the token; the answer is {"ok": true, "result": ...} or {"ok": false,
 # "error": "<class>: <message>"}.
 HOOK_PATH = "/.sv-sandbox-hook"
-REMOTE_HOOKS = frozenset({"on_enable", "on_disable", "health", "on_shutdown"})
+REMOTE_HOOKS = frozenset({"on_enable", "on_disable", "on_tenant_created", "health", "on_shutdown"})
+# Of those, the ones that take the tenant.
+TENANT_HOOKS = frozenset({"on_enable", "on_disable", "on_tenant_created"})
 CONTENDED_ANSWER = "X-Sv-Contended"
 
 

@@ -45,6 +45,7 @@ from exthost.sandbox.wire import (
     RUN_HEADER,
     SCHEME_HEADER,
     SCRIPT_HEADER,
+    TENANT_HOOKS,
     TOKEN_HEADER,
     USER_HEADER,
     status_line,
@@ -272,7 +273,7 @@ def build_app(spec: dict[str, Any]) -> WSGIApplication:
 
     def run_hook(hook: str, tenant: str | None) -> Any:
         caller = getattr(manager.hook, hook)
-        return caller(ctx=context, tenant=tenant) if hook in ("on_enable", "on_disable") else caller(ctx=context)
+        return caller(ctx=context, tenant=tenant) if hook in TENANT_HOOKS else caller(ctx=context)
 
     app = build_plugin_app(record, context, services, on_error)
     return SandboxedApp(app, spec["token"], services, int(spec.get("lockTimeoutMs", 200)), run_hook)

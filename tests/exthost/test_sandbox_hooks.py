@@ -52,6 +52,10 @@ class Plugin:
         (ctx.data_dir / ("enabled-" + tenant)).write_text(str(os.getpid()), encoding="utf-8")
 
     @hookimpl
+    def on_tenant_created(self, ctx, tenant):
+        (ctx.data_dir / ("created-" + tenant)).write_text(str(os.getpid()), encoding="utf-8")
+
+    @hookimpl
     def on_disable(self, ctx, tenant):
         (ctx.data_dir / ("disabled-" + tenant)).write_text(str(os.getpid()), encoding="utf-8")
 
@@ -122,6 +126,8 @@ def test_sandbox_lifecycle_hooks_run_in_a_worker(lifecycle):
     platform.host.disable("lifecycle")
     disabled_in = int((data / f"disabled-{platform.services.settings.TENANT_DEFAULT}").read_text(encoding="utf-8"))
     assert disabled_in != os.getpid()
+    assert platform.host.tenant_created("acme") == []
+    assert int((data / "created-acme").read_text(encoding="utf-8")) != os.getpid()
     timings = platform.host.describe(platform.host.get("lifecycle"))["hooks"]
     assert timings["on_enable"]["calls"] == 1 and timings["on_disable"]["calls"] == 1
 
