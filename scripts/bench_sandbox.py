@@ -1,12 +1,15 @@
 """Benchmark: what the plugin sandbox costs on PaperTrail's signed-in `GET board`, side by side (not a test).
 
-Two platforms on one SQLite database, both with PaperTrail in plugin mode: one runs the plugin inline, the other
-in its sandbox (PLUGIN_ISOLATION=process: the plugin's gunicorn on a Unix socket, reached over HTTP). Each round
+Two platforms on one database, both with PaperTrail in plugin mode: one runs the plugin inline, the other in its
+sandbox (PLUGIN_ISOLATION=process: the plugin's gunicorn on a Unix socket, reached over HTTP). Each round
 times N requests on each side, interleaved, and the report gives the median of the per-round p50 and p99 ratios
 (sandbox / inline). Targets: p50 within 1.15x, p99 within 1.25x. Absolute times drift on a shared machine; the
 ratios are what to read.
 
-    .venv/bin/python scripts/bench_sandbox.py [--requests 400] [--rounds 7]
+    .venv/bin/python scripts/bench_sandbox.py [--requests 400] [--rounds 7] [--postgres ADMIN_URL]
+
+The database is a SQLite file, or with `--postgres` (production's shape) a new database on that server, deployed as
+`sv migrate:deploy` does (the plugin's own role, which its workers log in as) and dropped afterwards.
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +32,7 @@ from werkzeug.test import Client, EnvironBuilder, run_wsgi_app
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from exthost.deploy import upgrade_schema  # noqa: E402
+from exthost.deploy import migrate_plugins, upgrade_schema  # noqa: E402
 from exthost.platform import Platform, create_platform  # noqa: E402
 from legacy_core.db import make_engine  # noqa: E402
 from legacy_core.settings import Settings  # noqa: E402
@@ -50,7 +55,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
 
 
-def timed(call: Callable[[], None], requests: int) -> list[float]:
+def timed(call: Callable[[], object], requests: int) -> list[float]:
     for _ in range(WARMUPS):
         call()
     latencies = []
@@ -80,13 +85,14 @@ def pool_cpu(pid: int) -> float:
     return total
 
 
-def board_call(platform: Platform, path: str, cookie: str) -> Callable[[], None]:
+def board_call(platform: Platform, path: str, cookie: str) -> Callable[[], bytes]:
     environ = dict(EnvironBuilder(path=path, headers=[("Cookie", cookie)]).get_environ())
 
-    def call() -> None:
-        _, status, _ = run_wsgi_app(platform, {**environ, "wsgi.input": io.BytesIO(b"")}, buffered=True)
+    def call() -> bytes:
+        body, status, _ = run_wsgi_app(platform, {**environ, "wsgi.input": io.BytesIO(b"")}, buffered=True)
         if not status.startswith("200"):
             raise SystemExit(f"GET {path} answered {status!r}, expected 200")
+        return b"".join(body)
 
     return call
 
@@ -109,18 +115,54 @@ def seed(platform: Platform) -> tuple[str, str]:
     return project_id, f"{name}={cookie.value}"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=400)
-    parser.add_argument("--rounds", type=int, default=7)
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as folder:
-        root = Path(folder)
+@contextmanager
+def database(root: Path, postgres: str | None) -> Iterator[str]:
+    """The URL of a database with the whole schema: a SQLite file under `root`, or a new PostgreSQL database on the
+    server of `postgres` (an admin URL), deployed with the plugins' roles and dropped (with them) at the end."""
+    if postgres is None:
         (root / "db").mkdir()
         url = f"sqlite:///{root / 'db' / 'bench.db'}"
         engine = make_engine(url)
         upgrade_schema(engine, ROOT / "plugins")
         engine.dispose()
+        yield url
+        return
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from exthost.roles import drop_plugin_roles
+
+    name = f"sv_bench_sandbox_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(postgres, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        url = make_url(postgres).set(database=name).render_as_string(hide_password=False)
+        engine = make_engine(url)
+        upgrade_schema(engine, ROOT / "plugins")
+        settings = Settings(_env_file=None, DATABASE_URL=url, PLUGINS_DIR=ROOT / "plugins", PLUGIN_SIGNATURES="off")  # type: ignore[call-arg]
+        migrate_plugins(settings, engine, ())  # the plugins' roles (`sv migrate:deploy`)
+        engine.dispose()
+        yield url
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            drop_plugin_roles(connection, name)
+        admin.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument(
+        "--postgres",
+        metavar="ADMIN_URL",
+        help="Run on a new database of this PostgreSQL server, e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test",
+    )
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder, database(Path(folder), args.postgres) as url:
+        root = Path(folder)
         common: dict[str, Any] = {
             "DATABASE_URL": url,
             "DATA_DIR": root / "data",
@@ -129,6 +171,7 @@ def main() -> None:
             "FLAGS_POLL_SECONDS": 0.5,
             "LOG_LEVEL": "WARNING",
             "SHADOW_RUNNER": "thread",
+            "PLUGIN_SIGNATURES": "off",  # the working tree's plugins are unsigned
         }
         inline = create_platform(Settings(_env_file=None, PLUGIN_ISOLATION="inline", **common))  # type: ignore[call-arg]
         sandboxed = create_platform(Settings(_env_file=None, PLUGIN_ISOLATION="process", **common))  # type: ignore[call-arg]
@@ -140,6 +183,8 @@ def main() -> None:
             sandboxed.flags.refresh()
             path = f"/api/projects/{project_id}/papertrail/board"
             sides = {"inline": board_call(inline, path, cookie), "sandbox": board_call(sandboxed, path, cookie)}
+            if sides["inline"]() != sides["sandbox"]():
+                raise SystemExit("the two sides answer different bodies: nothing to compare")
             rounds: dict[str, list[list[float]]] = {name: [] for name in sides}
             cpu = {name: 0.0 for name in sides}
             pool = sandboxed.host.sandbox.pools[FEATURE]
@@ -152,7 +197,8 @@ def main() -> None:
                     after = time.process_time() + (pool_cpu(pool.process.pid) if name == "sandbox" else 0.0)
                     cpu[name] += (after - before) / (args.requests + WARMUPS)
             answered = sandboxed.host.describe(sandboxed.host.get(FEATURE))["sandbox"]["answered"]
-            print(f"PaperTrail signed-in GET board, {args.rounds} rounds x {args.requests} requests per side")
+            backend = "PostgreSQL" if args.postgres else "SQLite"
+            print(f"PaperTrail signed-in GET board on {backend}, {args.rounds} rounds x {args.requests} requests per side")
             print(f"  (the sandboxed side's plugin workers answered {answered} requests)")
             load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
             print(f"  load average {load} on {os.cpu_count()} CPUs: a busy machine adds the wait for the worker's turn")
