@@ -198,7 +198,8 @@ def main() -> None:
                     cpu[name] += (after - before) / (args.requests + WARMUPS)
             answered = sandboxed.host.describe(sandboxed.host.get(FEATURE))["sandbox"]["answered"]
             backend = "PostgreSQL" if args.postgres else "SQLite"
-            print(f"PaperTrail signed-in GET board on {backend}, {args.rounds} rounds x {args.requests} requests per side")
+            sizes = f"{args.rounds} rounds x {args.requests} requests per side"
+            print(f"PaperTrail signed-in GET board on {backend}, {sizes}")
             print(f"  (the sandboxed side's plugin workers answered {answered} requests)")
             load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
             print(f"  load average {load} on {os.cpu_count()} CPUs: a busy machine adds the wait for the worker's turn")
