@@ -67,7 +67,8 @@ from exthost.registry import Registry, StateRow
 from exthost.rollout.isolation import after_isolated_run, in_isolated_run
 from exthost.sdk import TENANT_KEY, PluginContext, request_tenant
 from exthost.tenant_config import ConfigSnapshot, TenantConfigStore, deployment_config
-from exthost.trust import UNCHECKED, VALID, TrustConfig, check_folder, decide, install_source_finders
+from exthost.trust import TrustConfig, check_folder, decide, install_source_finders
+from exthost.trust.sources import source_imports
 from exthost.version import host_version
 from legacy_core.app import build_services, create_server
 from legacy_core.db import transaction
@@ -215,11 +216,11 @@ class ExtensionHost:
             record.reason = None
             return
         try:
-            if record.trust is not None and record.trust.status != UNCHECKED:
-                # What was hashed is what runs: no bytecode cache is read, and under enforce the signed digests are
-                # checked again on the bytes each module is compiled from (warn never refuses).
-                enforced = record.trust.status == VALID and self.trust.policy == "enforce"
-                install_source_finders(record.folder, record.trust.files if enforced else None)
+            # What was hashed is what runs: no bytecode cache is read, and under enforce the signed digests are
+            # checked again on the bytes each module is compiled from (warn never refuses).
+            from_source, signed = source_imports(record.trust, self.trust.policy)
+            if from_source:
+                install_source_finders(record.folder, signed)
             implementation = import_entry(record, manifest, self._token)
             manager = pluggy.PluginManager(PROJECT)
             manager.add_hookspecs(PluginHooks)

@@ -30,6 +30,7 @@ from exthost.sandbox.confine import landlock_abi, network_confinement
 from exthost.sandbox.fetchgate import FetchGate
 from exthost.sandbox.limits import SandboxLimits, check_overrides, limits_for
 from exthost.sandbox.proxy import PLUGIN_FAULTS, PluginProxy
+from exthost.trust.sources import source_imports
 from legacy_core.features import feature_set
 
 if TYPE_CHECKING:
@@ -253,8 +254,11 @@ class Sandbox:
         self.charge = charge
         self.record_event = record_event
         self.trusted = frozenset(settings.PLUGIN_TRUSTED)
-        # Unix socket paths are short (108 bytes): a private folder under the system's temporary folder.
-        self.folder = Path(tempfile.mkdtemp(prefix="sv-sbx-"))
+        # Unix socket paths are short (108 bytes): a private folder under the system's temporary folder. Those of
+        # serving processes killed before they could remove theirs go first.
+        sweep_stale_folders(Path(tempfile.gettempdir()))
+        self.folder = Path(tempfile.mkdtemp(prefix=FOLDER_PREFIX))
+        (self.folder / OWNER_FILE).write_text(process_identity(os.getpid()) or "", encoding="utf-8")
         self.pools: dict[str, PluginPool] = {}
         self.proxies: dict[str, PluginProxy] = {}
         self.landlock_abi = landlock_abi()
@@ -421,7 +425,13 @@ class Sandbox:
         import legacy_core
 
         read = [record.folder.resolve(), Path(exthost.__file__).parent, Path(legacy_core.__file__).parent]
+        # The workers import the plugin as the host would: from the sources whose signature the host checked, each
+        # module's bytes matched again against the signed digests under enforce (a file swapped since, or a planted
+        # bytecode cache, never runs in a worker either).
+        from_source, signed = source_imports(record.trust, settings.plugin_signature_policy)
         return {
+            "sourceOnly": from_source,
+            "signedFiles": None if signed is None else dict(signed),
             "plugin": record.name,
             "folder": str(record.folder.resolve()),
             "settings": plain,
@@ -469,6 +479,40 @@ class Sandbox:
         for pool in pools:
             pool.stop()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+FOLDER_PREFIX = "sv-sbx-"
+OWNER_FILE = "owner"
+
+
+def process_identity(pid: int) -> str | None:
+    """`<pid> <start time>` of a live process (the start time, in clock ticks since boot, tells a reused pid from
+    the process that had it), or None when there is no such process or no /proc to ask."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
+    except OSError:
+        return None
+    return f"{pid} {stat.rsplit(')', 1)[1].split()[19]}"
+
+
+def sweep_stale_folders(root: Path) -> list[Path]:
+    """Remove the sandbox folders under `root` (sockets and the arbiters' event files) whose serving process is gone:
+    one killed without stopping its pools (their arbiters stop by themselves within a second). A folder without an
+    owner file (being created, or not ours) or whose owner still runs is left. The folders removed."""
+    removed = []
+    for folder in sorted(root.glob(f"{FOLDER_PREFIX}*")):
+        try:
+            owner = (folder / OWNER_FILE).read_text(encoding="utf-8").strip()
+            pid = int(owner.split()[0])
+        except (OSError, ValueError, IndexError):
+            continue
+        if process_identity(pid) == owner:
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        if not folder.exists():
+            removed.append(folder)
+            log.info("removed %s, left by serving process %d, which is gone", folder, pid)
+    return removed
 
 
 def database_ports(url: str) -> list[int]:

@@ -219,6 +219,7 @@ def build_app(spec: dict[str, Any]) -> WSGIApplication:
     from exthost.sandbox.fetchgate import RemoteFetcher
     from exthost.sdk import PluginContext, request_tenant
     from exthost.tenant_config import ConfigSnapshot, TenantConfigStore, deployment_config
+    from exthost.trust.sources import install_source_finders
     from legacy_core.app import build_services
     from legacy_core.clock import RandomIds, SystemClock
     from legacy_core.settings import Settings
@@ -244,6 +245,8 @@ def build_app(spec: dict[str, Any]) -> WSGIApplication:
         own_view=spec.get("databaseRole") is not None,
     )
     config = deployment_config(manifest, settings, store, lambda: request_tenant(settings.TENANT_DEFAULT))
+    if spec.get("sourceOnly"):
+        install_source_finders(folder, spec.get("signedFiles"))
     implementation = import_entry(record, manifest, f"sandbox{os.getpid()}")
     manager = pluggy.PluginManager(PROJECT)
     manager.add_hookspecs(PluginHooks)

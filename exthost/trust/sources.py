@@ -28,6 +28,7 @@ from pathlib import Path
 from types import CodeType
 from typing import cast
 
+from exthost.trust.policy import UNCHECKED, VALID, Verification
 from exthost.trust.tree import CACHE_FOLDERS
 
 
@@ -67,6 +68,16 @@ def source_only_finder(path: str, root: str, signed: Mapping[str, str] | None = 
         (_source_loader(root, signed), SOURCE_SUFFIXES),
         (SourcelessFileLoader, BYTECODE_SUFFIXES),
     )
+
+
+def source_imports(verification: Verification | None, policy: str) -> tuple[bool, Mapping[str, str] | None]:
+    """How a plugin whose signature check found `verification` is imported, in the host or in its sandbox workers:
+    from its sources only (True) unless nothing was checked, and with the signed digests to match again only when the
+    signature was valid under `enforce` (warn never refuses)."""
+    if verification is None or verification.status == UNCHECKED:
+        return False, None
+    enforced = verification.status == VALID and policy == "enforce"
+    return True, (verification.files if enforced else None)
 
 
 def install_source_finders(folder: Path, signed: Mapping[str, str] | None = None) -> list[str]:

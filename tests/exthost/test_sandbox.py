@@ -359,3 +359,57 @@ def test_sandbox_a_chunked_body_reaches_the_worker_whole(echo_pair):
     assert answers[1].status_code == answers[0].status_code == 200
     assert answers[1].get_json() == answers[0].get_json()
     assert answers[1].get_json()["body"] == body.decode()
+
+
+KILLED_HOST = """
+import json, sys, time
+from exthost.platform import create_platform
+from legacy_core.settings import Settings
+
+platform = create_platform(Settings(_env_file=None, **json.loads(sys.stdin.readline())))
+assert platform.test_client().get("/api/hello/greet").status_code == 200
+print(platform.host.sandbox.folder, flush=True)
+time.sleep(600)
+"""
+
+
+def test_sandbox_folders_of_a_killed_serving_process_are_removed_by_the_next(sandboxed, monkeypatch, request):
+    """A serving process killed outright leaves its sockets' folder; the next sandbox to start removes it, and never
+    the folder of a serving process that still runs."""
+    import json
+    import os
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="sv-t-"))  # short: Unix socket paths have 108 bytes
+    request.addfinalizer(lambda: shutil.rmtree(root, ignore_errors=True))
+    monkeypatch.setattr(tempfile, "tempdir", str(root))
+    first, _ = sandboxed()
+    environment = {**os.environ, "TMPDIR": str(root)}
+    child = subprocess.Popen(
+        [sys.executable, "-c", KILLED_HOST],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=environment,
+        text=True,
+    )
+    try:
+        assert child.stdin is not None and child.stdout is not None
+        child.stdin.write(json.dumps(first.services.settings.model_dump(mode="json")) + "\n")
+        child.stdin.flush()
+        left = Path(child.stdout.readline().strip())
+        assert left.parent == root and (left / "owner").is_file()
+        assert list(left.glob("*.sock")), "the killed process's pool had a socket there"
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    assert left.is_dir()
+    second, client = sandboxed()
+    assert not left.exists()
+    # The live serving processes' folders stay, and both still serve their plugins.
+    assert first.host.sandbox.folder.is_dir() and second.host.sandbox.folder.is_dir()
+    assert client.get("/api/hello/greet").status_code == 200
+    assert first.test_client().get("/api/hello/greet").status_code == 200

@@ -201,11 +201,18 @@ def plant_cache(folder, source: str) -> None:
     )
 
 
+ISOLATIONS = ["inline", pytest.param("process", marks=pytest.mark.slow)]
+
+
+@pytest.mark.parametrize("isolation", ISOLATIONS)
 @pytest.mark.parametrize(("policy", "served"), [("enforce", "hello"), ("off", "from the cache")])
-def test_a_planted_bytecode_cache_never_runs_for_a_checked_plugin(enforcing, platform_factory, key, policy, served):
-    """Caches are left out of the signature; a checked plugin is compiled from its signed source instead. With
-    checks off, Python's own loader runs the planted cache: the test would fail without the source-only import."""
-    settings = enforcing(PLUGIN_SIGNATURES=policy)
+def test_a_planted_bytecode_cache_never_runs_for_a_checked_plugin(
+    enforcing, platform_factory, key, policy, served, isolation
+):
+    """Caches are left out of the signature; a checked plugin is compiled from its signed source instead, in the host
+    and in its sandbox workers alike. With checks off, Python's own loader runs the planted cache: the test would
+    fail without the source-only import."""
+    settings = enforcing(PLUGIN_SIGNATURES=policy, PLUGIN_ISOLATION=isolation)
     folder = write_plugin(settings.PLUGINS_DIR, "hello")
     sign_folder("hello", folder, key)
     plant_cache(folder, edited("from the cache"))
@@ -215,13 +222,15 @@ def test_a_planted_bytecode_cache_never_runs_for_a_checked_plugin(enforcing, pla
     assert greeting(platform) == served
 
 
+@pytest.mark.parametrize("isolation", ISOLATIONS)
 def test_a_module_swapped_between_the_check_and_the_import_is_not_imported(
-    enforcing, platform_factory, key, monkeypatch, tmp_path
+    enforcing, platform_factory, key, monkeypatch, tmp_path, isolation
 ):
-    """The race a check-then-import leaves open: the module's bytes are hashed again as they are compiled."""
+    """The race a check-then-import leaves open: the module's bytes are hashed again as they are compiled (in a
+    sandboxed plugin's workers too, which import it after the host checked it)."""
     import exthost.host
 
-    settings = enforcing()
+    settings = enforcing(PLUGIN_ISOLATION=isolation)
     folder = write_plugin(
         settings.PLUGINS_DIR,
         "hello",
