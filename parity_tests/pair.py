@@ -98,6 +98,8 @@ class Pair:
     meter: Meter | None = None
     # On PostgreSQL: leave the template database for the workspace's next run (see `close`).
     keep_template: bool = False
+    # The template's git state, once read (`_template_git`).
+    template_git: dict[str, Any] | None = None
 
     @property
     def sides(self) -> tuple[Side, Side]:
@@ -117,7 +119,22 @@ class Pair:
         for side in self.sides:
             if self.layout.reset(side.name):
                 side.platform.services.engine.dispose()  # its connections went with the database made again
+            side.reader.restored(self._template_git())
             side.start_case(self.clock_step, cookies, start or CASE_START)
+
+    def _template_git(self) -> dict[str, Any]:
+        """The template's git state (clones and remote) as a side's reader reads it, read once per pair: a side's
+        folders just reset are copies of the template's."""
+        if self.template_git is None:
+            reader = self.legacy.reader
+            side = self.layout.side(self.legacy.name)
+
+            def in_template(path: Path) -> Path:  # a side's folder, or one outside the sides (no clones)
+                return self.layout.template / path.relative_to(side) if path.is_relative_to(side) else path
+
+            template = replace(reader, blog_root=in_template(reader.blog_root), remote=in_template(reader.remote))
+            self.template_git = template.git_state()
+        return self.template_git
 
     def route_of(self, request: CapturedRequest) -> tuple[str, str]:
         """(feature, URL rule) of a request: a feature's rule, a core rule (feature "core"), or the path itself."""

@@ -108,10 +108,15 @@ class Layout:
 
     def point(self, name: str) -> None:
         """Make the shared remote URL lead to `name`'s own remote (an atomic swap of the symlink)."""
-        self.link.parent.mkdir(parents=True, exist_ok=True)
         staged = self.link.with_name(".blog.git.next")
-        staged.unlink(missing_ok=True)
-        staged.symlink_to(self.remote(name), target_is_directory=True)
+        try:
+            os.symlink(self.remote(name), staged, target_is_directory=True)
+        except FileExistsError:  # left by a run that stopped between the two calls
+            staged.unlink()
+            os.symlink(self.remote(name), staged, target_is_directory=True)
+        except FileNotFoundError:  # the first time: no folder for the link yet
+            self.link.parent.mkdir(parents=True, exist_ok=True)
+            os.symlink(self.remote(name), staged, target_is_directory=True)
         os.replace(staged, self.link)
 
     def reset(self, name: str) -> bool:
@@ -406,7 +411,7 @@ class StateReader:
             signature = _signature(self.blog_root, self.remote)
             git_changed = self._git_seen is None or self._git_seen[0] != signature
         if git_changed:
-            self._git_seen = (signature, {"clones": clone_states(self.blog_root), "remote": git_history(self.remote)})
+            self._git_seen = (signature, self.git_state())
         assert self._git_seen is not None
         state = {"rows": self._rows(), "files": stored_files(self.data_dir), **self._git_seen[1]}
         if folders is not None:
@@ -415,6 +420,27 @@ class StateReader:
             except WatchUnavailable:
                 self._lose_watch()
         return state
+
+    def git_state(self) -> dict[str, Any]:
+        """The git part of `read()`: the blog clones and the remote's history."""
+        return {"clones": clone_states(self.blog_root), "remote": git_history(self.remote)}
+
+    def restored(self, template_git: Mapping[str, Any]) -> None:
+        """The side's folders were just put back to the template's (`Layout.reset`): its git state is the template's
+        (`template_git`, read once from the template's own folders), so the next `read()` runs git again only if a
+        request touches the clones or the remote. The copy's own writes are no change."""
+        folders = self._folder_watch()
+        if folders is not None:
+            try:
+                folders.mark()
+            except WatchUnavailable:
+                self._lose_watch()
+                return
+            signature: Any = None
+        else:
+            signature = _signature(self.blog_root, self.remote)
+        self._git_seen = (signature, dict(template_git))
+        self._version = None  # the rows and files are read again in any case
 
     def _rows(self) -> dict[str, dict[str, dict[str, Any]]]:
         if self.engine.dialect.name == "postgresql":
