@@ -133,14 +133,53 @@ class Layout:
         else:
             remade = self.postgres.reset(name)
         for folder in (self.data(name), self.remote(name)):
-            if self.copied.get(folder) == _signature(folder):
-                continue  # untouched since it was copied: already the template's
             template = self.template / folder.relative_to(side)
+            was = self.copied.get(folder)
+            if was is not None:
+                now = _signature(folder)
+                if now == was:
+                    continue  # untouched since it was copied: already the template's
+                # Only what changed is put back (a read that rewrote git's index costs one file, not the clone),
+                # and the result must have the copy's signature again; anything else is copied whole.
+                if template.exists() and _put_back(folder, template, was, now) == was:
+                    continue
             shutil.rmtree(folder, ignore_errors=True)
             if template.exists():
                 shutil.copytree(template, folder, symlinks=True)
             self.copied[folder] = _signature(folder)
         return remade
+
+
+def _put_back(folder: Path, template: Path, was: Signature, now: Signature) -> Signature | None:
+    """Make `folder`, whose entries were `was` right after it was copied from `template` and are `now`, a copy of
+    `template` again by removing what was added and copying back what changed or went; the folder's signature
+    after, or None when that failed (the caller then copies the whole folder)."""
+    before = {path: (size, time) for path, size, time in was}
+    after = {path: (size, time) for path, size, time in now}
+    prefix = len(str(folder))
+    try:
+        for path in sorted(set(after) - set(before), reverse=True):  # deepest first
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            elif os.path.lexists(path):
+                os.unlink(path)
+        for path, entry in sorted(before.items()):  # parents first
+            if after.get(path) == entry:
+                continue
+            source = str(template) + path[prefix:]
+            if entry == (0, 0):  # a folder
+                if os.path.lexists(path) and not os.path.isdir(path):
+                    os.unlink(path)
+                os.makedirs(path, exist_ok=True)
+                continue
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            elif os.path.lexists(path):
+                os.unlink(path)
+            shutil.copy2(source, path, follow_symlinks=False)
+    except OSError:
+        return None
+    return _signature(folder)
 
 
 # --- reading the resulting state ---
@@ -300,7 +339,10 @@ def clone_states(blog_root: Path) -> dict[str, Any]:
 _GIT_INDEX = os.sep + os.path.join(".git", "index")
 
 
-def _signature(*roots: Path, volatile: bool = True) -> tuple[tuple[str, int, int], ...]:
+Signature = tuple[tuple[str, int, int], ...]
+
+
+def _signature(*roots: Path, volatile: bool = True) -> Signature:
     """Path, size and modification time of every file under `roots`, and the path of every folder (a changed,
     added or removed file changes it): git's answers, and a side's files, change only when this does. A folder's
     own time is left out: it moves when a file comes and goes, even one gone again (git's lock files), and files

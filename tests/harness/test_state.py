@@ -9,16 +9,20 @@ import os
 import shutil
 import sqlite3
 import subprocess
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from exthost.evidence.compare import CapturedRequest
 from parity_tests.changes import FolderWatch, WatchUnavailable
 from parity_tests.pair import Pair, Side, build_pair
-from parity_tests.state import StateReader, commit_dates, sqlite_rows, sqlite_tables, stored_rows
+from parity_tests.state import Layout, StateReader, commit_dates, sqlite_rows, sqlite_tables, stored_rows
 
 WATCHES = pytest.mark.parametrize("inotify", [True, False], ids=["inotify", "stat-walk"])
 
@@ -250,3 +254,87 @@ def test_inotify_running_out_of_watches_mid_run_falls_back_to_the_walk(
     exchange = _read_while(shared_pair, shared_pair.plugin, write)
     assert any(difference.pointer.startswith("/state/files/late") for difference in exchange.state), exchange.state
     assert shared_pair.plugin.reader._folders is None  # walking from now on
+
+
+# -- resetting a side's folders ---------------------------------------------------------------------------------------
+
+NAMES = st.sampled_from(["a", "b", "c.txt", "d.json"])
+RELATIVE = st.lists(NAMES, min_size=1, max_size=3).map(lambda parts: "/".join(parts))
+CHANGES = st.lists(
+    st.tuples(
+        st.sampled_from(["write", "append", "remove", "folder", "touch", "link"]), RELATIVE, st.binary(max_size=8)
+    ),
+    max_size=8,
+)
+
+
+def tree_of(root: Path) -> dict[str, Any]:
+    """Every entry under `root`: a file's bytes and time, a link's target, a folder as such."""
+    found: dict[str, Any] = {}
+    for folder, folders, names in os.walk(root):
+        for name in folders + names:
+            path = Path(folder) / name
+            key = path.relative_to(root).as_posix()
+            if path.is_symlink():
+                found[key] = ("link", os.readlink(path))
+            elif path.is_dir():
+                found[key] = "folder"
+            else:
+                found[key] = (path.read_bytes(), path.stat().st_mtime_ns)
+    return found
+
+
+def change(root: Path, what: str, relative: str, data: bytes) -> None:
+    """One change a request could make under `root` (each failing quietly where the tree does not allow it)."""
+    path = root / relative
+    try:
+        if what == "remove":
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        elif what == "folder":
+            path.mkdir(parents=True)
+        elif what == "link":
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.symlink_to("elsewhere")
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if what == "touch":
+                os.utime(path, ns=(1, 1))
+            else:
+                with path.open("ab" if what == "append" else "wb") as stream:
+                    stream.write(data)
+    except OSError:
+        pass
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(template_changes=CHANGES, case_changes=st.lists(CHANGES, min_size=1, max_size=3))
+def test_a_reset_puts_back_exactly_the_template_whatever_the_case_changed(
+    tmp_path: Path, template_changes: list[Any], case_changes: list[list[Any]]
+) -> None:
+    """Only the entries a case changed are copied back, yet after every reset the side's folders are the template's:
+    the same entries, bytes, times and links (files added are gone, folders turned into files and back restored)."""
+    root = Path(tempfile.mkdtemp(dir=tmp_path))
+    layout = Layout(root)
+    layout.template.mkdir()
+    sqlite3.connect(layout.database("template")).close()
+    template = layout.template / "data"
+    (template / "a").mkdir(parents=True)
+    (template / "a" / "c.txt").write_bytes(b"seeded")
+    for what, relative, data in template_changes:
+        change(template, what, relative, data)
+    expected = tree_of(template)
+    layout.reset("legacy")
+    side = layout.data("legacy")
+    assert tree_of(side) == expected
+    copies = []
+    whole = shutil.copytree
+    with mock.patch.object(shutil, "copytree", lambda *a, **k: copies.append(a) or whole(*a, **k)):
+        for changes in case_changes:
+            for what, relative, data in changes:
+                change(side, what, relative, data)
+            layout.reset("legacy")
+            assert tree_of(side) == expected
+    assert copies == [], "the folder was copied whole, not put back entry by entry"
