@@ -152,8 +152,7 @@ class Pair:
         self, request: CapturedRequest, feature: str | None = None, route: str | None = None
     ) -> tuple[CapturedResponse, CapturedResponse]:
         """The request on each side in turn (for a request of a feature that declares a git remote, or of no
-        feature named, the shared remote URL pointed at the side's remote first: the swap costs two file system
-        calls)."""
+        feature named, git sends the shared remote URL to the side's own remote: `Layout.remote_of`)."""
         features = self.features
         point = feature is None or (feature in features and features[feature].remote is not None)
         if header_value(request.headers, "x-request-id") is None:
@@ -163,12 +162,12 @@ class Pair:
             request = replace(request, headers=(*request.headers, ("X-Request-Id", f"sv-parity-{self.requests_sent}")))
         answers = []
         for side in self.sides:
-            if point:
-                self.layout.point(side.name)
-            if self.meter is None:
-                answers.append(side.call(request))
-                continue
-            with self.meter.request(side.name, request.method, route or request.path):
+            with (
+                self.layout.remote_of(side.name) if point else contextlib.nullcontext(),
+                self.meter.request(side.name, request.method, route or request.path)
+                if self.meter is not None
+                else contextlib.nullcontext(),
+            ):
                 answers.append(side.call(request))
         return answers[0], answers[1]
 
@@ -251,6 +250,8 @@ def build_pair(
             raise HarnessError(f"unknown feature(s) {', '.join(map(repr, unknown))}; one of {', '.join(every)}")
         for name in SIDES:
             layout.reset(name)
+            # The link leads to a side's remote, never the template's, whatever git runs outside `send`.
+            layout.point(name)
             # "retired", not "plugin": with no plugin app for the feature, the router answers 503 instead of falling
             # back to legacy, so a missing or disabled plugin can never pass for parity.
             serving = "legacy" if name == "legacy" or aa else "retired"

@@ -119,6 +119,34 @@ class Layout:
             os.symlink(self.remote(name), staged, target_is_directory=True)
         os.replace(staged, self.link)
 
+    @contextlib.contextmanager
+    def remote_of(self, name: str) -> Iterator[None]:
+        """While the block runs, git (in this process and the processes it starts) reads and writes `name`'s own
+        remote wherever it is given the shared remote URL: a `url.<side's remote>.insteadOf` setting in the
+        environment, which both blog implementations pass on to each git they run (appending their own settings).
+        No file system call: swapping the link for every request of a side cost a metadata write each, slow when
+        the disk is busy. The link itself stays where `point` left it, for checks that resolve the path. Process-
+        wide while it lasts, like `commit_dates`: the harness runs one request at a time."""
+        base = int(os.environ.get("GIT_CONFIG_COUNT", "0") or "0")
+        target = self.remote(name)
+        rewrites = [
+            (f"url.{target.as_uri()}.insteadOf", self.remote_url),
+            (f"url.{target}.insteadOf", str(self.link)),
+        ]
+        values = {"GIT_CONFIG_COUNT": str(base + len(rewrites))}
+        for index, (key, value) in enumerate(rewrites, start=base):
+            values[f"GIT_CONFIG_KEY_{index}"], values[f"GIT_CONFIG_VALUE_{index}"] = key, value
+        saved = {key: os.environ.get(key) for key in values}
+        os.environ.update(values)
+        try:
+            yield
+        finally:
+            for key, old in saved.items():
+                if old is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = old
+
     def reset(self, name: str) -> bool:
         """Put side `name` back to the template's state: database (SQLite: copied page by page with SQLite's
         backup, so the side's open connections stay usable; PostgreSQL: made from the template the first time,

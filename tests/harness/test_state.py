@@ -338,3 +338,32 @@ def test_a_reset_puts_back_exactly_the_template_whatever_the_case_changed(
             layout.reset("legacy")
             assert tree_of(side) == expected
     assert copies == [], "the folder was copied whole, not put back entry by entry"
+
+
+@pytest.mark.parametrize("form", ["uri", "path"])
+def test_git_reaches_the_side_s_own_remote_through_the_shared_url(tmp_path: Path, form: str) -> None:
+    """`Layout.remote_of`: the shared URL (as a file:// URI or a plain path) leads git to the side's remote, whatever
+    the link points at, and nothing of it is left in the environment afterwards."""
+    layout = Layout(tmp_path / "ws")
+    for name in ("legacy", "plugin"):
+        remote = layout.remote(name)
+        subprocess.run(["git", "init", "-q", "--bare", str(remote)], check=True)
+        work = tmp_path / f"work-{name}"
+        subprocess.run(["git", "init", "-q", "-b", f"only-{name}", str(work)], check=True)
+        identity = ["-c", "user.name=T", "-c", "user.email=t@example.test"]
+        subprocess.run(["git", *identity, "-C", str(work), "commit", "-q", "--allow-empty", "-m", name], check=True)
+        subprocess.run(["git", "-C", str(work), "push", "-q", str(remote), f"only-{name}"], check=True)
+    layout.point("legacy")
+    shared = layout.remote_url if form == "uri" else str(layout.link)
+    before = dict(os.environ)
+
+    def heads() -> str:
+        listed = subprocess.run(["git", "ls-remote", "--heads", shared], check=True, capture_output=True, text=True)
+        return listed.stdout
+
+    assert "only-legacy" in heads()
+    with layout.remote_of("plugin"):
+        assert "only-plugin" in heads() and "only-legacy" not in heads()
+    with layout.remote_of("legacy"):
+        assert "only-legacy" in heads()
+    assert dict(os.environ) == before
