@@ -236,7 +236,10 @@ def main() -> None:
             shares = median["share plain"], median["share coverage"]
             print(f"  share per round, 1 process once started: median {shares[0]:.2f} / {shares[1]:.2f}")
             best = max(median[f"{key} plain"] for _, key in rows)
-            verdict = "met" if best >= 500 else "NOT met"
+            if pairs < 500:
+                verdict = f"out of reach (the two apps alone make {pairs:.0f} pairs/s)"
+            else:
+                verdict = "met" if best >= 500 else "NOT met"
             print(f"  target >= 500 compared pairs/s (without coverage): {verdict}")
             for share, label in zip(shares, ("without coverage", "with coverage"), strict=True):
                 verdict = "met" if share >= 0.8 else "NOT met"
