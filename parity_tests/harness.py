@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import json
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
@@ -134,6 +135,17 @@ def recording_key(recording: RecordedSession | CaseResult) -> str:
     return recording.name if isinstance(recording, RecordedSession) else recording.source
 
 
+def inputs_digest(recordings: Iterable[RecordedSession | CaseResult]) -> str:
+    """`sha256:<hex>` of what `recordings` replay: each one's name with its content digest, and the snapshot it
+    starts from (folder name and time taken; none for the harness's own seed)."""
+    described = []
+    for recording in recordings:
+        snapshot = recording.snapshot if isinstance(recording, RecordedSession) else None
+        taken = None if snapshot is None else f"{snapshot.path.name}@{snapshot.taken_at.isoformat()}"
+        described.append([recording_key(recording), recording.source, taken])
+    return "sha256:" + hashlib.sha256(json.dumps(described).encode()).hexdigest()
+
+
 def generated_shares(config: HarnessConfig, shares: int) -> list[Share]:
     """Each feature's `config.generated` cases in (at most) `shares` shares of nearly equal size, numbered apart;
     share k draws with seed `config.seed + k`."""
@@ -176,6 +188,7 @@ def plan_of(config: HarnessConfig, found: Iterable[RecordedSession | CaseResult]
             generated=config.generated,
             shares=config.jobs * count,
             recordings=tuple(recording_key(recording) for recording in recordings),
+            inputs_digest=inputs_digest(recordings),
         )
         recordings = recordings[index::count]
         shares = [share for share in shares if share[4] % count == index]

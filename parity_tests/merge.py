@@ -94,6 +94,7 @@ def _facts(report: ShardReport) -> dict[str, Any]:
         "shard.shares": shard.shares,
         "shard.recordings": shard.recordings,
         "shard.rulesDigest": shard.rules_digest,
+        "shard.inputsDigest": shard.inputs_digest,
         # A shard run with --no-coverage beside measured ones would leave the union short without saying so.
         "coverage (measured)": bool(run.coverage),
     }
@@ -108,6 +109,10 @@ _HINTS = {
     "database": "run every shard on the same database (PARITY_DATABASE_URL set on all or on none)",
     "shard.recordings": "every shard must see the same recordings",
     "shard.rulesDigest": "every shard must use the same noise rules file",
+    "shard.inputsDigest": (
+        "every shard must replay the same recordings from the same snapshots (a file's bytes, or the snapshot it "
+        "starts from, differ between the shards)"
+    ),
     "coverage (measured)": "measure coverage on every shard or on none (--no-coverage)",
 }
 

@@ -333,6 +333,10 @@ class Shard:
     recordings: tuple[str, ...] = ()
     # `sha256:<hex>` of the noise rules file's bytes (its path may differ between CI runners).
     rules_digest: str = ""
+    # `sha256:<hex>` of what the recordings replay: each one's bytes and the snapshot it starts from (its folder's
+    # name and the time it was taken), so that shards that saw other bytes or snapshots under the same names are
+    # not merged.
+    inputs_digest: str = ""
 
     @property
     def label(self) -> str:
@@ -347,6 +351,7 @@ class Shard:
             "shares": self.shares,
             "recordings": list(self.recordings),
             "rulesDigest": self.rules_digest,
+            "inputsDigest": self.inputs_digest,
         }
 
     @classmethod
@@ -360,6 +365,7 @@ class Shard:
             shares=int(data.get("shares", 1)),
             recordings=tuple(str(name) for name in data.get("recordings", ())),
             rules_digest=str(data.get("rulesDigest", "")),
+            inputs_digest=str(data.get("inputsDigest", "")),
         )
 
 

@@ -296,6 +296,7 @@ REFUSALS = {
     "shard-count": (_set("shard.count", 3), "'shard.count'"),
     "jobs": (_set("shard.shares", 4), "same --jobs"),
     "recordings": (_set("shard.recordings", ["papertrail/other.har"]), "'shard.recordings'"),
+    "recorded-bytes": (_set("shard.inputsDigest", "sha256:0"), "same recordings from the same snapshots"),
     "not-a-shard": (_set("shard", None), "is not a shard report"),
     "no-such-shard": (_set("shard.index", 3), "'shard.index' is 3, not 1 to 2"),
 }
@@ -410,3 +411,25 @@ def test_a_shard_with_no_case_of_a_small_run_passes_and_merges(env: dict[str, st
 
     assert result.exit_code == 0, result.output
     assert [case["source"].split("#")[0] for case in document(tmp_path / "m")["cases"]] == [one.name]
+
+
+def test_the_inputs_digest_follows_each_recordings_bytes_and_snapshot(tmp_path: Path) -> None:
+    """What merge compares beyond the recordings' names: the same names with other bytes, or replayed from another
+    snapshot, make another digest; the same inputs the same one."""
+    from datetime import UTC, datetime
+
+    from exthost.evidence.snapshot import Snapshot
+    from parity_tests.harness import inputs_digest
+    from parity_tests.recordings import RecordedSession
+
+    def session(digest: str, snapshot: Snapshot | None = None) -> RecordedSession:
+        name = "papertrail/live.har"
+        return RecordedSession(name, FEATURE, tmp_path / name, (), f"{name}#{digest}", True, None, None, snapshot)
+
+    monday = Snapshot(tmp_path / "snap", datetime(2026, 12, 7, tzinfo=UTC), {}, {})
+    tuesday = Snapshot(tmp_path / "snap", datetime(2026, 12, 8, tzinfo=UTC), {}, {})
+    plain = inputs_digest([session("aaa", monday)])
+    assert plain == inputs_digest([session("aaa", monday)])
+    assert plain != inputs_digest([session("bbb", monday)])
+    assert plain != inputs_digest([session("aaa", tuesday)])
+    assert plain != inputs_digest([session("aaa")])
