@@ -236,10 +236,7 @@ def main() -> None:
             shares = median["share plain"], median["share coverage"]
             print(f"  share per round, 1 process once started: median {shares[0]:.2f} / {shares[1]:.2f}")
             best = max(median[f"{key} plain"] for _, key in rows)
-            if pairs < 500:
-                verdict = f"out of reach (the two apps alone make {pairs:.0f} pairs/s)"
-            else:
-                verdict = "met" if best >= 500 else "NOT met"
+            verdict = "met" if best >= 500 else f"NOT met (the two apps alone: {pairs:.0f} pairs/s in one process)"
             print(f"  target >= 500 compared pairs/s (without coverage): {verdict}")
             for share, label in zip(shares, ("without coverage", "with coverage"), strict=True):
                 verdict = "met" if share >= 0.8 else "NOT met"
