@@ -106,13 +106,69 @@ _PR_SET_NO_NEW_PRIVS = 38
 NETWORK_ABI = 4
 
 
-def network_confinement(abi: int, connect_ports: Iterable[int]) -> str:
-    """What `confine_network` applies on a kernel of Landlock ABI `abi`, in words (for diagnostics)."""
+def network_confinement(abi: int, connect_ports: Iterable[int], *, udp: bool = False, seccomp: bool = True) -> str:
+    """What `confine_network` and `confine_sockets` apply on a kernel of Landlock ABI `abi` (and with seccomp, or
+    not), in words (for diagnostics)."""
     if abi < NETWORK_ABI:
-        return f"not confined: Landlock ABI {abi} has no network rules (needs 4, Linux 6.7)"
-    ports = sorted(set(connect_ports))
-    allowed = f"TCP connect only to port {', '.join(map(str, ports))}" if ports else "no TCP connect"
-    return f"{allowed}, no TCP bind (landlock ABI {abi}); UDP and Unix sockets not covered"
+        tcp = f"TCP not confined: Landlock ABI {abi} has no network rules (needs 4, Linux 6.7)"
+    else:
+        ports = sorted(set(connect_ports))
+        allowed = f"TCP connect only to port {', '.join(map(str, ports))}" if ports else "no TCP connect"
+        tcp = f"{allowed}, no TCP bind (landlock ABI {abi})"
+    if not seccomp:
+        return f"{tcp}; UDP, raw and packet sockets not covered (no seccomp); Unix sockets not covered"
+    datagrams = "UDP allowed (git's network remotes need DNS); " if udp else "no UDP; "
+    return f"{tcp}; {datagrams}no raw or packet sockets, no io_uring (seccomp); Unix sockets not covered"
+
+
+def seccomp_available() -> bool:
+    """Whether this kernel can install seccomp filters (and the `seccompy` package is there)."""
+    try:
+        import seccompy
+    except ImportError:
+        return False
+    try:
+        return bool(seccompy.supported())
+    except OSError:
+        return False
+
+
+def confine_sockets(*, udp: bool) -> str:
+    """From now on this process (every thread, and its children) cannot open raw or packet sockets, nor UDP sockets
+    unless `udp`, nor an io_uring (which could open sockets past the filter): `socket()` fails with PermissionError
+    (EACCES). A seccomp filter (`seccompy`), since Landlock does not cover these. Returns what was applied."""
+    if not seccomp_available():
+        return "none: no seccomp on this kernel"
+    import errno
+    import socket
+
+    from seccompy import Action, ArgCmp, CmpOp, Filter, FilterFlag, arch
+
+    refused = [socket.SOCK_RAW] if udp else [socket.SOCK_RAW, socket.SOCK_DGRAM]
+    seccomp = Filter(default=Action.ALLOW, flags=FilterFlag.TSYNC)
+    # On x86_64 the x32 ABI numbers the same calls with bit 30 set: refused alike, should the kernel take them.
+    variants = [0, X32_SYSCALL_BIT] if arch() == "x86_64" else [0]
+    for base in variants:
+        socket_call = syscall_number("socket") | base
+        for family in (socket.AF_INET, socket.AF_INET6):
+            for kind in refused:
+                # The type's low bits (SOCK_NONBLOCK and SOCK_CLOEXEC live above them).
+                cases = [ArgCmp(0, CmpOp.EQ, family), ArgCmp(1, CmpOp.MASKED_EQ, kind, mask=SOCK_TYPE_MASK)]
+                seccomp.errno(socket_call, errno.EACCES, args=cases)
+        seccomp.errno(socket_call, errno.EACCES, args=[ArgCmp(0, CmpOp.EQ, socket.AF_PACKET)])
+        seccomp.errno(syscall_number("io_uring_setup") | base, errno.EACCES)
+    seccomp.load()
+    return "udp allowed" if udp else "no udp"
+
+
+X32_SYSCALL_BIT = 0x40000000
+SOCK_TYPE_MASK = 0xF
+
+
+def syscall_number(name: str) -> int:
+    from seccompy import syscall_nr
+
+    return int(syscall_nr(name))
 
 
 def confine_network(connect_ports: Iterable[int]) -> str:

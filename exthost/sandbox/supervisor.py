@@ -26,7 +26,7 @@ from sqlalchemy.engine import make_url
 
 from exthost.access import role_name, role_password
 from exthost.fetch import Fetcher
-from exthost.sandbox.confine import landlock_abi, network_confinement
+from exthost.sandbox.confine import landlock_abi, network_confinement, seccomp_available
 from exthost.sandbox.fetchgate import FetchGate
 from exthost.sandbox.limits import SandboxLimits, check_overrides, limits_for
 from exthost.sandbox.proxy import PLUGIN_FAULTS, PluginProxy
@@ -35,6 +35,7 @@ from legacy_core.features import feature_set
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication, WSGIEnvironment
+    from sqlalchemy.engine import Engine
 
     from exthost.records import PluginRecord
     from legacy_core.settings import Settings
@@ -243,6 +244,7 @@ class Sandbox:
         self,
         settings: Settings,
         *,
+        engine: Engine | None = None,
         charge: Callable[[str, str], None],
         record_event: Callable[[str], None],
         eager: bool = True,
@@ -250,6 +252,8 @@ class Sandbox:
         """`eager`: start a plugin's pool as soon as the plugin is mounted; else at its first request (the shadow
         child's passive host, which may never replay a sample of some plugin)."""
         self.settings = settings
+        # The platform's database, asked which address its server answers on (a worker cannot resolve names).
+        self.engine = engine
         self.eager = eager
         self.charge = charge
         self.record_event = record_event
@@ -262,6 +266,7 @@ class Sandbox:
         self.pools: dict[str, PluginPool] = {}
         self.proxies: dict[str, PluginProxy] = {}
         self.landlock_abi = landlock_abi()
+        self.seccomp = seccomp_available()
         self._lock = threading.Lock()
 
     def check_settings(self, records: Mapping[str, PluginRecord]) -> None:
@@ -415,9 +420,16 @@ class Sandbox:
                 .render_as_string(hide_password=False)
             )
         connect = database_ports(database)
+        udp = False
         if remote and settings.BLOG_NETWORK_REMOTES:
-            # ... and runs git against network remotes, on any host: git's own transports' ports.
+            # ... and runs git against network remotes, on any host: git's own transports' ports, and DNS.
             connect += GIT_PORTS
+            udp = True
+        if role is not None:
+            # A worker may not send UDP, so it cannot ask DNS for the database's name: it gets the address this
+            # process reached (libpq's hostaddr; the name stays for TLS).
+            address = None if self.engine is None else server_address(self.engine)
+            plain["DATABASE_URL"] = with_server_address(plain["DATABASE_URL"], address)
         if database.startswith("sqlite:///"):
             # SQLite: the database file's folder (its journal and WAL files live beside it).
             write.append(Path(database.removeprefix("sqlite:///").split("?", 1)[0]).resolve().parent)
@@ -442,6 +454,7 @@ class Sandbox:
             "lockTimeoutMs": settings.SHADOW_LOCK_TIMEOUT_MS,
             "databaseRole": role,
             "connectPorts": sorted(set(connect)),
+            "udp": udp,
         }
 
     def _event(self, pool: PluginPool, kind: str, why: str, environ: WSGIEnvironment) -> None:
@@ -468,7 +481,9 @@ class Sandbox:
         info = pool.describe() if pool is not None else {"isolation": "process", "state": "not started"}
         info["files"] = f"landlock ABI {self.landlock_abi}" if self.landlock_abi else "not confined (no Landlock)"
         if pool is not None:
-            info["network"] = network_confinement(self.landlock_abi, pool.spec["connectPorts"])
+            info["network"] = network_confinement(
+                self.landlock_abi, pool.spec["connectPorts"], udp=pool.spec["udp"], seccomp=self.seccomp
+            )
         return info
 
     def stop(self) -> None:
@@ -515,6 +530,40 @@ def sweep_stale_folders(root: Path) -> list[Path]:
     return removed
 
 
+def server_address(engine: Engine) -> str | None:
+    """The address of the PostgreSQL server as `engine`'s connection reached it (None over a Unix socket, or when
+    the database cannot say)."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        with engine.connect() as connection:
+            value = connection.execute(text("SELECT host(inet_server_addr())")).scalar()
+    except SQLAlchemyError:
+        return None
+    return None if value is None else str(value)
+
+
+def with_server_address(url: str, address: str | None) -> str:
+    """`url` (PostgreSQL) with libpq's `hostaddr` set to `address`, when its host is a name and not already an
+    address or a Unix socket folder: the worker connects to that address without resolving the name."""
+    parsed = make_url(url)
+    host = parsed.host or ""
+    if address is None or not host or host.startswith("/") or "hostaddr" in parsed.query or _is_address(host):
+        return url
+    return parsed.update_query_dict({"hostaddr": address}).render_as_string(hide_password=False)
+
+
+def _is_address(host: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
 def database_ports(url: str) -> list[int]:
     """The TCP ports a worker connects to: the database's, when DATABASE_URL names a TCP server (none for SQLite or
     a Unix socket). The worker needs no other: Redis is the host's, and ctx.fetch goes through the host."""
@@ -557,6 +606,7 @@ def attach_sandbox(host: Any) -> Sandbox:
     """Give a host (before it starts) the pools its plugins' requests go through (PLUGIN_ISOLATION=process)."""
     sandbox = Sandbox(
         host.settings,
+        engine=host.services.engine,
         charge=host.charge_error,
         record_event=lambda name: host.windows.hit(name, 10**9, EVENT_WINDOW_SECONDS),
         eager=not host.passive,

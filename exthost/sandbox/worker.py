@@ -29,6 +29,7 @@ from exthost.sandbox.confine import (
     apply_rlimits,
     confine_files,
     confine_network,
+    confine_sockets,
     runtime_paths,
     runtime_writable,
     user_only_umask,
@@ -341,6 +342,10 @@ class PluginServer(BaseApplication):  # type: ignore[misc]
         network = confine_network(int(port) for port in spec.get("connectPorts", ()))
         if network.startswith("none"):
             log.warning("plugin %s: %s", spec["plugin"], network)
+        # UDP (and so DNS, QUIC), raw and packet sockets: the database's address comes resolved in the spec.
+        sockets = confine_sockets(udp=bool(spec.get("udp")))
+        if sockets.startswith("none"):
+            log.warning("plugin %s: UDP and raw sockets not confined: %s", spec["plugin"], sockets)
 
     def _worker_abort(self, worker: Any) -> None:
         # In the worker, on gunicorn's timeout signal: end at once. gunicorn would raise SystemExit into the

@@ -226,6 +226,20 @@ class Plugin:
             except OSError as exc:
                 return {"raw": "refused:" + type(exc).__name__}
 
+        @ctx.router.get("/api/fetcher/datagram")
+        def datagram():
+            kinds = {"udp": (socket.AF_INET, socket.SOCK_DGRAM), "udp6": (socket.AF_INET6, socket.SOCK_DGRAM),
+                     "raw": (socket.AF_INET, socket.SOCK_RAW), "packet": (socket.AF_PACKET, socket.SOCK_RAW)}
+            kind = request.args.get("kind", "udp")
+            try:
+                with socket.socket(*kinds[kind]) as sock:
+                    if kind == "udp":
+                        sock.sendto(b"exfiltrated", ("127.0.0.1", int(request.args["port"])))
+                        return {"datagram": "sent"}
+                    return {"datagram": "opened"}
+            except OSError as exc:
+                return {"datagram": "refused:" + type(exc).__name__}
+
         @ctx.router.get("/api/fetcher/db")
         def db():
             from sqlalchemy import text

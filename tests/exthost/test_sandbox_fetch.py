@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from exthost.platform import Platform
-from exthost.sandbox.confine import NETWORK_ABI, landlock_abi
+from exthost.sandbox.confine import NETWORK_ABI, landlock_abi, seccomp_available
 from legacy_core import Settings
 from tests.exthost.fetch_server import LocalServer
 from tests.exthost.sandbox_plugins import FETCH_CODE, fetch_manifest
@@ -162,6 +162,40 @@ def test_fetch_a_sandboxed_raw_socket_to_an_undeclared_port_is_refused(fetching,
     assert_still_serving(client)
 
 
+needs_seccomp = pytest.mark.skipif(not seccomp_available(), reason="no seccomp: UDP is not confined")
+
+
+@needs_seccomp
+@pytest.mark.parametrize("isolation", MODES)
+def test_udp_datagrams_raw_and_packet_sockets_of_a_sandboxed_plugin_are_refused(fetching, isolation):
+    """No way out past ctx.fetch over UDP (DNS tunnels, QUIC) or raw sockets from a worker; inline nothing stops the
+    datagram (as docs/plugin-sdk.md says)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.settimeout(0.5)
+        port = listener.getsockname()[1]
+        platform, client, _errors = fetching(isolation)
+        sent = client.get(f"/api/fetcher/datagram?kind=udp&port={port}").get_json()
+        if isolation == "inline":
+            assert sent == {"datagram": "sent"}
+            assert listener.recv(64) == b"exfiltrated"
+            return
+        assert sent == {"datagram": "refused:PermissionError"}
+        with pytest.raises(TimeoutError):
+            listener.recv(64)
+    for kind in ("udp6", "raw", "packet"):
+        answer = client.get(f"/api/fetcher/datagram?kind={kind}").get_json()
+        assert answer == {"datagram": "refused:PermissionError"}, kind
+    network = platform.host.describe(platform.host.get("fetcher"))["sandbox"]["network"]
+    assert "no UDP" in network and "no raw or packet sockets" in network
+    # TCP through ctx.fetch and the database still work.
+    assert client.get("/api/fetcher/declared").status_code == 200
+    assert client.get("/api/fetcher/db").get_json() == {"one": 1}
+    assert_still_serving(client)
+
+
 def test_fetch_inline_a_raw_socket_is_not_stopped(fetching, server):
     # What docs/plugin-sdk.md says: inline there is no network confinement at all.
     _platform, client, _errors = fetching("inline")
@@ -210,6 +244,9 @@ def test_fetch_sandboxed_on_postgresql_the_database_port_alone_stays_open(
     assert client.get(f"/api/fetcher/raw?port={database_port}").get_json() == {"raw": "connected"}
     network = platform.host.describe(platform.host.get("fetcher"))["sandbox"]["network"]
     assert f"TCP connect only to port {database_port}" in network
+    # The worker (no UDP, so no DNS) was handed the address the serving process reached for "localhost".
+    worker_url = make_url(platform.host.sandbox.pools["fetcher"].spec["settings"]["DATABASE_URL"])
+    assert worker_url.host == "localhost" and worker_url.query["hostaddr"] in ("127.0.0.1", "::1")
     assert client.get("/api/fetcher/declared").status_code == 200
     assert_still_serving(client)
 
@@ -289,9 +326,50 @@ def test_fetch_the_sandboxed_blog_reaches_git_ports_only_when_network_remotes_ar
     platform.host.enable("blog")
     spec = platform.host.sandbox.pools["blog"].spec
     assert spec["connectPorts"] == ([22, 80, 443, 9418] if network_remotes else [])
+    # git's network remotes are named by host: DNS (UDP) is allowed for the blog's workers only then.
+    assert spec["udp"] == network_remotes
+    network = platform.host.describe(platform.host.get("blog"))["sandbox"]["network"]
     if landlock_abi() >= NETWORK_ABI:
-        network = platform.host.describe(platform.host.get("blog"))["sandbox"]["network"]
         assert ("TCP connect only to port 22, 80, 443, 9418" in network) == network_remotes
+    if seccomp_available():
+        assert ("UDP allowed" in network) == network_remotes and ("no UDP" in network) != network_remotes
+
+
+@pytest.mark.parametrize(
+    ("url", "address", "expected"),
+    [
+        # A name: the worker gets the address the serving process reached, the name kept for TLS.
+        (
+            "postgresql+psycopg://r:p@db.internal:6432/app",
+            "10.0.0.7",
+            "postgresql+psycopg://r:p@db.internal:6432/app?hostaddr=10.0.0.7",
+        ),
+        (
+            "postgresql+psycopg://r:p@localhost/app?sslmode=require",
+            "127.0.0.1",
+            "postgresql+psycopg://r:p@localhost/app?hostaddr=127.0.0.1&sslmode=require",
+        ),
+        # Already an address, a socket folder, a hostaddr of the operator's, or no address known: unchanged.
+        ("postgresql+psycopg://r:p@127.0.0.1/app", "127.0.0.1", "postgresql+psycopg://r:p@127.0.0.1/app"),
+        ("postgresql+psycopg://r:p@[::1]/app", "::1", "postgresql+psycopg://r:p@[::1]/app"),
+        (
+            "postgresql+psycopg://r:p@/app?host=/run/postgresql",
+            None,
+            "postgresql+psycopg://r:p@/app?host=/run/postgresql",
+        ),
+        (
+            "postgresql+psycopg://r:p@db/app?hostaddr=10.0.0.9",
+            "10.0.0.7",
+            "postgresql+psycopg://r:p@db/app?hostaddr=10.0.0.9",
+        ),
+        ("postgresql+psycopg://r:p@db/app", None, "postgresql+psycopg://r:p@db/app"),
+    ],
+)
+def test_a_worker_reaches_the_database_by_the_address_the_host_reached(url, address, expected):
+    """Workers may not send UDP, so they never ask DNS for the database's name."""
+    from exthost.sandbox.supervisor import with_server_address
+
+    assert with_server_address(url, address) == expected
 
 
 @pytest.mark.postgres
