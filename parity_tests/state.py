@@ -52,19 +52,24 @@ RENAMES_FILE = "sovereign-renames.json"
 
 
 @contextlib.contextmanager
-def commit_dates(stamp: str = COMMIT_DATE) -> Iterator[None]:
-    """Pin git's commit dates for the block (both implementations hand git the process environment)."""
-    saved = {name: os.environ.get(name) for name in ("GIT_AUTHOR_DATE", "GIT_COMMITTER_DATE", "GIT_ALLOW_PROTOCOL")}
-    # And only local transports: a case never reaches a remote outside the machine, whatever a template holds.
-    os.environ.update(GIT_AUTHOR_DATE=stamp, GIT_COMMITTER_DATE=stamp, GIT_ALLOW_PROTOCOL="file")
+def environment(values: Mapping[str, str]) -> Iterator[None]:
+    """`values` in the process environment while the block runs, what was there before put back after."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
     try:
         yield
     finally:
-        for name, value in saved.items():
-            if value is None:
+        for name, old in saved.items():
+            if old is None:
                 os.environ.pop(name, None)
             else:
-                os.environ[name] = value
+                os.environ[name] = old
+
+
+def commit_dates(stamp: str = COMMIT_DATE) -> contextlib.AbstractContextManager[None]:
+    """Pin git's commit dates for the block (both implementations hand git the process environment), and only local
+    transports: a case never reaches a remote outside the machine, whatever a template holds."""
+    return environment({"GIT_AUTHOR_DATE": stamp, "GIT_COMMITTER_DATE": stamp, "GIT_ALLOW_PROTOCOL": "file"})
 
 
 @dataclass(frozen=True)
@@ -119,8 +124,7 @@ class Layout:
             os.symlink(self.remote(name), staged, target_is_directory=True)
         os.replace(staged, self.link)
 
-    @contextlib.contextmanager
-    def remote_of(self, name: str) -> Iterator[None]:
+    def remote_of(self, name: str) -> contextlib.AbstractContextManager[None]:
         """While the block runs, git (in this process and the processes it starts) reads and writes `name`'s own
         remote wherever it is given the shared remote URL: a `url.<side's remote>.insteadOf` setting in the
         environment, which both blog implementations pass on to each git they run (appending their own settings).
@@ -136,16 +140,7 @@ class Layout:
         values = {"GIT_CONFIG_COUNT": str(base + len(rewrites))}
         for index, (key, value) in enumerate(rewrites, start=base):
             values[f"GIT_CONFIG_KEY_{index}"], values[f"GIT_CONFIG_VALUE_{index}"] = key, value
-        saved = {key: os.environ.get(key) for key in values}
-        os.environ.update(values)
-        try:
-            yield
-        finally:
-            for key, old in saved.items():
-                if old is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = old
+        return environment(values)
 
     def reset(self, name: str) -> bool:
         """Put side `name` back to the template's state: database (SQLite: copied page by page with SQLite's
