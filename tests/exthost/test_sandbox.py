@@ -265,7 +265,9 @@ query_value = st.text(st.characters(exclude_categories=["Cc", "Cs"]), max_size=8
     parts=st.lists(segment, min_size=1, max_size=3),
     query=st.lists(st.tuples(st.sampled_from(["a", "b", "ü"]), query_value), max_size=3),
     body=st.binary(max_size=300),
-    note=st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=20),
+    # A field value as HTTP carries it: no whitespace at either end (RFC 9110, 5.5), which the server in front
+    # strips for inline plugins too (the test client would hand " " to an inline plugin as it is).
+    note=st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=20).map(str.strip),
     mounted=st.booleans(),
 )
 def test_sandbox_requests_reach_the_worker_as_they_reach_an_inline_plugin(
