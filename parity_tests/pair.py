@@ -236,6 +236,8 @@ def build_pair(
     unless `keep` (a kept workspace reuses its template), the template's."""
     server = base.PARITY_DATABASE_URL if base is not None else None
     databases = PostgresDatabases(server, root.resolve()) if server else None
+    if databases is not None:
+        databases.sweep_orphans()  # those of this machine's deleted workspaces (killed runs, removed --workspace)
     layout = Layout(root.resolve(), postgres=databases)
     sides: list[Side] = []
     try:

@@ -16,6 +16,9 @@ Making a database from a template is measured at hundreds of milliseconds to sec
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
+import socket
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -27,6 +30,8 @@ from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
+
+log = logging.getLogger("sovereign.parity")
 
 COUNTER = "sv_harness_changes"
 CHANGED = "sv_harness_changed"
@@ -112,14 +117,56 @@ class PostgresDatabases:
 
     def create_empty(self, name: str) -> None:
         quoted = database_name(self.root, name)
-        self._execute(f'DROP DATABASE IF EXISTS "{quoted}" WITH (FORCE)', f'CREATE DATABASE "{quoted}"')
+        self._execute(
+            f'DROP DATABASE IF EXISTS "{quoted}" WITH (FORCE)', f'CREATE DATABASE "{quoted}"', self._owner(quoted)
+        )
 
     def recreate(self, name: str, template: str = "template") -> None:
         """`name` as a copy of `template` (no session may be connected to the template while it is copied)."""
         quoted, source = database_name(self.root, name), database_name(self.root, template)
         self._execute(
-            f'DROP DATABASE IF EXISTS "{quoted}" WITH (FORCE)', f'CREATE DATABASE "{quoted}" TEMPLATE "{source}"'
+            f'DROP DATABASE IF EXISTS "{quoted}" WITH (FORCE)',
+            f'CREATE DATABASE "{quoted}" TEMPLATE "{source}"',
+            self._owner(quoted),
         )
+
+    def _owner(self, quoted: str) -> str:
+        """The statement that notes on a database which machine's workspace it belongs to (`sweep_orphans`)."""
+        owner = json.dumps({"host": socket.gethostname(), "workspace": str(self.root)})
+        owner = owner.replace("'", "''").replace(":", "\\:")  # a literal colon, not a bound parameter of text()
+        return f"COMMENT ON DATABASE \"{quoted}\" IS '{owner}'"
+
+    def sweep_orphans(self) -> list[str]:
+        """Drop the harness databases (and their plugins' roles) whose workspace was on this machine and is gone:
+        a run killed before it could drop them, or a kept `--workspace` deleted since. A database of another
+        machine's workspace (a CI runner sharing the server), one without the note, or one a session is connected
+        to is left. The databases dropped."""
+        from exthost.roles import drop_plugin_roles
+
+        query = text(
+            "SELECT d.datname, shobj_description(d.oid, 'pg_database') FROM pg_database d "
+            "WHERE d.datname LIKE 'sv\\_parity\\_%' "
+            "AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname)"
+        )
+        dropped: list[str] = []
+        try:
+            with self.admin().connect() as connection:
+                for name, note in connection.execute(query).all():
+                    try:
+                        owner = json.loads(note or "")
+                    except ValueError:
+                        continue
+                    if not isinstance(owner, dict) or owner.get("host") != socket.gethostname():
+                        continue
+                    workspace = str(owner.get("workspace") or "")
+                    if not workspace or Path(workspace).exists():
+                        continue
+                    connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                    drop_plugin_roles(connection, name)
+                    dropped.append(str(name))
+        except SQLAlchemyError as exc:
+            log.warning("could not sweep the harness databases of deleted workspaces: %s", str(exc).splitlines()[0])
+        return dropped
 
     def reset(self, name: str) -> bool:
         """Database `name` back to the template's rows: made from the template the first time (returns True: any

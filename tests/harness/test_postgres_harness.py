@@ -248,3 +248,31 @@ def test_a_pair_that_cannot_be_built_leaves_no_database(postgres_url: str, tmp_p
     with pytest.raises(HarnessError, match="no enabled plugin"):
         build_pair(root, base=_base(postgres_url, empty), plugins_dir=empty, features=("papertrail",))
     assert _databases(postgres_url, database_name(root, "")) == []
+
+
+@pytest.mark.postgres
+def test_the_databases_of_a_deleted_workspace_are_swept_by_the_next_pair(postgres_url: str, tmp_path: Path) -> None:
+    """A run killed before it dropped its databases (or a kept --workspace removed since) leaves them on the server;
+    the next harness on this machine drops them, and never those of a workspace that still exists or of another
+    machine's."""
+    import shutil
+
+    gone, kept, elsewhere = tmp_path / "gone:colon", tmp_path / "kept", tmp_path / "elsewhere"
+    for folder in (gone, kept, elsewhere):
+        folder.mkdir()
+    made = {folder: PostgresDatabases(postgres_url, folder) for folder in (gone, kept, elsewhere)}
+    try:
+        for databases in made.values():
+            databases.create_empty("template")
+        note = json.dumps({"host": "another-runner", "workspace": str(elsewhere)})
+        made[elsewhere]._execute(f"COMMENT ON DATABASE \"{database_name(elsewhere, 'template')}\" IS '{note}'")
+        shutil.rmtree(gone)
+        shutil.rmtree(elsewhere)
+        assert database_name(gone, "template") in made[kept].sweep_orphans()
+        assert not made[gone].exists("template")
+        assert made[kept].exists("template") and made[elsewhere].exists("template")
+        assert made[kept].sweep_orphans() == []
+    finally:
+        for databases in made.values():
+            databases.drop(["template"])
+            databases.close()
