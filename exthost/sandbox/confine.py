@@ -106,9 +106,9 @@ _PR_SET_NO_NEW_PRIVS = 38
 NETWORK_ABI = 4
 
 
-def network_confinement(abi: int, connect_ports: Iterable[int], *, udp: bool = False, seccomp: bool = True) -> str:
+def network_confinement(abi: int, connect_ports: Iterable[int], *, udp: str = "", seccomp: bool = True) -> str:
     """What `confine_network` and `confine_sockets` apply on a kernel of Landlock ABI `abi` (and with seccomp, or
-    not), in words (for diagnostics)."""
+    not), in words (for diagnostics); `udp`: why UDP stays allowed, if it does."""
     if abi < NETWORK_ABI:
         tcp = f"TCP not confined: Landlock ABI {abi} has no network rules (needs 4, Linux 6.7)"
     else:
@@ -117,8 +117,9 @@ def network_confinement(abi: int, connect_ports: Iterable[int], *, udp: bool = F
         tcp = f"{allowed}, no TCP bind (landlock ABI {abi})"
     if not seccomp:
         return f"{tcp}; UDP, raw and packet sockets not covered (no seccomp); Unix sockets not covered"
-    datagrams = "UDP allowed (git's network remotes need DNS); " if udp else "no UDP; "
-    return f"{tcp}; {datagrams}no raw or packet sockets, no io_uring (seccomp); Unix sockets not covered"
+    datagrams = f"UDP allowed ({udp}); " if udp else "no UDP; "
+    others = "no other socket kind (raw, packet, MPTCP...), no io_uring (seccomp)"
+    return f"{tcp}; {datagrams}{others}; Unix sockets not covered"
 
 
 def seccomp_available() -> bool:
@@ -134,9 +135,11 @@ def seccomp_available() -> bool:
 
 
 def confine_sockets(*, udp: bool) -> str:
-    """From now on this process (every thread, and its children) cannot open raw or packet sockets, nor UDP sockets
-    unless `udp`, nor an io_uring (which could open sockets past the filter): `socket()` fails with PermissionError
-    (EACCES). A seccomp filter (`seccompy`), since Landlock does not cover these. Returns what was applied."""
+    """From now on this process (every thread, and its children) opens only the sockets a worker needs: TCP over IPv4
+    and IPv6 (Landlock decides where to), Unix sockets, netlink (glibc asks the kernel for the machine's addresses
+    through it), and UDP only with `udp`. Any other family, type or protocol (UDP, raw and packet sockets, MPTCP,
+    SCTP...) and io_uring (which could open sockets past the filter) fail with PermissionError (EACCES). An allow
+    list in a seccomp filter (`seccompy`), since Landlock does not cover these. Returns what was applied."""
     if not seccomp_available():
         return "none: no seccomp on this kernel"
     import errno
@@ -144,18 +147,26 @@ def confine_sockets(*, udp: bool) -> str:
 
     from seccompy import Action, ArgCmp, CmpOp, Filter, FilterFlag, arch
 
-    refused = [socket.SOCK_RAW] if udp else [socket.SOCK_RAW, socket.SOCK_DGRAM]
-    seccomp = Filter(default=Action.ALLOW, flags=FilterFlag.TSYNC)
-    # On x86_64 the x32 ABI numbers the same calls with bit 30 set: refused alike, should the kernel take them.
-    variants = [0, X32_SYSCALL_BIT] if arch() == "x86_64" else [0]
-    for base in variants:
-        socket_call = syscall_number("socket") | base
-        for family in (socket.AF_INET, socket.AF_INET6):
-            for kind in refused:
+    def low(index: int, value: int, mask: int = INT_MASK) -> ArgCmp:
+        # The kernel takes these arguments as 32-bit ints: the high half of the register is not theirs to compare.
+        return ArgCmp(index, CmpOp.MASKED_EQ, value, mask=mask)
+
+    allowed: list[list[ArgCmp]] = [[low(0, socket.AF_UNIX)], [low(0, socket.AF_NETLINK)]]
+    kinds = [(socket.SOCK_STREAM, (0, socket.IPPROTO_TCP))]
+    if udp:
+        kinds.append((socket.SOCK_DGRAM, (0, socket.IPPROTO_UDP)))
+    for family in (socket.AF_INET, socket.AF_INET6):
+        for kind, protocols in kinds:
+            for protocol in protocols:
                 # The type's low bits (SOCK_NONBLOCK and SOCK_CLOEXEC live above them).
-                cases = [ArgCmp(0, CmpOp.EQ, family), ArgCmp(1, CmpOp.MASKED_EQ, kind, mask=SOCK_TYPE_MASK)]
-                seccomp.errno(socket_call, errno.EACCES, args=cases)
-        seccomp.errno(socket_call, errno.EACCES, args=[ArgCmp(0, CmpOp.EQ, socket.AF_PACKET)])
+                allowed.append([low(0, family), low(1, kind, SOCK_TYPE_MASK), low(2, protocol)])
+    seccomp = Filter(default=Action.ALLOW, flags=FilterFlag.TSYNC)
+    # On x86_64 the x32 ABI numbers the same calls with bit 30 set: filtered alike, should the kernel take them.
+    for base in [0, X32_SYSCALL_BIT] if arch() == "x86_64" else [0]:
+        socket_call = syscall_number("socket") | base
+        for conditions in allowed:  # the first rule that matches decides
+            seccomp.allow(socket_call, args=conditions)
+        seccomp.errno(socket_call, errno.EACCES)
         seccomp.errno(syscall_number("io_uring_setup") | base, errno.EACCES)
     seccomp.load()
     return "udp allowed" if udp else "no udp"
@@ -163,6 +174,7 @@ def confine_sockets(*, udp: bool) -> str:
 
 X32_SYSCALL_BIT = 0x40000000
 SOCK_TYPE_MASK = 0xF
+INT_MASK = 0xFFFFFFFF
 
 
 def syscall_number(name: str) -> int:

@@ -420,16 +420,19 @@ class Sandbox:
                 .render_as_string(hide_password=False)
             )
         connect = database_ports(database)
-        udp = False
+        needs_dns: list[str] = []
         if remote and settings.BLOG_NETWORK_REMOTES:
             # ... and runs git against network remotes, on any host: git's own transports' ports, and DNS.
             connect += GIT_PORTS
-            udp = True
+            needs_dns.append("git's network remotes need DNS")
         if role is not None:
             # A worker may not send UDP, so it cannot ask DNS for the database's name: it gets the address this
-            # process reached (libpq's hostaddr; the name stays for TLS).
+            # process's connection reached (libpq's hostaddr; the name stays for TLS). A URL of several hosts, or
+            # one whose address this process cannot tell, keeps its names, and its workers keep UDP.
             address = None if self.engine is None else server_address(self.engine)
-            plain["DATABASE_URL"] = with_server_address(plain["DATABASE_URL"], address)
+            plain["DATABASE_URL"], unpinned = with_server_address(plain["DATABASE_URL"], address)
+            if unpinned:
+                needs_dns.append("the database's host names could not be pinned to an address")
         if database.startswith("sqlite:///"):
             # SQLite: the database file's folder (its journal and WAL files live beside it).
             write.append(Path(database.removeprefix("sqlite:///").split("?", 1)[0]).resolve().parent)
@@ -454,7 +457,8 @@ class Sandbox:
             "lockTimeoutMs": settings.SHADOW_LOCK_TIMEOUT_MS,
             "databaseRole": role,
             "connectPorts": sorted(set(connect)),
-            "udp": udp,
+            "udp": bool(needs_dns),
+            "udpWhy": "; ".join(needs_dns),
         }
 
     def _event(self, pool: PluginPool, kind: str, why: str, environ: WSGIEnvironment) -> None:
@@ -482,7 +486,7 @@ class Sandbox:
         info["files"] = f"landlock ABI {self.landlock_abi}" if self.landlock_abi else "not confined (no Landlock)"
         if pool is not None:
             info["network"] = network_confinement(
-                self.landlock_abi, pool.spec["connectPorts"], udp=pool.spec["udp"], seccomp=self.seccomp
+                self.landlock_abi, pool.spec["connectPorts"], udp=pool.spec["udpWhy"], seccomp=self.seccomp
             )
         return info
 
@@ -531,27 +535,36 @@ def sweep_stale_folders(root: Path) -> list[Path]:
 
 
 def server_address(engine: Engine) -> str | None:
-    """The address of the PostgreSQL server as `engine`'s connection reached it (None over a Unix socket, or when
-    the database cannot say)."""
-    from sqlalchemy import text
+    """The address `engine`'s connection reached its PostgreSQL server at, as libpq says (the client's side: the
+    address a name resolved to here, through NAT, a port mapping or a pooler alike); None over a Unix socket, or
+    when the driver cannot say."""
     from sqlalchemy.exc import SQLAlchemyError
 
     try:
         with engine.connect() as connection:
-            value = connection.execute(text("SELECT host(inet_server_addr())")).scalar()
+            info = getattr(connection.connection.dbapi_connection, "info", None)
+            address = getattr(info, "hostaddr", None)
     except SQLAlchemyError:
         return None
-    return None if value is None else str(value)
+    return str(address) if address else None
 
 
-def with_server_address(url: str, address: str | None) -> str:
-    """`url` (PostgreSQL) with libpq's `hostaddr` set to `address`, when its host is a name and not already an
-    address or a Unix socket folder: the worker connects to that address without resolving the name."""
+def with_server_address(url: str, address: str | None) -> tuple[str, bool]:
+    """`url` (PostgreSQL) with libpq's `hostaddr` set to `address` when its one host is a name (not an address, not
+    a Unix socket folder, not already pinned by the operator): the worker connects there without resolving the name.
+    Also whether the URL still names a host to resolve (several hosts, or no address known)."""
     parsed = make_url(url)
     host = parsed.host or ""
-    if address is None or not host or host.startswith("/") or "hostaddr" in parsed.query or _is_address(host):
-        return url
-    return parsed.update_query_dict({"hostaddr": address}).render_as_string(hide_password=False)
+    if "host" in parsed.query:  # psycopg's multi-host form (?host=a:5432&host=b:5433), or a socket folder
+        hosts = parsed.query["host"]
+        names = [hosts] if isinstance(hosts, str) else list(hosts)
+        needs = any(name and not name.startswith("/") and not _is_address(name.rsplit(":", 1)[0]) for name in names)
+        return url, needs and "hostaddr" not in parsed.query
+    if not host or host.startswith("/") or "hostaddr" in parsed.query or _is_address(host):
+        return url, False
+    if address is None:
+        return url, True
+    return parsed.update_query_dict({"hostaddr": address}).render_as_string(hide_password=False), False
 
 
 def _is_address(host: str) -> bool:

@@ -228,17 +228,29 @@ class Plugin:
 
         @ctx.router.get("/api/fetcher/datagram")
         def datagram():
-            kinds = {"udp": (socket.AF_INET, socket.SOCK_DGRAM), "udp6": (socket.AF_INET6, socket.SOCK_DGRAM),
-                     "raw": (socket.AF_INET, socket.SOCK_RAW), "packet": (socket.AF_PACKET, socket.SOCK_RAW)}
+            kinds = {"udp": (socket.AF_INET, socket.SOCK_DGRAM, 0), "udp6": (socket.AF_INET6, socket.SOCK_DGRAM, 0),
+                     "raw": (socket.AF_INET, socket.SOCK_RAW, 1), "packet": (socket.AF_PACKET, socket.SOCK_RAW, 0),
+                     "mptcp": (socket.AF_INET, socket.SOCK_STREAM, 262), "inet-packet": (socket.AF_INET, 10, 768)}
             kind = request.args.get("kind", "udp")
             try:
-                with socket.socket(*kinds[kind]) as sock:
-                    if kind == "udp":
+                if kind == "udp-high-bits":  # the family with bits set above the 32 the kernel reads
+                    import ctypes
+                    libc = ctypes.CDLL(None, use_errno=True)
+                    libc.syscall.restype = ctypes.c_long
+                    family = ctypes.c_long(socket.AF_INET | (1 << 32))
+                    fd = libc.syscall(ctypes.c_long(41), family, ctypes.c_long(socket.SOCK_DGRAM), ctypes.c_long(0))
+                    if fd < 0:
+                        raise OSError(ctypes.get_errno(), "socket")
+                    sock = socket.socket(fileno=fd)
+                else:
+                    sock = socket.socket(*kinds[kind])
+                with sock:
+                    if kind.startswith("udp"):
                         sock.sendto(b"exfiltrated", ("127.0.0.1", int(request.args["port"])))
                         return {"datagram": "sent"}
                     return {"datagram": "opened"}
             except OSError as exc:
-                return {"datagram": "refused:" + type(exc).__name__}
+                return {"datagram": f"refused:{type(exc).__name__}:{exc.errno}"}
 
         @ctx.router.get("/api/fetcher/db")
         def db():

@@ -170,6 +170,7 @@ needs_seccomp = pytest.mark.skipif(not seccomp_available(), reason="no seccomp: 
 def test_udp_datagrams_raw_and_packet_sockets_of_a_sandboxed_plugin_are_refused(fetching, isolation):
     """No way out past ctx.fetch over UDP (DNS tunnels, QUIC) or raw sockets from a worker; inline nothing stops the
     datagram (as docs/plugin-sdk.md says)."""
+    import errno
     import socket
 
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as listener:
@@ -177,19 +178,22 @@ def test_udp_datagrams_raw_and_packet_sockets_of_a_sandboxed_plugin_are_refused(
         listener.settimeout(0.5)
         port = listener.getsockname()[1]
         platform, client, _errors = fetching(isolation)
-        sent = client.get(f"/api/fetcher/datagram?kind=udp&port={port}").get_json()
-        if isolation == "inline":
-            assert sent == {"datagram": "sent"}
-            assert listener.recv(64) == b"exfiltrated"
-            return
-        assert sent == {"datagram": "refused:PermissionError"}
-        with pytest.raises(TimeoutError):
-            listener.recv(64)
-    for kind in ("udp6", "raw", "packet"):
-        answer = client.get(f"/api/fetcher/datagram?kind={kind}").get_json()
-        assert answer == {"datagram": "refused:PermissionError"}, kind
+        refused = {"datagram": f"refused:PermissionError:{errno.EACCES}"}  # the filter's EACCES, not the kernel's EPERM
+        for kind in ("udp", "udp-high-bits"):
+            sent = client.get(f"/api/fetcher/datagram?kind={kind}&port={port}").get_json()
+            if isolation == "inline":
+                assert sent == {"datagram": "sent"}
+                assert listener.recv(64) == b"exfiltrated"
+                continue
+            assert sent == refused, kind
+            with pytest.raises(TimeoutError):
+                listener.recv(64)
+    if isolation == "inline":
+        return
+    for kind in ("udp6", "raw", "packet", "mptcp", "inet-packet"):
+        assert client.get(f"/api/fetcher/datagram?kind={kind}").get_json() == refused, kind
     network = platform.host.describe(platform.host.get("fetcher"))["sandbox"]["network"]
-    assert "no UDP" in network and "no raw or packet sockets" in network
+    assert "no UDP" in network and "no other socket kind" in network
     # TCP through ctx.fetch and the database still work.
     assert client.get("/api/fetcher/declared").status_code == 200
     assert client.get("/api/fetcher/db").get_json() == {"one": 1}
@@ -336,40 +340,57 @@ def test_fetch_the_sandboxed_blog_reaches_git_ports_only_when_network_remotes_ar
 
 
 @pytest.mark.parametrize(
-    ("url", "address", "expected"),
+    ("url", "address", "expected", "needs_dns"),
     [
         # A name: the worker gets the address the serving process reached, the name kept for TLS.
         (
             "postgresql+psycopg://r:p@db.internal:6432/app",
             "10.0.0.7",
             "postgresql+psycopg://r:p@db.internal:6432/app?hostaddr=10.0.0.7",
+            False,
         ),
         (
             "postgresql+psycopg://r:p@localhost/app?sslmode=require",
             "127.0.0.1",
             "postgresql+psycopg://r:p@localhost/app?hostaddr=127.0.0.1&sslmode=require",
+            False,
         ),
-        # Already an address, a socket folder, a hostaddr of the operator's, or no address known: unchanged.
-        ("postgresql+psycopg://r:p@127.0.0.1/app", "127.0.0.1", "postgresql+psycopg://r:p@127.0.0.1/app"),
-        ("postgresql+psycopg://r:p@[::1]/app", "::1", "postgresql+psycopg://r:p@[::1]/app"),
+        # Already an address, a socket folder, a hostaddr of the operator's: unchanged, nothing to resolve.
+        ("postgresql+psycopg://r:p@127.0.0.1/app", "127.0.0.1", "postgresql+psycopg://r:p@127.0.0.1/app", False),
+        ("postgresql+psycopg://r:p@[::1]/app", "::1", "postgresql+psycopg://r:p@[::1]/app", False),
         (
             "postgresql+psycopg://r:p@/app?host=/run/postgresql",
             None,
             "postgresql+psycopg://r:p@/app?host=/run/postgresql",
+            False,
         ),
         (
             "postgresql+psycopg://r:p@db/app?hostaddr=10.0.0.9",
             "10.0.0.7",
             "postgresql+psycopg://r:p@db/app?hostaddr=10.0.0.9",
+            False,
         ),
-        ("postgresql+psycopg://r:p@db/app", None, "postgresql+psycopg://r:p@db/app"),
+        # A name whose address is unknown, or several hosts: unchanged, and the workers keep DNS (UDP).
+        ("postgresql+psycopg://r:p@db/app", None, "postgresql+psycopg://r:p@db/app", True),
+        (
+            "postgresql+psycopg://r:p@/app?host=a:5432&host=b:5433",
+            "10.0.0.7",
+            "postgresql+psycopg://r:p@/app?host=a:5432&host=b:5433",
+            True,
+        ),
+        (
+            "postgresql+psycopg://r:p@/app?host=10.0.0.1:5432&host=10.0.0.2:5433",
+            None,
+            "postgresql+psycopg://r:p@/app?host=10.0.0.1:5432&host=10.0.0.2:5433",
+            False,
+        ),
     ],
 )
-def test_a_worker_reaches_the_database_by_the_address_the_host_reached(url, address, expected):
-    """Workers may not send UDP, so they never ask DNS for the database's name."""
+def test_a_worker_reaches_the_database_by_the_address_the_host_reached(url, address, expected, needs_dns):
+    """Workers may not send UDP, so they never ask DNS for the database's name (unless it cannot be pinned)."""
     from exthost.sandbox.supervisor import with_server_address
 
-    assert with_server_address(url, address) == expected
+    assert with_server_address(url, address) == (expected, needs_dns)
 
 
 @pytest.mark.postgres
