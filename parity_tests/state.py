@@ -158,6 +158,9 @@ class Layout:
         for folder in (self.data(name), self.remote(name)):
             template = self.template / folder.relative_to(side)
             was = self.copied.get(folder)
+            if folder.is_symlink():  # a case put a link in its place: the walk would follow it
+                folder.unlink()
+                was = None
             if was is not None:
                 now = _signature(folder)
                 if now == was:
@@ -190,8 +193,9 @@ def _put_back(folder: Path, template: Path, was: Signature, now: Signature) -> S
             if after.get(path) == entry:
                 continue
             source = str(template) + path[prefix:]
-            if entry == (0, 0):  # a folder
-                if os.path.lexists(path) and not os.path.isdir(path):
+            if entry == FOLDER:
+                # Never through a link: one a case put where a folder was could lead into the template itself.
+                if os.path.islink(path) or (os.path.lexists(path) and not os.path.isdir(path)):
                     os.unlink(path)
                 os.makedirs(path, exist_ok=True)
                 continue
@@ -363,6 +367,8 @@ _GIT_INDEX = os.sep + os.path.join(".git", "index")
 
 
 Signature = tuple[tuple[str, int, int], ...]
+# How a signature records a folder (no file has a negative size): an empty file from the epoch is not one.
+FOLDER = (-1, -1)
 
 
 def _signature(*roots: Path, volatile: bool = True) -> Signature:
@@ -382,7 +388,7 @@ def _signature(*roots: Path, volatile: bool = True) -> Signature:
                 if not volatile and entry.path.endswith(_GIT_INDEX):
                     continue
                 if entry.is_dir(follow_symlinks=False):
-                    found.append((entry.path, 0, 0))
+                    found.append((entry.path, *FOLDER))
                     pending.append(entry.path)
                     continue
                 stat = entry.stat(follow_symlinks=False)

@@ -260,12 +260,8 @@ def test_inotify_running_out_of_watches_mid_run_falls_back_to_the_walk(
 
 NAMES = st.sampled_from(["a", "b", "c.txt", "d.json"])
 RELATIVE = st.lists(NAMES, min_size=1, max_size=3).map(lambda parts: "/".join(parts))
-CHANGES = st.lists(
-    st.tuples(
-        st.sampled_from(["write", "append", "remove", "folder", "touch", "link"]), RELATIVE, st.binary(max_size=8)
-    ),
-    max_size=8,
-)
+ACTIONS = st.sampled_from(["write", "append", "remove", "folder", "touch", "link", "dirlink", "emptyfile"])
+CHANGES = st.lists(st.tuples(ACTIONS, RELATIVE, st.binary(max_size=8)), max_size=8)
 
 
 def tree_of(root: Path) -> dict[str, Any]:
@@ -284,11 +280,23 @@ def tree_of(root: Path) -> dict[str, Any]:
     return found
 
 
-def change(root: Path, what: str, relative: str, data: bytes) -> None:
-    """One change a request could make under `root` (each failing quietly where the tree does not allow it)."""
+def change(root: Path, what: str, relative: str, data: bytes, elsewhere: Path | None = None) -> None:
+    """One change a request could make under `root` (each failing quietly where the tree does not allow it);
+    `elsewhere`: a folder a hostile case links to in place of one of its own (the template's, say)."""
     path = root / relative
     try:
-        if what == "remove":
+        if what == "dirlink" and elsewhere is not None:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            elif path.is_symlink() or path.exists():
+                path.unlink()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.symlink_to(elsewhere, target_is_directory=True)
+        elif what == "emptyfile":  # empty, and from the epoch: a signature must still tell it from a folder
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(b"")
+            os.utime(path, ns=(0, 0))
+        elif what == "remove":
             if path.is_dir() and not path.is_symlink():
                 shutil.rmtree(path)
             else:
@@ -326,6 +334,11 @@ def test_a_reset_puts_back_exactly_the_template_whatever_the_case_changed(
     for what, relative, data in template_changes:
         change(template, what, relative, data)
     expected = tree_of(template)
+    # A folder outside the side for hostile links to lead into (as one could lead into the template): a reset must
+    # never write through them.
+    bait = root / "bait"
+    shutil.copytree(template, bait, symlinks=True)
+    (bait / "a").mkdir(exist_ok=True)
     layout.reset("legacy")
     side = layout.data("legacy")
     assert tree_of(side) == expected
@@ -334,9 +347,11 @@ def test_a_reset_puts_back_exactly_the_template_whatever_the_case_changed(
     with mock.patch.object(shutil, "copytree", lambda *a, **k: copies.append(a) or whole(*a, **k)):
         for changes in case_changes:
             for what, relative, data in changes:
-                change(side, what, relative, data)
+                change(side, what, relative, data, elsewhere=bait / "a")
+            baited = tree_of(bait)
             layout.reset("legacy")
             assert tree_of(side) == expected
+            assert tree_of(bait) == baited and tree_of(template) == expected
     assert copies == [], "the folder was copied whole, not put back entry by entry"
 
 
