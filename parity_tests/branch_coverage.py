@@ -472,9 +472,7 @@ def measured_regions(
     case; the handlers it defines are regions of their own)."""
     regions = data.get("functions", {})
     return [
-        (name, region)
-        for name, region in sorted(regions.items())
-        if name != _MODULE_LEVEL and name not in registrars
+        (name, region) for name, region in sorted(regions.items()) if name != _MODULE_LEVEL and name not in registrars
     ]
 
 

@@ -151,7 +151,7 @@ class CaseResult:
 
     @property
     def verdict(self) -> str:
-        """"match", "mismatch" or "inconclusive" (agreed, on a replay that proves little)."""
+        """ "match", "mismatch" or "inconclusive" (agreed, on a replay that proves little)."""
         if not self.match:
             return "mismatch"
         return "inconclusive" if self.inconclusive is not None else "match"

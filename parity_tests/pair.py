@@ -168,7 +168,8 @@ class Pair:
                 if self.meter is not None
                 else contextlib.nullcontext(),
             ):
-                answers.append(side.call(request))
+                answer = side.call(request)
+            answers.append(self.layout.as_shared(side.name, answer) if point else answer)
         return answers[0], answers[1]
 
     def exchange(self, index: int, request: CapturedRequest) -> Exchange:

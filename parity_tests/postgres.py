@@ -313,7 +313,7 @@ def restore(connection: Connection) -> bool:
             )
     for name, value in drawn:
         if value is None:  # never drawn from in the template: the next value is its start again
-            connection.execute(text(f"ALTER SEQUENCE public.\"{name}\" RESTART"))
+            connection.execute(text(f'ALTER SEQUENCE public."{name}" RESTART'))
         else:
             connection.execute(text("SELECT setval(:name, :value, true)"), {"name": f'public."{name}"', "value": value})
     connection.execute(text(f"DELETE FROM {CHANGED}"))

@@ -91,9 +91,9 @@ def reasons(run: ParityRun) -> list[str]:
     if run.inconclusive:
         found.append(
             f"{len(run.inconclusive)} of {total} cases are inconclusive (both sides agreed, but legacy did not answer "
-            "as the recording says, so the replay proves little): " + "; ".join(
-                f"{case.case_id}: {case.inconclusive}" for case in run.inconclusive[:3]
-            ) + ("; …" if len(run.inconclusive) > 3 else "")
+            "as the recording says, so the replay proves little): "
+            + "; ".join(f"{case.case_id}: {case.inconclusive}" for case in run.inconclusive[:3])
+            + ("; …" if len(run.inconclusive) > 3 else "")
         )
     if run.coverage:
         shown = ", ".join(

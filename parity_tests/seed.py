@@ -383,6 +383,7 @@ def _finish_template(layout: Layout, settings: Settings) -> None:
     finally:
         engine.dispose()
 
+
 def _migrate(settings: Settings, url: str) -> None:
     """The database at `url` brought to the current revisions as `sv migrate:deploy` brings it: the core's, the
     host's and every plugin's. Then, for a built-in feature whose plugin the plugins folder lacks (a run over another

@@ -25,14 +25,14 @@ import shutil
 import sqlite3
 import subprocess
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, inspect, text
 
-from exthost.evidence.compare import Difference, diff_trees
+from exthost.evidence.compare import CapturedResponse, Difference, diff_trees
 from exthost.evidence.snapshot import copy_sqlite
 from parity_tests import postgres
 from parity_tests.changes import FolderWatch, WatchUnavailable
@@ -124,7 +124,8 @@ class Layout:
             os.symlink(self.remote(name), staged, target_is_directory=True)
         os.replace(staged, self.link)
 
-    def remote_of(self, name: str) -> contextlib.AbstractContextManager[None]:
+    @contextlib.contextmanager
+    def remote_of(self, name: str) -> Iterator[None]:
         """While the block runs, git (in this process and the processes it starts) reads and writes `name`'s own
         remote wherever it is given the shared remote URL: a `url.<side's remote>.insteadOf` setting in the
         environment, which both blog implementations pass on to each git they run (appending their own settings).
@@ -140,7 +141,21 @@ class Layout:
         values = {"GIT_CONFIG_COUNT": str(base + len(rewrites))}
         for index, (key, value) in enumerate(rewrites, start=base):
             values[f"GIT_CONFIG_KEY_{index}"], values[f"GIT_CONFIG_VALUE_{index}"] = key, value
-        return environment(values)
+        with environment(values):
+            yield
+
+    def as_shared(self, name: str, answer: CapturedResponse) -> CapturedResponse:
+        """`answer` of side `name` with its own remote's path (and file URL) written as the shared one's: git names
+        the remote it reached in its messages (a refused push, a missing branch), which the blog hands on; through
+        `remote_of` that is the side's own remote, where both sides gave the shared one."""
+        pairs = [(str(self.remote(name)), str(self.link)), (self.remote(name).as_uri(), self.remote_url)]
+        pairs.sort(key=lambda pair: -len(pair[0]))  # the URL first: it holds the path
+        body, headers = answer.body, answer.headers
+        for own, shared in pairs:
+            if own.encode() in body:
+                body = body.replace(own.encode(), shared.encode())
+            headers = tuple((key, value.replace(own, shared)) for key, value in headers)
+        return replace(answer, body=body, headers=headers)
 
     def reset(self, name: str) -> bool:
         """Put side `name` back to the template's state: database (SQLite: copied page by page with SQLite's

@@ -382,3 +382,29 @@ def test_git_reaches_the_side_s_own_remote_through_the_shared_url(tmp_path: Path
     with layout.remote_of("legacy"):
         assert "only-legacy" in heads()
     assert dict(os.environ) == before
+
+
+def test_git_s_messages_name_the_shared_remote_in_both_sides_answers(tmp_path: Path) -> None:
+    """Through `remote_of` git names the side's own remote in what it prints (here a refused push), which the blog
+    puts in its error bodies; `as_shared` writes it back as the shared remote, as both sides gave it."""
+    from exthost.evidence.compare import CapturedResponse
+
+    layout = Layout(tmp_path / "ws")
+    for name in ("legacy", "plugin"):
+        subprocess.run(["git", "init", "-q", "--bare", str(layout.remote(name))], check=True)
+    layout.point("legacy")
+    empty = tmp_path / "empty"
+    subprocess.run(["git", "init", "-q", str(empty)], check=True)
+    answers = {}
+    for name in ("legacy", "plugin"):
+        with layout.remote_of(name):
+            pushed = subprocess.run(
+                ["git", "-C", str(empty), "push", layout.remote_url, "HEAD:refs/heads/main"],
+                capture_output=True,
+                text=True,
+            )
+        assert pushed.returncode != 0 and str(layout.remote(name)) in pushed.stderr
+        answer = CapturedResponse(502, (("X-Reason", pushed.stderr.splitlines()[-1]),), pushed.stderr.encode())
+        answers[name] = layout.as_shared(name, answer)
+    assert answers["legacy"] == answers["plugin"]
+    assert str(layout.link).encode() in answers["plugin"].body and b"/plugin/" not in answers["plugin"].body
