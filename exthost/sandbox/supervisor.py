@@ -262,7 +262,7 @@ class Sandbox:
         # serving processes killed before they could remove theirs go first.
         sweep_stale_folders(Path(tempfile.gettempdir()))
         self.folder = Path(tempfile.mkdtemp(prefix=FOLDER_PREFIX))
-        (self.folder / OWNER_FILE).write_text(process_identity(os.getpid()) or "", encoding="utf-8")
+        self._owner = claim_folder(self.folder)
         self.pools: dict[str, PluginPool] = {}
         self.proxies: dict[str, PluginProxy] = {}
         self.landlock_abi = landlock_abi()
@@ -498,39 +498,59 @@ class Sandbox:
         for pool in pools:
             pool.stop()
         shutil.rmtree(self.folder, ignore_errors=True)
+        if self._owner is not None:
+            os.close(self._owner)
+            self._owner = None
 
 
 FOLDER_PREFIX = "sv-sbx-"
 OWNER_FILE = "owner"
 
 
-def process_identity(pid: int) -> str | None:
-    """`<pid> <start time>` of a live process (the start time, in clock ticks since boot, tells a reused pid from
-    the process that had it), or None when there is no such process or no /proc to ask."""
+def claim_folder(folder: Path) -> int | None:
+    """Hold an exclusive lock on `folder`'s owner file for as long as this process lives (the descriptor returned;
+    the kernel releases the lock when the process ends, however it ends). The file is locked under another name and
+    then renamed, so no sweeper ever sees it unlocked. None where the file system has no locks."""
+    import fcntl
+
+    staged = folder / f".{OWNER_FILE}.new"
+    descriptor = os.open(staged, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
+        os.close(descriptor)
         return None
-    return f"{pid} {stat.rsplit(')', 1)[1].split()[19]}"
+    os.write(descriptor, f"serving process {os.getpid()}\n".encode())
+    os.replace(staged, folder / OWNER_FILE)
+    return descriptor
 
 
 def sweep_stale_folders(root: Path) -> list[Path]:
     """Remove the sandbox folders under `root` (sockets and the arbiters' event files) whose serving process is gone:
-    one killed without stopping its pools (their arbiters stop by themselves within a second). A folder without an
-    owner file (being created, or not ours) or whose owner still runs is left. The folders removed."""
+    one killed without stopping its pools (their arbiters stop by themselves within a second). Gone means its owner
+    file's lock is free, which holds across pid namespaces (containers sharing a temporary folder) and whatever pid
+    came next. A folder without an owner file (being created, or not ours) or whose lock is held is left. The folders
+    removed."""
+    import fcntl
+
     removed = []
     for folder in sorted(root.glob(f"{FOLDER_PREFIX}*")):
         try:
-            owner = (folder / OWNER_FILE).read_text(encoding="utf-8").strip()
-            pid = int(owner.split()[0])
-        except (OSError, ValueError, IndexError):
+            descriptor = os.open(folder / OWNER_FILE, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        except OSError:
             continue
-        if process_identity(pid) == owner:
-            continue
-        shutil.rmtree(folder, ignore_errors=True)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(descriptor)
+            continue  # held: its serving process runs
+        try:
+            shutil.rmtree(folder, ignore_errors=True)
+        finally:
+            os.close(descriptor)
         if not folder.exists():
             removed.append(folder)
-            log.info("removed %s, left by serving process %d, which is gone", folder, pid)
+            log.info("removed %s, left by a serving process that is gone", folder)
     return removed
 
 
