@@ -245,6 +245,7 @@ class Sandbox:
         settings: Settings,
         *,
         engine: Engine | None = None,
+        signature_policy: str | None = None,
         charge: Callable[[str, str], None],
         record_event: Callable[[str], None],
         eager: bool = True,
@@ -254,6 +255,8 @@ class Sandbox:
         self.settings = settings
         # The platform's database, asked which address its server answers on (a worker cannot resolve names).
         self.engine = engine
+        # The host's signature policy, which decided what its checks found (the settings' when none is given).
+        self.signature_policy = signature_policy
         self.eager = eager
         self.charge = charge
         self.record_event = record_event
@@ -443,7 +446,7 @@ class Sandbox:
         # The workers import the plugin as the host would: from the sources whose signature the host checked, each
         # module's bytes matched again against the signed digests under enforce (a file swapped since, or a planted
         # bytecode cache, never runs in a worker either).
-        from_source, signed = source_imports(record.trust, settings.plugin_signature_policy)
+        from_source, signed = source_imports(record.trust, self.signature_policy or settings.plugin_signature_policy)
         return {
             "sourceOnly": from_source,
             "signedFiles": None if signed is None else dict(signed),
@@ -640,6 +643,7 @@ def attach_sandbox(host: Any) -> Sandbox:
     sandbox = Sandbox(
         host.settings,
         engine=host.services.engine,
+        signature_policy=host.trust.policy,
         charge=host.charge_error,
         record_event=lambda name: host.windows.hit(name, 10**9, EVENT_WINDOW_SECONDS),
         eager=not host.passive,
