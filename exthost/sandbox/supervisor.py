@@ -608,12 +608,18 @@ def database_ports(url: str) -> list[int]:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return []
-    host = parsed.host or str(parsed.query.get("host", ""))
-    if not host or host.startswith("/"):
-        return []
-    defaults = {"postgresql": 5432, "mysql": 3306, "mariadb": 3306}
-    port = parsed.port or defaults.get(parsed.get_backend_name())
-    return [port] if port else []
+    default = {"postgresql": 5432, "mysql": 3306, "mariadb": 3306}.get(parsed.get_backend_name())
+    if parsed.host:
+        hosts = [(parsed.host, parsed.port)]
+    else:
+        # psycopg's multi-host form: ?host=a:5432&host=b:5433 (a port of its own per host, or the URL's).
+        listed = parsed.query.get("host", ())
+        hosts = []
+        for entry in [listed] if isinstance(listed, str) else list(listed):
+            name, _, port = entry.rpartition(":") if not entry.startswith("/") and ":" in entry else (entry, "", "")
+            hosts.append((name, int(port) if port.isdigit() else parsed.port))
+    ports = {port or default for host, port in hosts if host and not host.startswith("/")}
+    return sorted(port for port in ports if port)
 
 
 def _limits_spec(limits: SandboxLimits) -> dict[str, int]:

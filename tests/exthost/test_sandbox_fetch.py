@@ -305,6 +305,8 @@ def test_fetch_gate_answers_only_its_pool_and_carries_denials_whole(server, tmp_
         ("postgresql+psycopg://u@db.internal:6543/sv", [6543]),
         ("postgresql+psycopg://u@/sv?host=/var/run/postgresql", []),
         ("postgresql+psycopg:///sv", []),
+        ("postgresql+psycopg://u@/sv?host=a:5432&host=b:5433", [5432, 5433]),
+        ("postgresql+psycopg://u@/sv?host=a&host=b:6000", [5432, 6000]),
     ],
 )
 def test_fetch_a_worker_may_connect_to_the_database_port_alone(url, ports):
