@@ -561,13 +561,12 @@ def server_address(engine: Engine) -> str | None:
     """The address `engine`'s connection reached its PostgreSQL server at, as libpq says (the client's side: the
     address a name resolved to here, through NAT, a port mapping or a pooler alike); None over a Unix socket, or
     when the driver cannot say."""
-    from sqlalchemy.exc import SQLAlchemyError
-
     try:
         with engine.connect() as connection:
             info = getattr(connection.connection.dbapi_connection, "info", None)
             address = getattr(info, "hostaddr", None)
-    except SQLAlchemyError:
+    except Exception:  # the database unreachable, or a libpq before 12 (psycopg's NotSupportedError): not known
+        log.warning("the database's address could not be told; sandboxed workers will resolve its name", exc_info=True)
         return None
     return str(address) if address else None
 
