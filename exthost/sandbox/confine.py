@@ -100,7 +100,8 @@ def user_only_umask() -> None:
 # Landlock's network rules (ABI 4, Linux 6.7): the `landlock` package knows only file rules, so these three calls
 # go to the kernel directly. Numbers from <linux/landlock.h>; the syscalls are the same on every architecture.
 _CREATE_RULESET, _ADD_RULE, _RESTRICT_SELF = 444, 445, 446
-_RULE_NET_PORT = 2
+_RULE_PATH_BENEATH, _RULE_NET_PORT = 1, 2
+_FS_REFER = 1 << 13
 _NET_BIND_TCP, _NET_CONNECT_TCP = 1 << 0, 1 << 1
 _PR_SET_NO_NEW_PRIVS = 38
 NETWORK_ABI = 4
@@ -183,9 +184,14 @@ def syscall_number(name: str) -> int:
     return int(syscall_nr(name))
 
 
-def confine_network(connect_ports: Iterable[int]) -> str:
+def confine_network(connect_ports: Iterable[int], movable: Iterable[Path] = ()) -> str:
     """From now on this process (and its children) connects over TCP only to `connect_ports` (any address) and
-    binds no TCP port; anything else fails with PermissionError (EACCES). Returns what was applied."""
+    binds no TCP port; anything else fails with PermissionError (EACCES). Returns what was applied.
+
+    Any Landlock layer refuses to move or link a file from one folder to another unless it handles that right
+    (`REFER`) and grants it there, even a layer of network rules only: this one grants it beneath the folders of
+    `movable` (the writable ones, which the file layer already lets move files about), so that renaming a file
+    into another folder there (a finished clone into place) still works."""
     import ctypes
 
     abi = landlock_abi()
@@ -199,6 +205,10 @@ def confine_network(connect_ports: Iterable[int]) -> str:
     class NetPortAttr(ctypes.Structure):
         _fields_ = [("allowed_access", ctypes.c_uint64), ("port", ctypes.c_uint64)]
 
+    class PathBeneathAttr(ctypes.Structure):
+        _pack_ = 1  # packed in <linux/landlock.h>
+        _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
+
     libc = ctypes.CDLL(None, use_errno=True)
     libc.syscall.restype = ctypes.c_long
 
@@ -208,9 +218,17 @@ def confine_network(connect_ports: Iterable[int]) -> str:
             raise OSError(code, f"landlock {what}: {os.strerror(code)}")
         return result
 
-    attr = RulesetAttr(0, _NET_BIND_TCP | _NET_CONNECT_TCP)
+    attr = RulesetAttr(_FS_REFER, _NET_BIND_TCP | _NET_CONNECT_TCP)
     ruleset = check(libc.syscall(_CREATE_RULESET, ctypes.byref(attr), ctypes.sizeof(attr), 0), "create_ruleset")
     try:
+        for folder in sorted({path for path in movable if path.is_dir()}):
+            descriptor = os.open(folder, os.O_PATH | os.O_CLOEXEC)
+            try:
+                beneath = PathBeneathAttr(_FS_REFER, descriptor)
+                added = libc.syscall(_ADD_RULE, ruleset, _RULE_PATH_BENEATH, ctypes.byref(beneath), 0)
+                check(added, f"add_rule refer {folder}")
+            finally:
+                os.close(descriptor)
         for port in ports:
             rule = NetPortAttr(_NET_CONNECT_TCP, port)
             check(libc.syscall(_ADD_RULE, ruleset, _RULE_NET_PORT, ctypes.byref(rule), 0), f"add_rule port {port}")

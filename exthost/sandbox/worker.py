@@ -339,7 +339,7 @@ class PluginServer(BaseApplication):  # type: ignore[misc]
         if outcome.startswith("none"):
             log.warning("plugin %s: %s", spec["plugin"], outcome)
         # TCP: the database's port only; ctx.fetch goes through the host (its gate's Unix socket).
-        network = confine_network(int(port) for port in spec.get("connectPorts", ()))
+        network = confine_network((int(port) for port in spec.get("connectPorts", ())), movable=write)
         if network.startswith("none"):
             log.warning("plugin %s: %s", spec["plugin"], network)
         # UDP (and so DNS, QUIC), raw and packet sockets: the database's address comes resolved in the spec.

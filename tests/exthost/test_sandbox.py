@@ -415,3 +415,38 @@ def test_sandbox_folders_of_a_killed_serving_process_are_removed_by_the_next(san
     assert first.host.sandbox.folder.is_dir() and second.host.sandbox.folder.is_dir()
     assert client.get("/api/hello/greet").status_code == 200
     assert first.test_client().get("/api/hello/greet").status_code == 200
+
+
+def test_sandbox_the_blog_clones_commits_and_pushes_from_its_confined_workers(
+    settings_factory, platform_factory, gitremote
+):
+    """The blog plugin runs git in its workers: with their files, TCP and socket confinement on (Landlock and the
+    seccomp filter, where the kernel has them), a post is still written, committed and pushed to a local remote."""
+    import os
+
+    from tests.fixtures.gitremote import configure_body
+    from tests.fixtures.twins import REPO_PLUGINS, serve_from_plugin
+
+    settings = settings_factory(
+        PLUGINS_DIR=REPO_PLUGINS,
+        PLUGIN_ENTRY_POINTS=False,
+        PLUGIN_POLL_SECONDS=0,
+        PLUGIN_ISOLATION="process",
+        BLOG_LOCAL_REMOTES_ROOT=gitremote.path.parent,
+    )
+    platform = platform_factory(settings)
+    serve_from_plugin(platform, "blog")
+    client = platform.test_client()
+    registered = client.post("/register", json={"email": "b@example.test", "password": PASSWORD, "name": "B"})
+    assert registered.status_code == 201
+    project = client.post("/api/projects", json={"name": "Blog", "type": "blog"}).get_json()["id"]
+    base = f"/api/projects/{project}"
+    configured = client.patch(f"{base}/configure", json=configure_body(gitremote))
+    assert configured.status_code == 200, configured.get_json()
+    written = client.post(f"{base}/blog/post", json={"title": "From the sandbox", "body": "Confined, still pushed."})
+    assert written.status_code == 201, written.get_json()
+    published = client.post(f"{base}/blog/post/{written.get_json()['post']['file']}")
+    assert published.status_code == 200, published.get_json()
+    assert len(gitremote.log()) == 2  # the initial commit and the post's
+    sandbox = platform.host.describe(platform.host.get("blog"))["sandbox"]
+    assert sandbox["answered"] >= 3 and sandbox["pid"] != os.getpid()
