@@ -62,7 +62,7 @@ def _file_rights(rights: int) -> int:
 
 def runtime_paths() -> list[Path]:
     """What any worker must read: the interpreter, its libraries and system libraries, time zones, certificates,
-    the resolver's configuration."""
+    the resolver's configuration, the media types table."""
     import sys
     import sysconfig
 
@@ -79,6 +79,11 @@ def runtime_paths() -> list[Path]:
     resolver = ("/etc/hosts", "/etc/resolv.conf", "/etc/nsswitch.conf", "/etc/host.conf", "/etc/gai.conf")
     found |= {Path(p) for p in resolver}
     found |= {Path(p) for p in ("/dev/urandom", "/dev/zero")}
+    # The media types Python's `mimetypes` reads at its first use (a file served or uploaded): it does not survive a
+    # refusal of one of these that exists.
+    import mimetypes
+
+    found |= {Path(p) for p in mimetypes.knownfiles if os.path.isfile(p)}
     return sorted(found)
 
 

@@ -450,3 +450,30 @@ def test_sandbox_the_blog_clones_commits_and_pushes_from_its_confined_workers(
     assert len(gitremote.log()) == 2  # the initial commit and the post's
     sandbox = platform.host.describe(platform.host.get("blog"))["sandbox"]
     assert sandbox["answered"] >= 3 and sandbox["pid"] != os.getpid()
+
+
+def test_sandbox_papertrail_stores_an_upload_from_its_confined_workers(settings_factory, platform_factory):
+    """An upload is staged, then moved into its attachment's folder: a move between folders, which Landlock allows
+    only where every layer grants it (the network rules' layer too)."""
+    import io
+
+    from tests.fixtures.twins import REPO_PLUGINS, serve_from_plugin
+
+    settings = settings_factory(
+        PLUGINS_DIR=REPO_PLUGINS, PLUGIN_ENTRY_POINTS=False, PLUGIN_POLL_SECONDS=0, PLUGIN_ISOLATION="process"
+    )
+    platform = platform_factory(settings)
+    serve_from_plugin(platform, "papertrail")
+    client = platform.test_client()
+    registered = client.post("/register", json={"email": "p@example.test", "password": PASSWORD, "name": "P"})
+    assert registered.status_code == 201
+    project = client.post("/api/projects", json={"name": "Case", "type": "papertrail"}).get_json()["id"]
+    board = f"/api/projects/{project}/papertrail/board"
+    saved = client.post(board, json={"nodes": [{"id": "doc"}]})
+    assert saved.status_code == 200, saved.get_json()
+    upload = f"{board}/{saved.get_json()['board']['id']}/attachments/upload"
+    sent = client.post(upload, data={"file": (io.BytesIO(b"witness statement"), "statement.txt"), "nodeId": "doc"})
+    assert sent.status_code == 201, sent.get_json()
+    stored = list(settings.papertrail_root.rglob("statement.txt"))
+    assert [path.read_bytes() for path in stored] == [b"witness statement"]
+    assert platform.host.describe(platform.host.get("papertrail"))["sandbox"]["answered"] >= 2
