@@ -405,7 +405,11 @@ class Sandbox:
         plain["PLUGIN_LIMITS"] = {}
         plain["PLUGIN_TRUSTED"] = []
         plain["REDIS_URL"] = type(settings).model_fields["REDIS_URL"].default  # its password, if any, stays here
-        write = [data_dir, feature_dir]
+        write = [folder for folder in (data_dir, feature_dir) if folder is not None]
+        for folder in write:
+            # Made now, by the serving process: Landlock grants a folder only if it exists when the worker confines
+            # itself, and a worker may not create one outside what it was granted (a new DATA_DIR's feature folder).
+            folder.mkdir(parents=True, exist_ok=True)
         feature = record.manifest.sovereign.feature if record.manifest is not None else None
         features = feature_set(settings.EXTRA_FEATURES)
         remote = feature is not None and feature in features and features[feature].remote is not None

@@ -477,3 +477,74 @@ def test_sandbox_papertrail_stores_an_upload_from_its_confined_workers(settings_
     stored = list(settings.papertrail_root.rglob("statement.txt"))
     assert [path.read_bytes() for path in stored] == [b"witness statement"]
     assert platform.host.describe(platform.host.get("papertrail"))["sandbox"]["answered"] >= 2
+
+
+@pytest.mark.slow
+def test_sandbox_every_route_of_both_plugins_answers_from_confined_workers_on_a_new_data_folder(
+    settings_factory, platform_factory, gitremote, tmp_path
+):
+    """A new deployment (its DATA_DIR not made yet) in process isolation: each PaperTrail and Blog route, writes
+    included, answers below 500 from the confined workers. Landlock grants a folder only if it exists when the
+    worker confines itself, so the serving process makes the plugins' folders first."""
+    import io
+
+    from tests.fixtures.gitremote import configure_body
+    from tests.fixtures.twins import REPO_PLUGINS, serve_from_plugin
+
+    data = tmp_path / "new-data"
+    settings = settings_factory(
+        PLUGINS_DIR=REPO_PLUGINS,
+        PLUGIN_ENTRY_POINTS=False,
+        PLUGIN_POLL_SECONDS=0,
+        PLUGIN_ISOLATION="process",
+        DATA_DIR=data,
+        BLOG_LOCAL_REMOTES_ROOT=gitremote.path.parent,
+    )
+    assert not (data / "papertrail").exists() and not (data / "blog").exists()
+    platform = platform_factory(settings)
+    serve_from_plugin(platform, "papertrail")
+    serve_from_plugin(platform, "blog")
+    client = platform.test_client()
+    failed: list[str] = []
+
+    def call(method: str, path: str, **kwargs: Any) -> Any:
+        answer = client.open(path, method=method, **kwargs)
+        if answer.status_code >= 400:
+            failed.append(f"{method} {path}: {answer.status_code} {answer.get_data(as_text=True)[:200]}")
+        return answer
+
+    call("POST", "/register", json={"email": "s@example.test", "password": PASSWORD, "name": "S"})
+    project = call("POST", "/api/projects", json={"name": "Case", "type": "papertrail"}).get_json()["id"]
+    board = f"/api/projects/{project}/papertrail/board"
+    saved = call(
+        "POST", board, json={"nodes": [{"id": "n1"}, {"id": "n2"}], "edges": [{"source": "n1", "target": "n2"}]}
+    )
+    items = f"{board}/{saved.get_json()['board']['id']}"
+    call("GET", board)
+    call("PATCH", board, json={"title": "Harbour"})
+    call("POST", f"{items}/nodes", json={"id": "n3"})
+    call("PATCH", f"{items}/nodes/n3", json={"title": "Third"})
+    call("POST", f"{items}/edges", json={"id": "e2", "source": "n2", "target": "n3"})
+    call("DELETE", f"{items}/edges/e2")
+    call("POST", f"{items}/comments", json={"nodeId": "n1", "body": "Who paid?"})
+    call("GET", f"{items}/comments")
+    uploaded = call("POST", f"{items}/attachments/upload", data={"file": (io.BytesIO(b"%PDF-1.4"), "a.pdf")})
+    call("GET", uploaded.get_json()["attachment"]["url"])
+    exported = call("GET", f"{board}/export")
+    call("POST", f"{board}/import/validate", data={"file": (io.BytesIO(exported.data), "board.zip")})
+    call("POST", f"{board}/import", data={"file": (io.BytesIO(exported.data), "board.zip")})
+    call("GET", f"/projects/{project}/board")
+    blog = call("POST", "/api/projects", json={"name": "Blog", "type": "blog"}).get_json()["id"]
+    base = f"/api/projects/{blog}"
+    call("PATCH", f"{base}/configure", json=configure_body(gitremote))
+    call("GET", f"{base}/blog/post/all")
+    file = call("POST", f"{base}/blog/post", json={"title": "New one", "body": "text"}).get_json()["post"]["file"]
+    call("PATCH", f"{base}/blog/post/{file}", json={"title": "Renamed", "file": "renamed.md"})
+    call("POST", f"{base}/blog/post/renamed.md")
+    call("POST", f"{base}/blog/pull")
+    call("GET", f"/projects/{blog}/blog")
+    call("GET", f"/projects/{blog}/blog/edit/renamed.md")
+    call("DELETE", f"{base}/blog/post/renamed.md")
+    call("DELETE", board)
+    assert failed == []
+    assert len(gitremote.log()) == 3  # the initial commit, the post's and its deletion's
