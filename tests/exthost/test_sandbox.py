@@ -417,6 +417,27 @@ def test_sandbox_folders_of_a_killed_serving_process_are_removed_by_the_next(san
     assert first.test_client().get("/api/hello/greet").status_code == 200
 
 
+def bundled(settings_factory: Any, platform_factory: Any, *features: str, **overrides: Any) -> tuple[Any, Any]:
+    """A platform serving the bundled `features` from their plugins in process isolation, and a client signed in
+    as a new user."""
+    from tests.fixtures.twins import REPO_PLUGINS, serve_from_plugin
+
+    settings = settings_factory(
+        PLUGINS_DIR=REPO_PLUGINS,
+        PLUGIN_ENTRY_POINTS=False,
+        PLUGIN_POLL_SECONDS=0,
+        PLUGIN_ISOLATION="process",
+        **overrides,
+    )
+    platform = platform_factory(settings)
+    for feature in features:
+        serve_from_plugin(platform, feature)
+    client = platform.test_client()
+    registered = client.post("/register", json={"email": "s@example.test", "password": PASSWORD, "name": "S"})
+    assert registered.status_code == 201
+    return platform, client
+
+
 def test_sandbox_the_blog_clones_commits_and_pushes_from_its_confined_workers(
     settings_factory, platform_factory, gitremote
 ):
@@ -425,20 +446,10 @@ def test_sandbox_the_blog_clones_commits_and_pushes_from_its_confined_workers(
     import os
 
     from tests.fixtures.gitremote import configure_body
-    from tests.fixtures.twins import REPO_PLUGINS, serve_from_plugin
 
-    settings = settings_factory(
-        PLUGINS_DIR=REPO_PLUGINS,
-        PLUGIN_ENTRY_POINTS=False,
-        PLUGIN_POLL_SECONDS=0,
-        PLUGIN_ISOLATION="process",
-        BLOG_LOCAL_REMOTES_ROOT=gitremote.path.parent,
+    platform, client = bundled(
+        settings_factory, platform_factory, "blog", BLOG_LOCAL_REMOTES_ROOT=gitremote.path.parent
     )
-    platform = platform_factory(settings)
-    serve_from_plugin(platform, "blog")
-    client = platform.test_client()
-    registered = client.post("/register", json={"email": "b@example.test", "password": PASSWORD, "name": "B"})
-    assert registered.status_code == 201
     project = client.post("/api/projects", json={"name": "Blog", "type": "blog"}).get_json()["id"]
     base = f"/api/projects/{project}"
     configured = client.patch(f"{base}/configure", json=configure_body(gitremote))
@@ -457,16 +468,7 @@ def test_sandbox_papertrail_stores_an_upload_from_its_confined_workers(settings_
     only where every layer grants it (the network rules' layer too)."""
     import io
 
-    from tests.fixtures.twins import REPO_PLUGINS, serve_from_plugin
-
-    settings = settings_factory(
-        PLUGINS_DIR=REPO_PLUGINS, PLUGIN_ENTRY_POINTS=False, PLUGIN_POLL_SECONDS=0, PLUGIN_ISOLATION="process"
-    )
-    platform = platform_factory(settings)
-    serve_from_plugin(platform, "papertrail")
-    client = platform.test_client()
-    registered = client.post("/register", json={"email": "p@example.test", "password": PASSWORD, "name": "P"})
-    assert registered.status_code == 201
+    platform, client = bundled(settings_factory, platform_factory, "papertrail")
     project = client.post("/api/projects", json={"name": "Case", "type": "papertrail"}).get_json()["id"]
     board = f"/api/projects/{project}/papertrail/board"
     saved = client.post(board, json={"nodes": [{"id": "doc"}]})
@@ -474,7 +476,7 @@ def test_sandbox_papertrail_stores_an_upload_from_its_confined_workers(settings_
     upload = f"{board}/{saved.get_json()['board']['id']}/attachments/upload"
     sent = client.post(upload, data={"file": (io.BytesIO(b"witness statement"), "statement.txt"), "nodeId": "doc"})
     assert sent.status_code == 201, sent.get_json()
-    stored = list(settings.papertrail_root.rglob("statement.txt"))
+    stored = list(platform.services.settings.papertrail_root.rglob("statement.txt"))
     assert [path.read_bytes() for path in stored] == [b"witness statement"]
     assert platform.host.describe(platform.host.get("papertrail"))["sandbox"]["answered"] >= 2
 
@@ -489,22 +491,13 @@ def test_sandbox_every_route_of_both_plugins_answers_from_confined_workers_on_a_
     import io
 
     from tests.fixtures.gitremote import configure_body
-    from tests.fixtures.twins import REPO_PLUGINS, serve_from_plugin
 
     data = tmp_path / "new-data"
-    settings = settings_factory(
-        PLUGINS_DIR=REPO_PLUGINS,
-        PLUGIN_ENTRY_POINTS=False,
-        PLUGIN_POLL_SECONDS=0,
-        PLUGIN_ISOLATION="process",
-        DATA_DIR=data,
-        BLOG_LOCAL_REMOTES_ROOT=gitremote.path.parent,
+    assert not data.exists()
+    remotes = gitremote.path.parent
+    _platform, client = bundled(
+        settings_factory, platform_factory, "papertrail", "blog", DATA_DIR=data, BLOG_LOCAL_REMOTES_ROOT=remotes
     )
-    assert not (data / "papertrail").exists() and not (data / "blog").exists()
-    platform = platform_factory(settings)
-    serve_from_plugin(platform, "papertrail")
-    serve_from_plugin(platform, "blog")
-    client = platform.test_client()
     failed: list[str] = []
 
     def call(method: str, path: str, **kwargs: Any) -> Any:
@@ -513,7 +506,6 @@ def test_sandbox_every_route_of_both_plugins_answers_from_confined_workers_on_a_
             failed.append(f"{method} {path}: {answer.status_code} {answer.get_data(as_text=True)[:200]}")
         return answer
 
-    call("POST", "/register", json={"email": "s@example.test", "password": PASSWORD, "name": "S"})
     project = call("POST", "/api/projects", json={"name": "Case", "type": "papertrail"}).get_json()["id"]
     board = f"/api/projects/{project}/papertrail/board"
     saved = call(
