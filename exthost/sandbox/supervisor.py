@@ -580,17 +580,26 @@ def with_server_address(url: str, address: str | None) -> tuple[str, bool]:
     a Unix socket folder, not already pinned by the operator): the worker connects there without resolving the name.
     Also whether the URL still names a host to resolve (several hosts, or no address known)."""
     parsed = make_url(url)
-    host = parsed.host or ""
-    if "host" in parsed.query:  # psycopg's multi-host form (?host=a:5432&host=b:5433), or a socket folder
-        hosts = parsed.query["host"]
-        names = [hosts] if isinstance(hosts, str) else list(hosts)
-        needs = any(name and not name.startswith("/") and not _is_address(name.rsplit(":", 1)[0]) for name in names)
-        return url, needs and "hostaddr" not in parsed.query
-    if not host or host.startswith("/") or "hostaddr" in parsed.query or _is_address(host):
+    hosts = _tcp_hosts(parsed)
+    if "hostaddr" in parsed.query or all(_is_address(name) for name, _ in hosts):
         return url, False
-    if address is None:
+    if "host" in parsed.query or address is None:  # psycopg's multi-host form names several
         return url, True
     return parsed.update_query_dict({"hostaddr": address}).render_as_string(hide_password=False), False
+
+
+def _tcp_hosts(parsed: Any) -> list[tuple[str, int | None]]:
+    """The TCP servers a database URL names, with their ports when given: its host, or psycopg's multi-host form
+    (?host=a:5432&host=b:5433); Unix socket folders are left out."""
+    if parsed.host:
+        hosts = [(str(parsed.host), parsed.port)]
+    else:
+        listed = parsed.query.get("host", ())
+        hosts = []
+        for entry in [listed] if isinstance(listed, str) else list(listed):
+            name, _, port = entry.rpartition(":") if not entry.startswith("/") and ":" in entry else (entry, "", "")
+            hosts.append((name, int(port) if port.isdigit() else parsed.port))
+    return [(name, port) for name, port in hosts if name and not name.startswith("/")]
 
 
 def _is_address(host: str) -> bool:
@@ -612,16 +621,7 @@ def database_ports(url: str) -> list[int]:
     if parsed.get_backend_name() == "sqlite":
         return []
     default = {"postgresql": 5432, "mysql": 3306, "mariadb": 3306}.get(parsed.get_backend_name())
-    if parsed.host:
-        hosts = [(parsed.host, parsed.port)]
-    else:
-        # psycopg's multi-host form: ?host=a:5432&host=b:5433 (a port of its own per host, or the URL's).
-        listed = parsed.query.get("host", ())
-        hosts = []
-        for entry in [listed] if isinstance(listed, str) else list(listed):
-            name, _, port = entry.rpartition(":") if not entry.startswith("/") and ":" in entry else (entry, "", "")
-            hosts.append((name, int(port) if port.isdigit() else parsed.port))
-    ports = {port or default for host, port in hosts if host and not host.startswith("/")}
+    ports = {port or default for _, port in _tcp_hosts(parsed)}
     return sorted(port for port in ports if port)
 
 
