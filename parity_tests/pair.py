@@ -34,7 +34,7 @@ from parity_tests.client import send
 from parity_tests.outcome import Exchange
 from parity_tests.postgres import PostgresDatabases
 from parity_tests.seed import HARNESS_ARGON2_KIB, Seed, build_template, side_settings, template_from_snapshot
-from parity_tests.state import CASE_START, SIDES, Layout, StateReader, state_differences
+from parity_tests.state import CASE_START, SIDES, Layout, StateReader, git_state, state_differences
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CORE = "core"
@@ -132,8 +132,7 @@ class Pair:
             def in_template(path: Path) -> Path:  # a side's folder, or one outside the sides (no clones)
                 return self.layout.template / path.relative_to(side) if path.is_relative_to(side) else path
 
-            template = replace(reader, blog_root=in_template(reader.blog_root), remote=in_template(reader.remote))
-            self.template_git = template.git_state()
+            self.template_git = git_state(in_template(reader.blog_root), in_template(reader.remote))
         return self.template_git
 
     def route_of(self, request: CapturedRequest) -> tuple[str, str]:

@@ -200,10 +200,7 @@ def _put_back(folder: Path, template: Path, was: Signature, now: Signature) -> S
     prefix = len(str(folder))
     try:
         for path in sorted(set(after) - set(before), reverse=True):  # deepest first
-            if os.path.isdir(path) and not os.path.islink(path):
-                shutil.rmtree(path)
-            elif os.path.lexists(path):
-                os.unlink(path)
+            _remove(path)
         for path, entry in sorted(before.items()):  # parents first
             if after.get(path) == entry:
                 continue
@@ -214,14 +211,19 @@ def _put_back(folder: Path, template: Path, was: Signature, now: Signature) -> S
                     os.unlink(path)
                 os.makedirs(path, exist_ok=True)
                 continue
-            if os.path.isdir(path) and not os.path.islink(path):
-                shutil.rmtree(path)
-            elif os.path.lexists(path):
-                os.unlink(path)
+            _remove(path)
             shutil.copy2(source, path, follow_symlinks=False)
     except OSError:
         return None
     return _signature(folder)
+
+
+def _remove(path: str) -> None:
+    """Whatever is at `path`: a folder with its content, a file or a link (never what a link leads to)."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+    elif os.path.lexists(path):
+        os.unlink(path)
 
 
 # --- reading the resulting state ---
@@ -348,6 +350,11 @@ def git_history(repository: Path) -> list[dict[str, str]]:
             commit["message"] = commit.get("message", "").strip()
             commits.append(commit)
     return commits
+
+
+def git_state(blog_root: Path, remote: Path) -> dict[str, Any]:
+    """What a state read holds of git: the blog clones under `blog_root` and the history of `remote`."""
+    return {"clones": clone_states(blog_root), "remote": git_history(remote)}
 
 
 def clone_states(blog_root: Path) -> dict[str, Any]:
@@ -509,7 +516,7 @@ class StateReader:
 
     def git_state(self) -> dict[str, Any]:
         """The git part of `read()`: the blog clones and the remote's history."""
-        return {"clones": clone_states(self.blog_root), "remote": git_history(self.remote)}
+        return git_state(self.blog_root, self.remote)
 
     def restored(self, template_git: Mapping[str, Any]) -> None:
         """The side's folders were just put back to the template's (`Layout.reset`): its git state is the template's
