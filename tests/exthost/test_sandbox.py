@@ -485,8 +485,8 @@ def test_sandbox_papertrail_stores_an_upload_from_its_confined_workers(settings_
 def test_sandbox_every_route_of_both_plugins_answers_from_confined_workers_on_a_new_data_folder(
     settings_factory, platform_factory, gitremote, tmp_path
 ):
-    """A new deployment (its DATA_DIR not made yet) in process isolation: each PaperTrail and Blog route, writes
-    included, answers below 500 from the confined workers. Landlock grants a folder only if it exists when the
+    """A new deployment (its DATA_DIR not made yet) in process isolation: each route of PaperTrail and Blog, writes
+    included, answers without an error from the confined workers. Landlock grants a folder only if it exists when the
     worker confines itself, so the serving process makes the plugins' folders first."""
     import io
 
@@ -515,11 +515,19 @@ def test_sandbox_every_route_of_both_plugins_answers_from_confined_workers_on_a_
     call("GET", board)
     call("PATCH", board, json={"title": "Harbour"})
     call("POST", f"{items}/nodes", json={"id": "n3"})
+    call("GET", f"{items}/nodes")
+    call("GET", f"{items}/nodes/n3")
     call("PATCH", f"{items}/nodes/n3", json={"title": "Third"})
     call("POST", f"{items}/edges", json={"id": "e2", "source": "n2", "target": "n3"})
+    call("GET", f"{items}/edges")
+    call("GET", f"{items}/edges/e2")
+    call("PATCH", f"{items}/edges/e2", json={"label": "pays"})
     call("DELETE", f"{items}/edges/e2")
-    call("POST", f"{items}/comments", json={"nodeId": "n1", "body": "Who paid?"})
+    call("DELETE", f"{items}/nodes/n3")
+    comment = call("POST", f"{items}/comments", json={"nodeId": "n1", "body": "Who paid?"}).get_json()["comment"]
     call("GET", f"{items}/comments")
+    call("PATCH", f"{items}/comments/{comment['id']}", json={"body": "Who paid whom?"})
+    call("DELETE", f"{items}/comments/{comment['id']}")
     uploaded = call("POST", f"{items}/attachments/upload", data={"file": (io.BytesIO(b"%PDF-1.4"), "a.pdf")})
     call("GET", uploaded.get_json()["attachment"]["url"])
     exported = call("GET", f"{board}/export")
@@ -531,10 +539,12 @@ def test_sandbox_every_route_of_both_plugins_answers_from_confined_workers_on_a_
     call("PATCH", f"{base}/configure", json=configure_body(gitremote))
     call("GET", f"{base}/blog/post/all")
     file = call("POST", f"{base}/blog/post", json={"title": "New one", "body": "text"}).get_json()["post"]["file"]
+    call("GET", f"{base}/blog/post/{file}")
     call("PATCH", f"{base}/blog/post/{file}", json={"title": "Renamed", "file": "renamed.md"})
     call("POST", f"{base}/blog/post/renamed.md")
     call("POST", f"{base}/blog/pull")
     call("GET", f"/projects/{blog}/blog")
+    call("GET", f"/projects/{blog}/blog/new")
     call("GET", f"/projects/{blog}/blog/edit/renamed.md")
     call("DELETE", f"{base}/blog/post/renamed.md")
     call("DELETE", board)
